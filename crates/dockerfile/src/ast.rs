@@ -1,0 +1,202 @@
+//! The parsed Dockerfile: directives, stages and instructions with their source spans.
+//!
+//! Words inside instructions are kept unexpanded here; `plan` and `StageScope` expand them.
+
+use serde::Serialize;
+
+/// A whole parsed Dockerfile.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dockerfile {
+    /// The file name used in error messages (for example `Dockerfile`).
+    pub file_name: String,
+    /// Parser directives found at the top (`syntax`, `escape`, `check`).
+    pub directives: Vec<(String, String)>,
+    /// The escape character in force (`\\` or `` ` ``).
+    pub escape: char,
+    /// `ARG` instructions before the first `FROM`.
+    pub meta_args: Vec<Instruction>,
+    /// Stages in file order.
+    pub stages: Vec<Stage>,
+}
+
+/// One `FROM` and the instructions up to the next one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    /// Position in the file, 0-based.
+    pub index: usize,
+    /// The `AS name`, lower-cased, if any.
+    pub name: Option<String>,
+    /// The FROM image word, unexpanded (`busybox:${TAG}`, `scratch`, or a stage name).
+    pub from: String,
+    /// `--platform` of the FROM line, unexpanded.
+    pub platform: Option<String>,
+    /// Location of the FROM line.
+    pub span: Span,
+    /// The instructions of the stage, FROM excluded.
+    pub instructions: Vec<Instruction>,
+}
+
+/// Where an instruction stands in the file (1-based lines, inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Span {
+    pub start_line: usize,
+    pub end_line: usize,
+}
+
+/// One instruction with its location and original text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Instruction {
+    /// Where it stands.
+    pub span: Span,
+    /// The instruction as written, continuations joined, for history and messages.
+    pub original: String,
+    /// What it says.
+    pub kind: InstructionKind,
+}
+
+/// A command in shell form (run through SHELL) or exec form (JSON array).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Command {
+    /// Shell form text, unexpanded (RUN/CMD/ENTRYPOINT are never expanded by the builder).
+    Shell(String),
+    /// Exec form arguments.
+    Exec(Vec<String>),
+}
+
+/// A heredoc attached to an instruction (`<<EOF ... EOF`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Heredoc {
+    /// The delimiter word without quotes.
+    pub name: String,
+    /// The body, with leading tabs already stripped for `<<-`.
+    pub content: String,
+    /// Whether `$VAR` in the body is expanded (false when the delimiter was quoted).
+    pub expand: bool,
+    /// Whether the body stands in for a file argument (`COPY <<EOF /dest`).
+    pub file_descriptor: Option<u32>,
+}
+
+/// A `--mount` of `RUN`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    /// bind, cache, tmpfs, secret or ssh.
+    pub kind: MountKind,
+    /// Where it appears inside the container.
+    pub target: Option<String>,
+    /// Every `key=value` option as written (source, from, id, sharing, mode, uid, gid, rw, required, size, env, ...).
+    pub options: Vec<(String, String)>,
+}
+
+/// The type of a `RUN --mount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum MountKind {
+    Bind,
+    Cache,
+    Tmpfs,
+    Secret,
+    Ssh,
+}
+
+/// RUN and its flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Run {
+    pub command: Command,
+    pub heredocs: Vec<Heredoc>,
+    pub mounts: Vec<Mount>,
+    /// `--network=default|none|host`.
+    pub network: Option<String>,
+    /// `--security=insecure|sandbox`.
+    pub security: Option<String>,
+}
+
+/// COPY or ADD and their flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Copy {
+    /// Source words (unexpanded until planned).
+    pub sources: Vec<String>,
+    /// Destination word.
+    pub dest: String,
+    /// Inline sources given as heredocs.
+    pub heredocs: Vec<Heredoc>,
+    /// `--from` (COPY only).
+    pub from: Option<String>,
+    pub chown: Option<String>,
+    pub chmod: Option<String>,
+    pub link: bool,
+    /// `--parents` (COPY only).
+    pub parents: bool,
+    pub exclude: Vec<String>,
+    /// `--checksum` (ADD only).
+    pub checksum: Option<String>,
+    /// `--keep-git-dir` (ADD only).
+    pub keep_git_dir: bool,
+}
+
+/// HEALTHCHECK settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Healthcheck {
+    /// `HEALTHCHECK NONE`.
+    None,
+    /// `HEALTHCHECK [flags] CMD ...`.
+    Check {
+        command: Command,
+        interval: Option<String>,
+        timeout: Option<String>,
+        start_period: Option<String>,
+        start_interval: Option<String>,
+        retries: Option<u32>,
+    },
+}
+
+/// What an instruction says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum InstructionKind {
+    Run(Run),
+    Cmd(Command),
+    Entrypoint(Command),
+    Copy(Copy),
+    Add(Copy),
+    /// `ENV k=v ...` pairs in order.
+    Env(Vec<(String, String)>),
+    /// `ARG name[=default] ...`.
+    Arg(Vec<(String, Option<String>)>),
+    /// `LABEL k=v ...` pairs in order.
+    Label(Vec<(String, String)>),
+    Maintainer(String),
+    /// `EXPOSE` words as written (`80`, `53/udp`, `8000-8010/tcp`).
+    Expose(Vec<String>),
+    Volume(Vec<String>),
+    /// `USER user[:group]`.
+    User(String),
+    Workdir(String),
+    Stopsignal(String),
+    Healthcheck(Healthcheck),
+    Shell(Vec<String>),
+    /// `ONBUILD <instruction>`; the trigger text and its parsed form.
+    Onbuild(Box<Instruction>),
+}
+
+impl InstructionKind {
+    /// The keyword in upper case (`RUN`, `COPY`, ...).
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Self::Run(_) => "RUN",
+            Self::Cmd(_) => "CMD",
+            Self::Entrypoint(_) => "ENTRYPOINT",
+            Self::Copy(_) => "COPY",
+            Self::Add(_) => "ADD",
+            Self::Env(_) => "ENV",
+            Self::Arg(_) => "ARG",
+            Self::Label(_) => "LABEL",
+            Self::Maintainer(_) => "MAINTAINER",
+            Self::Expose(_) => "EXPOSE",
+            Self::Volume(_) => "VOLUME",
+            Self::User(_) => "USER",
+            Self::Workdir(_) => "WORKDIR",
+            Self::Stopsignal(_) => "STOPSIGNAL",
+            Self::Healthcheck(_) => "HEALTHCHECK",
+            Self::Shell(_) => "SHELL",
+            Self::Onbuild(_) => "ONBUILD",
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! strata's root filesystem layer engine: apply OCI layers to a directory without ever
+//! writing outside it, diff a directory into a change set, and write that change set as a
+//! deterministic, streamed, compressed tar layer into a content-addressed blob store.
+//!
+//! ```no_run
+//! use strata_snapshot::{BlobStore, Compression, LayerOptions, SnapshotMode, Snapshotter};
+//! let store = BlobStore::open("/var/lib/strata/blobs".as_ref()).unwrap();
+//! let mut snap = Snapshotter::new("/tmp/rootfs".as_ref(), SnapshotMode::Full, Vec::new()).unwrap();
+//! // ... run something that changes /tmp/rootfs ...
+//! let changes = snap.diff().unwrap();
+//! let layer = strata_snapshot::write_layer("/tmp/rootfs".as_ref(), &changes, &LayerOptions::default(), &store).unwrap();
+//! println!("{} {}", layer.digest, layer.diff_id);
+//! ```
+
+pub mod blobstore;
+pub mod diff;
+pub mod error;
+pub mod layer;
+pub mod unpack;
+
+pub use blobstore::BlobStore;
+pub use diff::{Change, Changes, SnapshotMode, Snapshotter};
+pub use error::Error;
+pub use layer::{write_layer, Compression, LayerInfo, LayerOptions};
+pub use unpack::{unpack_layer, UnpackOptions, UnpackStats};
