@@ -17,6 +17,11 @@ pub struct Dockerfile {
     pub meta_args: Vec<Instruction>,
     /// Stages in file order.
     pub stages: Vec<Stage>,
+    /// Non-fatal findings of the parser (empty continuation lines, ...).
+    pub warnings: Vec<crate::Warning>,
+    /// The physical source lines, for error messages.
+    #[serde(skip)]
+    pub source_lines: Vec<String>,
 }
 
 /// One `FROM` and the instructions up to the next one.
@@ -56,6 +61,7 @@ pub struct Instruction {
 
 /// A command in shell form (run through SHELL) or exec form (JSON array).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Shell form text, unexpanded (RUN/CMD/ENTRYPOINT are never expanded by the builder).
     Shell(String),
@@ -72,7 +78,7 @@ pub struct Heredoc {
     pub content: String,
     /// Whether `$VAR` in the body is expanded (false when the delimiter was quoted).
     pub expand: bool,
-    /// Whether the body stands in for a file argument (`COPY <<EOF /dest`).
+    /// The file descriptor written before `<<` (`2<<EOF`), if any.
     pub file_descriptor: Option<u32>,
 }
 
@@ -89,6 +95,7 @@ pub struct Mount {
 
 /// The type of a `RUN --mount`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MountKind {
     Bind,
     Cache,
@@ -110,7 +117,7 @@ pub struct Run {
 }
 
 /// COPY or ADD and their flags.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Copy {
     /// Source words (unexpanded until planned).
     pub sources: Vec<String>,
@@ -134,6 +141,7 @@ pub struct Copy {
 
 /// HEALTHCHECK settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Healthcheck {
     /// `HEALTHCHECK NONE`.
     None,
@@ -150,6 +158,7 @@ pub enum Healthcheck {
 
 /// What an instruction says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InstructionKind {
     Run(Run),
     Cmd(Command),
