@@ -65,3 +65,18 @@ impl BaseImages {
         Ok(pulled)
     }
 }
+
+/// Applies the pulled image's layers, in order, to `rootfs`, verifying each diff_id.
+pub fn unpack_into(store: &BlobStore, image: &PulledBase, rootfs: &std::path::Path, rootless: bool) -> Result<(), BuildError> {
+    for layer in &image.layers {
+        let path = store.path(&layer.digest);
+        let file = std::fs::File::open(&path).map_err(BuildError::io(&path))?;
+        let opts = strata_snapshot::UnpackOptions {
+            expected_diff_id: Some(layer.diff_id.clone()),
+            layer_digest: Some(layer.digest.clone()),
+            rootless,
+        };
+        strata_snapshot::unpack_layer(std::io::BufReader::new(file), rootfs, &opts)?;
+    }
+    Ok(())
+}

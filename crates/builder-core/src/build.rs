@@ -186,15 +186,7 @@ impl Builder {
                         f(BuildEvent::Transfer(e));
                     }
                 })?;
-                for (layer, diff_id) in image.layers.iter().zip(image.config.rootfs.diff_ids.iter()) {
-                    let path = self.store.path(&layer.digest);
-                    let file = std::fs::File::open(&path).map_err(BuildError::io(&path))?;
-                    let opts = strata_snapshot::UnpackOptions {
-                        expected_diff_id: Some(diff_id.clone()),
-                        rootless: self.opts.isolation == crate::Isolation::Rootless,
-                    };
-                    strata_snapshot::unpack_layer(std::io::BufReader::new(file), rootfs, &opts)?;
-                }
+                crate::base::unpack_into(&self.store, &image, rootfs, self.opts.isolation == crate::Isolation::Rootless)?;
                 let mut config = image.config.clone();
                 if config.env_var("PATH").is_none() {
                     config.set_env("PATH", crate::exec::DEFAULT_PATH);

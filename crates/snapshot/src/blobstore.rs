@@ -229,17 +229,3 @@ mod tests {
     }
 }
 
-impl BlobStore {
-    /// Stores `bytes` as a blob and returns its digest.
-    pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, Error> {
-        use sha2::Digest as _;
-        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
-        let path = self.path(&digest);
-        if !path.exists() {
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            std::fs::write(&tmp, bytes).map_err(|source| Error::Io { path: tmp.clone(), source })?;
-            std::fs::rename(&tmp, &path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        }
-        Ok(digest)
-    }
-}

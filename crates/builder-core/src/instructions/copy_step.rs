@@ -71,12 +71,7 @@ fn source_root(b: &mut Builder, inst: &Instruction, word: &str) -> Result<PathBu
                 f(crate::progress::BuildEvent::Transfer(e));
             }
         })?;
-        for (layer, diff_id) in image.layers.iter().zip(image.config.rootfs.diff_ids.iter()) {
-            let path = b.store.path(&layer.digest);
-            let file = std::fs::File::open(&path).map_err(BuildError::io(&path))?;
-            let opts = strata_snapshot::UnpackOptions { expected_diff_id: Some(diff_id.clone()), rootless: b.opts.isolation == crate::Isolation::Rootless };
-            strata_snapshot::unpack_layer(std::io::BufReader::new(file), &dir, &opts)?;
-        }
+        crate::base::unpack_into(&b.store, &image, &dir, b.opts.isolation == crate::Isolation::Rootless)?;
     }
     Ok(dir)
 }
