@@ -47,8 +47,12 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
         return Ok(());
     }
     let paths: Vec<PathBuf> = written.iter().map(PathBuf::from).collect();
-    let changes = st.snapshotter.paths(&paths)?;
+    // A copy onto `/` may touch anything: that is a whole-tree diff.
+    let changes = if written.iter().any(|p| p.trim_end_matches('/').is_empty()) { st.snapshotter.diff()? } else { st.snapshotter.paths(&paths)? };
     let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
+    if let Some(l) = &layer {
+        b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
+    }
     st.history_layer(format!("{} # buildkit", inst.original), layer);
     Ok(())
 }
