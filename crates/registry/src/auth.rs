@@ -118,6 +118,8 @@ pub(crate) struct AuthCache {
     challenges: Mutex<HashMap<String, Challenge>>,
     tokens: Mutex<HashMap<(String, String), Token>>,
     creds: Mutex<HashMap<String, Option<Credentials>>>,
+    /// One token fetch at a time per (registry, scope): parallel blob uploads share it.
+    fetching: Mutex<HashMap<(String, String), std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for AuthCache {
@@ -158,6 +160,7 @@ impl AuthCache {
     pub fn invalidate(&self, ep: &Endpoint, scope: &Scope, challenge: Option<&str>) {
         if let Ok(mut t) = self.tokens.lock() {
             t.remove(&(ep.name.clone(), scope.key()));
+            t.remove(&(ep.name.clone(), Scope { push: true, ..scope.clone() }.key()));
         }
         if let Some(c) = challenge
             && let Ok(mut m) = self.challenges.lock()
@@ -192,11 +195,16 @@ impl Client {
             },
             Challenge::Bearer { realm, service } => {
                 let key = (ep.name.clone(), scope.key());
-                if let Ok(t) = self.auth.tokens.lock()
-                    && let Some(tok) = t.get(&key)
-                    && tok.expires > Instant::now()
-                {
-                    return Ok(Some(format!("Bearer {}", tok.value)));
+                if let Some(v) = self.cached_token(&key, scope) {
+                    return Ok(Some(v));
+                }
+                let lock = match self.auth.fetching.lock() {
+                    Ok(mut m) => m.entry(key.clone()).or_default().clone(),
+                    Err(_) => std::sync::Arc::default(),
+                };
+                let _guard = lock.lock().await;
+                if let Some(v) = self.cached_token(&key, scope) {
+                    return Ok(Some(v));
                 }
                 let tok = self.fetch_token(ep, scope, &realm, service.as_deref()).await?;
                 let header = format!("Bearer {}", tok.value);
@@ -206,6 +214,17 @@ impl Client {
                 Ok(Some(header))
             }
         }
+    }
+
+    /// A live cached token for `key`; a pull also takes the repository's pull+push token.
+    fn cached_token(&self, key: &(String, String), scope: &Scope) -> Option<String> {
+        let t = self.auth.tokens.lock().ok()?;
+        let now = Instant::now();
+        let push_key = (key.0.clone(), Scope { push: true, ..scope.clone() }.key());
+        [key, &push_key]
+            .into_iter()
+            .find_map(|k| t.get(k).filter(|tok| tok.expires > now))
+            .map(|tok| format!("Bearer {}", tok.value))
     }
 
     async fn challenge(&self, ep: &Endpoint, repository: &str) -> Result<Challenge, Error> {
