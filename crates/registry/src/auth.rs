@@ -106,6 +106,8 @@ fn parse_params(s: &str) -> HashMap<String, String> {
     out
 }
 
+type FetchLock = std::sync::Arc<tokio::sync::Mutex<()>>;
+
 #[derive(Debug, Clone)]
 struct Token {
     value: String,
@@ -119,7 +121,7 @@ pub(crate) struct AuthCache {
     tokens: Mutex<HashMap<(String, String), Token>>,
     creds: Mutex<HashMap<String, Option<Credentials>>>,
     /// One token fetch at a time per (registry, scope): parallel blob uploads share it.
-    fetching: Mutex<HashMap<(String, String), std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    fetching: Mutex<HashMap<(String, String), FetchLock>>,
 }
 
 impl std::fmt::Debug for AuthCache {

@@ -167,6 +167,8 @@ pub struct Client {
     pub(crate) auth: AuthCache,
     /// Where each blob digest was last seen (registry, repository): cross-repository mount sources.
     pub(crate) blob_sources: Mutex<HashMap<String, (String, String)>>,
+    /// ECR repositories already checked or created.
+    pub(crate) ecr_repos_checked: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Client {
@@ -183,6 +185,7 @@ impl Client {
             endpoints: Mutex::new(HashMap::new()),
             auth: AuthCache::default(),
             blob_sources: Mutex::new(HashMap::new()),
+            ecr_repos_checked: Mutex::new(Default::default()),
         })
     }
 

@@ -20,22 +20,6 @@ const ISSUER: &str = "strata-test-issuer";
 const USER: &str = "builder";
 const PASS: &str = "token-test-secret-PASSWORD-1";
 
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl").args(args).output().unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A CA, a server certificate for 127.0.0.1 signed by it, and a self-signed token-signing pair.
-fn make_pki(dir: &Path) {
-    let p = |n: &str| dir.join(n).display().to_string();
-    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2", "-keyout", &p("ca.key"), "-out", &p("ca.crt"), "-subj", "/CN=token test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-keyout", &p("server.key"), "-out", &p("server.csr"), "-subj", "/CN=127.0.0.1"]);
-    std::fs::write(dir.join("server.ext"), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(&["x509", "-req", "-sha256", "-days", "2", "-in", &p("server.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial", "-extfile", &p("server.ext"), "-out", &p("server.crt")]);
-    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2", "-keyout", &p("token.key"), "-out", &p("token.crt"), "-subj", "/CN=token signer"]);
-    openssl(&["x509", "-in", &p("token.crt"), "-outform", "DER", "-out", &p("token.der")]);
-}
-
 fn b64url(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
@@ -137,7 +121,7 @@ async fn tls_registry_with_token_auth() {
     let dir = scratch(&env, "token");
     let pki = dir.path().join("pki");
     std::fs::create_dir_all(&pki).unwrap();
-    make_pki(&pki);
+    make_pki(&pki, "IP:127.0.0.1");
     let issuer = start_issuer(pki.clone());
     let reg = spawn_registry(
         dir.path(),
