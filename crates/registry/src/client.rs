@@ -168,6 +168,7 @@ pub struct Client {
     /// Where each blob digest was last seen (registry, repository): cross-repository mount sources.
     pub(crate) blob_sources: Mutex<HashMap<String, (String, String)>>,
     /// ECR repositories already checked or created.
+    #[cfg_attr(not(feature = "ecr"), allow(dead_code))]
     pub(crate) ecr_repos_checked: Mutex<std::collections::HashSet<String>>,
 }
 

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use strata_registry::{Client, ClientOptions, Credentials, Error, Platform, Reference};

@@ -239,3 +239,4 @@ pub fn make_pki(dir: &Path, sans: &str) {
     openssl(&["x509", "-in", &p("token.crt"), "-outform", "DER", "-out", &p("token.der")]);
 }
 
+pub mod proxy;
