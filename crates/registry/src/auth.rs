@@ -230,16 +230,27 @@ impl Client {
     }
 
     async fn challenge(&self, ep: &Endpoint, repository: &str) -> Result<Challenge, Error> {
-        if let Ok(m) = self.auth.challenges.lock()
-            && let Some(c) = m.get(&ep.base)
-        {
-            return Ok(c.clone());
+        let cached = || self.auth.challenges.lock().ok().and_then(|m| m.get(&ep.base).cloned());
+        if let Some(c) = cached() {
+            return Ok(c);
+        }
+        // Parallel uploads start together: one of them asks, the others wait for its answer.
+        let lock = match self.auth.fetching.lock() {
+            Ok(mut m) => m.entry((ep.base.clone(), "/v2/".into())).or_default().clone(),
+            Err(_) => std::sync::Arc::default(),
+        };
+        let _guard = lock.lock().await;
+        if let Some(c) = cached() {
+            return Ok(c);
         }
         let url = ep.url("");
         let mut attempt = 0;
         let resp = loop {
+            let mut wait = None;
             match ep.http.get(&url).timeout(self.opts.stall_timeout).send().await {
-                Ok(r) if crate::transport::is_transient_status(r.status()) && attempt < self.opts.retries => {}
+                Ok(r) if crate::transport::is_transient_status(r.status()) && attempt < self.opts.retries => {
+                    wait = crate::transport::retry_after(r.headers());
+                }
                 Ok(r) => break r,
                 Err(e) if attempt < self.opts.retries => {
                     tracing::warn!(registry = %ep.name, "GET /v2/ failed, retrying: {}", connect_error(ep, "ping", &e));
@@ -247,7 +258,7 @@ impl Client {
                 Err(e) => return Err(connect_error(ep, "GET /v2/", &e)),
             }
             attempt += 1;
-            tokio::time::sleep(self.backoff(attempt)).await;
+            tokio::time::sleep(wait.unwrap_or_else(|| self.backoff(attempt))).await;
         };
         let c = match resp.headers().get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()) {
             Some(h) if resp.status() == reqwest::StatusCode::UNAUTHORIZED => parse_challenge(h),
@@ -303,8 +314,11 @@ impl Client {
             if let Some(c) = &creds {
                 rb = rb.header(reqwest::header::AUTHORIZATION, basic_header(c));
             }
+            let mut wait = None;
             match rb.send().await {
-                Ok(r) if crate::transport::is_transient_status(r.status()) && attempt < self.opts.retries => {}
+                Ok(r) if crate::transport::is_transient_status(r.status()) && attempt < self.opts.retries => {
+                    wait = crate::transport::retry_after(r.headers());
+                }
                 Ok(r) => break r,
                 Err(e) if attempt < self.opts.retries => {
                     tracing::warn!(registry = %ep.name, "token request failed, retrying: {}", connect_error(ep, "token", &e));
@@ -312,7 +326,7 @@ impl Client {
                 Err(e) => return Err(connect_error(ep, "token request", &e)),
             }
             attempt += 1;
-            tokio::time::sleep(self.backoff(attempt)).await;
+            tokio::time::sleep(wait.unwrap_or_else(|| self.backoff(attempt))).await;
         };
         if !resp.status().is_success() {
             let status = resp.status().as_u16();

@@ -215,12 +215,19 @@ impl Client {
         crate::push::push_image(self, r, image).await
     }
 
-    /// Pushes the image once, then its manifest under every further reference (tags in other
-    /// repositories get their blobs too); returns the manifest digest.
+    /// Pushes the image under every reference: blobs once per repository (mounted across
+    /// repositories of one registry), then only the manifest for further tags; returns the digest.
     pub async fn push_image_tags(&self, refs: &[Reference], image: &PushImage) -> Result<String, Error> {
-        let mut digest = String::new();
+        let mut digest = crate::digest::sha256_digest(&image.manifest);
+        let mut done: Vec<(&str, &str)> = Vec::new();
         for r in refs {
-            digest = self.push_image(r, image).await?;
+            if done.contains(&(r.registry.as_str(), r.repository.as_str())) {
+                let ep = self.endpoint(&r.registry)?;
+                crate::push::push_manifest(self, &ep, r, image, &digest).await?;
+            } else {
+                digest = self.push_image(r, image).await?;
+                done.push((&r.registry, &r.repository));
+            }
         }
         Ok(digest)
     }

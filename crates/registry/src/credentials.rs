@@ -49,6 +49,14 @@ impl Client {
             tracing::debug!(%registry, "using explicit credentials");
             return Ok(Some(c.clone()));
         }
+        // A config.json entry written for this very host (auths, credHelpers) wins over ECR's
+        // API: it is what `docker login` or the ecr-login helper left for this registry.
+        let config = self.docker_config_dir().map(|d| d.join("config.json"));
+        if let Some(path) = &config
+            && let Some(c) = docker_config_credentials(path, &norm, false).await?
+        {
+            return Ok(Some(c));
+        }
         if let Some(host) = crate::ecr_host::parse(registry) {
             #[cfg(feature = "ecr")]
             {
@@ -60,8 +68,10 @@ impl Client {
                 tracing::debug!(%registry, "ECR registry, but strata-registry was built without the `ecr` feature");
             }
         }
-        let Some(dir) = self.docker_config_dir() else { return Ok(None) };
-        docker_config_credentials(&dir.join("config.json"), &norm).await
+        match &config {
+            Some(path) => docker_config_credentials(path, &norm, true).await,
+            None => Ok(None),
+        }
     }
 
     fn docker_config_dir(&self) -> Option<PathBuf> {
@@ -75,8 +85,9 @@ impl Client {
     }
 }
 
-/// Looks `registry` (normalised) up in a docker `config.json`.
-pub(crate) async fn docker_config_credentials(path: &Path, registry: &str) -> Result<Option<Credentials>, Error> {
+/// Looks `registry` (normalised) up in a docker `config.json`: `credHelpers`, `auths`, and (when
+/// `use_store`) the default `credsStore`.
+pub(crate) async fn docker_config_credentials(path: &Path, registry: &str, use_store: bool) -> Result<Option<Credentials>, Error> {
     let text = match tokio::fs::read(path).await {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -111,7 +122,7 @@ pub(crate) async fn docker_config_credentials(path: &Path, registry: &str) -> Re
             return Ok(Some(Credentials { username: "<token>".into(), password: t.clone() }));
         }
     }
-    if let Some(store) = &cfg.creds_store {
+    if let Some(store) = cfg.creds_store.as_ref().filter(|_| use_store) {
         return credential_helper(store, &server).await;
     }
     Ok(None)

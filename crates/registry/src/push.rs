@@ -60,17 +60,32 @@ pub(crate) async fn push_image(client: &Client, r: &Reference, image: &PushImage
         .await?;
 
     // Every blob is confirmed present (HEAD 200, mount 201 or upload 201): now the manifest.
+    push_manifest(client, &ep, r, image, &manifest_digest).await?;
+    for b in &image.blobs {
+        client.add_mount_source(&b.digest, r);
+    }
+    Ok(manifest_digest)
+}
+
+/// `PUT` the manifest under `r`'s digest or tag; the blobs must already be there.
+pub(crate) async fn push_manifest(
+    client: &Client,
+    ep: &Endpoint,
+    r: &Reference,
+    image: &PushImage,
+    manifest_digest: &str,
+) -> Result<(), Error> {
     let reference = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
     let url = ep.url(&format!("{}/manifests/{}", r.repository, reference));
     let t = client.opts.stall_timeout;
     let body = bytes::Bytes::from(image.manifest.clone());
     let resp = client
-        .send(&ep, &Scope::push(&r.repository), "PUT manifest", client.opts.retries, |h| {
+        .send(ep, &Scope::push(&r.repository), "PUT manifest", client.opts.retries, |h| {
             Ok(h.put(&url).header(CONTENT_TYPE, &image.manifest_media_type).body(body.clone()).timeout(t))
         })
         .await?;
     if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
-        return Err(http_error(&ep, &r.repository, &format!("PUT manifest {reference}"), resp).await);
+        return Err(http_error(ep, &r.repository, &format!("PUT manifest {reference}"), resp).await);
     }
     if let Some(d) = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok())
         && d != manifest_digest
@@ -83,11 +98,8 @@ pub(crate) async fn push_image(client: &Client, r: &Reference, image: &PushImage
         });
     }
     tracing::info!(reference = %r, digest = %manifest_digest, "pushed manifest");
-    client.emit(ProgressEvent::ManifestPushed { reference: r.to_string(), digest: manifest_digest.clone() });
-    for b in &image.blobs {
-        client.add_mount_source(&b.digest, r);
-    }
-    Ok(manifest_digest)
+    client.emit(ProgressEvent::ManifestPushed { reference: r.to_string(), digest: manifest_digest.to_string() });
+    Ok(())
 }
 
 /// One upload session: where to send the next bytes, and how many the registry holds.

@@ -245,7 +245,7 @@ pub(crate) fn is_transient_status(s: StatusCode) -> bool {
 }
 
 /// `Retry-After` in seconds (HTTP dates are rare for registries and fall back to backoff), at most 60 s.
-fn retry_after(h: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(h: &HeaderMap) -> Option<Duration> {
     let secs: u64 = h.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
     Some(Duration::from_secs(secs.min(60)))
 }

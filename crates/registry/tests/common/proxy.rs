@@ -12,8 +12,12 @@ use tokio::net::{TcpListener, TcpStream};
 /// What to break, consumed in order as requests arrive.
 #[derive(Debug, Default)]
 pub struct FaultPlan {
-    /// Answer this many of the next requests with `503` and `Retry-After: 0`.
+    /// Answer this many of the next requests with `503` and `Retry-After: retry_after` seconds.
     pub status_503: usize,
+    /// The `Retry-After` seconds sent with each 503.
+    pub retry_after: u64,
+    /// Answer this many of the next requests with `429` (after the 503s).
+    pub status_429: usize,
     /// For each of the next uploads (requests with a body), reset after this many body bytes.
     pub reset_uploads: VecDeque<u64>,
     /// Stall this many of the next uploads: read nothing more, answer nothing, for a minute.
@@ -100,31 +104,42 @@ impl Proxy {
                 s.push(Seen { range: header(&head, "content-range").map(str::to_string), method: method.clone(), path: path.clone(), query: query.clone(), status: 0, fault: None });
                 s.len() - 1
             };
-            let (fault_503, reset_up, stall, reset_down, delay) = {
+            let (fault_status, reset_up, stall, reset_down, delay, retry_after) = {
                 let mut plan = self.plan.lock().unwrap();
                 let passed = is_upload && plan.pass_uploads > 0;
                 if passed {
                     plan.pass_uploads -= 1;
                 }
                 let is_upload_fault = is_upload && !passed;
-                let f503 = if plan.status_503 > 0 { plan.status_503 -= 1; true } else { false };
+                let fstatus = if plan.status_503 > 0 {
+                    plan.status_503 -= 1;
+                    Some(503)
+                } else if plan.status_429 > 0 {
+                    plan.status_429 -= 1;
+                    Some(429)
+                } else {
+                    None
+                };
+                let f503 = fstatus.is_some();
                 let reset_up = if !f503 && is_upload_fault { plan.reset_uploads.pop_front() } else { None };
                 let stall = !f503 && reset_up.is_none() && is_upload_fault && plan.stall_uploads > 0;
                 if stall {
                     plan.stall_uploads -= 1;
                 }
                 let reset_down = if !f503 && is_blob_get { plan.reset_downloads.pop_front() } else { None };
-                (f503, reset_up, stall, reset_down, if is_upload { plan.upload_delay } else { Duration::ZERO })
+                (fstatus, reset_up, stall, reset_down, if is_upload { plan.upload_delay } else { Duration::ZERO }, plan.retry_after)
             };
             let mark = |fault: &'static str, status: u16| {
                 let mut s = self.seen.lock().unwrap();
                 s[idx].fault = Some(fault);
                 s[idx].status = status;
             };
-            if fault_503 {
+            if let Some(code) = fault_status {
                 copy_body(&mut cr, &mut tokio::io::sink(), body_len, chunked, None).await?;
-                cw.write_all(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}").await?;
-                mark("503", 503);
+                let reason = if code == 503 { "Service Unavailable" } else { "Too Many Requests" };
+                let resp = format!("HTTP/1.1 {code} {reason}\r\nRetry-After: {retry_after}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}");
+                cw.write_all(resp.as_bytes()).await?;
+                mark(if code == 503 { "503" } else { "429" }, code);
                 return Ok(());
             }
             if stall {
