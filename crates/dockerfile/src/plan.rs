@@ -226,8 +226,8 @@ fn resolve_from(
     // BuildKit reads any other word as an image reference. A bare word one typo away from a
     // stage name is almost surely that stage, so say so instead of pulling a missing image.
     let bare = !word.contains(['/', ':', '@', '.']);
-    if bare {
-        if let Some(c) = closest(word, names.iter().flatten().map(String::as_str)) {
+    if bare
+        && let Some(c) = closest(word, names.iter().flatten().map(String::as_str)) {
             return Err(loc.error(
                 Kind::Stage,
                 line,
@@ -235,7 +235,6 @@ fn resolve_from(
                 format!("{what}={word}: no stage named {word:?} (did you mean {c:?}?)"),
             ));
         }
-    }
     Ok(FromRef::Image)
 }
 
