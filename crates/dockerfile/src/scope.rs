@@ -106,6 +106,11 @@ impl StageScope {
                 c.chmod = xo(&c.chmod)?;
                 c.checksum = xo(&c.checksum)?;
                 c.exclude = xs(&c.exclude)?;
+                if let Some(f) = &c.from {
+                    // `--from` sees the meta ARGs only, as in FROM lines.
+                    let meta_env = MetaArgs { args: self.meta.clone() }.env();
+                    c.from = Some(lex.process_word(f, &meta_env).map_err(|e| fail(f, e))?);
+                }
                 // Heredoc bodies: `$` and `\` work, quotes are plain text.
                 let mut raw = Lexer::new('\\');
                 raw.skip_process_quotes = true;

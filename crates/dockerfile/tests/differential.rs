@@ -250,7 +250,7 @@ fn golden_inputs() -> Vec<String> {
     files.sort();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
-        for case in text.split("\n=== ").skip(0) {
+        for case in text.split("\n=== ") {
             let body = case.split("--- expect").next().unwrap_or_default();
             let input: String = body
                 .lines()
