@@ -125,6 +125,42 @@ pub struct Run {
     pub security: Option<String>,
 }
 
+/// How BuildKit runs a `RUN` that carries heredocs (see [`Run::heredoc_script`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeredocScript {
+    /// Run this text with the stage's SHELL (`/bin/sh -c <text>`).
+    Shell(String),
+    /// A lone heredoc starting with `#!`: BuildKit writes it to `/dev/pipes/<name>`
+    /// (mode 0755, mounted read-only) and executes that path directly, without SHELL.
+    Executable { name: String, content: String },
+}
+
+impl Run {
+    /// The script BuildKit runs for a RUN with heredocs; `None` without heredocs.
+    ///
+    /// `RUN <<EOF` alone runs the body itself; any other command line gets the bodies
+    /// appended after it, each followed by its delimiter, so the shell reads them as
+    /// heredocs (`RUN cat > /f <<EOF`, several heredocs, `python3 <<EOF`).
+    pub fn heredoc_script(&self) -> Option<HeredocScript> {
+        let Command::Shell(line) = &self.command else { return None };
+        let first = self.heredocs.first()?;
+        if self.heredocs.len() == 1 && crate::lexer::parse_heredoc(line.trim()).is_some() {
+            if first.content.starts_with("#!") {
+                return Some(HeredocScript::Executable { name: first.name.clone(), content: first.content.clone() });
+            }
+            return Some(HeredocScript::Shell(first.content.clone()));
+        }
+        let mut script = line.clone();
+        for h in &self.heredocs {
+            script.push('\n');
+            script.push_str(&h.content);
+            script.push_str(&h.name);
+        }
+        Some(HeredocScript::Shell(script))
+    }
+}
+
 /// COPY or ADD and their flags.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Copy {
