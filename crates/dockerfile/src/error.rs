@@ -5,14 +5,19 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The text at `file:line:col` is not valid Dockerfile syntax.
-    #[error("{file}:{line}:{col}: {message}\n  {line_text}")]
+    #[error("{file}:{line}:{col}: {message}{}", source_line(line_text))]
     Syntax { file: String, line: usize, col: usize, message: String, line_text: String },
     /// A word could not be expanded (`${V:?msg}`, an unmatched quote, a bad substitution).
-    #[error("{file}:{line}:{col}: {message}\n  {line_text}")]
+    #[error("{file}:{line}:{col}: {message}{}", source_line(line_text))]
     Expand { file: String, line: usize, col: usize, message: String, line_text: String },
     /// The stage graph is wrong: unknown target or stage, duplicate name, a cycle.
-    #[error("{file}:{line}:{col}: {message}\n  {line_text}")]
+    #[error("{file}:{line}:{col}: {message}{}", source_line(line_text))]
     Stage { file: String, line: usize, col: usize, message: String, line_text: String },
+}
+
+/// The source line under the message, indented; nothing when there is no text.
+fn source_line(text: &str) -> String {
+    if text.trim().is_empty() { String::new() } else { format!("\n  {text}") }
 }
 
 impl Error {

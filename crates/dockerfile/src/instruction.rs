@@ -115,7 +115,7 @@ fn command(keyword: &str, rest: &str) -> R<Command> {
         Json::NotStrings => Err(Fail::new(format!(
             "{keyword}: when using JSON array syntax, arrays must be comprised of strings only"
         ))),
-        Json::NotJson => Ok(Command::Shell(rest.to_string())),
+        Json::Other => Ok(Command::Shell(rest.to_string())),
     }
 }
 
@@ -125,7 +125,7 @@ fn list(keyword: &str, rest: &str) -> R<(Vec<String>, bool)> {
         Json::NotStrings => Err(Fail::new(format!(
             "{keyword}: when using JSON array syntax, arrays must be comprised of strings only"
         ))),
-        Json::NotJson => Ok((split_whitespace_delimited(rest), false)),
+        Json::Other => Ok((split_whitespace_delimited(rest), false)),
     }
 }
 
@@ -284,7 +284,15 @@ fn copy_like(keyword: &str, rest: &str, flags: &[String], heredocs: &[Heredoc]) 
         Flags::parse(
             keyword,
             flags,
-            &[("chown", S), ("chmod", S), ("link", B), ("keep-git-dir", B), ("checksum", S), ("exclude", SS)],
+            &[
+                ("chown", S),
+                ("chmod", S),
+                ("link", B),
+                ("keep-git-dir", B),
+                ("checksum", S),
+                ("exclude", SS),
+                ("unpack", B),
+            ],
         )?
     };
     let (args, json) = list(keyword, rest)?;
@@ -321,6 +329,7 @@ fn copy_like(keyword: &str, rest: &str, flags: &[String], heredocs: &[Heredoc]) 
         exclude: f.strings("exclude"),
         checksum: f.string("checksum"),
         keep_git_dir: f.bool("keep-git-dir"),
+        unpack: f.string("unpack").map(|v| v == "true"),
     })
 }
 
@@ -367,16 +376,14 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
             for m in f.strings("mount") {
                 mounts.push(crate::mount::parse_mount(&m).map_err(|e| Fail::at(format!("RUN --mount: {e}"), &m))?);
             }
-            if let Some(n) = f.string("network") {
-                if !matches!(n.as_str(), "default" | "none" | "host") {
+            if let Some(n) = f.string("network")
+                && !matches!(n.as_str(), "default" | "none" | "host") {
                     return Err(Fail::at(format!("RUN: unsupported network mode {n:?}"), &n));
                 }
-            }
-            if let Some(s) = f.string("security") {
-                if !matches!(s.as_str(), "sandbox" | "insecure") {
+            if let Some(s) = f.string("security")
+                && !matches!(s.as_str(), "sandbox" | "insecure") {
                     return Err(Fail::at(format!("RUN: unsupported security mode {s:?}"), &s));
                 }
-            }
             if rest.is_empty() {
                 return Err(Fail::new("RUN requires at least one argument"));
             }
@@ -433,6 +440,9 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
             if ports.is_empty() {
                 return Err(Fail::new("EXPOSE requires at least one argument"));
             }
+            let mut ports = ports;
+            // BuildKit sorts the ports (byte order) when it parses EXPOSE.
+            ports.sort();
             InstructionKind::Expose(ports)
         }
         "VOLUME" => {
@@ -474,10 +484,10 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
                         "SHELL: when using JSON array syntax, arrays must be comprised of strings only",
                     ));
                 }
-                Json::NotJson if rest.is_empty() => {
+                Json::Other if rest.is_empty() => {
                     return Err(Fail::new("SHELL requires at least one argument"));
                 }
-                Json::NotJson => {
+                Json::Other => {
                     return Err(Fail::new(
                         "SHELL requires the arguments to be in JSON form, for example SHELL [\"/bin/sh\", \"-c\"]",
                     ));
@@ -501,9 +511,16 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
                 Parsed::Inst(k) => k,
                 Parsed::From { .. } => return Err(Fail::new("FROM isn't allowed as an ONBUILD trigger")),
             };
+            // The trigger text keeps its heredocs, as BuildKit stores it in the image config.
+            let mut original = rest.to_string();
+            for h in heredocs {
+                original.push('\n');
+                original.push_str(&h.content);
+                original.push_str(&h.name);
+            }
             InstructionKind::Onbuild(Box::new(Instruction {
                 span: Span { start_line: 0, end_line: 0 },
-                original: rest.to_string(),
+                original,
                 kind: inner,
             }))
         }
@@ -535,8 +552,8 @@ pub(crate) fn build(
             .map_err(|f| loc.error(Kind::Syntax, line.start_line, f.needle.as_deref(), f.message))?;
         match parsed {
             Parsed::From { image, name, platform } => {
-                if let Some(n) = &name {
-                    if let Some(prev) = stages.iter().find(|s| s.name.as_ref() == Some(n)) {
+                if let Some(n) = &name
+                    && let Some(prev) = stages.iter().find(|s| s.name.as_ref() == Some(n)) {
                         return Err(loc.error(
                             Kind::Stage,
                             line.start_line,
@@ -547,7 +564,6 @@ pub(crate) fn build(
                             ),
                         ));
                     }
-                }
                 stages.push(Stage {
                     index: stages.len(),
                     name,

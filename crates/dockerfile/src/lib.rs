@@ -16,6 +16,8 @@
 //! # Ok::<(), strata_dockerfile::Error>(())
 //! ```
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod ast;
 pub mod error;
 pub mod expand;

@@ -164,16 +164,14 @@ pub(crate) fn validate(m: &Mount) -> Result<(), String> {
                     return Err(format!("{key} not allowed for {kind:?} type mounts"));
                 }
             }
-            "size" => {
-                if m.kind != MountKind::Tmpfs {
+            "size"
+                if m.kind != MountKind::Tmpfs => {
                     return Err(format!("size not allowed for {kind:?} type mounts"));
                 }
-            }
-            "env" => {
-                if m.kind != MountKind::Secret {
+            "env"
+                if m.kind != MountKind::Secret => {
                     return Err(format!("env not allowed for {kind:?} type mounts"));
                 }
-            }
             _ => {}
         }
     }

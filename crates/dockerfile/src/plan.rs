@@ -22,6 +22,21 @@ pub struct PlanOptions {
     pub build_platform: Option<String>,
 }
 
+impl PlanOptions {
+    /// Adds a `--build-arg` as the CLI gives it: `K=V`, or a bare `K` that takes its value
+    /// from the environment and is left out when the environment has no `K` (as docker does).
+    pub fn push_build_arg(&mut self, spec: &str) {
+        match spec.split_once('=') {
+            Some((k, v)) => self.build_args.push((k.to_string(), v.to_string())),
+            None => {
+                if let Ok(v) = std::env::var(spec) {
+                    self.build_args.push((spec.to_string(), v));
+                }
+            }
+        }
+    }
+}
+
 /// What a stage starts from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -125,18 +140,38 @@ pub fn host_platform() -> String {
     format!("linux/{arch}")
 }
 
-fn platform_parts(p: &str) -> (String, String, String) {
+/// Splits `os/arch[/variant]` and normalises it as containerd's `platforms.Normalize`
+/// does (`x86_64` is `amd64`, `aarch64` is `arm64`, `arm64/v8` is plain `arm64`, bare
+/// `arm` is `arm/v7`).
+pub fn platform_parts(p: &str) -> (String, String, String) {
     let mut it = p.split('/');
-    let os = it.next().unwrap_or_default().to_string();
-    let arch = it.next().unwrap_or_default().to_string();
-    let variant = it.next().unwrap_or_default().to_string();
+    let os = it.next().unwrap_or_default().to_ascii_lowercase();
+    let arch = it.next().unwrap_or_default().to_ascii_lowercase();
+    let variant = it.next().unwrap_or_default().to_ascii_lowercase();
+    let (arch, variant) = match (arch.as_str(), variant.as_str()) {
+        ("x86_64" | "x86-64" | "amd64", v) => ("amd64".to_string(), if v == "v1" { String::new() } else { v.to_string() }),
+        ("aarch64" | "arm64", "v8" | "8") => ("arm64".to_string(), String::new()),
+        ("aarch64", v) => ("arm64".to_string(), v.to_string()),
+        ("armhf", _) => ("arm".to_string(), "v7".to_string()),
+        ("armel", _) => ("arm".to_string(), "v6".to_string()),
+        ("arm", "") => ("arm".to_string(), "v7".to_string()),
+        ("arm", v) if !v.starts_with('v') => ("arm".to_string(), format!("v{v}")),
+        ("i386", v) => ("386".to_string(), v.to_string()),
+        (a, v) => (a.to_string(), v.to_string()),
+    };
     (os, arch, variant)
+}
+
+/// `os/arch[/variant]` after normalisation.
+pub fn normalize_platform(p: &str) -> String {
+    let (os, arch, variant) = platform_parts(p);
+    if variant.is_empty() { format!("{os}/{arch}") } else { format!("{os}/{arch}/{variant}") }
 }
 
 /// The automatic platform ARGs with their values for these options.
 pub fn platform_args(opts: &PlanOptions) -> Vec<(String, String)> {
-    let target = opts.target_platform.clone().unwrap_or_else(host_platform);
-    let build = opts.build_platform.clone().unwrap_or_else(host_platform);
+    let target = normalize_platform(&opts.target_platform.clone().unwrap_or_else(host_platform));
+    let build = normalize_platform(&opts.build_platform.clone().unwrap_or_else(host_platform));
     let (tos, tarch, tvar) = platform_parts(&target);
     let (bos, barch, bvar) = platform_parts(&build);
     vec![
@@ -226,8 +261,8 @@ fn resolve_from(
     // BuildKit reads any other word as an image reference. A bare word one typo away from a
     // stage name is almost surely that stage, so say so instead of pulling a missing image.
     let bare = !word.contains(['/', ':', '@', '.']);
-    if bare {
-        if let Some(c) = closest(word, names.iter().flatten().map(String::as_str)) {
+    if bare
+        && let Some(c) = closest(word, names.iter().flatten().map(String::as_str)) {
             return Err(loc.error(
                 Kind::Stage,
                 line,
@@ -235,7 +270,6 @@ fn resolve_from(
                 format!("{what}={word}: no stage named {word:?} (did you mean {c:?}?)"),
             ));
         }
-    }
     Ok(FromRef::Image)
 }
 
@@ -286,18 +320,23 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
         }
         for inst in &st.instructions {
             let line = inst.span.start_line;
-            let mut refs: Vec<(&str, &str)> = Vec::new();
+            let mut refs: Vec<(String, &str)> = Vec::new();
             match &inst.kind {
                 InstructionKind::Copy(c) => {
                     if let Some(f) = &c.from {
-                        refs.push((f, "COPY --from"));
+                        // BuildKit expands `--from` with the meta ARGs only: stage ARGs
+                        // would make the stage graph depend on the build itself.
+                        let word = lex.process_word(f, &meta_env).map_err(|e| {
+                            loc.error(Kind::Expand, line, Some(f), format!("COPY --from: {e}"))
+                        })?;
+                        refs.push((word, "COPY --from"));
                     }
                 }
                 InstructionKind::Run(r) => {
                     for m in &r.mounts {
                         for (k, v) in &m.options {
                             if k == "from" {
-                                refs.push((v, "RUN --mount=from"));
+                                refs.push((v.clone(), "RUN --mount=from"));
                             }
                         }
                     }
@@ -305,6 +344,7 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                 _ => {}
             }
             for (word, what) in refs {
+                let word = word.as_str();
                 if let FromRef::Stage(j) = resolve_from(df, &names, word, what, line)? {
                     if j == i {
                         return Err(loc.error(

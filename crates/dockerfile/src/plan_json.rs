@@ -36,7 +36,7 @@ pub fn plan_json(df: &Dockerfile, opts: &PlanOptions) -> Result<Value, Error> {
             }));
         }
         if let Some(slot) = final_env.get_mut(ps.index) {
-            *slot = Some(scope.env());
+            *slot = Some(scope.config_env());
         }
         let base = match &ps.base {
             StageBase::Scratch => json!("scratch"),

@@ -13,6 +13,8 @@ pub struct StageScope {
     escape: char,
     /// What expansion and RUN see, in definition order; the last definition wins.
     env: Vec<(String, String)>,
+    /// The image config's Env: base env and ENV instructions, no ARGs.
+    config_env: Vec<(String, String)>,
     /// ARGs declared in this stage so far, with their values.
     args: Vec<(String, Option<String>)>,
     /// Meta ARG values (platform ARGs included) for redeclared ARGs without a default.
@@ -32,6 +34,7 @@ impl StageScope {
             file: df.file_name.clone(),
             escape: df.escape,
             env: base_env.to_vec(),
+            config_env: base_env.to_vec(),
             args: Vec::new(),
             meta,
             build_args: opts.build_args.clone(),
@@ -65,6 +68,7 @@ impl StageScope {
                 // All pairs were expanded with the values from before the instruction.
                 for (k, v) in &out {
                     self.env.push((k.clone(), v.clone()));
+                    self.config_env.push((k.clone(), v.clone()));
                 }
                 InstructionKind::Env(out)
             }
@@ -102,6 +106,11 @@ impl StageScope {
                 c.chmod = xo(&c.chmod)?;
                 c.checksum = xo(&c.checksum)?;
                 c.exclude = xs(&c.exclude)?;
+                if let Some(f) = &c.from {
+                    // `--from` sees the meta ARGs only, as in FROM lines.
+                    let meta_env = MetaArgs { args: self.meta.clone() }.env();
+                    c.from = Some(lex.process_word(f, &meta_env).map_err(|e| fail(f, e))?);
+                }
                 // Heredoc bodies: `$` and `\` work, quotes are plain text.
                 let mut raw = Lexer::new('\\');
                 raw.skip_process_quotes = true;
@@ -186,20 +195,31 @@ impl StageScope {
 
     /// The whole environment a RUN sees now: base env, ENV and ARG values, last one wins.
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        for (k, v) in &self.env {
-            match out.iter_mut().find(|(ok, _)| ok == k) {
-                Some(slot) => slot.1 = v.clone(),
-                None => out.push((k.clone(), v.clone())),
-            }
-        }
-        out
+        dedup(&self.env)
+    }
+
+    /// The image config's environment now: the base env and ENV instructions, without
+    /// ARGs. It is what a stage built `FROM` this one starts with.
+    pub fn config_env(&self) -> Vec<(String, String)> {
+        dedup(&self.config_env)
     }
 
     /// The ARGs declared in the stage so far, with their values.
     pub fn declared_args(&self) -> &[(String, Option<String>)] {
         &self.args
     }
+}
+
+/// Keeps the first position of each key with its last value.
+fn dedup(pairs: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in pairs {
+        match out.iter_mut().find(|(ok, _)| ok == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => out.push((k.clone(), v.clone())),
+        }
+    }
+    out
 }
 
 fn build_arg_value(build_args: &[(String, String)], key: &str) -> Option<String> {

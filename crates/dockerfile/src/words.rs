@@ -247,15 +247,15 @@ pub(crate) enum Json {
     Strings(Vec<String>),
     /// Valid JSON array with something that is not a string: an error in BuildKit.
     NotStrings,
-    /// Not a JSON array: shell form.
-    NotJson,
+    /// Not a JSON array of strings: shell form.
+    Other,
 }
 
 /// Reads `rest` as a JSON array of strings the way BuildKit's `parseJSON` does.
 pub(crate) fn parse_json(rest: &str) -> Json {
     let rest = rest.trim_start_matches(is_space);
     if !rest.starts_with('[') {
-        return Json::NotJson;
+        return Json::Other;
     }
     // Go's json.Decoder reads one value and ignores what follows it.
     let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
@@ -270,7 +270,7 @@ pub(crate) fn parse_json(rest: &str) -> Json {
             }
             Json::Strings(out)
         }
-        _ => Json::NotJson,
+        _ => Json::Other,
     }
 }
 
@@ -301,8 +301,8 @@ mod tests {
     fn json_forms() {
         assert_eq!(parse_json(r#"["a","b"]"#), Json::Strings(vec!["a".into(), "b".into()]));
         assert_eq!(parse_json(r#"["a", 1]"#), Json::NotStrings);
-        assert_eq!(parse_json(r#"[a]"#), Json::NotJson);
+        assert_eq!(parse_json(r#"[a]"#), Json::Other);
         assert_eq!(parse_json(r#"["a"] trailing"#), Json::Strings(vec!["a".into()]));
-        assert_eq!(parse_json("echo"), Json::NotJson);
+        assert_eq!(parse_json("echo"), Json::Other);
     }
 }

@@ -119,3 +119,30 @@ fn error_names_file_line_and_suggests() {
     let err = parse("FROM a\nRUNN x\n", "Dockerfile").err().map(|e| e.to_string()).unwrap_or_default();
     assert_eq!(err, "Dockerfile:2:1: unknown instruction: RUNN (did you mean \"RUN\"?)\n  RUNN x");
 }
+
+#[test]
+fn heredoc_scripts_follow_buildkit() {
+    let text = "FROM a\nRUN <<EOF\necho one\nEOF\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN cat > /f <<A && cat <<-B\nx\nA\n\ty\n\tB\nRUN echo plain\n";
+    let df = must(parse(text, "Dockerfile"));
+    let scripts: Vec<Option<HeredocScript>> = df.stages[0]
+        .instructions
+        .iter()
+        .map(|i| match &i.kind {
+            InstructionKind::Run(r) => r.heredoc_script(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scripts[0], Some(HeredocScript::Shell("echo one\n".into())));
+    assert_eq!(
+        scripts[1],
+        Some(HeredocScript::Executable { name: "EOF".into(), content: "#!/usr/bin/env python3\nprint(1)\n".into() })
+    );
+    assert_eq!(scripts[2], Some(HeredocScript::Shell("cat > /f <<A && cat <<-B\nx\nA\ny\nB".into())));
+    assert_eq!(scripts[3], None);
+}
+
+#[test]
+fn error_without_source_text_has_no_blank_line() {
+    let err = parse("", "Dockerfile").err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(err, "Dockerfile:1:1: file with no instructions");
+}
