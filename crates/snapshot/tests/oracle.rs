@@ -177,7 +177,7 @@ const RUN: &str = "rm -rf /opt/gone /opt/dir2file /var/lib/recreated /opt/keep/s
  && echo now-file > /opt/dir2file \
  && rm /opt/file2dir && mkdir -p /opt/file2dir && echo c > /opt/file2dir/child \
  && rm /opt/file2link && ln -s keep /opt/file2link \
- && mkdir -p /var/lib/recreated && echo k > /var/lib/recreated/kept \
+ && mkdir -p /var/lib/recreated && echo k2 > /var/lib/recreated/kept \
  && rm /opt/link2dir && mkdir /opt/link2dir && echo n > /opt/link2dir/n \
  && mkdir -p /opt/data && echo b > /opt/data/blob \
  && mkfifo /opt/fifo && chmod 4755 /opt/data/blob";
@@ -257,30 +257,34 @@ fn whiteouts_and_replacements_match_buildah() {
         .unwrap(),
     )
     .unwrap();
-    let rootfs = tmp.path().join("rootfs");
-    std::fs::create_dir_all(&rootfs).unwrap();
+    let pristine = tmp.path().join("pristine");
+    std::fs::create_dir_all(&pristine).unwrap();
     for l in base_manifest["layers"].as_array().unwrap() {
         unpack_layer(
             File::open(blob(&base, l["digest"].as_str().unwrap())).unwrap(),
-            &rootfs,
+            &pristine,
             &UnpackOptions::default(),
         )
         .unwrap();
     }
-    let pristine = tmp.path().join("pristine");
-    run(Command::new("cp").arg("-a").arg(&rootfs).arg(&pristine));
-    let mut snap = Snapshotter::new(&rootfs, SnapshotMode::Full, Vec::new()).unwrap();
-    run(Command::new("chroot")
-        .arg(&rootfs)
-        .args(["/bin/sh", "-c", RUN]));
     let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
-    let ours = write_layer(
-        &rootfs,
-        &snap.diff().unwrap(),
-        &LayerOptions::default(),
-        &store,
-    )
-    .unwrap();
+    let mut ours_by_mode = Vec::new();
+    for mode in [SnapshotMode::Full, SnapshotMode::Redo, SnapshotMode::Time] {
+        let rootfs = tmp.path().join(format!("rootfs-{mode:?}"));
+        run(Command::new("cp").arg("-a").arg(&pristine).arg(&rootfs));
+        let mut snap = Snapshotter::new(&rootfs, mode, Vec::new()).unwrap();
+        run(Command::new("chroot")
+            .arg(&rootfs)
+            .args(["/bin/sh", "-c", RUN]));
+        let layer = write_layer(
+            &rootfs,
+            &snap.diff().unwrap(),
+            &LayerOptions::default(),
+            &store,
+        )
+        .unwrap();
+        ours_by_mode.push((mode, layer));
+    }
 
     // buildah's RUN also leaves the mount points it made (dev, proc, sys, run, etc/hosts ...),
     // which strata's builder lists in the ignore set; they are not part of the comparison.
@@ -296,8 +300,14 @@ fn whiteouts_and_replacements_match_buildah() {
     ];
     let mut theirs = layer_entries(&buildah_layer);
     theirs.retain(|k, _| !artefacts.contains(&k.as_str()));
-    let mine = layer_entries(&store.path(&ours.digest));
-    assert_eq!(mine, theirs, "strata layer (left) vs buildah layer (right)");
+    for (mode, layer) in &ours_by_mode {
+        let mine = layer_entries(&store.path(&layer.digest));
+        assert_eq!(
+            mine, theirs,
+            "strata {mode:?} layer (left) vs buildah layer (right)"
+        );
+    }
+    let ours = &ours_by_mode[0].1;
 
     // And both layers applied to the base give the same tree.
     let with_buildah = tmp.path().join("with-buildah");
