@@ -6,13 +6,12 @@
 //! (dev, ino, size, mtime, ctime) did not move is never read again.
 
 use crate::Error;
-use crate::mounts::mounts_below;
+use crate::fasthash::{FxHashMap, FxHashSet};
 use crate::rootdir::{clean_relative, resolve_parents_lexically};
-use std::collections::{HashMap, HashSet};
-use std::fs::Metadata;
+use crate::walk::{Key, Meta, Walker, join, key_of, path_of};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -102,67 +101,8 @@ pub struct SnapshotOptions {
     pub mode: SnapshotMode,
     /// In-image absolute paths never captured (besides /proc, /sys, /dev).
     pub ignore: Vec<PathBuf>,
-    /// Threads hashing file contents in full mode (0 = one per CPU).
+    /// Threads walking the tree and hashing file contents (0 = one per CPU).
     pub hash_threads: usize,
-}
-
-/// Stat metadata kept per path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Meta {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: u64,
-    mtime: i64,
-    mtime_ns: i64,
-    ctime: i64,
-    ctime_ns: i64,
-    dev: u64,
-    ino: u64,
-    rdev: u64,
-}
-
-impl Meta {
-    fn of(md: &Metadata) -> Self {
-        Self {
-            mode: md.mode(),
-            uid: md.uid(),
-            gid: md.gid(),
-            size: md.size(),
-            mtime: md.mtime(),
-            mtime_ns: md.mtime_nsec(),
-            ctime: md.ctime(),
-            ctime_ns: md.ctime_nsec(),
-            dev: md.dev(),
-            ino: md.ino(),
-            rdev: md.rdev(),
-        }
-    }
-
-    fn file_type(&self) -> u32 {
-        self.mode & libc::S_IFMT
-    }
-
-    fn is_dir(&self) -> bool {
-        self.file_type() == libc::S_IFDIR
-    }
-
-    fn has_content(&self) -> bool {
-        matches!(self.file_type(), libc::S_IFREG | libc::S_IFLNK)
-    }
-
-    /// The key content hashes are cached by.
-    fn cache_key(&self) -> (u64, u64, u64, i64, i64, i64, i64) {
-        (
-            self.dev,
-            self.ino,
-            self.size,
-            self.mtime,
-            self.mtime_ns,
-            self.ctime,
-            self.ctime_ns,
-        )
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -225,15 +165,22 @@ fn compare(mode: SnapshotMode, old: &Meta, new: &Meta) -> Verdict {
     }
 }
 
+/// A path whose content must be hashed: whether it is changed regardless, and its old hash.
+struct HashJob {
+    key: Key,
+    changed: bool,
+    old: Option<[u8; 32]>,
+}
+
 /// Tracks a rootfs between snapshots.
 #[derive(Debug)]
 pub struct Snapshotter {
     rootfs: PathBuf,
     mode: SnapshotMode,
-    ignore: HashSet<PathBuf>,
-    index: HashMap<PathBuf, Entry>,
+    ignore: FxHashSet<Key>,
+    index: FxHashMap<Key, Entry>,
     generation: u64,
-    hash_threads: usize,
+    threads: usize,
 }
 
 impl Snapshotter {
@@ -251,15 +198,17 @@ impl Snapshotter {
 
     /// Indexes `rootfs` now with the given options.
     pub fn with_options(rootfs: &Path, opts: SnapshotOptions) -> Result<Self, Error> {
-        let mut ignore: HashSet<PathBuf> =
-            ["proc", "sys", "dev"].iter().map(PathBuf::from).collect();
+        let mut ignore: FxHashSet<Key> = ["proc", "sys", "dev"]
+            .iter()
+            .map(|s| s.as_bytes().into())
+            .collect();
         for p in &opts.ignore {
             let rel = clean_relative(p.as_os_str().as_bytes());
             if !rel.as_os_str().is_empty() {
-                ignore.insert(rel);
+                ignore.insert(key_of(&rel));
             }
         }
-        let hash_threads = match opts.hash_threads {
+        let threads = match opts.hash_threads {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
@@ -269,12 +218,12 @@ impl Snapshotter {
             rootfs: rootfs.to_path_buf(),
             mode: opts.mode,
             ignore,
-            index: HashMap::new(),
+            index: FxHashMap::default(),
             generation: 0,
-            hash_threads,
+            threads,
         };
         let started = std::time::Instant::now();
-        snap.diff()?;
+        snap.scan(false)?;
         tracing::debug!(entries = snap.index.len(), elapsed = ?started.elapsed(), mode = ?snap.mode, "rootfs indexed");
         Ok(snap)
     }
@@ -291,30 +240,42 @@ impl Snapshotter {
 
     /// Everything that changed since the last snapshot; the index moves forward.
     pub fn diff(&mut self) -> Result<Changes, Error> {
+        self.scan(true)
+    }
+
+    /// Walks the tree and moves the index forward; builds the change set only if `report`
+    /// (the first index of a tree has no use for 100k "added" entries).
+    fn scan(&mut self, report: bool) -> Result<Changes, Error> {
         self.generation += 1;
         let generation = self.generation;
-        let walker = Walker::new(&self.rootfs, &self.ignore)?;
+        let walker = Walker::new(&self.rootfs, &self.ignore, self.threads)?;
+        let walked = walker.walk(b"")?;
         let mode = self.mode;
-        let index = &mut self.index;
-        let mut upserts: Vec<PathBuf> = Vec::new();
-        // (path, whether it is new or changed regardless of content, old hash)
-        let mut to_hash: Vec<(PathBuf, bool, Option<[u8; 32]>)> = Vec::new();
-        let skipped = walker.walk(Path::new(""), &mut |rel, md| {
-            let meta = Meta::of(md);
-            match index.get_mut(rel) {
+        let mut upserts: Vec<Key> = Vec::new();
+        let mut jobs: Vec<HashJob> = Vec::new();
+        for (key, meta) in walked.entries {
+            match self.index.get_mut(&key) {
                 Some(entry) => {
                     entry.seen = generation;
                     match compare(mode, &entry.meta, &meta) {
                         Verdict::Same => {}
                         Verdict::Changed => {
-                            upserts.push(rel.to_path_buf());
                             if mode == SnapshotMode::Full && meta.has_content() {
-                                to_hash.push((rel.to_path_buf(), true, None));
+                                jobs.push(HashJob {
+                                    key: key.clone(),
+                                    changed: true,
+                                    old: None,
+                                });
                             }
                             entry.hash = None;
+                            upserts.push(key);
                         }
                         Verdict::CompareContent => {
-                            to_hash.push((rel.to_path_buf(), false, entry.hash));
+                            jobs.push(HashJob {
+                                key,
+                                changed: false,
+                                old: entry.hash,
+                            });
                             entry.hash = None;
                         }
                     }
@@ -322,46 +283,66 @@ impl Snapshotter {
                 }
                 None => {
                     if mode == SnapshotMode::Full && meta.has_content() {
-                        to_hash.push((rel.to_path_buf(), true, None));
+                        jobs.push(HashJob {
+                            key: key.clone(),
+                            changed: true,
+                            old: None,
+                        });
                     }
-                    upserts.push(rel.to_path_buf());
-                    index.insert(
-                        rel.to_path_buf(),
-                        Entry {
-                            meta,
-                            hash: None,
-                            seen: generation,
-                        },
-                    );
+                    if report {
+                        self.index.insert(
+                            key.clone(),
+                            Entry {
+                                meta,
+                                hash: None,
+                                seen: generation,
+                            },
+                        );
+                        upserts.push(key);
+                    } else {
+                        self.index.insert(
+                            key,
+                            Entry {
+                                meta,
+                                hash: None,
+                                seen: generation,
+                            },
+                        );
+                    }
                 }
             }
-        })?;
-        let hashes = hash_paths(&self.rootfs, &to_hash, self.hash_threads);
-        for ((rel, changed, old), hash) in to_hash.into_iter().zip(hashes) {
+        }
+        let hashes = hash_paths(&self.rootfs, &jobs, self.threads);
+        for (job, hash) in jobs.into_iter().zip(hashes) {
             let hash = hash.ok();
-            if !changed && (old.is_none() || hash.is_none() || old != hash) {
-                upserts.push(rel.clone());
+            if !job.changed && (job.old.is_none() || hash.is_none() || job.old != hash) {
+                upserts.push(job.key.clone());
             }
-            if let Some(entry) = self.index.get_mut(&rel) {
+            if let Some(entry) = self.index.get_mut(&job.key) {
                 entry.hash = hash;
             }
         }
         // Paths not seen: deleted, unless they sit under something skipped this time (a mount).
-        let mut gone: Vec<PathBuf> = self
-            .index
-            .iter()
-            .filter(|(p, e)| e.seen != generation && !skipped.iter().any(|s| p.starts_with(s)))
-            .map(|(p, _)| p.clone())
-            .collect();
-        for p in &gone {
-            self.index.remove(p);
-        }
-        // What is left unseen is hidden under a mount this time; it is kept, not reported.
-        for e in self.index.values_mut() {
-            e.seen = generation;
+        let skipped: Vec<PathBuf> = walked.skipped.iter().map(|k| path_of(k)).collect();
+        let mut gone: Vec<PathBuf> = Vec::new();
+        self.index.retain(|k, e| {
+            if e.seen == generation {
+                return true;
+            }
+            let p = path_of(k);
+            if skipped.iter().any(|s| p.starts_with(s)) {
+                // Hidden under a mount this time: kept, not reported.
+                e.seen = generation;
+                return true;
+            }
+            gone.push(p);
+            false
+        });
+        if !report {
+            return Ok(Changes::default());
         }
         gone.sort();
-        let mut entries: Vec<Change> = upserts.into_iter().map(Change::Upsert).collect();
+        let mut entries: Vec<Change> = upserts.iter().map(|k| Change::Upsert(path_of(k))).collect();
         entries.extend(self.whiteouts(gone).into_iter().map(Change::Delete));
         let mut changes = Changes { entries };
         changes.normalize();
@@ -386,7 +367,11 @@ impl Snapshotter {
                 .ancestors()
                 .skip(1)
                 .filter(|a| !a.as_os_str().is_empty())
-                .any(|a| self.index.get(a).is_some_and(|e| !e.meta.is_dir()));
+                .any(|a| {
+                    self.index
+                        .get(a.as_os_str().as_bytes())
+                        .is_some_and(|e| !e.meta.is_dir())
+                });
             if replaced_above {
                 continue;
             }
@@ -398,17 +383,18 @@ impl Snapshotter {
 
     /// Only the given in-image paths (and their parent directories); the index moves forward for them.
     pub fn paths(&mut self, paths: &[PathBuf]) -> Result<Changes, Error> {
-        let walker = Walker::new(&self.rootfs, &self.ignore)?;
+        let walker = Walker::new(&self.rootfs, &self.ignore, self.threads)?;
         let mode = self.mode;
         let generation = self.generation;
-        let mut entries: Vec<Change> = Vec::new();
-        let mut to_hash: Vec<(PathBuf, bool, Option<[u8; 32]>)> = Vec::new();
-        let mut parents: HashSet<PathBuf> = HashSet::new();
+        let mut upserts: Vec<Key> = Vec::new();
+        let mut deletes: Vec<PathBuf> = Vec::new();
+        let mut parents: FxHashSet<Key> = FxHashSet::default();
         for given in paths {
             let rel = clean_relative(given.as_os_str().as_bytes());
             let rel = resolve_parents_lexically(&self.rootfs, &rel)
                 .map_err(|e| Error::io(self.rootfs.join(&rel), e))?;
-            if rel.as_os_str().is_empty() || walker.is_ignored(&rel) {
+            let key = key_of(&rel);
+            if key.is_empty() || walker.is_ignored(&key) {
                 continue;
             }
             for a in rel
@@ -416,163 +402,101 @@ impl Snapshotter {
                 .skip(1)
                 .filter(|a| !a.as_os_str().is_empty())
             {
-                parents.insert(a.to_path_buf());
+                parents.insert(key_of(a));
             }
             let full = self.rootfs.join(&rel);
-            let md = match std::fs::symlink_metadata(&full) {
-                Ok(md) => md,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    if self.index.contains_key(&rel) {
-                        self.index.retain(|p, _| !p.starts_with(&rel));
-                        entries.push(Change::Delete(rel));
+            let st = match rustix::fs::lstat(&full) {
+                Ok(st) => st,
+                Err(rustix::io::Errno::NOENT) => {
+                    if self.index.contains_key(&key) {
+                        let prefix = join(&key, b"");
+                        self.index
+                            .retain(|k, _| **k != *key && !k.starts_with(&prefix));
+                        deletes.push(rel);
                     }
                     continue;
                 }
-                Err(e) => return Err(Error::io(full, e)),
+                Err(e) => return Err(Error::io(full, e.into())),
             };
-            let mut record = |rel: &Path, md: &Metadata, entries: &mut Vec<Change>| {
-                let meta = Meta::of(md);
-                if mode == SnapshotMode::Full && meta.has_content() {
-                    to_hash.push((rel.to_path_buf(), true, None));
-                }
+            let meta = Meta::of(&st);
+            let mut found = vec![(key.clone(), meta)];
+            if meta.is_dir() {
+                found.extend(walker.walk(&key)?.entries);
+            }
+            for (k, meta) in found {
                 self.index.insert(
-                    rel.to_path_buf(),
+                    k.clone(),
                     Entry {
                         meta,
                         hash: None,
                         seen: generation,
                     },
                 );
-                entries.push(Change::Upsert(rel.to_path_buf()));
-            };
-            record(&rel, &md, &mut entries);
-            if md.is_dir() {
-                walker.walk(&rel, &mut |child, md| record(child, md, &mut entries))?;
+                upserts.push(k);
             }
         }
         for p in parents {
-            let full = self.rootfs.join(&p);
-            let md = std::fs::symlink_metadata(&full).map_err(|e| Error::io(&full, e))?;
+            let full = self.rootfs.join(path_of(&p));
+            let st = rustix::fs::lstat(&full).map_err(|e| Error::io(&full, e.into()))?;
             self.index.insert(
                 p.clone(),
                 Entry {
-                    meta: Meta::of(&md),
+                    meta: Meta::of(&st),
                     hash: None,
                     seen: generation,
                 },
             );
-            entries.push(Change::Upsert(p));
+            upserts.push(p);
         }
-        let hashes = hash_paths(&self.rootfs, &to_hash, self.hash_threads);
-        for ((rel, _, _), hash) in to_hash.into_iter().zip(hashes) {
-            if let Some(e) = self.index.get_mut(&rel) {
-                e.hash = hash.ok();
+        if mode == SnapshotMode::Full {
+            let jobs: Vec<HashJob> = upserts
+                .iter()
+                .filter(|k| self.index.get(*k).is_some_and(|e| e.meta.has_content()))
+                .map(|k| HashJob {
+                    key: k.clone(),
+                    changed: true,
+                    old: None,
+                })
+                .collect();
+            let hashes = hash_paths(&self.rootfs, &jobs, self.threads);
+            for (job, hash) in jobs.into_iter().zip(hashes) {
+                if let Some(e) = self.index.get_mut(&job.key) {
+                    e.hash = hash.ok();
+                }
             }
         }
+        let mut entries: Vec<Change> = upserts.iter().map(|k| Change::Upsert(path_of(k))).collect();
+        entries.extend(deletes.into_iter().map(Change::Delete));
         let mut changes = Changes { entries };
         changes.normalize();
         Ok(changes)
     }
 }
 
-/// Walks a rootfs without following symlinks, skipping ignored paths and mount points.
-struct Walker<'a> {
-    rootfs: &'a Path,
-    ignore: &'a HashSet<PathBuf>,
-    mounts: HashSet<PathBuf>,
-    root_dev: u64,
-}
-
-impl<'a> Walker<'a> {
-    fn new(rootfs: &'a Path, ignore: &'a HashSet<PathBuf>) -> Result<Self, Error> {
-        let md = std::fs::metadata(rootfs).map_err(|e| Error::io(rootfs, e))?;
-        let canonical = std::fs::canonicalize(rootfs).map_err(|e| Error::io(rootfs, e))?;
-        Ok(Self {
-            rootfs,
-            ignore,
-            mounts: mounts_below(&canonical).into_iter().collect(),
-            root_dev: md.dev(),
-        })
-    }
-
-    fn is_ignored(&self, rel: &Path) -> bool {
-        rel.ancestors()
-            .any(|a| self.ignore.contains(a) || self.mounts.contains(a))
-    }
-
-    /// Visits everything below `start` (not `start` itself); returns the paths skipped as
-    /// mount points or ignored.
-    fn walk(
-        &self,
-        start: &Path,
-        visit: &mut dyn FnMut(&Path, &Metadata),
-    ) -> Result<Vec<PathBuf>, Error> {
-        let mut skipped = Vec::new();
-        let mut stack = vec![start.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            let host = self.rootfs.join(&dir);
-            let reader = match std::fs::read_dir(&host) {
-                Ok(r) => r,
-                // Removed while we walk (a RUN's background process): it is simply gone.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(host, e)),
-            };
-            for entry in reader {
-                let entry = entry.map_err(|e| Error::io(&host, e))?;
-                let rel = dir.join(entry.file_name());
-                if self.ignore.contains(&rel) || self.mounts.contains(&rel) {
-                    skipped.push(rel);
-                    continue;
-                }
-                let md = match entry.metadata() {
-                    Ok(md) => md,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(Error::io(self.rootfs.join(&rel), e)),
-                };
-                if md.is_dir() && md.dev() != self.root_dev {
-                    skipped.push(rel);
-                    continue;
-                }
-                visit(&rel, &md);
-                if md.is_dir() {
-                    stack.push(rel);
-                }
-            }
-        }
-        Ok(skipped)
-    }
-}
-
-/// blake3 of each path's content (a symlink's target), on `threads` threads.
-fn hash_paths(
-    rootfs: &Path,
-    paths: &[(PathBuf, bool, Option<[u8; 32]>)],
-    threads: usize,
-) -> Vec<io::Result<[u8; 32]>> {
-    if paths.is_empty() {
+/// blake3 of each job's content (a symlink's target), on `threads` threads.
+fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result<[u8; 32]>> {
+    if jobs.is_empty() {
         return Vec::new();
     }
-    let threads = threads.clamp(1, paths.len().div_ceil(64).max(1));
+    const CHUNK: usize = 64;
+    let threads = threads.clamp(1, jobs.len().div_ceil(CHUNK));
+    let hash = |job: &HashJob| hash_one(&rootfs.join(path_of(&job.key)));
     if threads == 1 {
-        return paths
-            .iter()
-            .map(|(p, _, _)| hash_one(&rootfs.join(p)))
-            .collect();
+        return jobs.iter().map(hash).collect();
     }
     let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<io::Result<[u8; 32]>>> = (0..paths.len()).map(|_| None).collect();
     let chunks: Vec<Vec<(usize, io::Result<[u8; 32]>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
                     let mut out = Vec::new();
                     loop {
-                        let start = next.fetch_add(64, Ordering::Relaxed);
-                        if start >= paths.len() {
+                        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                        if start >= jobs.len() {
                             break;
                         }
-                        for (i, (p, _, _)) in paths.iter().enumerate().skip(start).take(64) {
-                            out.push((i, hash_one(&rootfs.join(p))));
+                        for (i, job) in jobs.iter().enumerate().skip(start).take(CHUNK) {
+                            out.push((i, hash(job)));
                         }
                     }
                     out
@@ -584,6 +508,7 @@ fn hash_paths(
             .map(|h| h.join().unwrap_or_default())
             .collect()
     });
+    let mut results: Vec<Option<io::Result<[u8; 32]>>> = (0..jobs.len()).map(|_| None).collect();
     for chunk in chunks {
         for (i, r) in chunk {
             results[i] = Some(r);

@@ -19,11 +19,13 @@ pub mod compression;
 pub mod diff;
 pub mod digest_io;
 pub mod error;
+pub mod fasthash;
 pub mod layer;
 pub mod mounts;
 pub mod rootdir;
 pub mod tarwriter;
 pub mod unpack;
+pub mod walk;
 pub mod whiteout;
 
 pub use blobstore::{BlobStore, BlobWriter};

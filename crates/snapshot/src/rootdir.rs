@@ -18,6 +18,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set once `openat2` has been seen to be unavailable, to stop trying it.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+static NO_OPENAT2_INIT: std::sync::Once = std::sync::Once::new();
+
+/// Environment variable that turns `openat2` off (the fd-walk resolver is used instead), for
+/// testing the fallback and as an escape hatch on kernels or sandboxes where it misbehaves.
+pub const DISABLE_OPENAT2_ENV: &str = "STRATA_DISABLE_OPENAT2";
+
+fn openat2_disabled() -> bool {
+    NO_OPENAT2_INIT.call_once(|| {
+        if std::env::var_os(DISABLE_OPENAT2_ENV).is_some_and(|v| v == "1") {
+            NO_OPENAT2.store(true, Ordering::Relaxed);
+        }
+    });
+    NO_OPENAT2.load(Ordering::Relaxed)
+}
 
 /// Symlinks followed in one lookup before giving up (Linux uses 40 as well).
 const MAX_SYMLINKS: usize = 40;
@@ -95,7 +109,7 @@ impl Root {
             )
             .map_err(to_io);
         }
-        if !NO_OPENAT2.load(Ordering::Relaxed) {
+        if !openat2_disabled() {
             match rustix::fs::openat2(
                 &self.fd,
                 rel,
@@ -121,7 +135,7 @@ impl Root {
     /// the root.
     pub fn open_file_beneath(&self, rel: &Path) -> io::Result<std::fs::File> {
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
-        if !NO_OPENAT2.load(Ordering::Relaxed) {
+        if !openat2_disabled() {
             match rustix::fs::openat2(
                 &self.fd,
                 rel,
@@ -205,21 +219,27 @@ impl Root {
     }
 
     /// Opens the directory `rel`, creating missing directories (mode 0755, owned by the caller)
-    /// inside the root on the way.
+    /// inside the root on the way. A dangling symlink on the way (`var/run -> /run` before
+    /// `/run` exists) gets its target created inside the root, as containerd does.
     pub fn mkdir_all(&self, rel: &Path) -> io::Result<OwnedFd> {
+        self.mkdir_all_depth(rel, 0)
+    }
+
+    fn mkdir_all_depth(&self, rel: &Path, depth: usize) -> io::Result<OwnedFd> {
+        if depth > MAX_SYMLINKS {
+            return Err(to_io(Errno::LOOP));
+        }
         match self.open_dir(rel) {
             Ok(fd) => Ok(fd),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 let Some((parent, name)) = split_parent(rel) else {
                     return Err(e);
                 };
-                let pfd = self.mkdir_all(parent)?;
+                let pfd = self.mkdir_all_depth(parent, depth + 1)?;
                 match rustix::fs::mkdirat(&pfd, name, Mode::from_raw_mode(0o755)) {
                     Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(to_io(e)),
                 }
-                // Open through the parent fd we hold; a symlink here (dangling before) is
-                // resolved again inside the root.
                 match rustix::fs::openat(
                     &pfd,
                     name,
@@ -227,7 +247,27 @@ impl Root {
                     Mode::empty(),
                 ) {
                     Ok(fd) => Ok(fd),
-                    Err(Errno::LOOP) | Err(Errno::NOTDIR) => self.open_dir(rel),
+                    Err(Errno::LOOP | Errno::NOTDIR)
+                        if lstat_at(pfd.as_fd(), name)?.is_some_and(|st| {
+                            FileType::from_raw_mode(st.st_mode) == FileType::Symlink
+                        }) =>
+                    {
+                        // A symlink whose target is missing: create the target (inside the root)
+                        // and open it through the link again.
+                        let target =
+                            rustix::fs::readlinkat(&pfd, name, Vec::new()).map_err(to_io)?;
+                        let target = target.as_bytes();
+                        let joined = if target.first() == Some(&b'/') {
+                            clean_relative(target)
+                        } else {
+                            let mut j = parent.as_os_str().as_bytes().to_vec();
+                            j.push(b'/');
+                            j.extend_from_slice(target);
+                            clean_relative(&j)
+                        };
+                        self.mkdir_all_depth(&joined, depth + 1)?;
+                        self.open_dir(rel)
+                    }
                     Err(e) => Err(to_io(e)),
                 }
             }

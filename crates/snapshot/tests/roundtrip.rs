@@ -410,3 +410,27 @@ fn single_snapshot_of_a_whole_stage() {
     apply(&store, &l, &dst);
     assert_eq!(fingerprint(&src), fingerprint(&dst));
 }
+
+#[test]
+fn full_mode_skips_a_recreated_file_with_equal_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write(&src, "d/same", b"k\n");
+    write(&src, "d/old", b"o");
+    let mut full = Snapshotter::new(&src, SnapshotMode::Full, Vec::new()).unwrap();
+    let mut redo = Snapshotter::new(&src, SnapshotMode::Redo, Vec::new()).unwrap();
+    std::fs::remove_dir_all(src.join("d")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    write(&src, "d/same", b"k\n");
+    assert_eq!(
+        full.diff().unwrap().entries,
+        vec![Change::Delete(PathBuf::from("d/old"))]
+    );
+    let redo_changes = redo.diff().unwrap();
+    assert!(
+        redo_changes
+            .entries
+            .contains(&Change::Upsert(PathBuf::from("d/same"))),
+        "{redo_changes:?}"
+    );
+}
