@@ -23,7 +23,7 @@ mapfile -t ARGV < <(jq -r '.process.args[]' "$CONFIG")
 USERSPEC="$(jq -r '"\(.process.user.uid):\(.process.user.gid)"' "$CONFIG")"
 CWD="$(jq -r '.process.cwd' "$CONFIG")"
 log "running ${ARGV[*]} as $USERSPEC in $CWD inside the pulled image"
-RESULT=$(cd "$OUT/bundle/rootfs" && env -i PATH=/bin:/usr/bin chroot --userspec="$USERSPEC" . /bin/sh -c 'cd "$0" && shift && exec "$@"' "$CWD" "${ARGV[@]}")
+RESULT=$(cd "$OUT/bundle/rootfs" && env -i PATH=/bin:/usr/bin "$(command -v chroot)" --userspec="$USERSPEC" . /bin/sh -c 'cd "$0" && exec "$@"' "$CWD" "${ARGV[@]}")
 echo "$RESULT"
 [[ "$RESULT" == "hello from strata" ]] || { log "unexpected output: $RESULT"; exit 1; }
 log "OK: $IMAGE@$DIGEST runs and prints: $RESULT"
