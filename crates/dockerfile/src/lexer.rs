@@ -159,7 +159,8 @@ pub(crate) fn lex(text: &str) -> Result<Lexed, LexError> {
             }
         }
         let mut heredocs = Vec::new();
-        if can_contain_heredoc(&line) {
+        // Every heredoc word holds `<<`; checking first skips the word splitting on most lines.
+        if line.contains("<<") && can_contain_heredoc(&line) {
             for mut doc in heredocs_from_line(&line) {
                 let mut terminated = false;
                 let mut chomp = false;
