@@ -12,13 +12,22 @@
 //! # Ok(()) }
 //! ```
 
+mod auth;
 pub mod client;
+mod credentials;
+pub mod digest;
+#[cfg(feature = "ecr")]
+mod ecr;
+pub mod ecr_host;
 pub mod error;
 pub mod manifest;
 pub mod progress;
+mod pull;
+mod push;
 pub mod reference;
+mod transport;
 
-pub use client::{Client, ClientOptions, Credentials, EcrOptions, PushBlob, PushImage, PulledImage};
+pub use client::{Client, ClientOptions, Credentials, EcrOptions, PulledImage, PushBlob, PushImage, UploadMode};
 pub use error::Error;
 pub use manifest::{Descriptor, Manifest, Platform};
 pub use progress::{ProgressEvent, ProgressFn};
