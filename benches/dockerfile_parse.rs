@@ -34,7 +34,8 @@ fn generate() -> String {
             5 => format!("ARG OPT{i}=${{VAR{}##*e}}", i - 5),
             6 => format!("RUN <<EOF\necho heredoc {i}\nls -la /app\nEOF"),
             7 => format!("EXPOSE {}/tcp", 8000 + i % 1000),
-            8 => format!("COPY --from=stage0 /app/{i} /copied/{i}"),
+            8 if stage >= 2 => format!("COPY --from=stage{} /app/{i} /copied/{i}", stage - 2),
+            8 => format!("COPY --from=busybox:latest /bin/busybox /copied/{i}"),
             _ => format!("USER ${{UID:-1000}}:{}", i % 100),
         };
         s.push_str(&line);

@@ -615,4 +615,96 @@ mod tests {
         let l = Lexer::new('\\');
         assert_eq!(l.process_words("$V \"c d\" e\\ f", &env).unwrap(), vec!["a", "b", "c d", "e f"]);
     }
+
+    /// Cases from BuildKit's `TestProcessWithMatches` (shell/lex_test.go), as (input,
+    /// variables, result or None for an error).
+    #[test]
+    fn buildkit_process_with_matches_cases() {
+        type Case = (&'static str, &'static [(&'static str, &'static str)], Option<&'static str>);
+        let xb: &[(&str, &str)] = &[("FOO", "xxx"), ("BAR", "")];
+        let cases: &[Case] = &[
+            ("x", &[("DUMMY", "dummy")], Some("x")),
+            ("x ${UNUSED}", &[("DUMMY", "dummy")], Some("x ")),
+            ("x ${FOO}", &[("FOO", "y")], Some("x y")),
+            ("${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}", xb, Some("xxx  ccc")),
+            ("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", xb, Some("xxx bbb ccc")),
+            ("${FOO:-}", xb, Some("xxx")),
+            ("${FOO:-}", &[], Some("")),
+            ("${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", xb, Some("aaa bbb ")),
+            ("${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", xb, Some("aaa  ")),
+            ("${FOO?aaa}", xb, Some("xxx")),
+            ("${BAR?bbb}", xb, Some("")),
+            ("${BAZ?ccc}", xb, None),
+            ("${FOO:?aaa}", xb, Some("xxx")),
+            ("${BAR:?bbb}", xb, None),
+            ("${BAZ:?ccc}", xb, None),
+            ("${BAZ:?}", xb, None),
+            ("${FOO=aaa}", xb, None),
+            ("${FOO=:aaa}", xb, None),
+            ("${FOO=}", &[], None),
+            (r"${FOO#()[]{\}^$.\*\?|\\}", &[("FOO", r"()[]{}^$.*?|\x")], Some("x")),
+            (r"${FOO%%\**}", &[("FOO", "xx**")], Some("xx")),
+            ("${FOO#*x*y}", &[("FOO", "xxyy")], Some("y")),
+            ("${FOO#*}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "x")], Some("xyy")),
+            ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "")], Some("xxyy")),
+            ("${FOO#}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO##*x}", &[("FOO", "xxyy")], Some("yy")),
+            ("${FOO##}", &[("FOO", "xxyy")], Some("xxyy")),
+            (r"${FOO#?\?}", &[("FOO", "???y")], Some("?y")),
+            ("${ABC:-.}${FOO%x}${ABC:-.}", &[("FOO", "xxyy")], Some(".xxyy.")),
+            (r"${FOO%%\**\*}", &[("FOO", "a***yy*")], Some("a")),
+            ("${FOO%}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO%%$BAR}", &[("FOO", "xxyy"), ("BAR", "")], Some("xxyy")),
+            ("${FOO:#}", &[], None),
+            ("${FOO:##}", &[], None),
+            ("${FOO:%}", &[], None),
+            ("${FOO:%%}", &[], None),
+            (
+                "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
+                &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", r"\*/")],
+                Some("/foo.*/*.txt - /foo..*.txt"),
+            ),
+            (
+                "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
+                &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")],
+                Some("/tmp/bar.txt - /bar.txt"),
+            ),
+            (
+                "${FOO/$NEEDLE/$REPLACEMENT} - ${FOO//$NEEDLE/$REPLACEMENT}",
+                &[("FOO", "/a/foo/b/c.txt"), ("NEEDLE", "/?/"), ("REPLACEMENT", "/")],
+                Some("/foo/b/c.txt - /foo/c.txt"),
+            ),
+            (
+                "${FOO/$NEEDLE/$REPLACEMENT}",
+                &[("FOO", "http://google.de"), ("NEEDLE", "http://"), ("REPLACEMENT", "https://")],
+                Some("https://google.de"),
+            ),
+            (r"${FOO//\//\/}", &[("FOO", "/tmp/foo.txt")], Some(r"\/tmp\/foo.txt")),
+            ("${FOO/$BAR/ww}", &[("FOO", "xxyy"), ("BAR", "")], Some("wwxxyy")),
+            ("${FOO//ww}", &[("FOO", "xxyy")], None),
+            ("${FOO//}", &[("FOO", "xxyy")], None),
+            ("${FOO///}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO///}", &[], Some("")),
+            (
+                "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+                &[("VERSION", "v1.2.3"), ("TARGETOS", "linux"), ("TARGETARCH", "arm"), ("TARGETVARIANT", "v7")],
+                Some("something-v1.2.3.linux-arm-v7.tar.gz"),
+            ),
+            (
+                "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+                &[("VERSION", "v1.2.3"), ("TARGETOS", "linux"), ("TARGETARCH", "arm64")],
+                Some("something-v1.2.3.linux-arm64.tar.gz"),
+            ),
+        ];
+        let lex = Lexer::new('\\');
+        for (input, vars, want) in cases {
+            let env: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let got = lex.process_word(input, &env);
+            match want {
+                Some(w) => assert_eq!(got.as_deref(), Ok(*w), "{input}"),
+                None => assert!(got.is_err(), "{input} should fail, got {got:?}"),
+            }
+        }
+    }
 }

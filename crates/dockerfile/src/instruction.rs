@@ -611,3 +611,33 @@ pub(crate) fn build(
         source_lines,
     })
 }
+
+/// Parses the ONBUILD triggers of a base image, one instruction each.
+pub(crate) fn triggers(source: &str, triggers: &[String], escape: char) -> Result<Vec<Instruction>, Error> {
+    let text = triggers.join("\n");
+    let source_lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let loc = Locator { file: source, lines: &source_lines };
+    let lexed = crate::lexer::lex(&text).map_err(|e| loc.error(Kind::Syntax, e.line, None, e.message))?;
+    let mut out = Vec::new();
+    for line in lexed.lines {
+        let span = Span { start_line: line.start_line, end_line: line.end_line };
+        let kw = split_command(&line.text).keyword.to_ascii_uppercase();
+        if matches!(kw.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+            return Err(loc.error(
+                Kind::Syntax,
+                line.start_line,
+                None,
+                format!("{kw} isn't allowed as an ONBUILD trigger"),
+            ));
+        }
+        match parse_line(&line.text, &line.heredocs, escape)
+            .map_err(|f| loc.error(Kind::Syntax, line.start_line, f.needle.as_deref(), f.message))?
+        {
+            Parsed::Inst(kind) => out.push(Instruction { span, original: line.text.trim().to_string(), kind }),
+            Parsed::From { .. } => {
+                return Err(loc.error(Kind::Syntax, line.start_line, None, "FROM isn't allowed as an ONBUILD trigger"));
+            }
+        }
+    }
+    Ok(out)
+}

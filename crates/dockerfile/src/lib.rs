@@ -35,6 +35,14 @@ pub use error::{Error, Warning};
 pub use plan::{plan, BuildPlan, PlanOptions, PlannedStage, StageBase, StageScope};
 pub use plan_json::plan_json;
 
+/// Parses a base image's `OnBuild` triggers (from its config) into instructions, as BuildKit
+/// does when a stage starts FROM that image; they then run first in that stage, through the
+/// stage's [`StageScope`] like any other instruction. `source` names them in errors (for
+/// example `busybox:latest ONBUILD`); lines count within the triggers.
+pub fn parse_onbuild_triggers(triggers: &[String], source: &str) -> Result<Vec<Instruction>, Error> {
+    instruction::triggers(source, triggers, '\\')
+}
+
 /// Parses Dockerfile text into instructions with source spans; nothing is expanded yet.
 pub fn parse(text: &str, file_name: &str) -> Result<Dockerfile, Error> {
     let source_lines: Vec<String> = text

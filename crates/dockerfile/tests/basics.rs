@@ -146,3 +146,14 @@ fn error_without_source_text_has_no_blank_line() {
     let err = parse("", "Dockerfile").err().map(|e| e.to_string()).unwrap_or_default();
     assert_eq!(err, "Dockerfile:1:1: file with no instructions");
 }
+
+#[test]
+fn onbuild_triggers_of_a_base_image() {
+    let triggers = vec!["COPY . /app/src".to_string(), "RUN cd /app/src && make".to_string()];
+    let insts = must(parse_onbuild_triggers(&triggers, "base:1 ONBUILD"));
+    assert_eq!(insts.len(), 2);
+    assert_eq!(insts[1].span.start_line, 2);
+    assert!(matches!(&insts[1].kind, InstructionKind::Run(r) if r.command == Command::Shell("cd /app/src && make".into())));
+    let err = parse_onbuild_triggers(&["FROM x".to_string()], "base:1 ONBUILD").err().map(|e| e.to_string());
+    assert_eq!(err.as_deref(), Some("base:1 ONBUILD:1:1: FROM isn't allowed as an ONBUILD trigger\n  FROM x"));
+}
