@@ -104,10 +104,7 @@ fn platform_matches(p: &Platform, want: &Platform) -> bool {
 }
 
 fn platform_string(p: &Platform) -> String {
-    match &p.variant {
-        Some(v) => format!("{}/{}/{}", p.os, p.architecture, v),
-        None => format!("{}/{}", p.os, p.architecture),
-    }
+    p.to_string()
 }
 
 pub(crate) async fn get_image(client: &Client, r: &Reference, platform: &Platform) -> Result<PulledImage, Error> {
