@@ -78,8 +78,8 @@ wait_http() {
   log "timeout waiting for $url"; return 1
 }
 
-# strata_bin: path of the strata binary, built in release mode if missing or stale.
+# strata_bin: path of the strata binary, built (dev profile, optimised deps) if missing or stale.
 strata_bin() {
-  (cd "$STRATA_REPO" && cargo build -q --release -p strata-cli >&2)
-  echo "$STRATA_REPO/target/release/strata"
+  (cd "$STRATA_REPO" && cargo build -q -p strata-cli >&2)
+  echo "$STRATA_REPO/target/debug/strata"
 }

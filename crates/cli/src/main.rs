@@ -1,1 +1,50 @@
-fn main() {}
+//! The `strata` command: maps flags onto `strata-builder-core` and draws its events.
+
+mod args;
+mod events;
+mod options;
+
+use anyhow::Context as _;
+use args::{Cli, Command};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Build(args) => {
+            events::init_logging(&args.verbosity, &args.log_format)?;
+            let opts = options::build_options(&args)?;
+            tracing::info!(isolation = %opts.isolation, "building {}", opts.dockerfile.display());
+            let out = strata_builder_core::build(opts, Some(events::printer())).await?;
+            println!("{}", out.digest);
+            Ok(())
+        }
+        Command::Plan(args) => {
+            let (dockerfile, _) = options::locate_dockerfile(&args.input)?;
+            let text = std::fs::read_to_string(&dockerfile).with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
+            let name = dockerfile.file_name().map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+            let df = strata_dockerfile::parse(&text, &name)?;
+            let plan = strata_dockerfile::plan(&df, &options::plan_options(&args.input)?)?;
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+            Ok(())
+        }
+    }
+}

@@ -1,7 +1,19 @@
 //! Indexing a rootfs and computing what changed since the last index.
+//!
+//! The index maps every path of the rootfs (relative, no leading `/`) to its stat metadata and,
+//! in [`SnapshotMode::Full`], a blake3 hash of its content. A later [`Snapshotter::diff`] walks
+//! the tree again, compares, and moves the index forward. In full mode a file whose
+//! (dev, ino, size, mtime, ctime) did not move is never read again.
 
 use crate::Error;
+use crate::fasthash::{FxHashMap, FxHashSet};
+use crate::rootdir::{clean_relative, resolve_parents_lexically};
+use crate::walk::{Key, Meta, Walker, join, key_of, path_of};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How a change is detected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,6 +36,15 @@ pub enum Change {
     Delete(PathBuf),
 }
 
+impl Change {
+    /// The path the change is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            Change::Upsert(p) | Change::Delete(p) => p,
+        }
+    }
+}
+
 /// A sorted set of changes, ready to be written as a layer.
 #[derive(Debug, Clone, Default)]
 pub struct Changes {
@@ -36,29 +57,488 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// Number of changes.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Paths added or modified.
+    pub fn upserts(&self) -> impl Iterator<Item = &Path> {
+        self.entries.iter().filter_map(|c| match c {
+            Change::Upsert(p) => Some(p.as_path()),
+            Change::Delete(_) => None,
+        })
+    }
+
+    /// Paths deleted.
+    pub fn deletes(&self) -> impl Iterator<Item = &Path> {
+        self.entries.iter().filter_map(|c| match c {
+            Change::Delete(p) => Some(p.as_path()),
+            Change::Upsert(_) => None,
+        })
+    }
+
+    /// Sorts by path (parents before children) and removes duplicates.
+    pub fn normalize(&mut self) {
+        self.entries.sort_by(|a, b| {
+            a.path()
+                .cmp(b.path())
+                .then_with(|| is_delete(a).cmp(&is_delete(b)))
+        });
+        self.entries.dedup();
+    }
+}
+
+fn is_delete(c: &Change) -> bool {
+    matches!(c, Change::Delete(_))
+}
+
+/// More knobs than [`Snapshotter::new`] takes.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotOptions {
+    /// How changes are detected.
+    pub mode: SnapshotMode,
+    /// In-image absolute paths never captured (besides /proc, /sys, /dev).
+    pub ignore: Vec<PathBuf>,
+    /// Threads walking the tree and hashing file contents (0 = one per CPU).
+    pub hash_threads: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    meta: Meta,
+    hash: Option<[u8; 32]>,
+    seen: u64,
+}
+
+/// Outcome of comparing an indexed entry with what is on disk now.
+enum Verdict {
+    Same,
+    Changed,
+    /// Full mode: metadata equal but the content may differ; hash and compare.
+    CompareContent,
+}
+
+fn compare(mode: SnapshotMode, old: &Meta, new: &Meta) -> Verdict {
+    if old.file_type() != new.file_type() {
+        return Verdict::Changed;
+    }
+    match mode {
+        SnapshotMode::Time => {
+            if (old.mtime, old.mtime_ns) != (new.mtime, new.mtime_ns) {
+                Verdict::Changed
+            } else {
+                Verdict::Same
+            }
+        }
+        SnapshotMode::Redo => {
+            if old.mode != new.mode
+                || old.size != new.size
+                || old.uid != new.uid
+                || old.gid != new.gid
+                || (old.mtime, old.mtime_ns) != (new.mtime, new.mtime_ns)
+            {
+                Verdict::Changed
+            } else {
+                Verdict::Same
+            }
+        }
+        SnapshotMode::Full => {
+            if old.mode != new.mode
+                || old.uid != new.uid
+                || old.gid != new.gid
+                || old.rdev != new.rdev
+            {
+                Verdict::Changed
+            } else if new.has_content() && old.cache_key() != new.cache_key() {
+                if old.size != new.size {
+                    Verdict::Changed
+                } else {
+                    Verdict::CompareContent
+                }
+            } else {
+                // Directories: their own metadata is all a layer records of them.
+                Verdict::Same
+            }
+        }
+    }
+}
+
+/// A path whose content must be hashed: whether it is changed regardless, and its old hash.
+struct HashJob {
+    key: Key,
+    changed: bool,
+    old: Option<[u8; 32]>,
 }
 
 /// Tracks a rootfs between snapshots.
 #[derive(Debug)]
 pub struct Snapshotter {
-    _rootfs: PathBuf,
+    rootfs: PathBuf,
+    mode: SnapshotMode,
+    ignore: FxHashSet<Key>,
+    index: FxHashMap<Key, Entry>,
+    generation: u64,
+    threads: usize,
 }
 
 impl Snapshotter {
     /// Indexes `rootfs` now; `ignore` are in-image absolute paths never captured (besides /proc, /sys, /dev).
     pub fn new(rootfs: &Path, mode: SnapshotMode, ignore: Vec<PathBuf>) -> Result<Self, Error> {
-        let _ = (mode, ignore);
-        Ok(Self { _rootfs: rootfs.to_path_buf() })
+        Self::with_options(
+            rootfs,
+            SnapshotOptions {
+                mode,
+                ignore,
+                hash_threads: 0,
+            },
+        )
+    }
+
+    /// Indexes `rootfs` now with the given options.
+    pub fn with_options(rootfs: &Path, opts: SnapshotOptions) -> Result<Self, Error> {
+        let mut ignore: FxHashSet<Key> = ["proc", "sys", "dev"]
+            .iter()
+            .map(|s| s.as_bytes().into())
+            .collect();
+        for p in &opts.ignore {
+            let rel = clean_relative(p.as_os_str().as_bytes());
+            if !rel.as_os_str().is_empty() {
+                ignore.insert(key_of(&rel));
+            }
+        }
+        let threads = match opts.hash_threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
+        };
+        let mut snap = Self {
+            rootfs: rootfs.to_path_buf(),
+            mode: opts.mode,
+            ignore,
+            index: FxHashMap::default(),
+            generation: 0,
+            threads,
+        };
+        let started = std::time::Instant::now();
+        snap.scan(false)?;
+        tracing::debug!(entries = snap.index.len(), elapsed = ?started.elapsed(), mode = ?snap.mode, "rootfs indexed");
+        Ok(snap)
+    }
+
+    /// The mode changes are detected with.
+    pub fn mode(&self) -> SnapshotMode {
+        self.mode
+    }
+
+    /// Number of paths in the index.
+    pub fn indexed(&self) -> usize {
+        self.index.len()
     }
 
     /// Everything that changed since the last snapshot; the index moves forward.
     pub fn diff(&mut self) -> Result<Changes, Error> {
-        Err(Error::Unimplemented)
+        self.scan(true)
+    }
+
+    /// Walks the tree and moves the index forward; builds the change set only if `report`
+    /// (the first index of a tree has no use for 100k "added" entries).
+    fn scan(&mut self, report: bool) -> Result<Changes, Error> {
+        self.generation += 1;
+        let generation = self.generation;
+        let walker = Walker::new(&self.rootfs, &self.ignore, self.threads)?;
+        let walked = walker.walk(b"")?;
+        let mode = self.mode;
+        let mut upserts: Vec<Key> = Vec::new();
+        let mut jobs: Vec<HashJob> = Vec::new();
+        for (key, meta) in walked.entries {
+            match self.index.get_mut(&key) {
+                Some(entry) => {
+                    entry.seen = generation;
+                    match compare(mode, &entry.meta, &meta) {
+                        Verdict::Same => {}
+                        Verdict::Changed => {
+                            if mode == SnapshotMode::Full && meta.has_content() {
+                                jobs.push(HashJob {
+                                    key: key.clone(),
+                                    changed: true,
+                                    old: None,
+                                });
+                            }
+                            entry.hash = None;
+                            upserts.push(key);
+                        }
+                        Verdict::CompareContent => {
+                            jobs.push(HashJob {
+                                key,
+                                changed: false,
+                                old: entry.hash,
+                            });
+                            entry.hash = None;
+                        }
+                    }
+                    entry.meta = meta;
+                }
+                None => {
+                    if mode == SnapshotMode::Full && meta.has_content() {
+                        jobs.push(HashJob {
+                            key: key.clone(),
+                            changed: true,
+                            old: None,
+                        });
+                    }
+                    if report {
+                        self.index.insert(
+                            key.clone(),
+                            Entry {
+                                meta,
+                                hash: None,
+                                seen: generation,
+                            },
+                        );
+                        upserts.push(key);
+                    } else {
+                        self.index.insert(
+                            key,
+                            Entry {
+                                meta,
+                                hash: None,
+                                seen: generation,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let hashes = hash_paths(&self.rootfs, &jobs, self.threads);
+        for (job, hash) in jobs.into_iter().zip(hashes) {
+            let hash = hash.ok();
+            if !job.changed && (job.old.is_none() || hash.is_none() || job.old != hash) {
+                upserts.push(job.key.clone());
+            }
+            if let Some(entry) = self.index.get_mut(&job.key) {
+                entry.hash = hash;
+            }
+        }
+        // Paths not seen: deleted, unless they sit under something skipped this time (a mount).
+        let skipped: Vec<PathBuf> = walked.skipped.iter().map(|k| path_of(k)).collect();
+        let mut gone: Vec<PathBuf> = Vec::new();
+        self.index.retain(|k, e| {
+            if e.seen == generation {
+                return true;
+            }
+            let p = path_of(k);
+            if skipped.iter().any(|s| p.starts_with(s)) {
+                // Hidden under a mount this time: kept, not reported.
+                e.seen = generation;
+                return true;
+            }
+            gone.push(p);
+            false
+        });
+        if !report {
+            return Ok(Changes::default());
+        }
+        gone.sort();
+        let mut entries: Vec<Change> = upserts.iter().map(|k| Change::Upsert(path_of(k))).collect();
+        entries.extend(self.whiteouts(gone).into_iter().map(Change::Delete));
+        let mut changes = Changes { entries };
+        changes.normalize();
+        if generation > 1 {
+            tracing::debug!(changes = changes.len(), "rootfs diff");
+        }
+        Ok(changes)
+    }
+
+    /// The deletions that need a whiteout: none below a directory that is itself deleted or
+    /// replaced by a non-directory (the replacement entry hides everything below it).
+    fn whiteouts(&self, gone_sorted: Vec<PathBuf>) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        let mut last_deleted: Option<PathBuf> = None;
+        for p in gone_sorted {
+            if let Some(d) = &last_deleted
+                && p.starts_with(d)
+            {
+                continue;
+            }
+            let replaced_above = p
+                .ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+                .any(|a| {
+                    self.index
+                        .get(a.as_os_str().as_bytes())
+                        .is_some_and(|e| !e.meta.is_dir())
+                });
+            if replaced_above {
+                continue;
+            }
+            last_deleted = Some(p.clone());
+            out.push(p);
+        }
+        out
     }
 
     /// Only the given in-image paths (and their parent directories); the index moves forward for them.
     pub fn paths(&mut self, paths: &[PathBuf]) -> Result<Changes, Error> {
-        let _ = paths;
-        Err(Error::Unimplemented)
+        let walker = Walker::new(&self.rootfs, &self.ignore, self.threads)?;
+        let mode = self.mode;
+        let generation = self.generation;
+        let mut upserts: Vec<Key> = Vec::new();
+        let mut deletes: Vec<PathBuf> = Vec::new();
+        let mut parents: FxHashSet<Key> = FxHashSet::default();
+        for given in paths {
+            let rel = clean_relative(given.as_os_str().as_bytes());
+            let rel = resolve_parents_lexically(&self.rootfs, &rel)
+                .map_err(|e| Error::io(self.rootfs.join(&rel), e))?;
+            let key = key_of(&rel);
+            if key.is_empty() || walker.is_ignored(&key) {
+                continue;
+            }
+            for a in rel
+                .ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+            {
+                parents.insert(key_of(a));
+            }
+            let full = self.rootfs.join(&rel);
+            let st = match rustix::fs::lstat(&full) {
+                Ok(st) => st,
+                Err(rustix::io::Errno::NOENT) => {
+                    if self.index.contains_key(&key) {
+                        let prefix = join(&key, b"");
+                        self.index
+                            .retain(|k, _| **k != *key && !k.starts_with(&prefix));
+                        deletes.push(rel);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(Error::io(full, e.into())),
+            };
+            let meta = Meta::of(&st);
+            let mut found = vec![(key.clone(), meta)];
+            if meta.is_dir() {
+                found.extend(walker.walk(&key)?.entries);
+            }
+            for (k, meta) in found {
+                self.index.insert(
+                    k.clone(),
+                    Entry {
+                        meta,
+                        hash: None,
+                        seen: generation,
+                    },
+                );
+                upserts.push(k);
+            }
+        }
+        for p in parents {
+            let full = self.rootfs.join(path_of(&p));
+            let st = rustix::fs::lstat(&full).map_err(|e| Error::io(&full, e.into()))?;
+            self.index.insert(
+                p.clone(),
+                Entry {
+                    meta: Meta::of(&st),
+                    hash: None,
+                    seen: generation,
+                },
+            );
+            upserts.push(p);
+        }
+        if mode == SnapshotMode::Full {
+            let jobs: Vec<HashJob> = upserts
+                .iter()
+                .filter(|k| self.index.get(*k).is_some_and(|e| e.meta.has_content()))
+                .map(|k| HashJob {
+                    key: k.clone(),
+                    changed: true,
+                    old: None,
+                })
+                .collect();
+            let hashes = hash_paths(&self.rootfs, &jobs, self.threads);
+            for (job, hash) in jobs.into_iter().zip(hashes) {
+                if let Some(e) = self.index.get_mut(&job.key) {
+                    e.hash = hash.ok();
+                }
+            }
+        }
+        let mut entries: Vec<Change> = upserts.iter().map(|k| Change::Upsert(path_of(k))).collect();
+        entries.extend(deletes.into_iter().map(Change::Delete));
+        let mut changes = Changes { entries };
+        changes.normalize();
+        Ok(changes)
     }
+}
+
+/// blake3 of each job's content (a symlink's target), on `threads` threads.
+fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result<[u8; 32]>> {
+    if jobs.is_empty() {
+        return Vec::new();
+    }
+    const CHUNK: usize = 64;
+    let threads = threads.clamp(1, jobs.len().div_ceil(CHUNK));
+    let hash = |job: &HashJob| hash_one(&rootfs.join(path_of(&job.key)));
+    if threads == 1 {
+        return jobs.iter().map(hash).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let chunks: Vec<Vec<(usize, io::Result<[u8; 32]>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+                        if start >= jobs.len() {
+                            break;
+                        }
+                        for (i, job) in jobs.iter().enumerate().skip(start).take(CHUNK) {
+                            out.push((i, hash(job)));
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut results: Vec<Option<io::Result<[u8; 32]>>> = (0..jobs.len()).map(|_| None).collect();
+    for chunk in chunks {
+        for (i, r) in chunk {
+            results[i] = Some(r);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(io::Error::other("hash worker failed"))))
+        .collect()
+}
+
+fn hash_one(path: &Path) -> io::Result<[u8; 32]> {
+    let md = std::fs::symlink_metadata(path)?;
+    let mut hasher = blake3::Hasher::new();
+    if md.file_type().is_symlink() {
+        hasher.update(b"symlink:");
+        hasher.update(std::fs::read_link(path)?.as_os_str().as_bytes());
+    } else {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+    }
+    Ok(*hasher.finalize().as_bytes())
 }

@@ -7,11 +7,52 @@ use std::path::PathBuf;
 pub enum Error {
     /// An I/O error on a path.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The layer's uncompressed digest is not the one expected.
-    #[error("layer diff_id mismatch: expected {expected}, got {actual}")]
+    #[error(
+        "layer diff_id mismatch: expected {expected}, got {actual} (the blob is corrupt or the image config lists the wrong diff_id; pull it again)"
+    )]
     DiffIdMismatch { expected: String, actual: String },
     /// Placeholder until implemented.
     #[error("not implemented yet")]
     Unimplemented,
+    /// The layer stream could not be read as a (possibly compressed) tar archive.
+    #[error("reading layer stream: {source} (the blob is truncated or not a tar archive)")]
+    Archive { source: std::io::Error },
+    /// A tar entry that cannot be applied safely or makes no sense.
+    #[error("layer entry {entry:?}: {reason}")]
+    InvalidEntry { entry: String, reason: String },
+    /// Applying one entry of the layer failed.
+    #[error("layer entry {entry:?}: {source}")]
+    Entry {
+        entry: String,
+        source: std::io::Error,
+    },
+    /// An error while applying the layer with digest `digest`.
+    #[error("layer {digest}: {source}")]
+    InLayer { digest: String, source: Box<Error> },
+    /// A file changed while it was being written into a layer.
+    #[error(
+        "{path}: changed while being written to the layer ({reason}); is a process still writing to the rootfs?"
+    )]
+    ChangedDuringSnapshot { path: PathBuf, reason: String },
+    /// A blob's content does not hash to the digest it was committed under.
+    #[error("blob digest mismatch: expected {expected}, got {actual}")]
+    BlobDigestMismatch { expected: String, actual: String },
+    /// A digest string that is not `sha256:<64 hex>`.
+    #[error("invalid digest {digest:?}: expected sha256:<64 lowercase hex digits>")]
+    InvalidDigest { digest: String },
+}
+
+impl Error {
+    /// Wraps an `io::Error` with the path it happened on.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
 }

@@ -12,14 +12,24 @@
 //! println!("{} {}", layer.digest, layer.diff_id);
 //! ```
 
-pub mod blobstore;
-pub mod diff;
-pub mod error;
-pub mod layer;
-pub mod unpack;
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub use blobstore::BlobStore;
-pub use diff::{Change, Changes, SnapshotMode, Snapshotter};
+pub mod blobstore;
+pub mod compression;
+pub mod diff;
+pub mod digest_io;
+pub mod error;
+pub mod fasthash;
+pub mod layer;
+pub mod mounts;
+pub mod rootdir;
+pub mod tarwriter;
+pub mod unpack;
+pub mod walk;
+pub mod whiteout;
+
+pub use blobstore::{BlobStore, BlobWriter};
+pub use diff::{Change, Changes, SnapshotMode, SnapshotOptions, Snapshotter};
 pub use error::Error;
-pub use layer::{write_layer, Compression, LayerInfo, LayerOptions};
-pub use unpack::{unpack_layer, UnpackOptions, UnpackStats};
+pub use layer::{Compression, LayerInfo, LayerOptions, write_layer};
+pub use unpack::{UnpackOptions, UnpackStats, unpack_layer};

@@ -1,8 +1,24 @@
 //! Applying a layer (gzip, zstd or plain tar, detected from its bytes) to a rootfs.
+//!
+//! Every entry is applied through directory file descriptors obtained from [`Root`], so no entry
+//! name, `..`, absolute path or symlink (already on disk or created by an earlier entry) can
+//! make a write land outside the rootfs. The last component of a name is always handled with
+//! `*at` calls that do not follow symlinks.
 
 use crate::Error;
-use std::io::Read;
-use std::path::Path;
+use crate::compression;
+use crate::digest_io::HashingReader;
+use crate::rootdir::{self, Root, clean_relative, split_parent};
+use crate::whiteout::{self, Whiteout};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
+use rustix::io::Errno;
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 /// How to apply a layer.
 #[derive(Debug, Clone, Default)]
@@ -11,6 +27,8 @@ pub struct UnpackOptions {
     pub expected_diff_id: Option<String>,
     /// Running without real root: skip device nodes (with one warning) and ownership changes that fail.
     pub rootless: bool,
+    /// The layer's blob digest, named in every error (optional).
+    pub layer_digest: Option<String>,
 }
 
 /// What unpacking did.
@@ -22,10 +40,555 @@ pub struct UnpackStats {
     pub whiteouts: u64,
     /// `sha256:<hex>` of the uncompressed stream.
     pub diff_id: String,
+    /// Device nodes skipped because we run rootless.
+    pub skipped_devices: u64,
+    /// Uncompressed bytes read.
+    pub tar_size: u64,
 }
 
 /// Applies the layer read from `reader` to the directory `rootfs`.
-pub fn unpack_layer<R: Read>(reader: R, rootfs: &Path, opts: &UnpackOptions) -> Result<UnpackStats, Error> {
-    let _ = (reader, rootfs, opts);
-    Err(Error::Unimplemented)
+pub fn unpack_layer<R: Read>(
+    reader: R,
+    rootfs: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackStats, Error> {
+    let result = unpack_inner(reader, rootfs, opts);
+    match (&opts.layer_digest, result) {
+        (Some(digest), Err(e)) => Err(Error::InLayer {
+            digest: digest.clone(),
+            source: Box::new(e),
+        }),
+        (_, r) => r,
+    }
+}
+
+/// State carried across the entries of one layer.
+struct Apply<'a> {
+    root: Root,
+    opts: &'a UnpackOptions,
+    /// Every path written by this layer and all their ancestors: an opaque whiteout keeps them.
+    unpacked: HashSet<PathBuf>,
+    /// Directory times are set at the end, because writing children changes them.
+    dir_times: Vec<(PathBuf, Timestamps)>,
+    stats: UnpackStats,
+    warned_xattr: bool,
+}
+
+fn unpack_inner<R: Read>(
+    reader: R,
+    rootfs: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackStats, Error> {
+    let root = Root::open(rootfs).map_err(|e| Error::io(rootfs, e))?;
+    let (kind, decoded) =
+        compression::decoder(reader).map_err(|source| Error::Archive { source })?;
+    tracing::debug!(?kind, rootfs = %rootfs.display(), "unpacking layer");
+    let mut hashing = HashingReader::new(decoded);
+    let mut state = Apply {
+        root,
+        opts,
+        unpacked: HashSet::new(),
+        dir_times: Vec::new(),
+        stats: UnpackStats::default(),
+        warned_xattr: false,
+    };
+    {
+        let mut archive = tar::Archive::new(&mut hashing);
+        let entries = archive
+            .entries()
+            .map_err(|source| Error::Archive { source })?;
+        for entry in entries {
+            let mut entry = entry.map_err(|source| Error::Archive { source })?;
+            state.apply(&mut entry)?;
+        }
+    }
+    // The diff_id covers the whole stream, including the zero blocks and any padding after the
+    // end-of-archive marker; reading to the end also makes gzip check its CRC.
+    io::copy(&mut hashing, &mut io::sink()).map_err(|source| Error::Archive { source })?;
+    let (diff_id, size) = hashing.finish();
+    if let Some(expected) = &opts.expected_diff_id
+        && *expected != diff_id
+    {
+        return Err(Error::DiffIdMismatch {
+            expected: expected.clone(),
+            actual: diff_id,
+        });
+    }
+    for (rel, times) in std::mem::take(&mut state.dir_times) {
+        state.set_dir_times(&rel, &times)?;
+    }
+    state.stats.diff_id = diff_id;
+    state.stats.tar_size = size;
+    Ok(state.stats)
+}
+
+/// Metadata of one tar entry that is applied after its content.
+struct EntryMeta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    times: Timestamps,
+    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+fn entry_error(entry: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidEntry {
+        entry: entry.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Parses a PAX time (`1700000000.123456789`) into a timespec.
+fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
+    let s = std::str::from_utf8(v).ok()?;
+    let (secs, frac) = match s.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (s, ""),
+    };
+    let tv_sec: i64 = secs.parse().ok()?;
+    let mut digits: String = frac.chars().take(9).collect();
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    while digits.len() < 9 {
+        digits.push('0');
+    }
+    let tv_nsec = digits.parse().ok()?;
+    Some(Timespec { tv_sec, tv_nsec })
+}
+
+fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<EntryMeta, Error> {
+    let header = entry.header();
+    let mode = header
+        .mode()
+        .map_err(|e| entry_error(name, format!("bad mode field: {e}")))?
+        & 0o7777;
+    let uid = header
+        .uid()
+        .map_err(|e| entry_error(name, format!("bad uid field: {e}")))?;
+    let gid = header
+        .gid()
+        .map_err(|e| entry_error(name, format!("bad gid field: {e}")))?;
+    let uid =
+        u32::try_from(uid).map_err(|_| entry_error(name, format!("uid {uid} out of range")))?;
+    let gid =
+        u32::try_from(gid).map_err(|_| entry_error(name, format!("gid {gid} out of range")))?;
+    let mtime = header.mtime().unwrap_or(0);
+    let mut times = Timespec {
+        tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
+        tv_nsec: 0,
+    };
+    let mut xattrs = Vec::new();
+    if let Some(pax) = entry
+        .pax_extensions()
+        .map_err(|source| Error::Archive { source })?
+    {
+        for ext in pax {
+            let ext = ext.map_err(|source| Error::Archive { source })?;
+            let key = ext.key_bytes();
+            if key == b"mtime" {
+                if let Some(t) = parse_pax_time(ext.value_bytes()) {
+                    times = t;
+                }
+            } else if let Some(xname) = key.strip_prefix(b"SCHILY.xattr.") {
+                xattrs.push((xname.to_vec(), ext.value_bytes().to_vec()));
+            }
+        }
+    }
+    Ok(EntryMeta {
+        mode,
+        uid,
+        gid,
+        times: Timestamps {
+            last_access: times,
+            last_modification: times,
+        },
+        xattrs,
+    })
+}
+
+impl Apply<'_> {
+    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), Error> {
+        let raw_name = entry.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&raw_name).into_owned();
+        let rel = clean_relative(&raw_name);
+        let kind = entry.header().entry_type();
+        if matches!(kind, tar::EntryType::XGlobalHeader) {
+            return Ok(());
+        }
+        if let Some(base) = rel.file_name() {
+            match whiteout::classify(base) {
+                Whiteout::None => {}
+                Whiteout::Opaque => return self.opaque(&rel, &name),
+                Whiteout::Delete(target) => return self.whiteout(&rel, target, &name),
+            }
+        }
+        let meta = read_meta(entry, &name)?;
+        let io_err = |source: io::Error| Error::Entry {
+            entry: name.clone(),
+            source,
+        };
+        let Some((parent_rel, base)) = split_parent(&rel) else {
+            // `./` or `/`: metadata for the root directory itself.
+            if kind.is_dir() {
+                let fd = self.root.open_dir(Path::new("")).map_err(io_err)?;
+                self.set_meta_fd(fd.as_fd(), &meta, &name)?;
+                self.dir_times.push((PathBuf::new(), meta.times));
+                return Ok(());
+            }
+            return Err(entry_error(
+                &name,
+                "a non-directory entry names the root of the layer",
+            ));
+        };
+        let parent = self.root.mkdir_all(parent_rel).map_err(io_err)?;
+        let parent = parent.as_fd();
+        match kind {
+            tar::EntryType::Directory => {
+                match rootdir::lstat_at(parent, base).map_err(io_err)? {
+                    Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+                    Some(_) => {
+                        rustix::fs::unlinkat(parent, base, AtFlags::empty())
+                            .map_err(|e| io_err(e.into()))?;
+                        mkdir(parent, base).map_err(io_err)?;
+                    }
+                    None => mkdir(parent, base).map_err(io_err)?,
+                }
+                let fd = rustix::fs::openat(
+                    parent,
+                    base,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| io_err(e.into()))?;
+                self.set_meta_fd(fd.as_fd(), &meta, &name)?;
+                self.dir_times.push((rel.clone(), meta.times));
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                rootdir::remove_at(parent, base).map_err(io_err)?;
+                let fd = rustix::fs::openat(
+                    parent,
+                    base,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(|e| io_err(e.into()))?;
+                let mut file = File::from(fd);
+                // A short stream (a size field larger than the data) surfaces here as an error.
+                let copied =
+                    io::copy(entry, &mut file).map_err(|source| Error::Archive { source })?;
+                if copied != entry.size() {
+                    return Err(Error::Archive {
+                        source: io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("{name}: stream ended inside the entry"),
+                        ),
+                    });
+                }
+                self.set_meta_fd(file.as_fd(), &meta, &name)?;
+                rustix::fs::futimens(&file, &meta.times).map_err(|e| io_err(e.into()))?;
+            }
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| entry_error(&name, "symlink without a target"))?
+                    .into_owned();
+                rootdir::remove_at(parent, base).map_err(io_err)?;
+                rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, base)
+                    .map_err(|e| io_err(e.into()))?;
+                self.chown_at(parent, base, &meta, &name)?;
+                rustix::fs::utimensat(parent, base, &meta.times, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| io_err(e.into()))?;
+            }
+            tar::EntryType::Link => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| entry_error(&name, "hardlink without a target"))?
+                    .into_owned();
+                let target_rel = clean_relative(&target);
+                let Some((tparent_rel, tbase)) = split_parent(&target_rel) else {
+                    return Err(entry_error(&name, "hardlink to the root directory"));
+                };
+                if target_rel == rel {
+                    return Ok(());
+                }
+                let tparent = self.root.open_dir(tparent_rel).map_err(|e| {
+                    entry_error(
+                        &name,
+                        format!(
+                            "hardlink target {:?}: {e}",
+                            String::from_utf8_lossy(&target)
+                        ),
+                    )
+                })?;
+                match rootdir::lstat_at(tparent.as_fd(), tbase).map_err(io_err)? {
+                    None => {
+                        return Err(entry_error(
+                            &name,
+                            format!(
+                                "hardlink target {:?} does not exist in the rootfs",
+                                String::from_utf8_lossy(&target)
+                            ),
+                        ));
+                    }
+                    Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                        return Err(entry_error(&name, "hardlink to a directory"));
+                    }
+                    Some(_) => {}
+                }
+                rootdir::remove_at(parent, base).map_err(io_err)?;
+                // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
+                rustix::fs::linkat(tparent.as_fd(), tbase, parent, base, AtFlags::empty())
+                    .map_err(|e| io_err(e.into()))?;
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                let header = entry.header();
+                let (ftype, dev) = match kind {
+                    tar::EntryType::Fifo => (FileType::Fifo, 0),
+                    _ => {
+                        let major = header.device_major().ok().flatten().unwrap_or(0);
+                        let minor = header.device_minor().ok().flatten().unwrap_or(0);
+                        let t = if kind == tar::EntryType::Char {
+                            FileType::CharacterDevice
+                        } else {
+                            FileType::BlockDevice
+                        };
+                        (t, rustix::fs::makedev(major, minor))
+                    }
+                };
+                if ftype != FileType::Fifo && self.opts.rootless {
+                    if self.stats.skipped_devices == 0 {
+                        tracing::warn!(entry = %name, "rootless: device nodes in this layer are skipped (first: {name})");
+                    }
+                    self.stats.skipped_devices += 1;
+                    return Ok(());
+                }
+                rootdir::remove_at(parent, base).map_err(io_err)?;
+                rustix::fs::mknodat(parent, base, ftype, Mode::from_raw_mode(0o600), dev)
+                    .map_err(|e| io_err(e.into()))?;
+                self.chown_at(parent, base, &meta, &name)?;
+                // The node was just created by us in a directory fd we hold: chmod by name is safe.
+                rustix::fs::chmodat(
+                    parent,
+                    base,
+                    Mode::from_raw_mode(meta.mode),
+                    AtFlags::empty(),
+                )
+                .map_err(|e| io_err(e.into()))?;
+                rustix::fs::utimensat(parent, base, &meta.times, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| io_err(e.into()))?;
+            }
+            other => {
+                return Err(entry_error(
+                    &name,
+                    format!("unsupported tar entry type {other:?}"),
+                ));
+            }
+        }
+        self.stats.entries += 1;
+        self.mark_unpacked(rel);
+        Ok(())
+    }
+
+    fn mark_unpacked(&mut self, rel: PathBuf) {
+        let mut cur = Some(rel.as_path());
+        while let Some(p) = cur {
+            if p.as_os_str().is_empty() || !self.unpacked.insert(p.to_path_buf()) {
+                break;
+            }
+            cur = p.parent();
+        }
+    }
+
+    /// `.wh..wh..opq`: removes what lower layers put in the directory, keeps this layer's entries.
+    fn opaque(&mut self, rel: &Path, name: &str) -> Result<(), Error> {
+        let dir_rel = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        let dir = match split_parent(&dir_rel) {
+            None => self.root.open_dir(Path::new("")),
+            Some((p, base)) => match self.root.open_dir(p) {
+                Ok(pfd) => rustix::fs::openat(
+                    &pfd,
+                    base,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(io::Error::from),
+                Err(e) => Err(e),
+            },
+        };
+        let dir = match dir {
+            Ok(fd) => fd,
+            // An opaque marker in a directory that does not exist (or is a symlink or a file)
+            // has nothing to hide; never follow a symlink to clear its target.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT | libc::ELOOP | libc::ENOTDIR)
+                ) =>
+            {
+                tracing::debug!(
+                    entry = name,
+                    "opaque whiteout on a missing or non-directory path ignored"
+                );
+                self.stats.whiteouts += 1;
+                return Ok(());
+            }
+            Err(source) => {
+                return Err(Error::Entry {
+                    entry: name.to_string(),
+                    source,
+                });
+            }
+        };
+        let unpacked = &self.unpacked;
+        rootdir::clear_dir(dir.as_fd(), &mut |child| {
+            unpacked.contains(&dir_rel.join(child))
+        })
+        .map_err(|source| Error::Entry {
+            entry: name.to_string(),
+            source,
+        })?;
+        self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// `.wh.NAME`: deletes NAME (whatever it is, never through a symlink).
+    fn whiteout(&mut self, rel: &Path, target: &OsStr, name: &str) -> Result<(), Error> {
+        let t = target.as_bytes();
+        if t.is_empty() || t == b"." || t == b".." || t.contains(&b'/') {
+            return Err(entry_error(
+                name,
+                format!("whiteout names {:?}, which is not a file name", target),
+            ));
+        }
+        let parent_rel = rel.parent().unwrap_or(Path::new(""));
+        let parent = match self.root.open_dir(parent_rel) {
+            Ok(fd) => fd,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                self.stats.whiteouts += 1;
+                return Ok(());
+            }
+            Err(source) => {
+                return Err(Error::Entry {
+                    entry: name.to_string(),
+                    source,
+                });
+            }
+        };
+        rootdir::remove_at(parent.as_fd(), target).map_err(|source| Error::Entry {
+            entry: name.to_string(),
+            source,
+        })?;
+        self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// Owner, mode and xattrs on an open file or directory (chown first: it clears setuid bits).
+    fn set_meta_fd(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        meta: &EntryMeta,
+        name: &str,
+    ) -> Result<(), Error> {
+        match rustix::fs::fchown(
+            fd,
+            Some(rustix::fs::Uid::from_raw(meta.uid)),
+            Some(rustix::fs::Gid::from_raw(meta.gid)),
+        ) {
+            Ok(()) => {}
+            Err(e) if self.opts.rootless && matches!(e, Errno::PERM | Errno::INVAL) => {
+                tracing::trace!(
+                    entry = name,
+                    uid = meta.uid,
+                    gid = meta.gid,
+                    "rootless: ownership not applied"
+                );
+            }
+            Err(e) => {
+                return Err(Error::Entry {
+                    entry: name.to_string(),
+                    source: e.into(),
+                });
+            }
+        }
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).map_err(|e| Error::Entry {
+            entry: name.to_string(),
+            source: e.into(),
+        })?;
+        for (key, value) in &meta.xattrs {
+            if let Err(e) =
+                rustix::fs::fsetxattr(fd, OsStr::from_bytes(key), value, XattrFlags::empty())
+                && !self.warned_xattr
+            {
+                tracing::warn!(
+                    entry = name,
+                    xattr = %String::from_utf8_lossy(key),
+                    error = %e,
+                    "extended attribute not applied (filesystem or privileges do not allow it); further failures are not reported"
+                );
+                self.warned_xattr = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn chown_at(
+        &self,
+        parent: BorrowedFd<'_>,
+        base: &OsStr,
+        meta: &EntryMeta,
+        name: &str,
+    ) -> Result<(), Error> {
+        match rustix::fs::chownat(
+            parent,
+            base,
+            Some(rustix::fs::Uid::from_raw(meta.uid)),
+            Some(rustix::fs::Gid::from_raw(meta.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        ) {
+            Ok(()) => Ok(()),
+            Err(e) if self.opts.rootless && matches!(e, Errno::PERM | Errno::INVAL) => Ok(()),
+            Err(e) => Err(Error::Entry {
+                entry: name.to_string(),
+                source: e.into(),
+            }),
+        }
+    }
+
+    fn set_dir_times(&self, rel: &Path, times: &Timestamps) -> Result<(), Error> {
+        let fd: io::Result<OwnedFd> = match split_parent(rel) {
+            None => self.root.open_dir(Path::new("")),
+            Some((p, base)) => self.root.open_dir(p).and_then(|pfd| {
+                rustix::fs::openat(
+                    &pfd,
+                    base,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(io::Error::from)
+            }),
+        };
+        match fd {
+            Ok(fd) => rustix::fs::futimens(&fd, times)
+                .map_err(|e| Error::io(self.root.path().join(rel), e.into())),
+            // Removed or replaced by a later entry of the same layer: nothing to do.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT | libc::ELOOP | libc::ENOTDIR)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(Error::io(self.root.path().join(rel), e)),
+        }
+    }
+}
+
+fn mkdir(parent: BorrowedFd<'_>, base: &OsStr) -> io::Result<()> {
+    rustix::fs::mkdirat(parent, base, Mode::from_raw_mode(0o700)).map_err(io::Error::from)
 }

@@ -1,0 +1,290 @@
+//! Walking a rootfs in parallel without following symlinks, skipping ignored paths and mount
+//! points. Paths are raw bytes relative to the root (no leading `/`), which is what the index
+//! keys on.
+
+use crate::Error;
+use crate::fasthash::FxHashSet;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+
+/// A path relative to the rootfs, as bytes.
+pub type Key = Box<[u8]>;
+
+/// Stat metadata kept per path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub mtime: i64,
+    pub mtime_ns: i64,
+    pub ctime: i64,
+    pub ctime_ns: i64,
+    pub dev: u64,
+    pub ino: u64,
+    pub rdev: u64,
+}
+
+impl Meta {
+    /// From a raw stat.
+    pub fn of(st: &rustix::fs::Stat) -> Self {
+        Self {
+            mode: st.st_mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            size: st.st_size as u64,
+            mtime: st.st_mtime as i64,
+            mtime_ns: st.st_mtime_nsec as i64,
+            ctime: st.st_ctime as i64,
+            ctime_ns: st.st_ctime_nsec as i64,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            rdev: st.st_rdev,
+        }
+    }
+
+    /// The `S_IFMT` bits.
+    pub fn file_type(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == libc::S_IFDIR
+    }
+
+    /// Regular files and symlinks: what full mode hashes.
+    pub fn has_content(&self) -> bool {
+        matches!(self.file_type(), libc::S_IFREG | libc::S_IFLNK)
+    }
+
+    /// The key content hashes are cached by.
+    pub fn cache_key(&self) -> (u64, u64, u64, i64, i64, i64, i64) {
+        (
+            self.dev,
+            self.ino,
+            self.size,
+            self.mtime,
+            self.mtime_ns,
+            self.ctime,
+            self.ctime_ns,
+        )
+    }
+}
+
+/// Joins a relative key and a name.
+pub fn join(dir: &[u8], name: &[u8]) -> Key {
+    let mut v = Vec::with_capacity(dir.len() + 1 + name.len());
+    if !dir.is_empty() {
+        v.extend_from_slice(dir);
+        v.push(b'/');
+    }
+    v.extend_from_slice(name);
+    v.into_boxed_slice()
+}
+
+/// The key of a relative path.
+pub fn key_of(p: &Path) -> Key {
+    p.as_os_str().as_bytes().into()
+}
+
+/// The path of a key.
+pub fn path_of(k: &[u8]) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(k))
+}
+
+/// What a walk found.
+#[derive(Debug, Default)]
+pub struct Walked {
+    /// Every path below the start, with its metadata (order unspecified).
+    pub entries: Vec<(Key, Meta)>,
+    /// Paths not descended into: ignored, or mount points.
+    pub skipped: Vec<Key>,
+}
+
+/// Walk settings.
+#[derive(Debug)]
+pub struct Walker<'a> {
+    pub rootfs: &'a Path,
+    pub ignore: &'a FxHashSet<Key>,
+    pub mounts: FxHashSet<Key>,
+    pub root_dev: u64,
+    pub threads: usize,
+    root: OwnedFd,
+}
+
+struct Queue {
+    dirs: Vec<Key>,
+    active: usize,
+    failed: Option<Error>,
+}
+
+impl<'a> Walker<'a> {
+    /// Prepares a walk of `rootfs` (mount points are read now).
+    pub fn new(
+        rootfs: &'a Path,
+        ignore: &'a FxHashSet<Key>,
+        threads: usize,
+    ) -> Result<Self, Error> {
+        let root = rustix::fs::open(
+            rootfs,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(rootfs, e.into()))?;
+        let st = rustix::fs::fstat(&root).map_err(|e| Error::io(rootfs, e.into()))?;
+        let canonical = std::fs::canonicalize(rootfs).map_err(|e| Error::io(rootfs, e))?;
+        let mounts = crate::mounts::mounts_below(&canonical)
+            .iter()
+            .map(|p| key_of(p))
+            .collect();
+        Ok(Self {
+            rootfs,
+            ignore,
+            mounts,
+            root_dev: st.st_dev,
+            threads: threads.max(1),
+            root,
+        })
+    }
+
+    /// Whether `rel` or one of its parents is ignored or a mount point.
+    pub fn is_ignored(&self, rel: &[u8]) -> bool {
+        let mut end = rel.len();
+        loop {
+            let prefix = &rel[..end];
+            if self.ignore.contains(prefix) || self.mounts.contains(prefix) {
+                return true;
+            }
+            match prefix.iter().rposition(|b| *b == b'/') {
+                Some(i) => end = i,
+                None => return false,
+            }
+        }
+    }
+
+    /// Lists everything below the directory `start` (`b""` for the root), not `start` itself.
+    pub fn walk(&self, start: &[u8]) -> Result<Walked, Error> {
+        let queue = Mutex::new(Queue {
+            dirs: vec![start.into()],
+            active: 0,
+            failed: None,
+        });
+        let cv = Condvar::new();
+        let results: Vec<Walked> = if self.threads == 1 {
+            vec![self.worker(&queue, &cv)]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..self.threads)
+                    .map(|_| s.spawn(|| self.worker(&queue, &cv)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect()
+            })
+        };
+        let q = queue.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = q.failed {
+            return Err(e);
+        }
+        let mut out = Walked::default();
+        for mut r in results {
+            out.entries.append(&mut r.entries);
+            out.skipped.append(&mut r.skipped);
+        }
+        Ok(out)
+    }
+
+    fn worker(&self, queue: &Mutex<Queue>, cv: &Condvar) -> Walked {
+        let mut out = Walked::default();
+        loop {
+            let dir = {
+                let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    if q.failed.is_some() {
+                        return out;
+                    }
+                    if let Some(d) = q.dirs.pop() {
+                        q.active += 1;
+                        break d;
+                    }
+                    if q.active == 0 {
+                        cv.notify_all();
+                        return out;
+                    }
+                    q = cv.wait(q).unwrap_or_else(|p| p.into_inner());
+                }
+            };
+            let mut subdirs = Vec::new();
+            let result = self.read_one(&dir, &mut out, &mut subdirs);
+            let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
+            q.active -= 1;
+            if let Err(e) = result {
+                q.failed.get_or_insert(e);
+            }
+            q.dirs.extend(subdirs);
+            cv.notify_all();
+        }
+    }
+
+    fn read_one(&self, dir: &[u8], out: &mut Walked, subdirs: &mut Vec<Key>) -> Result<(), Error> {
+        let host = || self.rootfs.join(OsStr::from_bytes(dir));
+        let path: &OsStr = if dir.is_empty() {
+            OsStr::new(".")
+        } else {
+            OsStr::from_bytes(dir)
+        };
+        let fd = match rustix::fs::openat(
+            &self.root,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            // Removed (or replaced) while we walk, e.g. by a RUN's leftover process: gone.
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Ok(()),
+            Err(e) => return Err(Error::io(host(), e.into())),
+        };
+        let mut reader =
+            rustix::fs::Dir::read_from(&fd).map_err(|e| Error::io(host(), e.into()))?;
+        while let Some(entry) = reader.read() {
+            let entry = entry.map_err(|e| Error::io(host(), e.into()))?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let rel = join(dir, name);
+            if self.ignore.contains(&rel) || self.mounts.contains(&rel) {
+                out.skipped.push(rel);
+                continue;
+            }
+            let st = match rustix::fs::statat(&fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::NOENT) => continue,
+                Err(e) => {
+                    return Err(Error::io(
+                        self.rootfs.join(OsStr::from_bytes(&rel)),
+                        e.into(),
+                    ));
+                }
+            };
+            let meta = Meta::of(&st);
+            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                if st.st_dev != self.root_dev {
+                    out.skipped.push(rel);
+                    continue;
+                }
+                subdirs.push(rel.clone());
+            }
+            out.entries.push((rel, meta));
+        }
+        Ok(())
+    }
+}
