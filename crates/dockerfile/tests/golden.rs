@@ -83,8 +83,20 @@ fn options(args: Option<&str>) -> PlanOptions {
     o
 }
 
+/// Compact JSON with object keys sorted, whatever serde_json's `preserve_order` feature says.
 fn compact(v: &serde_json::Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    fn sorted(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut entries: Vec<(&String, &serde_json::Value)> = m.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted(v))).collect())
+            }
+            serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_json::to_string(&sorted(v)).unwrap_or_default()
 }
 
 /// Renders a case's outcome in a form that reads well in review.
