@@ -61,7 +61,10 @@ pub(crate) struct Builder {
 
 impl Builder {
     fn new(opts: BuildOptions, events: Option<EventFn>, handle: tokio::runtime::Handle) -> Result<Self, BuildError> {
+        let context = BuildContext::open_in(&opts.context, &opts.dockerfile, &opts.work_dir)?;
+        // A tar context may carry the Dockerfile inside it (`docker build - < ctx.tar`).
         let text = std::fs::read_to_string(&opts.dockerfile)
+            .or_else(|e| context.dockerfile_inside(&opts.context, &opts.dockerfile).map(std::fs::read_to_string).unwrap_or(Err(e)))
             .map_err(|source| BuildError::DockerfileMissing { path: opts.dockerfile.clone(), source })?;
         let file_name = opts.dockerfile.file_name().map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
         let dockerfile = strata_dockerfile::parse(&text, &file_name)?;
@@ -72,7 +75,6 @@ impl Builder {
             build_platform: None,
         };
         let plan = strata_dockerfile::plan(&dockerfile, &plan_opts)?;
-        let context = BuildContext::open(&opts.context, &opts.dockerfile)?;
         let client = Client::new(opts.registry.clone())?;
         let store = BlobStore::open(&opts.work_dir.join("blobs"))?;
         let build_dir = opts.work_dir.join("builds").join(format!("{}-{}", std::process::id(), now_nanos()));

@@ -1,19 +1,58 @@
-//! `.dockerignore` with Docker's own semantics (moby/patternmatcher): patterns are anchored at
-//! the context root, cleaned (`./`, leading `/`), `*` and `?` stop at `/`, `**` spans
-//! directories, `[...]` is a Go character class, `!` re-includes, and the last match wins.
-//! A pattern that matches a directory matches everything below it.
+//! `.dockerignore` with Docker's own semantics, ported from moby/patternmatcher (the matcher),
+//! its `ignorefile` reader and BuildKit's context walker (tonistiigi/fsutil):
+//!
+//! - lines starting with `#` are comments (only in the first column), blank lines are skipped,
+//!   spaces around a pattern and after a leading `!` are trimmed;
+//! - each pattern is cleaned like Go's `filepath.Clean` and one leading `/` is dropped, so it is
+//!   anchored at the context root (`./a`, `/a` and `a` are the same pattern);
+//! - `*` and `?` stop at `/`, `**` spans any number of directories, `[...]` is passed to the
+//!   regular expression as written (so `[^a]` negates and `[!a]` does not), `\` escapes;
+//! - a pattern matching a directory matches everything below it; the last matching pattern wins
+//!   and `!` re-includes;
+//! - an excluded directory is not descended into unless some `!` pattern starts with its path,
+//!   exactly as BuildKit's walker decides what to send: `!**/keep` does not reach into an
+//!   excluded `node_modules`, `!node_modules/keep` does.
+//!
+//! The Dockerfile and the ignore file are ordinary context files: BuildKit reads the Dockerfile
+//! separately, so excluding them keeps them out of `COPY .` and nothing else.
 
+use super::filepath_match::{self, go_clean};
 use regex::Regex;
+
+/// How one pattern is tested (patternmatcher's `matchType`).
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// No wildcard: equal strings.
+    Exact,
+    /// `prefix**`: starts with the prefix.
+    Prefix(String),
+    /// `**suffix`: ends with the suffix (or is it, for `**/name`).
+    Suffix(String),
+    /// Anything else, as a regular expression.
+    Regex(Regex),
+}
 
 /// One compiled pattern.
 #[derive(Debug, Clone)]
 struct Pattern {
+    /// The cleaned pattern without its `!`.
     text: String,
-    regex: Regex,
+    matcher: Matcher,
     exclusion: bool,
 }
 
-/// A compiled `.dockerignore`.
+impl Pattern {
+    fn matches(&self, path: &str) -> bool {
+        match &self.matcher {
+            Matcher::Exact => path == self.text,
+            Matcher::Prefix(p) => path.starts_with(p.as_str()),
+            Matcher::Suffix(s) => path.ends_with(s.as_str()) || (s.starts_with('/') && path == &s[1..]),
+            Matcher::Regex(re) => re.is_match(path),
+        }
+    }
+}
+
+/// A compiled `.dockerignore` (or a list of `--exclude` patterns).
 #[derive(Debug, Clone, Default)]
 pub struct DockerIgnore {
     patterns: Vec<Pattern>,
@@ -31,51 +70,120 @@ pub struct PatternError {
 }
 
 impl DockerIgnore {
-    /// Parses the text of a `.dockerignore` file.
+    /// Parses the text of a `.dockerignore` file (ignorefile.ReadAll, then patternmatcher.New).
     pub fn parse(text: &str) -> Result<Self, PatternError> {
-        let mut patterns = Vec::new();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut lines = Vec::new();
         for (i, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
+            if raw.starts_with('#') {
                 continue;
             }
-            let (exclusion, body) = match line.strip_prefix('!') {
-                Some(rest) => (true, rest.trim()),
-                None => (false, line),
-            };
-            let cleaned = clean(body);
-            if cleaned.is_empty() {
+            let mut pattern = raw.trim();
+            if pattern.is_empty() {
                 continue;
             }
-            let regex = compile(&cleaned).map_err(|message| PatternError { line: i + 1, pattern: raw.to_string(), message })?;
-            patterns.push(Pattern { text: cleaned, regex, exclusion });
+            let invert = pattern.starts_with('!');
+            if invert {
+                pattern = pattern[1..].trim();
+            }
+            let mut cleaned = String::new();
+            if !pattern.is_empty() {
+                cleaned = go_clean(pattern);
+                if cleaned.len() > 1 && cleaned.starts_with('/') {
+                    cleaned.remove(0);
+                }
+            }
+            if invert {
+                cleaned.insert(0, '!');
+            }
+            lines.push((i + 1, raw.to_string(), cleaned));
+        }
+        Self::compile(lines)
+    }
+
+    /// Compiles patterns given one per item (`COPY --exclude`), without comment handling.
+    pub fn from_patterns(patterns: &[String]) -> Result<Self, PatternError> {
+        Self::compile(patterns.iter().enumerate().map(|(i, p)| (i + 1, p.clone(), p.trim().to_string())).collect())
+    }
+
+    fn compile(lines: Vec<(usize, String, String)>) -> Result<Self, PatternError> {
+        let mut patterns = Vec::new();
+        for (line, raw, p) in lines {
+            let err = |message: String| PatternError { line, pattern: raw.clone(), message };
+            if p.is_empty() {
+                continue;
+            }
+            let mut p = go_clean(&p);
+            let exclusion = p.starts_with('!');
+            if exclusion {
+                if p.len() == 1 {
+                    return Err(err("illegal exclusion pattern: \"!\"".into()));
+                }
+                p.remove(0);
+            }
+            filepath_match::matches(&p, ".").map_err(|e| err(e.to_string()))?;
+            let matcher = compile(&p).map_err(err)?;
+            patterns.push(Pattern { text: p, matcher, exclusion });
         }
         Ok(Self { patterns })
     }
 
-    /// Whether the context path `rel` (relative, `/`-separated) is excluded.
-    pub fn is_excluded(&self, rel: &str) -> bool {
-        let rel = clean(rel);
-        let parents: Vec<&str> = rel.match_indices('/').map(|(i, _)| &rel[..i]).collect();
-        let mut excluded = false;
+    /// patternmatcher's `MatchesOrParentMatches`: whether `rel` or one of its parent directories
+    /// matches, the last matching pattern deciding.
+    pub fn matches(&self, rel: &str) -> bool {
+        let file = go_clean(rel);
+        if file == "." {
+            return false;
+        }
+        let parents: Vec<&str> = match file.rfind('/') {
+            Some(i) => file[..i].split('/').collect(),
+            None => Vec::new(),
+        };
+        let mut matched = false;
         for p in &self.patterns {
             // Only patterns that could flip the answer need testing.
-            if p.exclusion != excluded {
+            if p.exclusion != matched {
                 continue;
             }
-            let hit = p.regex.is_match(&rel) || parents.iter().any(|parent| p.regex.is_match(parent));
+            let mut hit = p.matches(&file);
+            if !hit {
+                for i in 0..parents.len() {
+                    if p.matches(&parents[..=i].join("/")) {
+                        hit = true;
+                        break;
+                    }
+                }
+            }
             if hit {
-                excluded = !p.exclusion;
+                matched = !p.exclusion;
             }
         }
-        excluded
+        matched
+    }
+
+    /// Whether the context path `rel` (relative, `/`-separated) is left out of the context:
+    /// it matches, or it lies below an excluded directory the walker does not enter.
+    pub fn is_excluded(&self, rel: &str) -> bool {
+        let file = go_clean(rel);
+        if file == "." || self.patterns.is_empty() {
+            return false;
+        }
+        let mut at = 0;
+        while let Some(i) = file[at..].find('/') {
+            let dir = &file[..at + i];
+            if self.matches(dir) && !self.may_reinclude_below(dir) {
+                return true;
+            }
+            at += i + 1;
+        }
+        self.matches(&file)
     }
 
     /// Whether some `!` pattern could re-include something below the excluded directory `dir`,
-    /// so a walker must still descend into it.
+    /// so a walker must still descend into it (BuildKit: the pattern starts with `dir/`).
     pub fn may_reinclude_below(&self, dir: &str) -> bool {
-        let dir = clean(dir);
-        self.patterns.iter().any(|p| p.exclusion && (p.text.starts_with(&format!("{dir}/")) || p.text.contains("**") || !p.text.contains('/')))
+        let dir_slash = format!("{}/", go_clean(dir));
+        self.patterns.iter().any(|p| p.exclusion && format!("{}/", p.text).starts_with(&dir_slash))
     }
 
     /// Whether there are no patterns.
@@ -84,80 +192,92 @@ impl DockerIgnore {
     }
 }
 
-/// Go's `filepath.Clean` for a relative, `/`-separated path, leading `/` dropped.
+/// A relative path cleaned and with leading `/` dropped (`""` for the root).
 pub fn clean(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
+    let c = go_clean(path);
+    let c = c.trim_start_matches('/');
+    if c == "." {
+        String::new()
+    } else {
+        c.to_string()
     }
-    parts.join("/")
 }
 
-fn compile(pattern: &str) -> Result<Regex, String> {
+/// patternmatcher's `compile`: regular expression characters that mean nothing to
+/// `filepath.Match` are escaped; `[`, `]` and `^` pass through.
+fn compile(pattern: &str) -> Result<Matcher, String> {
+    #[derive(PartialEq)]
+    enum Kind {
+        Exact,
+        Prefix,
+        Suffix,
+        Regex,
+    }
     let mut re = String::from("^");
+    let mut kind = Kind::Exact;
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;
+    let mut first = true;
     while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '*' if chars.get(i + 1) == Some(&'*') => {
-                i += 1;
-                // `**/` matches zero or more whole directories; a trailing `**` anything.
-                if chars.get(i + 1) == Some(&'/') {
-                    i += 1;
-                    re.push_str("(.*/)?");
-                } else {
-                    re.push_str(".*");
-                }
-            }
-            '*' => re.push_str("[^/]*"),
-            '?' => re.push_str("[^/]"),
-            '[' => {
-                let mut j = i + 1;
-                let mut class = String::from("[");
-                if chars.get(j) == Some(&'^') || chars.get(j) == Some(&'!') {
-                    class.push('^');
-                    j += 1;
-                }
-                let start = j;
-                while j < chars.len() && (chars[j] != ']' || j == start) {
-                    if chars[j] == '\\' && j + 1 < chars.len() {
-                        class.push_str(&regex::escape(&chars[j + 1].to_string()));
-                        j += 2;
-                        continue;
-                    }
-                    match chars[j] {
-                        '-' => class.push('-'),
-                        ch => class.push_str(&regex::escape(&ch.to_string())),
-                    }
-                    j += 1;
-                }
-                if j >= chars.len() {
-                    return Err("unterminated character class".into());
-                }
-                class.push(']');
-                re.push_str(&class);
-                i = j;
-            }
-            '\\' => {
-                i += 1;
-                match chars.get(i) {
-                    Some(next) => re.push_str(&regex::escape(&next.to_string())),
-                    None => return Err("pattern ends with a backslash".into()),
-                }
-            }
-            other => re.push_str(&regex::escape(&other.to_string())),
-        }
+        let ch = chars[i];
         i += 1;
+        if ch == '*' {
+            if chars.get(i) == Some(&'*') {
+                i += 1;
+                if chars.get(i) == Some(&'/') {
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    if kind == Kind::Exact {
+                        kind = Kind::Prefix;
+                    } else {
+                        re.push_str(".*");
+                        kind = Kind::Regex;
+                    }
+                } else {
+                    re.push_str("(.*/)?");
+                    kind = Kind::Regex;
+                }
+                if first {
+                    kind = Kind::Suffix;
+                }
+            } else {
+                re.push_str("[^/]*");
+                kind = Kind::Regex;
+            }
+        } else if ch == '?' {
+            re.push_str("[^/]");
+            kind = Kind::Regex;
+        } else if ".+()|{}$".contains(ch) {
+            re.push('\\');
+            re.push(ch);
+        } else if ch == '\\' {
+            match chars.get(i) {
+                Some(&next) => {
+                    i += 1;
+                    re.push('\\');
+                    re.push(next);
+                    kind = Kind::Regex;
+                }
+                None => re.push_str("\\\\"),
+            }
+        } else if ch == '[' || ch == ']' {
+            re.push(ch);
+            kind = Kind::Regex;
+        } else {
+            re.push(ch);
+        }
+        first = false;
     }
-    re.push('$');
-    Regex::new(&re).map_err(|e| e.to_string())
+    Ok(match kind {
+        Kind::Exact => Matcher::Exact,
+        Kind::Prefix => Matcher::Prefix(pattern[..pattern.len() - 2].to_string()),
+        Kind::Suffix => Matcher::Suffix(pattern[2..].to_string()),
+        Kind::Regex => {
+            re.push('$');
+            Matcher::Regex(Regex::new(&re).map_err(|e| format!("cannot compile pattern: {e}"))?)
+        }
+    })
 }
 
 #[cfg(test)]
@@ -166,6 +286,120 @@ mod tests {
 
     fn ig(text: &str) -> DockerIgnore {
         DockerIgnore::parse(text).expect("valid patterns")
+    }
+
+    fn pm(patterns: &[&str]) -> DockerIgnore {
+        DockerIgnore::from_patterns(&patterns.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("valid patterns")
+    }
+
+    /// moby/patternmatcher TestMatches (MatchesOrParentMatches): (pattern, text, matches).
+    #[test]
+    fn patternmatcher_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("**", "file", true),
+            ("**", "file/", true),
+            ("**/", "file", true),
+            ("**/", "file/", true),
+            ("**", "dir/file", true),
+            ("**/", "dir/file", true),
+            ("**", "dir/file/", true),
+            ("**/", "dir/file/", true),
+            ("**/**", "dir/file", true),
+            ("**/**", "dir/file/", true),
+            ("dir/**", "dir/file", true),
+            ("dir/**", "dir/file/", true),
+            ("dir/**", "dir/dir2/file", true),
+            ("dir/**", "dir/dir2/file/", true),
+            ("**/dir", "dir", true),
+            ("**/dir", "dir/file", true),
+            ("**/dir2/*", "dir/dir2/file", true),
+            ("**/dir2/*", "dir/dir2/file/", true),
+            ("**/dir2/**", "dir/dir2/dir3/file", true),
+            ("**/dir2/**", "dir/dir2/dir3/file/", true),
+            ("**file", "file", true),
+            ("**file", "dir/file", true),
+            ("**/file", "dir/file", true),
+            ("**file", "dir/dir/file", true),
+            ("**/file", "dir/dir/file", true),
+            ("**/file*", "dir/dir/file", true),
+            ("**/file*", "dir/dir/file.txt", true),
+            ("**/file*txt", "dir/dir/file.txt", true),
+            ("**/file*.txt", "dir/dir/file.txt", true),
+            ("**/file*.txt*", "dir/dir/file.txt", true),
+            ("**/**/*.txt", "dir/dir/file.txt", true),
+            ("**/**/*.txt2", "dir/dir/file.txt", false),
+            ("**/*.txt", "file.txt", true),
+            ("**/**/*.txt", "file.txt", true),
+            ("a**/*.txt", "a/file.txt", true),
+            ("a**/*.txt", "a/dir/file.txt", true),
+            ("a**/*.txt", "a/dir/dir/file.txt", true),
+            ("a/*.txt", "a/dir/file.txt", false),
+            ("a/*.txt", "a/file.txt", true),
+            ("a/*.txt**", "a/file.txt", true),
+            ("a[b-d]e", "ae", false),
+            ("a[b-d]e", "ace", true),
+            ("a[b-d]e", "aae", false),
+            ("a[^b-d]e", "aze", true),
+            (".*", ".foo", true),
+            (".*", "foo", false),
+            ("abc.def", "abcdef", false),
+            ("abc.def", "abc.def", true),
+            ("abc.def", "abcZdef", false),
+            ("abc?def", "abcZdef", true),
+            ("abc?def", "abcdef", false),
+            ("**/foo/bar", "foo/bar", true),
+            ("**/foo/bar", "dir/foo/bar", true),
+            ("**/foo/bar", "dir/dir2/foo/bar", true),
+            ("abc/**", "abc", false),
+            ("abc/**", "abc/def", true),
+            ("abc/**", "abc/def/ghi", true),
+            ("**/.foo", ".foo", true),
+            ("**/.foo", "bar.foo", false),
+            ("a(b)c/def", "a(b)c/def", true),
+            ("a(b)c/def", "a(b)c/xyz", false),
+            ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
+            ("dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
+            ("dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true),
+            ("a\\\\", "a\\", true),
+            ("a\\*b", "a*b", true),
+        ];
+        for (pattern, text, want) in cases {
+            assert_eq!(pm(&[pattern]).matches(text), *want, "pattern={pattern:?} text={text:?}");
+        }
+        let multi: &[(&[&str], &str, bool)] = &[
+            (&["**", "!util/docker/web"], "util/docker/web/foo", false),
+            (&["**", "!util/docker/web", "util/docker/web/foo"], "util/docker/web/foo", true),
+            (&["**", "!dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl"], "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", false),
+            (&["**", "!dist/*.whl"], "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", false),
+        ];
+        for (patterns, text, want) in multi {
+            assert_eq!(pm(patterns).matches(text), *want, "patterns={patterns:?} text={text:?}");
+        }
+    }
+
+    /// patternmatcher's small named tests.
+    #[test]
+    fn patternmatcher_named_cases() {
+        assert!(pm(&["*"]).matches("fileutils.go"));
+        assert!(pm(&["*.go"]).matches("fileutils.go"));
+        assert!(pm(&["!fileutils.go", "*.go"]).matches("fileutils.go"));
+        assert!(!pm(&["docs", "!docs/README.md"]).matches("docs/README.md"));
+        assert!(!pm(&["docs/", "!docs/README.md"]).matches("docs/README.md"));
+        assert!(!pm(&["docs/*", "!docs/README.md"]).matches("docs/README.md"));
+        assert!(!pm(&["*.go", "!fileutils.go"]).matches("fileutils.go"));
+        assert!(!pm(&["*.go"]).matches("."));
+        assert!(DockerIgnore::from_patterns(&["!".into()]).is_err());
+        assert!(!pm(&[]).matches("/any/path/there"));
+        assert!(DockerIgnore::from_patterns(&["[".into()]).is_err());
+        assert!(pm(&["docs", "  !docs/README.md"]).patterns.iter().any(|p| p.exclusion));
+        assert!(pm(&["docs", "!docs/README.md  "]).patterns.iter().any(|p| p.exclusion));
+        // Go's filepath.Match table through the matcher (parents count).
+        assert!(pm(&["a*"]).matches("ab/c"));
+        assert!(!pm(&["a*/b"]).matches("a/c/b"));
+        assert!(pm(&["[\\]a]"]).matches("]"));
+        for bad in ["[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]", "[", "[^", "[^bc", "a["] {
+            assert!(DockerIgnore::from_patterns(&[bad.into()]).is_err(), "{bad:?} must be rejected");
+        }
     }
 
     #[test]
@@ -195,11 +429,51 @@ mod tests {
     }
 
     #[test]
-    fn leading_slash_and_dot_cleaned_and_classes() {
-        let d = ig("/build\n./tmp/*\nfile[0-9].txt\nf[!a].c\n");
+    fn leading_slash_and_dot_cleaned_and_go_classes() {
+        let d = ig("/build\n./tmp/*\nfile[0-9].txt\nf[^a].c\ng[!a].c\n");
         assert!(d.is_excluded("build/x"));
         assert!(d.is_excluded("tmp/a"));
+        assert!(!d.is_excluded("tmp"));
         assert!(d.is_excluded("file7.txt") && !d.is_excluded("filex.txt"));
         assert!(d.is_excluded("fb.c") && !d.is_excluded("fa.c"));
+        // Go's regexp reads `[!a]` as "! or a": no negation, as in Docker.
+        assert!(d.is_excluded("ga.c") && d.is_excluded("g!.c") && !d.is_excluded("gb.c"));
+    }
+
+    #[test]
+    fn comments_only_in_first_column_and_spaces_trimmed() {
+        let d = ig("# comment\n  secret.txt  \n #notacomment\n\n!  \tkeep \n*\n");
+        assert!(d.is_excluded("secret.txt"));
+        assert!(d.is_excluded("# comment") || d.is_excluded("x"));
+        assert!(d.matches("#notacomment"));
+        let d = ig(" #x\n");
+        assert!(d.is_excluded("#x"));
+        assert!(!ig("# comment\n").is_excluded("# comment"));
+    }
+
+    #[test]
+    fn walker_enters_excluded_dirs_only_for_prefix_exceptions() {
+        // `!**/keep` matches node_modules/keep, but BuildKit's walker never enters node_modules.
+        let d = ig("node_modules\n!**/keep\n");
+        assert!(d.is_excluded("node_modules/keep"));
+        assert!(!d.is_excluded("keep"));
+        let d = ig("node_modules\n!node_modules/a/keep\n");
+        assert!(!d.is_excluded("node_modules/a/keep"));
+        assert!(d.is_excluded("node_modules/a/other"));
+        assert!(d.is_excluded("node_modules/b"));
+        assert!(d.may_reinclude_below("node_modules") && d.may_reinclude_below("node_modules/a"));
+        assert!(!d.may_reinclude_below("node_modules/b"));
+        // Everything excluded except one subtree.
+        let d = ig("*\n!src\n");
+        assert!(!d.is_excluded("src/main.rs") && d.is_excluded("Dockerfile") && d.is_excluded("README"));
+    }
+
+    #[test]
+    fn dotdot_and_root_patterns() {
+        // "/" stays "/" after cleaning and matches no relative path; "../x" keeps its "..".
+        let d = ig("/\n../x\n");
+        assert!(!d.is_excluded("x") && !d.is_excluded("a"));
+        let d = ig("a/../b\n");
+        assert!(d.is_excluded("b") && !d.is_excluded("a"));
     }
 }
