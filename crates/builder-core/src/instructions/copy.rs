@@ -1,6 +1,22 @@
 //! COPY and ADD: files from the build context or another stage's rootfs into this rootfs,
-//! with Docker's destination rules, ownership (`--chown`, default 0:0) and modes (`--chmod`).
+//! with BuildKit's rules (its Dockerfile front end and tonistiigi/fsutil's copier):
+//!
+//! - a source is a path or a Go `filepath.Match` pattern matched one path component at a time
+//!   (`*/x.txt`), relative to the source root; `..` and symlinks never leave that root, and a
+//!   symlink named as a source (or matched) is followed, while symlinks inside copied
+//!   directories are copied as symlinks; hardlinks between copied files stay hardlinks;
+//! - a directory source copies its contents; the destination directory, when COPY creates it,
+//!   takes the source directory's metadata, an existing one keeps its own;
+//! - a file goes to `dest/<name>` when `dest` ends with `/` (or is `.`), is an existing
+//!   directory, or several sources are given; otherwise it becomes `dest`;
+//! - a relative `dest` is taken from WORKDIR; missing parents are created 0755, owned by the
+//!   `--chown` owner (as fsutil's MkdirAll does) or root;
+//! - owner: `--chown`, else 0:0 for context files and the source's own for `--from` files;
+//!   mode: `--chmod` (files and directories, not symlinks), else the source's;
+//! - `.dockerignore` and `--exclude` follow Docker's pattern semantics; `--parents` keeps each
+//!   source's path below the context root (or below a `/./` pivot in the source).
 
+use crate::context::filepath_match::{self, has_meta};
 use crate::context::DockerIgnore;
 use crate::rootfs::{resolve_in_root, resolve_parent_in_root};
 use std::collections::HashMap;
@@ -15,12 +31,12 @@ pub struct CopyFrom<'a> {
     pub root: &'a Path,
     /// `.dockerignore` rules (context only).
     pub ignore: Option<&'a DockerIgnore>,
-    /// Whether `root` is a rootfs whose absolute symlinks point inside it.
+    /// Whether `root` is a rootfs (another stage or image): file owners are kept.
     pub is_rootfs: bool,
 }
 
 /// What COPY writes and how.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CopyRequest {
     /// Source paths or globs as written (already expanded).
     pub sources: Vec<String>,
@@ -28,16 +44,18 @@ pub struct CopyRequest {
     pub dest: String,
     /// The stage's working directory, for a relative destination.
     pub workdir: String,
-    /// Owner of everything written; 0:0 when absent.
+    /// Owner of everything written; 0:0 (context) or the source's (`--from`) when absent.
     pub owner: Option<(u32, u32)>,
-    /// Mode for everything written (`--chmod`), else the source's.
+    /// Mode for everything written except symlinks (`--chmod`), else the source's.
     pub chmod: Option<u32>,
     /// Patterns excluded from the copy (`--exclude`).
     pub exclude: Vec<String>,
-}
-
-fn has_glob(s: &str) -> bool {
-    s.contains(['*', '?', '['])
+    /// `--parents`: keep each source's path (below a `/./` pivot, if any) under `dest`.
+    pub parents: bool,
+    /// ADD: local tar archives (any compression) are extracted into `dest` instead of copied.
+    pub unpack_archives: bool,
+    /// Treat `dest` as a directory even with one source (ADD of a URL into `dest/`).
+    pub dest_is_dir: bool,
 }
 
 /// Joins `dest` onto `workdir` when it is relative, keeping a trailing slash.
@@ -50,90 +68,244 @@ pub fn absolute_dest(dest: &str, workdir: &str) -> String {
     }
 }
 
-/// Every path under `root` (relative, sorted, `/`-separated) that ignore rules keep.
-fn walk_relative(root: &Path, ignore: Option<&DockerIgnore>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut it = walkdir::WalkDir::new(root).sort_by_file_name().min_depth(1).into_iter();
-    while let Some(Ok(entry)) = it.next() {
-        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_string_lossy().into_owned();
-        if let Some(ig) = ignore {
-            if ig.is_excluded(&rel) {
-                if entry.file_type().is_dir() && !ig.may_reinclude_below(&rel) {
-                    it.skip_current_dir();
+/// Whether the destination as written names a directory (`dir/`, `.`, `dir/.`).
+pub fn dest_names_dir(dest: &str) -> bool {
+    dest.ends_with('/') || dest == "." || dest.ends_with("/.") || dest.is_empty()
+}
+
+/// One source path to copy, relative to the source root.
+#[derive(Debug, Clone)]
+struct Item {
+    /// Path below the source root (`""` for the root itself).
+    rel: String,
+    /// Path kept under the destination with `--parents` (`""` otherwise).
+    keep: String,
+    /// Path `--exclude` patterns are matched from (the source's parent, or a wildcard's base).
+    base: String,
+}
+
+fn parent_of(rel: &str) -> String {
+    rel.rfind('/').map_or_else(String::new, |i| rel[..i].to_string())
+}
+
+fn base_name(rel: &str) -> &str {
+    rel.rsplit('/').next().unwrap_or(rel)
+}
+
+fn join_rel(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}/{b}"),
+    }
+}
+
+/// Splits a `--parents` source at its `/./` pivot: (the part dropped, the whole cleaned path).
+fn pivot(src: &str) -> (String, String) {
+    let trimmed = src.trim_start_matches('/');
+    match trimmed.find("/./") {
+        Some(i) => (crate::context::dockerignore::clean(&trimmed[..i]), crate::context::dockerignore::clean(trimmed)),
+        None => (String::new(), crate::context::dockerignore::clean(trimmed)),
+    }
+}
+
+/// The paths below `root` matching `pattern` component by component (fsutil's
+/// `ResolveWildcards`), sorted, skipping what `.dockerignore` leaves out of the context.
+fn resolve_wildcards(root: &Path, pattern: &str, ignore: Option<&DockerIgnore>) -> Result<Vec<String>, String> {
+    let mut found = vec![String::new()];
+    for comp in pattern.split('/') {
+        let mut next = Vec::new();
+        for dir in &found {
+            if !has_meta(comp) {
+                let unescaped = comp.to_string();
+                let cand = join_rel(dir, &unescaped);
+                if resolve_parent_in_root(root, &cand).is_ok_and(|p| std::fs::symlink_metadata(p).is_ok()) {
+                    next.push(cand);
                 }
                 continue;
             }
+            let Ok(host) = resolve_in_root(root, if dir.is_empty() { "/" } else { dir }) else { continue };
+            let Ok(entries) = std::fs::read_dir(&host) else { continue };
+            let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            names.sort();
+            for name in names {
+                if filepath_match::matches(comp, &name).map_err(|e| format!("invalid pattern {pattern:?}: {e}"))? {
+                    next.push(join_rel(dir, &name));
+                }
+            }
         }
-        out.push(rel);
+        found = next;
     }
-    out
+    Ok(found.into_iter().filter(|p| !ignore.is_some_and(|ig| ig.is_excluded(p))).collect())
 }
 
 /// Performs the copy into `rootfs`; returns the in-image paths written (top level of each source).
 pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec<String>, String> {
-    let excludes = crate::context::DockerIgnore::parse(&req.exclude.join("\n")).map_err(|e| format!("invalid --exclude pattern {:?}: {}", e.pattern, e.message))?;
+    let excludes = DockerIgnore::from_patterns(&req.exclude).map_err(|e| format!("invalid --exclude pattern {:?}: {}", e.pattern, e.message))?;
     let dest_abs = absolute_dest(&req.dest, &req.workdir);
-    let mut matched: Vec<String> = Vec::new();
-    let mut all: Option<Vec<String>> = None;
+    let mut items: Vec<Item> = Vec::new();
     for src in &req.sources {
-        let cleaned = crate::context::dockerignore::clean(src);
-        if has_glob(&cleaned) {
-            let pattern = glob::Pattern::new(&cleaned).map_err(|e| format!("invalid pattern {src:?}: {e}"))?;
-            let listing = all.get_or_insert_with(|| walk_relative(from.root, from.ignore));
-            let hits: Vec<String> = listing.iter().filter(|p| pattern.matches_with(p, glob::MatchOptions { require_literal_separator: true, ..Default::default() })).cloned().collect();
+        let (dropped, cleaned) = pivot(src);
+        let cleaned = crate::context::dockerignore::clean(&cleaned);
+        let keep_of = |rel: &str| -> String {
+            if !req.parents {
+                return String::new();
+            }
+            rel.strip_prefix(&dropped).map_or(rel, |r| r.trim_start_matches('/')).to_string()
+        };
+        if has_meta(&cleaned) {
+            let hits = resolve_wildcards(from.root, &cleaned, from.ignore)?;
             if hits.is_empty() {
-                return Err(format!("no source files were specified: {src} matched nothing in the build context"));
+                return Err(format!("no source files were specified: {src} matched nothing in the {}", where_from(from)));
             }
-            matched.extend(hits);
+            let base = parent_of(&cleaned);
+            for rel in hits {
+                items.push(Item { keep: keep_of(&rel), base: base.clone(), rel });
+            }
         } else {
-            if from.ignore.is_some_and(|ig| !cleaned.is_empty() && ig.is_excluded(&cleaned)) {
-                return Err(format!("{src}: not found: excluded by .dockerignore"));
+            if from.ignore.is_some_and(|ig| ig.is_excluded(&cleaned)) {
+                return Err(format!("{src}: not found: the path is excluded by .dockerignore (remove it from .dockerignore or from this instruction)"));
             }
-            matched.push(cleaned);
+            items.push(Item { keep: keep_of(&cleaned), base: parent_of(&cleaned), rel: cleaned });
         }
     }
-    let dest_is_dir = dest_abs.ends_with('/') || dest_abs.ends_with("/.") || matched.len() > 1 || req.sources.len() > 1;
+    let several = req.sources.len() > 1 || items.len() > 1;
+    let dest_is_dir = req.dest_is_dir || dest_names_dir(&req.dest) || several;
+    let dest_dir = dest_abs.trim_end_matches('/').trim_end_matches("/.").to_string();
     let mut written = Vec::new();
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    for rel in &matched {
-        let source = if from.is_rootfs {
-            resolve_in_root(from.root, rel).map_err(|e| format!("{rel}: {e}"))?
+    let ctx = Ctx { from, req, excludes: &excludes };
+    for item in &items {
+        let source = resolve_in_root(from.root, &item.rel).map_err(|e| format!("{}: {e}", item.rel))?;
+        let meta = std::fs::metadata(&source)
+            .map_err(|_| format!("{}: file not found in the {} (check the path, and that .dockerignore keeps it)", show(&item.rel), where_from(from)))?;
+        if excludes_top(&ctx, item) {
+            continue;
+        }
+        if req.parents && !item.keep.is_empty() {
+            make_parent_copies(&ctx, rootfs, &dest_dir, item).map_err(|e| format!("{}: {e}", item.rel))?;
+        }
+        let archive = req.unpack_archives && meta.is_file() && crate::context::archive::is_tar_archive(&source);
+        let target_in_image = if meta.is_dir() || archive {
+            join_abs(&dest_dir, &item.keep)
         } else {
-            let p = from.root.join(rel);
-            // A symlink named as a source is followed, but never out of the context.
-            match std::fs::canonicalize(&p) {
-                Ok(c) if c.starts_with(from.root.canonicalize().unwrap_or_else(|_| from.root.to_path_buf())) => c,
-                Ok(_) => return Err(format!("{rel}: points outside the build context")),
-                Err(_) => return Err(format!("{rel}: file not found in build context or excluded by .dockerignore")),
-            }
-        };
-        let meta = std::fs::metadata(&source).map_err(|_| format!("{rel}: file not found in build context or excluded by .dockerignore"))?;
-        let target_in_image = if meta.is_dir() {
-            dest_abs.trim_end_matches('/').trim_end_matches("/.").to_string()
-        } else {
-            let existing_dir = resolve_in_root(rootfs, &dest_abs).is_ok_and(|p| p.is_dir());
-            if dest_is_dir || existing_dir {
-                let name = Path::new(rel).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                format!("{}/{}", dest_abs.trim_end_matches('/').trim_end_matches("/."), name)
+            let existing_dir = resolve_in_root(rootfs, &dest_dir).is_ok_and(|p| p.is_dir());
+            if req.parents {
+                join_abs(&dest_dir, &item.keep)
+            } else if dest_is_dir || existing_dir {
+                join_abs(&dest_dir, base_name(&item.rel))
             } else {
                 dest_abs.clone()
             }
         };
-        let target_in_image = if target_in_image.is_empty() { "/".to_string() } else { target_in_image };
         make_parents(rootfs, &target_in_image, req.owner).map_err(|e| format!("{target_in_image}: {e}"))?;
-        let resolved = if meta.is_dir() { resolve_in_root(rootfs, &target_in_image) } else { resolve_parent_in_root(rootfs, &target_in_image) };
-        let target = resolved.map_err(|e| format!("{target_in_image}: {e}"))?;
-        if meta.is_dir() {
-            copy_dir(&source, &target, rel, from, &excludes, req, &mut links).map_err(|e| format!("{rel}: {e}"))?;
+        if archive {
+            let target = resolve_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
+            ensure_dir(&target, req.owner).map_err(|e| format!("{target_in_image}: {e}"))?;
+            let rootless = !nix::unistd::geteuid().is_root();
+            crate::context::archive::extract(&source, &target, rootless)?;
+        } else if meta.is_dir() {
+            let target = resolve_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
+            let created = match std::fs::symlink_metadata(&target) {
+                Ok(m) if m.is_dir() => false,
+                Ok(_) => {
+                    std::fs::remove_file(&target).map_err(|e| format!("{target_in_image}: {e}"))?;
+                    true
+                }
+                Err(_) => true,
+            };
+            if created {
+                std::fs::create_dir(&target).map_err(|e| format!("{target_in_image}: {e}"))?;
+            }
+            let mut pending = Vec::new();
+            copy_children(&ctx, &source, &target, &item.rel, "", &mut pending, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
+            if created {
+                apply_meta(&ctx, &meta, &target).map_err(|e| format!("{target_in_image}: {e}"))?;
+            }
         } else {
-            copy_entry(&source, &target, req, &mut links).map_err(|e| format!("{rel}: {e}"))?;
+            let target = resolve_parent_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
+            copy_entry(&ctx, &source, &target, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
         }
-        written.push(target_in_image);
+        written.push(if target_in_image.is_empty() { "/".to_string() } else { target_in_image });
     }
     Ok(written)
 }
 
-/// Creates the missing parent directories of `path` inside `rootfs` (0755).
+fn show(rel: &str) -> &str {
+    if rel.is_empty() { "." } else { rel }
+}
+
+fn where_from(from: &CopyFrom<'_>) -> &'static str {
+    if from.is_rootfs { "source image" } else { "build context" }
+}
+
+fn join_abs(dir: &str, rel: &str) -> String {
+    let dir = dir.trim_end_matches('/');
+    if rel.is_empty() {
+        if dir.is_empty() { "/".into() } else { dir.into() }
+    } else {
+        format!("{dir}/{rel}")
+    }
+}
+
+struct Ctx<'a> {
+    from: &'a CopyFrom<'a>,
+    req: &'a CopyRequest,
+    excludes: &'a DockerIgnore,
+}
+
+impl Ctx<'_> {
+    /// Whether the source path `rel` is left out, and whether to look inside it anyway.
+    fn excluded(&self, ctx_rel: &str, ex_rel: &str) -> (bool, bool) {
+        let by_ignore = self.from.ignore.is_some_and(|ig| ig.is_excluded(ctx_rel));
+        let by_exclude = !self.excludes.is_empty() && self.excludes.is_excluded(ex_rel);
+        if !(by_ignore || by_exclude) {
+            return (false, false);
+        }
+        let descend = (!by_ignore || self.from.ignore.is_some_and(|ig| ig.may_reinclude_below(ctx_rel)))
+            && (!by_exclude || self.excludes.may_reinclude_below(ex_rel));
+        (true, descend)
+    }
+
+    fn owner_of(&self, meta: &std::fs::Metadata) -> (u32, u32) {
+        match self.req.owner {
+            Some(o) => o,
+            None if self.from.is_rootfs => (meta.uid(), meta.gid()),
+            None => (0, 0),
+        }
+    }
+}
+
+/// Whether a whole source is dropped by `--exclude` (a matched file or directory itself).
+fn excludes_top(ctx: &Ctx<'_>, item: &Item) -> bool {
+    if ctx.excludes.is_empty() || item.rel.is_empty() {
+        return false;
+    }
+    let ex_rel = item.rel.strip_prefix(&item.base).map_or(item.rel.as_str(), |r| r.trim_start_matches('/'));
+    !ex_rel.is_empty() && ctx.excludes.is_excluded(ex_rel) && !ctx.excludes.may_reinclude_below(ex_rel)
+}
+
+/// Creates the directories of `--parents` paths with the metadata of their source directories.
+fn make_parent_copies(ctx: &Ctx<'_>, rootfs: &Path, dest_dir: &str, item: &Item) -> io::Result<()> {
+    let dropped = item.rel.strip_suffix(&item.keep).unwrap_or("").trim_end_matches('/');
+    let comps: Vec<&str> = item.keep.split('/').collect();
+    let mut so_far = String::new();
+    for comp in comps.iter().take(comps.len().saturating_sub(1)) {
+        so_far = join_rel(&so_far, comp);
+        let in_image = join_abs(dest_dir, &so_far);
+        make_parents(rootfs, &in_image, ctx.req.owner)?;
+        let host = resolve_in_root(rootfs, &in_image)?;
+        if std::fs::symlink_metadata(&host).is_err() {
+            let src = resolve_in_root(ctx.from.root, &join_rel(dropped, &so_far))?;
+            let meta = std::fs::metadata(&src)?;
+            std::fs::create_dir(&host)?;
+            apply_meta(ctx, &meta, &host)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the missing parent directories of `path` inside `rootfs` (0755, `owner` or root).
 fn make_parents(rootfs: &Path, path: &str, owner: Option<(u32, u32)>) -> io::Result<()> {
     let mut so_far = String::new();
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
@@ -147,54 +319,75 @@ fn make_parents(rootfs: &Path, path: &str, owner: Option<(u32, u32)>) -> io::Res
             Err(_) => {
                 std::fs::create_dir(&host)?;
                 std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))?;
-                let (uid, gid) = owner.unwrap_or((0, 0));
-                std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
+                chown(&host, owner.unwrap_or((0, 0)))?;
             }
         }
     }
     Ok(())
 }
 
-fn copy_dir(
+/// Makes `target` a directory (0755, `owner` or root) unless it is one.
+pub(crate) fn ensure_dir(target: &Path, owner: Option<(u32, u32)>) -> io::Result<()> {
+    match std::fs::symlink_metadata(target) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(io::Error::other("exists and is not a directory")),
+        Err(_) => {
+            std::fs::create_dir(target)?;
+            std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755))?;
+            chown(target, owner.unwrap_or((0, 0)))
+        }
+    }
+}
+
+/// Copies the entries of the directory `source` into the directory `target`.
+/// `pending` holds excluded directories entered because an exception may re-include
+/// something below them: they are created only when something inside is copied.
+fn copy_children(
+    ctx: &Ctx<'_>,
     source: &Path,
     target: &Path,
-    rel: &str,
-    from: &CopyFrom<'_>,
-    excludes: &DockerIgnore,
-    req: &CopyRequest,
+    ctx_rel: &str,
+    ex_rel: &str,
+    pending: &mut Vec<(PathBuf, PathBuf, bool)>,
     links: &mut HashMap<(u64, u64), PathBuf>,
 ) -> io::Result<()> {
-    let mut it = walkdir::WalkDir::new(source).sort_by_file_name().into_iter();
-    while let Some(entry) = it.next() {
-        let entry = entry.map_err(io::Error::other)?;
-        let sub = entry.path().strip_prefix(source).unwrap_or(Path::new(""));
-        let sub_str = sub.to_string_lossy();
-        if !sub_str.is_empty() {
-            let ctx_rel = if rel.is_empty() { sub_str.to_string() } else { format!("{rel}/{sub_str}") };
-            let ignored = from.ignore.is_some_and(|ig| ig.is_excluded(&ctx_rel)) || (!excludes.is_empty() && excludes.is_excluded(&sub_str));
-            if ignored {
-                let descend = from.ignore.is_some_and(|ig| ig.may_reinclude_below(&ctx_rel));
-                if entry.file_type().is_dir() && !descend {
-                    it.skip_current_dir();
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(source)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+    names.sort();
+    for name in names {
+        let name_str = name.to_string_lossy();
+        let child_ctx = join_rel(ctx_rel, &name_str);
+        let child_ex = join_rel(ex_rel, &name_str);
+        let src = source.join(&name);
+        let dst = target.join(&name);
+        let meta = std::fs::symlink_metadata(&src)?;
+        let (excluded, descend) = ctx.excluded(&child_ctx, &child_ex);
+        if excluded {
+            if meta.is_dir() && descend {
+                pending.push((src.clone(), dst.clone(), false));
+                copy_children(ctx, &src, &dst, &child_ctx, &child_ex, pending, links)?;
+                if let Some((_, _, true)) = pending.pop() {
+                    set_times(&dst, &meta)?;
                 }
-                continue;
+            }
+            continue;
+        }
+        for (psrc, pdst, made) in pending.iter_mut() {
+            if !*made {
+                copy_entry(ctx, psrc, pdst, links)?;
+                *made = true;
             }
         }
-        let dest = if sub_str.is_empty() { target.to_path_buf() } else { target.join(sub) };
-        if entry.file_type().is_dir() && sub_str.is_empty() {
-            match std::fs::symlink_metadata(&dest) {
-                Ok(m) if m.is_dir() => continue,
-                Ok(_) => std::fs::remove_file(&dest)?,
-                Err(_) => {}
-            }
+        copy_entry(ctx, &src, &dst, links)?;
+        if meta.is_dir() {
+            copy_children(ctx, &src, &dst, &child_ctx, &child_ex, &mut Vec::new(), links)?;
+            set_times(&dst, &meta)?;
         }
-        copy_entry(entry.path(), &dest, req, links)?;
     }
     Ok(())
 }
 
 /// Copies one file, directory (itself, not contents), or symlink, with metadata.
-fn copy_entry(source: &Path, dest: &Path, req: &CopyRequest, links: &mut HashMap<(u64, u64), PathBuf>) -> io::Result<()> {
+fn copy_entry(ctx: &Ctx<'_>, source: &Path, dest: &Path, links: &mut HashMap<(u64, u64), PathBuf>) -> io::Result<()> {
     let meta = std::fs::symlink_metadata(source)?;
     let ft = meta.file_type();
     if let Ok(existing) = std::fs::symlink_metadata(dest) {
@@ -206,21 +399,18 @@ fn copy_entry(source: &Path, dest: &Path, req: &CopyRequest, links: &mut HashMap
             }
         }
     }
-    let (uid, gid) = req.owner.unwrap_or((0, 0));
     if ft.is_dir() {
         if std::fs::symlink_metadata(dest).is_err() {
             std::fs::create_dir(dest)?;
         }
     } else if ft.is_symlink() {
         std::os::unix::fs::symlink(std::fs::read_link(source)?, dest)?;
-        std::os::unix::fs::lchown(dest, Some(uid), Some(gid))?;
-        set_times(dest, &meta)?;
-        return Ok(());
+        chown(dest, ctx.owner_of(&meta))?;
+        return set_times(dest, &meta);
     } else if ft.is_file() {
         if meta.nlink() > 1 {
             if let Some(first) = links.get(&(meta.dev(), meta.ino())) {
-                std::fs::hard_link(first, dest)?;
-                return Ok(());
+                return std::fs::hard_link(first, dest);
             }
             links.insert((meta.dev(), meta.ino()), dest.to_path_buf());
         }
@@ -229,10 +419,27 @@ fn copy_entry(source: &Path, dest: &Path, req: &CopyRequest, links: &mut HashMap
         // Sockets, FIFOs and devices in a build context are skipped, as Docker does.
         return Ok(());
     }
-    let mode = req.chmod.unwrap_or(meta.mode() & 0o7777);
-    std::os::unix::fs::lchown(dest, Some(uid), Some(gid))?;
+    apply_meta(ctx, &meta, dest)
+}
+
+/// Owner, mode and times of `meta` (or `--chown`/`--chmod`) onto the non-symlink `dest`.
+fn apply_meta(ctx: &Ctx<'_>, meta: &std::fs::Metadata, dest: &Path) -> io::Result<()> {
+    chown(dest, ctx.owner_of(meta))?;
+    let mode = ctx.req.chmod.unwrap_or(meta.mode() & 0o7777);
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode))?;
-    set_times(dest, &meta)
+    set_times(dest, meta)
+}
+
+/// `lchown`; without root, a refused change is tolerated (the rootless path records owners
+/// through its user namespace).
+pub(crate) fn chown(path: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
+    match std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && !nix::unistd::geteuid().is_root() => {
+            tracing::debug!(path = %path.display(), uid, gid, "ownership not changed: not root");
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 fn set_times(dest: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
@@ -242,3 +449,6 @@ fn set_times(dest: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
     let mtime = TimeSpec::new(meta.mtime(), meta.mtime_nsec());
     utimensat(nix::fcntl::AT_FDCWD, dest, &atime, &mtime, UtimensatFlags::NoFollowSymlink).map_err(io::Error::from)
 }
+
+#[cfg(test)]
+mod tests;

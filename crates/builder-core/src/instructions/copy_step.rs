@@ -1,5 +1,7 @@
-//! The COPY/ADD step: choose the source (context, stage, image), copy, snapshot the paths.
+//! The COPY/ADD step: choose the sources (context, stage, image, heredocs, URLs), copy, and
+//! snapshot exactly the paths written.
 
+use super::add;
 use super::copy::{copy, CopyFrom, CopyRequest};
 use super::fail;
 use crate::build::Builder;
@@ -9,39 +11,44 @@ use crate::user::resolve_chown;
 use std::path::PathBuf;
 use strata_dockerfile::{Copy, Instruction};
 
+/// Parses `--chmod`: an octal mode up to 07777.
+pub fn parse_chmod(spec: &str) -> Result<u32, String> {
+    match u32::from_str_radix(spec, 8) {
+        Ok(m) if m <= 0o7777 => Ok(m),
+        _ => Err(format!("--chmod={spec}: expected an octal mode such as 0755 (symbolic modes are not supported yet)")),
+    }
+}
+
 pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, is_add: bool) -> Result<(), BuildError> {
     let owner = match &c.chown {
-        Some(spec) => Some(resolve_chown(&st.rootfs, spec).map_err(|m| fail(b, inst, m))?),
+        Some(spec) => Some(resolve_chown(&st.rootfs, spec).map_err(|m| fail(b, inst, format!("--chown={spec}: {m} (add the user to /etc/passwd first, or use numeric ids)")))?),
         None => None,
     };
-    let chmod = match &c.chmod {
-        Some(m) => Some(u32::from_str_radix(m, 8).map_err(|_| fail(b, inst, format!("--chmod={m}: expected an octal mode such as 0755")))?),
-        None => None,
-    };
-    if is_add {
-        if let Some(url) = c.sources.iter().find(|s| s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
-            return Err(fail(b, inst, format!("{url}: remote ADD sources are not supported yet; download them in a RUN step")));
-        }
+    let chmod = c.chmod.as_deref().map(parse_chmod).transpose().map_err(|m| fail(b, inst, m))?;
+    if let Some(git) = c.sources.iter().find(|s| add::is_git(s)) {
+        return Err(fail(b, inst, format!("{git}: ADD of a git repository is not supported yet; clone it in a RUN step or an earlier stage and COPY --from it")));
     }
-    let req = CopyRequest {
-        sources: c.sources.clone(),
+    if !is_add && c.sources.iter().any(|s| add::is_url(s)) {
+        return Err(fail(b, inst, "COPY cannot fetch URLs; use ADD for remote files"));
+    }
+    if c.checksum.is_some() && !c.sources.iter().all(|s| add::is_url(s)) {
+        return Err(fail(b, inst, "--checksum is only supported for HTTP(S) sources"));
+    }
+    let base = CopyRequest {
+        sources: Vec::new(),
         dest: c.dest.clone(),
         workdir: st.workdir(),
         owner,
         chmod,
         exclude: c.exclude.clone(),
+        parents: c.parents,
+        unpack_archives: false,
+        dest_is_dir: c.sources.len() + c.heredocs.len() > 1,
     };
-    let written = match &c.from {
-        None => {
-            let from = CopyFrom { root: b.context.root(), ignore: Some(b.context.ignore()), is_rootfs: false };
-            copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?
-        }
-        Some(word) => {
-            let root = source_root(b, inst, word)?;
-            let from = CopyFrom { root: &root, ignore: None, is_rootfs: true };
-            copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?
-        }
-    };
+    let scratch = b.build_dir.join(format!("copy-{}-{}", st.index, inst.span.start_line));
+    let result = copy_all(b, st, inst, c, is_add, &base, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let written = result?;
     if b.opts.single_snapshot {
         st.history_metadata(format!("{} # buildkit", inst.original));
         return Ok(());
@@ -55,6 +62,56 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
     }
     st.history_layer(format!("{} # buildkit", inst.original), layer);
     Ok(())
+}
+
+/// Every source group of the instruction, in order: heredocs, URLs, then local paths.
+fn copy_all(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, is_add: bool, base: &CopyRequest, scratch: &std::path::Path) -> Result<Vec<String>, BuildError> {
+    let mut written = Vec::new();
+    let mkdir = |dir: &std::path::Path| std::fs::create_dir_all(dir).map_err(BuildError::io(dir));
+    if !c.heredocs.is_empty() {
+        // BuildKit writes each heredoc as a 0644 file named after its delimiter, then copies it.
+        let dir = scratch.join("heredocs");
+        mkdir(&dir)?;
+        let mut names = Vec::new();
+        for h in &c.heredocs {
+            let path = dir.join(&h.name);
+            std::fs::write(&path, &h.content).map_err(BuildError::io(&path))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(BuildError::io(&path))?;
+            names.push(h.name.clone());
+        }
+        let from = CopyFrom { root: &dir, ignore: None, is_rootfs: false };
+        let req = CopyRequest { sources: names, ..base.clone() };
+        written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
+    }
+    let (urls, locals): (Vec<String>, Vec<String>) = c.sources.iter().cloned().partition(|s| is_add && add::is_url(s));
+    if !urls.is_empty() {
+        let dir = scratch.join("downloads");
+        for (i, url) in urls.iter().enumerate() {
+            let one = dir.join(i.to_string());
+            mkdir(&one)?;
+            let name = add::download(&b.handle, url, &one, c.checksum.as_deref()).map_err(|m| fail(b, inst, m))?;
+            let from = CopyFrom { root: &one, ignore: None, is_rootfs: false };
+            let req = CopyRequest { sources: vec![name], ..base.clone() };
+            written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
+        }
+    }
+    if !locals.is_empty() {
+        let unpack = is_add && c.unpack != Some(false);
+        let req = CopyRequest { sources: locals, unpack_archives: unpack, ..base.clone() };
+        match &c.from {
+            None => {
+                let from = CopyFrom { root: b.context.root(), ignore: Some(b.context.ignore()), is_rootfs: false };
+                written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
+            }
+            Some(word) => {
+                let root = source_root(b, inst, word)?;
+                let from = CopyFrom { root: &root, ignore: None, is_rootfs: true };
+                written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
+            }
+        }
+    }
+    Ok(written)
 }
 
 /// The rootfs `--from=word` names: a built stage, or an image pulled and unpacked for it.
@@ -78,4 +135,15 @@ fn source_root(b: &mut Builder, inst: &Instruction, word: &str) -> Result<PathBu
         crate::base::unpack_into(&b.store, &image, &dir, b.opts.isolation == crate::Isolation::Rootless)?;
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chmod_octal_only() {
+        assert_eq!(super::parse_chmod("0755"), Ok(0o755));
+        assert_eq!(super::parse_chmod("4755"), Ok(0o4755));
+        assert!(super::parse_chmod("u+x").is_err());
+        assert!(super::parse_chmod("17777").is_err());
+    }
 }

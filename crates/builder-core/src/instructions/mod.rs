@@ -1,5 +1,6 @@
 //! One module per instruction family; `execute` dispatches an expanded instruction.
 
+pub mod add;
 pub mod copy;
 pub mod metadata;
 pub mod run;

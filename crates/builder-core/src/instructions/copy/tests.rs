@@ -1,0 +1,205 @@
+//! Unit tests of COPY's rules against real directories (run as root for ownership checks).
+
+use super::*;
+use std::os::unix::fs::symlink;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    ctx: PathBuf,
+    rootfs: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    let rootfs = dir.path().join("rootfs");
+    for d in ["ctx/src/sub", "ctx/docs/keep", "ctx/node_modules/pkg", "rootfs/existing", "rootfs/etc"] {
+        std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+    }
+    for (p, body) in [
+        ("src/a.txt", "a"),
+        ("src/b.md", "b"),
+        ("src/sub/c.txt", "c"),
+        ("docs/x.md", "x"),
+        ("docs/keep/y.md", "y"),
+        ("node_modules/pkg/i.js", "i"),
+        ("top.txt", "top"),
+    ] {
+        std::fs::write(ctx.join(p), body).expect("write");
+    }
+    std::fs::set_permissions(ctx.join("src/sub"), std::fs::Permissions::from_mode(0o750)).expect("chmod");
+    std::fs::set_permissions(ctx.join("src/a.txt"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::set_permissions(rootfs.join("existing"), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n").expect("passwd");
+    symlink("src/a.txt", ctx.join("link")).expect("symlink");
+    Fixture { _dir: dir, ctx, rootfs }
+}
+
+fn run(f: &Fixture, ignore: Option<&DockerIgnore>, req: CopyRequest) -> Result<Vec<String>, String> {
+    let from = CopyFrom { root: &f.ctx, ignore, is_rootfs: false };
+    copy(&from, &req, &f.rootfs)
+}
+
+fn req(sources: &[&str], dest: &str) -> CopyRequest {
+    CopyRequest { sources: sources.iter().map(|s| s.to_string()).collect(), dest: dest.into(), workdir: "/".into(), ..Default::default() }
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).expect("stat").mode() & 0o7777
+}
+
+fn owner(p: &Path) -> (u32, u32) {
+    let m = std::fs::symlink_metadata(p).expect("stat");
+    (m.uid(), m.gid())
+}
+
+#[test]
+fn directory_contents_and_created_dir_takes_source_metadata() {
+    let f = fixture();
+    run(&f, None, req(&["src"], "/app")).expect("copy");
+    assert!(f.rootfs.join("app/a.txt").is_file() && f.rootfs.join("app/sub/c.txt").is_file());
+    assert!(!f.rootfs.join("app/src").exists(), "a directory source copies its contents");
+    assert_eq!(mode(&f.rootfs.join("app/sub")), 0o750);
+    assert_eq!(mode(&f.rootfs.join("app/a.txt")), 0o600);
+    // An existing destination directory keeps its own mode.
+    run(&f, None, req(&["src"], "/existing/")).expect("copy");
+    assert_eq!(mode(&f.rootfs.join("existing")), 0o1777);
+}
+
+#[test]
+fn trailing_slash_existing_dir_and_workdir() {
+    let f = fixture();
+    run(&f, None, req(&["top.txt"], "/new")).expect("copy");
+    assert!(f.rootfs.join("new").is_file(), "no slash: the file becomes dest");
+    run(&f, None, req(&["top.txt"], "/newdir/")).expect("copy");
+    assert!(f.rootfs.join("newdir/top.txt").is_file());
+    run(&f, None, req(&["top.txt"], "/existing")).expect("copy");
+    assert!(f.rootfs.join("existing/top.txt").is_file(), "an existing directory receives the file");
+    let mut r = req(&["top.txt"], "rel/");
+    r.workdir = "/work/dir".into();
+    let written = run(&f, None, r).expect("copy");
+    assert_eq!(written, vec!["/work/dir/rel/top.txt".to_string()]);
+    assert_eq!(mode(&f.rootfs.join("work")), 0o755);
+    let mut r = req(&["top.txt"], ".");
+    r.workdir = "/w2".into();
+    run(&f, None, r).expect("copy");
+    assert!(f.rootfs.join("w2/top.txt").is_file());
+    run(&f, None, req(&["top.txt", "src/b.md"], "/multi")).expect("several sources make a directory");
+    assert!(f.rootfs.join("multi/top.txt").is_file() && f.rootfs.join("multi/b.md").is_file());
+}
+
+#[test]
+fn globs_match_per_component_and_errors_name_the_source() {
+    let f = fixture();
+    run(&f, None, req(&["src/*.txt"], "/g/")).expect("copy");
+    assert!(f.rootfs.join("g/a.txt").is_file() && !f.rootfs.join("g/b.md").exists());
+    run(&f, None, req(&["*/*.md"], "/h/")).expect("copy");
+    assert!(f.rootfs.join("h/b.md").is_file() && f.rootfs.join("h/x.md").is_file());
+    run(&f, None, req(&["s[^x]c"], "/k/")).expect("a matched directory copies its contents");
+    assert!(f.rootfs.join("k/a.txt").is_file());
+    let err = run(&f, None, req(&["nothing*"], "/z/")).expect_err("no match");
+    assert!(err.contains("nothing*"), "{err}");
+    let err = run(&f, None, req(&["missing.txt"], "/z/")).expect_err("missing");
+    assert!(err.contains("missing.txt") && err.contains("not found"), "{err}");
+}
+
+#[test]
+fn symlink_sources_followed_inside_the_root_and_kept_inside_dirs() {
+    let f = fixture();
+    run(&f, None, req(&["link"], "/l")).expect("copy");
+    assert!(std::fs::symlink_metadata(f.rootfs.join("l")).expect("stat").is_file(), "a named symlink is followed");
+    std::fs::create_dir(f.ctx.join("withlink")).expect("mkdir");
+    symlink("/etc/shadow", f.ctx.join("withlink/abs")).expect("symlink");
+    run(&f, None, req(&["withlink"], "/wl")).expect("copy");
+    assert_eq!(std::fs::read_link(f.rootfs.join("wl/abs")).expect("readlink"), PathBuf::from("/etc/shadow"));
+    symlink("../../../../../etc/hostname", f.ctx.join("escape")).expect("symlink");
+    assert!(run(&f, None, req(&["escape"], "/e")).is_err(), "a symlink cannot reach outside the context");
+}
+
+#[test]
+fn dockerignore_exceptions_reinclude_inside_excluded_dirs() {
+    let f = fixture();
+    let ig = DockerIgnore::parse("docs\n!docs/keep\nnode_modules\n!**/i.js\n*.txt\n").expect("ignore");
+    run(&f, Some(&ig), req(&["."], "/c/")).expect("copy");
+    assert!(f.rootfs.join("c/docs/keep/y.md").is_file());
+    assert!(!f.rootfs.join("c/docs/x.md").exists());
+    assert!(!f.rootfs.join("c/node_modules").exists(), "BuildKit does not enter node_modules for !**/i.js");
+    assert!(!f.rootfs.join("c/top.txt").exists() && f.rootfs.join("c/src/b.md").is_file());
+    let err = run(&f, Some(&ig), req(&["top.txt"], "/t")).expect_err("excluded");
+    assert!(err.contains(".dockerignore"), "{err}");
+}
+
+#[test]
+fn exclude_and_parents() {
+    let f = fixture();
+    let mut r = req(&["src"], "/ex/");
+    r.exclude = vec!["*.md".into(), "sub".into()];
+    run(&f, None, r).expect("copy");
+    assert!(f.rootfs.join("ex/a.txt").is_file() && !f.rootfs.join("ex/b.md").exists() && !f.rootfs.join("ex/sub").exists());
+    let mut r = req(&["src/sub/c.txt", "docs/keep"], "/p/");
+    r.parents = true;
+    run(&f, None, r).expect("copy");
+    assert!(f.rootfs.join("p/src/sub/c.txt").is_file() && f.rootfs.join("p/docs/keep/y.md").is_file());
+    assert_eq!(mode(&f.rootfs.join("p/src/sub")), 0o750, "--parents directories keep their source metadata");
+    let mut r = req(&["src/./sub/c.txt"], "/q/");
+    r.parents = true;
+    run(&f, None, r).expect("copy");
+    assert!(f.rootfs.join("q/sub/c.txt").is_file(), "the /./ pivot drops what comes before it");
+}
+
+#[test]
+fn chown_and_chmod_apply_to_everything_and_created_parents() {
+    let f = fixture();
+    let mut r = req(&["src"], "/deep/er/app/");
+    r.owner = Some((1000, 1001));
+    r.chmod = Some(0o640);
+    run(&f, None, r).expect("copy");
+    assert_eq!(owner(&f.rootfs.join("deep")), (1000, 1001), "fsutil's MkdirAll chowns created parents");
+    assert_eq!(mode(&f.rootfs.join("deep")), 0o755);
+    assert_eq!(owner(&f.rootfs.join("deep/er/app/sub/c.txt")), (1000, 1001));
+    assert_eq!(mode(&f.rootfs.join("deep/er/app/a.txt")), 0o640);
+    assert_eq!(mode(&f.rootfs.join("deep/er/app/sub")), 0o640, "BuildKit applies --chmod to directories too");
+    run(&f, None, req(&["top.txt"], "/root-owned")).expect("copy");
+    assert_eq!(owner(&f.rootfs.join("root-owned")), (0, 0));
+}
+
+#[test]
+fn from_rootfs_keeps_owners_symlinks_and_hardlinks() {
+    let f = fixture();
+    let other = f.ctx.parent().expect("parent").join("stage");
+    std::fs::create_dir_all(other.join("opt/app")).expect("mkdir");
+    std::fs::write(other.join("opt/app/bin"), "bin").expect("write");
+    std::fs::hard_link(other.join("opt/app/bin"), other.join("opt/app/bin2")).expect("hardlink");
+    symlink("/opt/app/bin", other.join("opt/app/abs")).expect("symlink");
+    symlink("/opt/app", other.join("applink")).expect("symlink");
+    std::os::unix::fs::lchown(other.join("opt/app/bin"), Some(42), Some(43)).expect("chown");
+    let from = CopyFrom { root: &other, ignore: None, is_rootfs: true };
+    copy(&from, &req(&["/applink"], "/dst"), &f.rootfs).expect("copy");
+    let bin = std::fs::metadata(f.rootfs.join("dst/bin")).expect("stat");
+    let bin2 = std::fs::metadata(f.rootfs.join("dst/bin2")).expect("stat");
+    assert_eq!((bin.uid(), bin.gid()), (42, 43), "--from keeps the source owner");
+    assert_eq!(bin.ino(), bin2.ino(), "hardlinks stay hardlinks");
+    assert_eq!(std::fs::read_link(f.rootfs.join("dst/abs")).expect("readlink"), PathBuf::from("/opt/app/bin"));
+}
+
+#[test]
+fn add_unpacks_tar_archives_into_the_destination() {
+    let f = fixture();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_mode(0o751);
+    h.set_uid(7);
+    h.set_gid(8);
+    h.set_mtime(0);
+    h.set_cksum();
+    b.append_data(&mut h, "pkg/tool", &b"hi"[..]).expect("append");
+    std::fs::write(f.ctx.join("pkg.tar"), b.into_inner().expect("tar")).expect("write");
+    let mut r = req(&["pkg.tar"], "/opt");
+    r.unpack_archives = true;
+    run(&f, None, r).expect("add");
+    assert_eq!(mode(&f.rootfs.join("opt/pkg/tool")), 0o751);
+    assert_eq!(owner(&f.rootfs.join("opt/pkg/tool")), (7, 8));
+    run(&f, None, req(&["pkg.tar"], "/copied")).expect("copy");
+    assert!(f.rootfs.join("copied").is_file(), "COPY never unpacks");
+}
