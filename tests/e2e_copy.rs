@@ -1,0 +1,408 @@
+//! COPY/ADD and build-context oracle: each case under tests/oracle_copy/<case>/ (a Dockerfile
+//! and its context; symlinks, hardlinks, odd modes and archives are made at run time) is built
+//! by strata and by `buildah bud --isolation chroot` on the busybox base from the local
+//! registry (docker-registry, started by scripts/test.sh); file listings (path, type, mode,
+//! uid:gid, size, link target, content hash) and config fields must be equal. ADD of URLs is
+//! served by `python3 -m http.server` on a free 127.0.0.1 port started by the test.
+//!
+//! buildah 1.28 (Debian bookworm's) has no COPY heredocs, `--link`, `--exclude`, `--parents` or
+//! `ADD --checksum`: those cases check strata's result against BuildKit's documented behaviour
+//! instead, and say so.
+
+use std::net::TcpListener;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use strata_tests::*;
+
+/// A case's context copied into a scratch directory, ready to build.
+struct Prepared {
+    _tmp: tempfile::TempDir,
+    ctx: PathBuf,
+    work: PathBuf,
+}
+
+fn prepare(case: &str) -> Prepared {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = tmp.path().join("ctx");
+    let src = repo_root().join("tests/oracle_copy").join(case);
+    must(Command::new("cp").arg("-a").arg(&src).arg(&ctx));
+    let work = tmp.path().join("work");
+    Prepared { _tmp: tmp, ctx, work }
+}
+
+fn base_arg(env: &TestEnv) -> String {
+    format!("BASE={}", env.base_busybox)
+}
+
+/// Builds with strata (no push, OCI layout) and unpacks the result.
+fn strata_build(env: &TestEnv, p: &Prepared, context: &Path, build_args: &[String]) -> Unpacked {
+    let layout = p.work.join("layout");
+    let df = p.ctx.join("Dockerfile");
+    let dest = format!("{}/e2e-copy/case:oracle", env.registry_http);
+    let mut args: Vec<String> = vec![
+        "build".into(),
+        "--context".into(),
+        context.display().to_string(),
+        "--dockerfile".into(),
+        df.display().to_string(),
+        "--destination".into(),
+        dest,
+        "--no-push".into(),
+        "--oci-layout-path".into(),
+        layout.display().to_string(),
+        "--insecure-registry".into(),
+        env.registry_http.clone(),
+        "--work-dir".into(),
+        p.work.join("strata").display().to_string(),
+    ];
+    for a in build_args {
+        args.push("--build-arg".into());
+        args.push(a.clone());
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = strata(&argv, &[]);
+    assert!(run.ok, "strata failed:\n{}", run.stderr);
+    unpack_layout(&layout, "oracle")
+}
+
+/// buildah leaves the empty /dev, /proc and /sys mount points RUN needed in the layer;
+/// BuildKit removes such mount stubs (executor/stubs.go) and so does strata.
+fn without_stubs(theirs: Vec<String>, ours: &[String]) -> Vec<String> {
+    let stubs = ["dev\tdir\t755\t0:0\t0\t\t", "proc\tdir\t755\t0:0\t0\t\t", "sys\tdir\t755\t0:0\t0\t\t"];
+    theirs.into_iter().filter(|l| !stubs.contains(&l.as_str()) || ours.contains(l)).collect()
+}
+
+/// Builds the case with strata and buildah and asserts equal listings and config.
+fn oracle(env: &TestEnv, p: &Prepared, strata_context: &Path, build_args: &[String]) -> Vec<String> {
+    let ours = strata_build(env, p, strata_context, build_args);
+    let argv: Vec<&str> = build_args.iter().map(String::as_str).collect();
+    let theirs = buildah_build(&p.ctx.join("Dockerfile"), &p.ctx, &argv);
+    let a = listing(&ours.rootfs);
+    let b = without_stubs(listing(&theirs.rootfs), &a);
+    let only_ours: Vec<&String> = a.iter().filter(|l| !b.contains(l)).collect();
+    let only_theirs: Vec<&String> = b.iter().filter(|l| !a.contains(l)).collect();
+    assert!(only_ours.is_empty() && only_theirs.is_empty(), "listings differ\nonly strata:\n{only_ours:#?}\nonly buildah:\n{only_theirs:#?}");
+    let mut theirs_config = theirs.config["config"].clone();
+    if let Some(labels) = theirs_config["Labels"].as_object_mut() {
+        labels.remove("io.buildah.version");
+        if labels.is_empty() {
+            theirs_config["Labels"] = serde_json::Value::Null;
+        }
+    }
+    for field in ["Env", "Cmd", "Entrypoint", "User", "WorkingDir", "Labels", "ExposedPorts"] {
+        assert_eq!(ours.config["config"][field], theirs_config[field], "config field {field}");
+    }
+    a
+}
+
+fn line<'a>(listing: &'a [String], path: &str) -> &'a str {
+    listing.iter().find(|l| l.split('\t').next() == Some(path)).map(String::as_str).unwrap_or_else(|| panic!("{path} missing from the image:\n{listing:#?}"))
+}
+
+/// type, mode and owner of `path`: `"file\t644\t0:0"`.
+fn kind_mode_owner(listing: &[String], path: &str) -> String {
+    line(listing, path).split('\t').skip(1).take(3).collect::<Vec<_>>().join("\t")
+}
+
+fn absent(listing: &[String], path: &str) -> bool {
+    !listing.iter().any(|l| l.split('\t').next() == Some(path))
+}
+
+fn write(path: &Path, body: &str, mode: u32) {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    std::fs::write(path, body).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A tree with modes, owners, a symlink, a hardlink and a private directory, packed as
+/// `dir/pkg.tar` (numeric owners kept).
+fn make_tar(dir: &Path) -> PathBuf {
+    let stage = dir.join("pkg-stage");
+    write(&stage.join("pkg/bin/tool"), "#!/bin/sh\necho tool\n", 0o751);
+    write(&stage.join("pkg/etc/conf"), "conf\n", 0o640);
+    write(&stage.join("pkg/private/key"), "key\n", 0o600);
+    std::fs::set_permissions(stage.join("pkg/private"), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    symlink("bin/tool", stage.join("pkg/toollink")).expect("symlink");
+    std::fs::hard_link(stage.join("pkg/etc/conf"), stage.join("pkg/etc/conf.hard")).expect("hardlink");
+    must(Command::new("chown").args(["-R", "7:8"]).arg(stage.join("pkg/private")));
+    let tar = dir.join("pkg.tar");
+    must(Command::new("tar").arg("-C").arg(&stage).args(["--numeric-owner", "-cf"]).arg(&tar).arg("pkg"));
+    std::fs::remove_dir_all(&stage).expect("rm stage");
+    tar
+}
+
+/// Compresses `tar` with `tool` (gzip, bzip2, xz, zstd), keeping the original.
+fn compress(tar: &Path, tool: &str, ext: &str) -> PathBuf {
+    let out = PathBuf::from(format!("{}.{ext}", tar.display()));
+    let bytes = must_bytes(Command::new(tool).arg("-c").arg(tar));
+    std::fs::write(&out, bytes).expect("write compressed");
+    out
+}
+
+fn must_bytes(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// `python3 -m http.server` serving `dir` on a free loopback port; killed when dropped.
+struct HttpServer {
+    child: Child,
+    port: u16,
+}
+
+impl HttpServer {
+    fn start(dir: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+            .arg(dir)
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, port };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("python3 -m http.server did not start on port {port}");
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+macro_rules! oracle_case {
+    ($name:ident) => {
+        #[test]
+        fn $name() {
+            let Some(env) = test_env(stringify!($name)) else { return };
+            let p = prepare(stringify!($name));
+            oracle(&env, &p, &p.ctx, &[base_arg(&env)]);
+        }
+    };
+}
+
+oracle_case!(dir_contents);
+oracle_case!(trailing_slash);
+oracle_case!(workdir_relative);
+oracle_case!(globs);
+oracle_case!(glob_matches_dir);
+oracle_case!(chown_names);
+oracle_case!(chmod_octal);
+oracle_case!(from_stage_links);
+oracle_case!(from_image);
+oracle_case!(dockerignore_exceptions);
+oracle_case!(dockerignore_excludes_itself);
+oracle_case!(dockerignore_everything_but);
+oracle_case!(dockerignore_classes);
+oracle_case!(dockerignore_named_source);
+oracle_case!(replace_file_and_dir);
+oracle_case!(copy_onto_existing_dirs);
+oracle_case!(copy_root_context);
+
+#[test]
+fn context_links_modes() {
+    let Some(env) = test_env("context_links_modes") else { return };
+    let p = prepare("context_links_modes");
+    let c = &p.ctx;
+    write(&c.join("f644"), "plain\n", 0o644);
+    write(&c.join("exec"), "#!/bin/sh\n", 0o755);
+    write(&c.join("suid"), "suid\n", 0o4755);
+    write(&c.join("private"), "private\n", 0o600);
+    write(&c.join("secretdir/inner"), "inner\n", 0o640);
+    std::fs::set_permissions(c.join("secretdir"), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::create_dir(c.join("emptydir")).expect("mkdir");
+    symlink("f644", c.join("rel")).expect("symlink");
+    symlink("/etc/passwd", c.join("abs")).expect("symlink");
+    symlink("nowhere", c.join("dangling")).expect("symlink");
+    symlink("secretdir", c.join("dirlink")).expect("symlink");
+    std::fs::hard_link(c.join("f644"), c.join("hard")).expect("hardlink");
+    must(Command::new("chown").args(["1234:5678"]).arg(c.join("private")));
+    let l = oracle(&env, &p, &p.ctx, &[base_arg(&env)]);
+    assert_eq!(kind_mode_owner(&l, "ctx/private"), "file\t600\t0:0", "context files belong to root");
+    assert_eq!(kind_mode_owner(&l, "ctx/suid"), "file\t4755\t0:0");
+    assert!(line(&l, "ctx/abs").contains("\tsymlink\t") && line(&l, "ctx/abs").contains("/etc/passwd"));
+}
+
+fn add_tar_case(case: &str, tool: Option<(&str, &str)>) {
+    let Some(env) = test_env(case) else { return };
+    let p = prepare(case);
+    let tar = make_tar(&p.ctx);
+    if let Some((tool, ext)) = tool {
+        compress(&tar, tool, ext);
+        std::fs::remove_file(&tar).expect("rm tar");
+    }
+    let l = oracle(&env, &p, &p.ctx, &[base_arg(&env)]);
+    assert_eq!(kind_mode_owner(&l, "opt/pkg/bin/tool"), "file\t751\t0:0");
+    assert_eq!(kind_mode_owner(&l, "opt/pkg/private/key"), "file\t600\t7:8", "ADD keeps the archive's owners");
+    assert!(line(&l, "opt/pkg/toollink").contains("\tsymlink\t"));
+}
+
+#[test]
+fn add_tar_plain() {
+    add_tar_case("add_tar_plain", None);
+}
+
+#[test]
+fn add_tar_gzip() {
+    add_tar_case("add_tar_gzip", Some(("gzip", "gz")));
+}
+
+#[test]
+fn add_tar_bzip2() {
+    add_tar_case("add_tar_bzip2", Some(("bzip2", "bz2")));
+}
+
+#[test]
+fn add_tar_xz() {
+    add_tar_case("add_tar_xz", Some(("xz", "xz")));
+}
+
+#[test]
+fn add_tar_zstd() {
+    add_tar_case("add_tar_zstd", Some(("zstd", "zst")));
+}
+
+#[test]
+fn add_not_archive() {
+    let Some(env) = test_env("add_not_archive") else { return };
+    let p = prepare("add_not_archive");
+    let gz = must_bytes(Command::new("gzip").arg("-c").arg(p.ctx.join("plain.txt")));
+    std::fs::write(p.ctx.join("notatar.gz"), gz).expect("write");
+    let l = oracle(&env, &p, &p.ctx, &[base_arg(&env)]);
+    assert!(line(&l, "files/notatar.gz").contains("\tfile\t"), "a gzip that holds no tar is copied as it is");
+}
+
+/// Files the URL cases serve.
+fn serve_dir(root: &Path) -> PathBuf {
+    let dir = root.join("served");
+    write(&dir.join("file.txt"), "downloaded\n", 0o644);
+    write(&dir.join("sub/data.bin"), "\x01\x02binary\n", 0o644);
+    let tar = make_tar(&dir);
+    compress(&tar, "gzip", "gz");
+    dir
+}
+
+#[test]
+fn add_url() {
+    let Some(env) = test_env("add_url") else { return };
+    let p = prepare("add_url");
+    let served = serve_dir(p.work.parent().expect("tmp"));
+    let server = HttpServer::start(&served);
+    let l = oracle(&env, &p, &p.ctx, &[base_arg(&env), format!("PORT={}", server.port)]);
+    // BuildKit: downloaded files are 0600, owned by root or --chown; archives are not unpacked.
+    assert_eq!(kind_mode_owner(&l, "dl/file.txt"), "file\t600\t0:0");
+    assert_eq!(kind_mode_owner(&l, "dl/renamed.txt"), "file\t600\t0:0");
+    assert_eq!(kind_mode_owner(&l, "dl2/data.bin"), "file\t600\t1:2");
+    assert!(line(&l, "dl3/pkg.tar.gz").contains("\tfile\t"));
+}
+
+#[test]
+fn add_url_keeps_last_modified() {
+    let Some(env) = test_env("add_url_keeps_last_modified") else { return };
+    let p = prepare("add_url");
+    let served = serve_dir(p.work.parent().expect("tmp"));
+    // 2001-09-09T01:46:40Z
+    must(Command::new("touch").args(["-d", "@1000000000"]).arg(served.join("file.txt")));
+    let server = HttpServer::start(&served);
+    let ours = strata_build(&env, &p, &p.ctx, &[base_arg(&env), format!("PORT={}", server.port)]);
+    let meta = std::fs::metadata(ours.rootfs.join("dl/file.txt")).expect("downloaded file");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(meta.mtime(), 1_000_000_000, "the mtime comes from Last-Modified");
+}
+
+/// BuildKit verifies `ADD --checksum`; buildah 1.28 has no such flag, so strata alone is checked.
+#[test]
+fn add_checksum() {
+    let Some(env) = test_env("add_checksum") else { return };
+    let p = prepare("add_checksum");
+    let served = serve_dir(p.work.parent().expect("tmp"));
+    let server = HttpServer::start(&served);
+    let sum = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(std::fs::read(served.join("file.txt")).expect("read")))
+    };
+    let ours = strata_build(&env, &p, &p.ctx, &[base_arg(&env), format!("PORT={}", server.port), format!("SUM={sum}")]);
+    assert_eq!(std::fs::read_to_string(ours.rootfs.join("sum/file.txt")).expect("file"), "downloaded\n");
+    // A wrong checksum fails the build and names the line and both digests.
+    let df = p.ctx.join("Dockerfile");
+    let wrong = "0".repeat(64);
+    let run = strata(
+        &[
+            "build",
+            "--context",
+            p.ctx.to_str().expect("utf8"),
+            "--dockerfile",
+            df.to_str().expect("utf8"),
+            "--no-push",
+            "--destination",
+            "127.0.0.1:5000/e2e-copy/bad:sum",
+            "--work-dir",
+            p.work.join("bad").to_str().expect("utf8"),
+            "--build-arg",
+            &base_arg(&env),
+            "--build-arg",
+            &format!("PORT={}", server.port),
+            "--build-arg",
+            &format!("SUM={wrong}"),
+        ],
+        &[],
+    );
+    assert!(!run.ok, "a wrong checksum must fail the build");
+    assert!(run.stderr.contains("Dockerfile:5") && run.stderr.contains("checksum mismatch") && run.stderr.contains(&sum), "{}", run.stderr);
+}
+
+/// COPY heredocs (BuildKit: a 0644 root-owned file per heredoc, named after its delimiter
+/// when the destination is a directory; `$VAR` expanded unless the delimiter is quoted).
+/// buildah 1.28 cannot parse them, so strata alone is checked.
+#[test]
+fn heredoc_copy() {
+    let Some(env) = test_env("heredoc_copy") else { return };
+    let p = prepare("heredoc_copy");
+    let ours = strata_build(&env, &p, &p.ctx, &[base_arg(&env)]);
+    let l = listing(&ours.rootfs);
+    let read = |p: &str| std::fs::read_to_string(ours.rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("h/hello.txt"), "hello world\n");
+    assert_eq!(read("h/raw.txt"), "hello ${NAME}\n");
+    assert_eq!(read("h/dir/one.txt"), "first\n");
+    assert_eq!(read("h/dir/two.txt"), "second\n");
+    assert_eq!(kind_mode_owner(&l, "h/hello.txt"), "file\t644\t0:0");
+    assert_eq!(kind_mode_owner(&l, "h/run.sh"), "file\t755\t0:0");
+}
+
+/// `--exclude`, `--parents` and `--link` (BuildKit's Dockerfile 1.7 syntax; buildah 1.28 rejects
+/// them, so strata alone is checked against BuildKit's documented results).
+#[test]
+fn exclude_parents_link() {
+    let Some(env) = test_env("exclude_parents_link") else { return };
+    let p = prepare("exclude_parents_link");
+    let ours = strata_build(&env, &p, &p.ctx, &[base_arg(&env)]);
+    let l = listing(&ours.rootfs);
+    assert!(line(&l, "ex/a.txt").contains("\tfile\t"));
+    assert!(absent(&l, "ex/b.md") && absent(&l, "ex/sub/skip") && line(&l, "ex/sub/keep/f.txt").contains("\tfile\t"));
+    assert!(line(&l, "par/src/sub/keep/f.txt").contains("\tfile\t") && line(&l, "par/src/a.txt").contains("\tfile\t"));
+    assert!(line(&l, "pivot/sub/keep/f.txt").contains("\tfile\t") && absent(&l, "pivot/src"));
+    assert_eq!(kind_mode_owner(&l, "linked.txt"), "file\t644\t0:0");
+}
+
+/// A tar.gz context (strata) gives the same image as the directory it was packed from (buildah).
+#[test]
+fn tar_context() {
+    let Some(env) = test_env("tar_context") else { return };
+    let p = prepare("tar_context");
+    let tarball = p.work.parent().expect("tmp").join("ctx.tar.gz");
+    must(Command::new("tar").arg("-C").arg(&p.ctx).arg("-czf").arg(&tarball).arg("."));
+    let l = oracle(&env, &p, &tarball, &[base_arg(&env)]);
+    assert!(absent(&l, "ctx/ignored.txt") && line(&l, "ctx/dir/b.txt").contains("\tfile\t"));
+}
