@@ -68,9 +68,10 @@ pub fn absolute_dest(dest: &str, workdir: &str) -> String {
     }
 }
 
-/// Whether the destination as written names a directory (`dir/`, `.`, `dir/.`).
+/// Whether the destination as written names a directory (`dir/`, `.`, empty). BuildKit cleans
+/// `dir/.` to `dir` first, so that one names a file.
 pub fn dest_names_dir(dest: &str) -> bool {
-    dest.ends_with('/') || dest == "." || dest.ends_with("/.") || dest.is_empty()
+    dest.ends_with('/') || dest == "." || dest.is_empty()
 }
 
 /// One source path to copy, relative to the source root.
@@ -171,7 +172,7 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
     }
     let several = req.sources.len() > 1 || items.len() > 1;
     let dest_is_dir = req.dest_is_dir || dest_names_dir(&req.dest) || several;
-    let dest_dir = dest_abs.trim_end_matches('/').trim_end_matches("/.").to_string();
+    let dest_dir = filepath_match::go_clean(&dest_abs);
     let mut written = Vec::new();
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
     let ctx = Ctx { from, req, excludes: &excludes };
@@ -195,7 +196,7 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
             } else if dest_is_dir || existing_dir {
                 join_abs(&dest_dir, base_name(&item.rel))
             } else {
-                dest_abs.clone()
+                dest_dir.clone()
             }
         };
         make_parents(rootfs, &target_in_image, req.owner).map_err(|e| format!("{target_in_image}: {e}"))?;
@@ -208,10 +209,8 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
             let target = resolve_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
             let created = match std::fs::symlink_metadata(&target) {
                 Ok(m) if m.is_dir() => false,
-                Ok(_) => {
-                    std::fs::remove_file(&target).map_err(|e| format!("{target_in_image}: {e}"))?;
-                    true
-                }
+                // fsutil's copier refuses too: BuildKit fails with "cannot copy to non-directory".
+                Ok(_) => return Err(format!("cannot copy the directory {} to {target_in_image}: it exists and is not a directory (remove it first or pick another destination)", show(&item.rel))),
                 Err(_) => true,
             };
             if created {

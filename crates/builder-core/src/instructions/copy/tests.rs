@@ -203,3 +203,13 @@ fn add_unpacks_tar_archives_into_the_destination() {
     run(&f, None, req(&["pkg.tar"], "/copied")).expect("copy");
     assert!(f.rootfs.join("copied").is_file(), "COPY never unpacks");
 }
+
+#[test]
+fn directory_onto_file_fails_and_dot_suffix_names_a_file() {
+    let f = fixture();
+    run(&f, None, req(&["top.txt"], "/thing")).expect("copy");
+    let err = run(&f, None, req(&["src"], "/thing/")).expect_err("dir onto file");
+    assert!(err.contains("not a directory"), "{err}");
+    run(&f, None, req(&["top.txt"], "/named/.")).expect("copy");
+    assert!(f.rootfs.join("named").is_file(), "BuildKit cleans dest/. to dest: a file");
+}
