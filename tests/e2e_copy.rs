@@ -418,3 +418,83 @@ fn tar_context() {
     let l = oracle(&env, &p, &tarball, &[base_arg(&env)]);
     assert!(absent(&l, "ctx/ignored.txt") && line(&l, "ctx/dir/b.txt").contains("\tfile\t"));
 }
+
+/// Runs `strata build` with an optional `--dockerfile`; the result unpacked only by callers.
+fn strata_raw(env: &TestEnv, p: &Prepared, context: &Path, dockerfile: Option<&Path>, build_args: &[String]) -> (Run, PathBuf) {
+    let layout = p.work.join(format!("layout-{}", build_args.len() + dockerfile.map_or(0, |d| d.as_os_str().len())));
+    let mut args: Vec<String> = vec!["build".into(), "--context".into(), context.display().to_string()];
+    if let Some(df) = dockerfile {
+        args.push("--dockerfile".into());
+        args.push(df.display().to_string());
+    }
+    for a in [
+        "--destination",
+        &format!("{}/e2e-copy/raw:oracle", env.registry_http),
+        "--no-push",
+        "--oci-layout-path",
+        &layout.display().to_string(),
+        "--insecure-registry",
+        &env.registry_http,
+        "--work-dir",
+        &p.work.join("strata").display().to_string(),
+    ] {
+        args.push(a.to_string());
+    }
+    for a in build_args {
+        args.push("--build-arg".into());
+        args.push(a.clone());
+    }
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    (strata(&argv, &[]), layout)
+}
+
+/// `<Dockerfile>.dockerignore` next to the Dockerfile replaces `.dockerignore` (BuildKit's rule
+/// since Dockerfile 1.4; checked against that, not buildah).
+#[test]
+fn specific_ignore() {
+    let Some(env) = test_env("specific_ignore") else { return };
+    let p = prepare("specific_ignore");
+    let (run, layout) = strata_raw(&env, &p, &p.ctx, Some(&p.ctx.join("Other.Dockerfile")), &[base_arg(&env)]);
+    assert!(run.ok, "strata failed:\n{}", run.stderr);
+    let l = listing(&unpack_layout(&layout, "oracle").rootfs);
+    assert!(line(&l, "ctx/general.txt").contains("\tfile\t"), ".dockerignore is not read when Other.Dockerfile.dockerignore exists");
+    assert!(absent(&l, "ctx/specific.txt") && absent(&l, "ctx/Other.Dockerfile") && absent(&l, "ctx/Other.Dockerfile.dockerignore"));
+    assert!(line(&l, "ctx/.dockerignore").contains("\tfile\t"));
+    let (run, layout) = strata_raw(&env, &p, &p.ctx, Some(&p.ctx.join("Dockerfile")), &[base_arg(&env)]);
+    assert!(run.ok, "strata failed:\n{}", run.stderr);
+    let l = listing(&unpack_layout(&layout, "oracle").rootfs);
+    assert!(absent(&l, "ctx/general.txt") && line(&l, "ctx/specific.txt").contains("\tfile\t"));
+}
+
+/// A tarball context that carries its own Dockerfile (`docker build - < ctx.tar`): no
+/// `--dockerfile` needed, and the image equals buildah's build of the unpacked directory.
+#[test]
+fn tar_context_with_dockerfile_inside() {
+    let Some(env) = test_env("tar_context_with_dockerfile_inside") else { return };
+    let p = prepare("tar_context");
+    let tarball = p.work.parent().expect("tmp").join("ctx.tar.xz");
+    must(Command::new("tar").arg("-C").arg(&p.ctx).arg("-cJf").arg(&tarball).arg("."));
+    let (run, layout) = strata_raw(&env, &p, &PathBuf::from(format!("tar://{}", tarball.display())), None, &[base_arg(&env)]);
+    assert!(run.ok, "strata failed:\n{}", run.stderr);
+    let ours = listing(&unpack_layout(&layout, "oracle").rootfs);
+    let theirs = buildah_build(&p.ctx.join("Dockerfile"), &p.ctx, &[&base_arg(&env)]);
+    assert_eq!(ours, without_stubs(listing(&theirs.rootfs), &ours));
+}
+
+/// Errors name the Dockerfile line and what to do.
+#[test]
+fn errors_name_the_line() {
+    let Some(env) = test_env("errors_name_the_line") else { return };
+    let p = prepare("errors");
+    for (file, needles) in [
+        ("Dockerfile", &["Dockerfile:5", "COPY", "absent.txt", "not found"][..]),
+        ("Git.Dockerfile", &["Git.Dockerfile:3", "ADD", "git", "not supported yet"][..]),
+        ("Chown.Dockerfile", &["Chown.Dockerfile:3", "--chown=nosuchuser", "/etc/passwd"][..]),
+    ] {
+        let (run, _) = strata_raw(&env, &p, &p.ctx, Some(&p.ctx.join(file)), &[base_arg(&env)]);
+        assert!(!run.ok, "{file} must fail");
+        for n in needles {
+            assert!(run.stderr.contains(n), "{file}: {n:?} missing from:\n{}", run.stderr);
+        }
+    }
+}

@@ -26,7 +26,8 @@ pub struct InputArgs {
     /// Path of the Dockerfile (relative paths are taken from the context).
     #[arg(short = 'f', long, default_value = "Dockerfile")]
     pub dockerfile: PathBuf,
-    /// Build context directory.
+    /// Build context: a directory, or a tar archive (plain, gzip, bzip2, xz or zstd; also
+    /// written `tar://PATH`) whose Dockerfile may be inside it.
     #[arg(short = 'c', long, default_value = ".")]
     pub context: PathBuf,
     /// Build argument `KEY=VALUE`, or `KEY` to take the value from the environment.

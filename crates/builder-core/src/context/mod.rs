@@ -67,7 +67,12 @@ impl BuildContext {
         } else {
             return Err(BuildError::Context { path: context, message: "neither a directory nor a tar archive".into() });
         };
-        let specific = PathBuf::from(format!("{}.dockerignore", dockerfile.display()));
+        let mut specific = PathBuf::from(format!("{}.dockerignore", dockerfile.display()));
+        if scratch.is_some() && !specific.is_file() {
+            if let Some(inside) = path_inside(&root, &context, &specific) {
+                specific = inside;
+            }
+        }
         let ignore_file = if specific.is_file() { specific } else { root.join(".dockerignore") };
         let ignore = match std::fs::read_to_string(&ignore_file) {
             Ok(text) => DockerIgnore::parse(&text).map_err(|e| BuildError::Context {
@@ -83,11 +88,7 @@ impl BuildContext {
     /// `context` argument) lies inside the unpacked archive; None for a directory context.
     pub fn dockerfile_inside(&self, context: &Path, requested: &Path) -> Option<PathBuf> {
         self._scratch.as_ref()?;
-        let plain = PathBuf::from(context.to_string_lossy().trim_start_matches("tar://"));
-        let rel = requested.strip_prefix(&plain).unwrap_or(requested);
-        let rel = if rel.is_absolute() { Path::new(rel.file_name()?) } else { rel };
-        let inside = crate::rootfs::resolve_in_root(&self.root, &rel.to_string_lossy()).ok()?;
-        inside.is_file().then_some(inside)
+        path_inside(&self.root, context, requested).filter(|p| p.is_file())
     }
 
     /// The context directory.
@@ -99,6 +100,15 @@ impl BuildContext {
     pub fn ignore(&self) -> &DockerIgnore {
         &self.ignore
     }
+}
+
+/// Where `requested` (given relative to, or under, the tar `context` argument) lies in `root`.
+fn path_inside(root: &Path, context: &Path, requested: &Path) -> Option<PathBuf> {
+    let strip = |p: &Path| PathBuf::from(p.to_string_lossy().trim_start_matches("tar://"));
+    let (plain, requested) = (strip(context), strip(requested));
+    let rel = requested.strip_prefix(&plain).unwrap_or(&requested);
+    let rel = if rel.is_absolute() { Path::new(rel.file_name()?) } else { rel };
+    crate::rootfs::resolve_in_root(root, &rel.to_string_lossy()).ok()
 }
 
 fn unique() -> u128 {
