@@ -84,7 +84,10 @@ fn oracle_skipping(env: &TestEnv, p: &Prepared, strata_context: &Path, build_arg
     let ours = strata_build(env, p, strata_context, build_args);
     let argv: Vec<&str> = build_args.iter().map(String::as_str).collect();
     let theirs = buildah_build(&p.ctx.join("Dockerfile"), &p.ctx, &argv);
-    let skipped = |l: &String| skip.contains(&l.split('\t').next().unwrap_or(""));
+    let skipped = |l: &String| {
+        let path = l.split('\t').next().unwrap_or("");
+        skip.iter().any(|s| path == *s || path.starts_with(&format!("{s}/")))
+    };
     let all_ours = listing(&ours.rootfs);
     let a: Vec<String> = all_ours.iter().filter(|l| !skipped(l)).cloned().collect();
     let b: Vec<String> = without_stubs(listing(&theirs.rootfs), &a).into_iter().filter(|l| !skipped(l)).collect();
@@ -497,4 +500,23 @@ fn errors_name_the_line() {
             assert!(run.stderr.contains(n), "{file}: {n:?} missing from:\n{}", run.stderr);
         }
     }
+}
+
+/// ADD of an archive with `--chown`: every extracted entry gets the owner (BuildKit passes it as
+/// Untar's ChownOpts); `--chmod` leaves extracted modes alone.
+#[test]
+fn add_tar_chown() {
+    let Some(env) = test_env("add_tar_chown") else { return };
+    let p = prepare("add_tar_chown");
+    let tar = make_tar(&p.ctx);
+    compress(&tar, "gzip", "gz");
+    std::fs::remove_file(&tar).expect("rm tar");
+    // buildah 1.28 keeps the archive's owners despite --chown; BuildKit's applyRootArchive
+    // gives every entry the --chown owner ("explicit --chown values override the header").
+    let l = oracle_skipping(&env, &p, &p.ctx, &[base_arg(&env)], &["opt/pkg"]);
+    for path in ["opt/pkg", "opt/pkg/bin/tool", "opt/pkg/private", "opt/pkg/private/key", "opt/pkg/toollink", "opt/pkg/etc/conf.hard"] {
+        assert!(line(&l, path).contains("\t1000:1000\t"), "{}", line(&l, path));
+    }
+    assert_eq!(kind_mode_owner(&l, "opt/pkg/private/key"), "file\t600\t1000:1000");
+    assert_eq!(kind_mode_owner(&l, "opt2/pkg/bin/tool"), "file\t751\t0:0");
 }

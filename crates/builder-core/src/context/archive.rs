@@ -91,6 +91,21 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// The cleaned, relative names of the entries in the archive at `path` (`./a/` gives `a`).
+pub fn entry_names(path: &Path) -> io::Result<std::collections::HashSet<String>> {
+    let mut archive = tar::Archive::new(open_decompressed(path)?);
+    let mut names = std::collections::HashSet::new();
+    for entry in archive.entries()? {
+        let entry = entry?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let cleaned = super::dockerignore::clean(&name);
+        if !cleaned.is_empty() {
+            names.insert(cleaned);
+        }
+    }
+    Ok(names)
+}
+
 /// Extracts the archive at `path` into the directory `dest`, confined to it (through the
 /// snapshot crate's layer unpacker: no entry lands outside `dest`, whatever its name or links).
 pub fn extract(path: &Path, dest: &Path, rootless: bool) -> Result<(), String> {

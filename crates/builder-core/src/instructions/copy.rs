@@ -170,12 +170,14 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
             items.push(Item { keep: keep_of(&cleaned), base: parent_of(&cleaned), rel: cleaned });
         }
     }
-    let several = req.sources.len() > 1 || items.len() > 1;
+    // Several sources make `dest` a directory; several matches of one pattern are copied one
+    // after the other onto the same `dest` (fsutil, and buildah, do that), so the last wins.
+    let several = req.sources.len() > 1;
     let dest_is_dir = req.dest_is_dir || dest_names_dir(&req.dest) || several;
     let dest_dir = filepath_match::go_clean(&dest_abs);
     let mut written = Vec::new();
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    let ctx = Ctx { from, req, excludes: &excludes };
+    let ctx = Ctx { from, req, excludes: &excludes, keep_existing: None };
     for item in &items {
         let source = resolve_in_root(from.root, &item.rel).map_err(|e| format!("{}: {e}", item.rel))?;
         let meta = std::fs::metadata(&source)
@@ -203,8 +205,7 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
         if archive {
             let target = resolve_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
             ensure_dir(&target, req.owner).map_err(|e| format!("{target_in_image}: {e}"))?;
-            let rootless = !nix::unistd::geteuid().is_root();
-            crate::context::archive::extract(&source, &target, rootless)?;
+            unpack_archive(&source, &target, rootfs, req.owner, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
         } else if meta.is_dir() {
             let target = resolve_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
             let created = match std::fs::symlink_metadata(&target) {
@@ -251,6 +252,8 @@ struct Ctx<'a> {
     from: &'a CopyFrom<'a>,
     req: &'a CopyRequest,
     excludes: &'a DockerIgnore,
+    /// Source directories (relative) whose existing destination keeps its own metadata.
+    keep_existing: Option<&'a std::collections::HashSet<String>>,
 }
 
 impl Ctx<'_> {
@@ -282,6 +285,44 @@ fn excludes_top(ctx: &Ctx<'_>, item: &Item) -> bool {
     }
     let ex_rel = item.rel.strip_prefix(&item.base).map_or(item.rel.as_str(), |r| r.trim_start_matches('/'));
     !ex_rel.is_empty() && ctx.excludes.is_excluded(ex_rel) && !ctx.excludes.may_reinclude_below(ex_rel)
+}
+
+/// Extracts the archive `source` into the directory `target` as BuildKit's ADD does: entries
+/// keep the archive's owners unless `--chown` is given (Untar's ChownOpts), `--chmod` does not
+/// apply, and existing directories in `target` are merged into. The archive is unpacked into a
+/// scratch directory beside the rootfs first (confined by the snapshot crate's unpacker), then
+/// merged like a copy from another stage, so hardlinks and symlinks stay as they are.
+fn unpack_archive(source: &Path, target: &Path, rootfs: &Path, owner: Option<(u32, u32)>, links: &mut HashMap<(u64, u64), PathBuf>) -> Result<(), String> {
+    let name = rootfs.file_name().map_or_else(|| "rootfs".into(), |n| n.to_string_lossy().into_owned());
+    let scratch = rootfs.with_file_name(format!("{name}.add-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let result = (|| {
+        let rootless = !nix::unistd::geteuid().is_root();
+        let explicit = crate::context::archive::entry_names(source).map_err(|e| format!("reading {}: {e}", source.display()))?;
+        crate::context::archive::extract(source, &scratch, rootless)?;
+        // Entries get the --chown owner; directories the archive only implies are root's 0755
+        // and leave existing directories as they are (BuildKit's applyRootArchive).
+        let mut implied = std::collections::HashSet::new();
+        for entry in walkdir::WalkDir::new(&scratch).min_depth(1) {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let rel = entry.path().strip_prefix(&scratch).unwrap_or(entry.path()).to_string_lossy().into_owned();
+            if entry.file_type().is_dir() && !explicit.contains(&rel) {
+                chown(entry.path(), (0, 0)).map_err(|e| e.to_string())?;
+                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+                implied.insert(rel);
+            } else if let Some(o) = owner {
+                chown(entry.path(), o).map_err(|e| e.to_string())?;
+            }
+        }
+        let from = CopyFrom { root: &scratch, ignore: None, is_rootfs: true };
+        let req = CopyRequest::default();
+        let none = DockerIgnore::default();
+        let ctx = Ctx { from: &from, req: &req, excludes: &none, keep_existing: Some(&implied) };
+        copy_children(&ctx, &scratch, target, "", "", &mut Vec::new(), links).map_err(|e| e.to_string())
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
 }
 
 /// Creates the directories of `--parents` paths with the metadata of their source directories.
@@ -326,7 +367,7 @@ fn make_parents(rootfs: &Path, path: &str, owner: Option<(u32, u32)>) -> io::Res
 }
 
 /// Makes `target` a directory (0755, `owner` or root) unless it is one.
-pub(crate) fn ensure_dir(target: &Path, owner: Option<(u32, u32)>) -> io::Result<()> {
+fn ensure_dir(target: &Path, owner: Option<(u32, u32)>) -> io::Result<()> {
     match std::fs::symlink_metadata(target) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(io::Error::other("exists and is not a directory")),
@@ -376,10 +417,15 @@ fn copy_children(
                 *made = true;
             }
         }
-        copy_entry(ctx, &src, &dst, links)?;
+        let keep = meta.is_dir() && ctx.keep_existing.is_some_and(|k| k.contains(&child_ctx)) && dst.is_dir();
+        if !keep {
+            copy_entry(ctx, &src, &dst, links)?;
+        }
         if meta.is_dir() {
             copy_children(ctx, &src, &dst, &child_ctx, &child_ex, &mut Vec::new(), links)?;
-            set_times(&dst, &meta)?;
+            if !keep {
+                set_times(&dst, &meta)?;
+            }
         }
     }
     Ok(())

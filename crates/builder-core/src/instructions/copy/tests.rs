@@ -213,3 +213,32 @@ fn directory_onto_file_fails_and_dot_suffix_names_a_file() {
     run(&f, None, req(&["top.txt"], "/named/.")).expect("copy");
     assert!(f.rootfs.join("named").is_file(), "BuildKit cleans dest/. to dest: a file");
 }
+
+#[test]
+fn add_archive_with_chown_owns_every_entry_and_merges() {
+    let f = fixture();
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, mode) in [("etc/x.conf", 0o600), ("new/y", 0o755)] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(mode);
+        h.set_uid(7);
+        h.set_gid(8);
+        h.set_mtime(0);
+        h.set_cksum();
+        b.append_data(&mut h, name, &b"z"[..]).expect("append");
+    }
+    std::fs::write(f.ctx.join("a.tar"), b.into_inner().expect("tar")).expect("write");
+    std::fs::write(f.rootfs.join("etc/keep"), "k").expect("write");
+    let mut r = req(&["a.tar"], "/");
+    r.unpack_archives = true;
+    r.owner = Some((1000, 1001));
+    r.chmod = Some(0o777);
+    run(&f, None, r).expect("add");
+    assert!(f.rootfs.join("etc/passwd").is_file() && f.rootfs.join("etc/keep").is_file(), "existing files stay");
+    assert_eq!(owner(&f.rootfs.join("etc/x.conf")), (1000, 1001));
+    assert_eq!(mode(&f.rootfs.join("etc/x.conf")), 0o600, "--chmod does not touch extracted entries");
+    assert_eq!(owner(&f.rootfs.join("new/y")), (1000, 1001));
+    assert_eq!(owner(&f.rootfs.join("new")), (0, 0), "directories the archive only implies stay root's");
+    assert_eq!(mode(&f.rootfs.join("etc")), 0o755);
+}
