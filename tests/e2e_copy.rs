@@ -176,9 +176,10 @@ impl HttpServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start python3 -m http.server");
+        let server = Self { child, port };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, port };
+                return server;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }

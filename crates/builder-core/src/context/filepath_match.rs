@@ -26,11 +26,11 @@ pub fn matches(pattern: &str, name: &str) -> Result<bool, BadPattern> {
             return Ok(!name.contains(&'/'));
         }
         let attempt = match_chunk(&chunk, &name);
-        if let Ok(Some(t)) = &attempt {
-            if t.is_empty() || !pattern.is_empty() {
-                name = t.clone();
-                continue;
-            }
+        if let Ok(Some(t)) = &attempt
+            && (t.is_empty() || !pattern.is_empty())
+        {
+            name = t.clone();
+            continue;
         }
         attempt?;
         if star {
@@ -77,11 +77,7 @@ fn scan_chunk(pattern: &[char]) -> (bool, &[char], &[char]) {
     let mut i = 0;
     while i < p.len() {
         match p[i] {
-            '\\' => {
-                if i + 1 < p.len() {
-                    i += 1;
-                }
-            }
+            '\\' if i + 1 < p.len() => i += 1,
             '[' => in_range = true,
             ']' => in_range = false,
             '*' if !in_range => break,

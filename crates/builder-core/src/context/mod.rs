@@ -68,10 +68,11 @@ impl BuildContext {
             return Err(BuildError::Context { path: context, message: "neither a directory nor a tar archive".into() });
         };
         let mut specific = PathBuf::from(format!("{}.dockerignore", dockerfile.display()));
-        if scratch.is_some() && !specific.is_file() {
-            if let Some(inside) = path_inside(&root, &context, &specific) {
-                specific = inside;
-            }
+        if scratch.is_some()
+            && !specific.is_file()
+            && let Some(inside) = path_inside(&root, &context, &specific)
+        {
+            specific = inside;
         }
         let ignore_file = if specific.is_file() { specific } else { root.join(".dockerignore") };
         let ignore = match std::fs::read_to_string(&ignore_file) {

@@ -41,12 +41,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -89,10 +90,10 @@ pub fn download(handle: &tokio::runtime::Handle, url: &str, dir: &Path, checksum
         file.flush().map_err(|e| format!("{}: {e}", path.display()))?;
         Ok::<_, String>((hex::encode(hasher.finalize()), last_modified))
     })?;
-    if let Some(want) = expected {
-        if want != digest {
-            return Err(format!("{shown}: checksum mismatch: expected sha256:{want}, downloaded sha256:{digest} (fix --checksum or the URL)"));
-        }
+    if let Some(want) = expected
+        && want != digest
+    {
+        return Err(format!("{shown}: checksum mismatch: expected sha256:{want}, downloaded sha256:{digest} (fix --checksum or the URL)"));
     }
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -435,13 +435,13 @@ fn copy_children(
 fn copy_entry(ctx: &Ctx<'_>, source: &Path, dest: &Path, links: &mut HashMap<(u64, u64), PathBuf>) -> io::Result<()> {
     let meta = std::fs::symlink_metadata(source)?;
     let ft = meta.file_type();
-    if let Ok(existing) = std::fs::symlink_metadata(dest) {
-        if !(existing.is_dir() && ft.is_dir()) {
-            if existing.is_dir() {
-                std::fs::remove_dir_all(dest)?;
-            } else {
-                std::fs::remove_file(dest)?;
-            }
+    if let Ok(existing) = std::fs::symlink_metadata(dest)
+        && !(existing.is_dir() && ft.is_dir())
+    {
+        if existing.is_dir() {
+            std::fs::remove_dir_all(dest)?;
+        } else {
+            std::fs::remove_file(dest)?;
         }
     }
     if ft.is_dir() {
