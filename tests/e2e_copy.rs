@@ -397,7 +397,7 @@ fn heredoc_copy() {
     assert_eq!(kind_mode_owner(&l, "h/run.sh"), "file\t755\t0:0");
 }
 
-/// `--exclude`, `--parents` and `--link` (BuildKit's Dockerfile 1.7 syntax; buildah 1.28 rejects
+/// `--exclude`, `--parents`, `--link` and symbolic `--chmod` (BuildKit's Dockerfile 1.7 syntax; buildah 1.28 rejects
 /// them, so strata alone is checked against BuildKit's documented results).
 #[test]
 fn exclude_parents_link() {
@@ -410,6 +410,9 @@ fn exclude_parents_link() {
     assert!(line(&l, "par/src/sub/keep/f.txt").contains("\tfile\t") && line(&l, "par/src/a.txt").contains("\tfile\t"));
     assert!(line(&l, "pivot/sub/keep/f.txt").contains("\tfile\t") && absent(&l, "pivot/src"));
     assert_eq!(kind_mode_owner(&l, "linked.txt"), "file\t644\t0:0");
+    // Symbolic --chmod (Dockerfile 1.14) applies chmod(1) clauses to the source mode.
+    assert_eq!(kind_mode_owner(&l, "sym.txt"), "file\t755\t0:0");
+    assert_eq!(kind_mode_owner(&l, "private.md"), "file\t600\t0:0");
 }
 
 /// A tar.gz context (strata) gives the same image as the directory it was packed from (buildah).

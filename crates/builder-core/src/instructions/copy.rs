@@ -48,6 +48,8 @@ pub struct CopyRequest {
     pub owner: Option<(u32, u32)>,
     /// Mode for everything written except symlinks (`--chmod`), else the source's.
     pub chmod: Option<u32>,
+    /// `--chmod` in symbolic form, applied to each source mode (when `chmod` is None).
+    pub chmod_symbolic: Option<super::chmod::SymbolicMode>,
     /// Patterns excluded from the copy (`--exclude`).
     pub exclude: Vec<String>,
     /// `--parents`: keep each source's path (below a `/./` pivot, if any) under `dest`.
@@ -470,7 +472,11 @@ fn copy_entry(ctx: &Ctx<'_>, source: &Path, dest: &Path, links: &mut HashMap<(u6
 /// Owner, mode and times of `meta` (or `--chown`/`--chmod`) onto the non-symlink `dest`.
 fn apply_meta(ctx: &Ctx<'_>, meta: &std::fs::Metadata, dest: &Path) -> io::Result<()> {
     chown(dest, ctx.owner_of(meta))?;
-    let mode = ctx.req.chmod.unwrap_or(meta.mode() & 0o7777);
+    let mode = match (&ctx.req.chmod, &ctx.req.chmod_symbolic) {
+        (Some(m), _) => *m,
+        (None, Some(sym)) => sym.apply(meta.mode(), meta.is_dir()),
+        (None, None) => meta.mode() & 0o7777,
+    };
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode))?;
     set_times(dest, meta)
 }

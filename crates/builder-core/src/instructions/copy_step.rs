@@ -3,6 +3,7 @@
 
 use super::add;
 use super::copy::{copy, CopyFrom, CopyRequest};
+use super::chmod::SymbolicMode;
 use super::fail;
 use crate::build::Builder;
 use crate::error::BuildError;
@@ -15,7 +16,18 @@ use strata_dockerfile::{Copy, Instruction};
 pub fn parse_chmod(spec: &str) -> Result<u32, String> {
     match u32::from_str_radix(spec, 8) {
         Ok(m) if m <= 0o7777 => Ok(m),
-        _ => Err(format!("--chmod={spec}: expected an octal mode such as 0755 (symbolic modes are not supported yet)")),
+        _ => Err(format!("--chmod={spec}: expected an octal mode such as 0755 or a symbolic one such as u=rwx,go=rx")),
+    }
+}
+
+/// Parses `--chmod` in either form: (octal, symbolic).
+fn parse_chmod_any(spec: &str) -> Result<(Option<u32>, Option<SymbolicMode>), String> {
+    if spec.bytes().all(|b| b.is_ascii_digit()) {
+        return parse_chmod(spec).map(|m| (Some(m), None));
+    }
+    match SymbolicMode::parse(spec) {
+        Some(sym) => Ok((None, Some(sym))),
+        None => parse_chmod(spec).map(|m| (Some(m), None)),
     }
 }
 
@@ -24,7 +36,10 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
         Some(spec) => Some(resolve_chown(&st.rootfs, spec).map_err(|m| fail(b, inst, format!("--chown={spec}: {m} (add the user to /etc/passwd first, or use numeric ids)")))?),
         None => None,
     };
-    let chmod = c.chmod.as_deref().map(parse_chmod).transpose().map_err(|m| fail(b, inst, m))?;
+    let (chmod, chmod_symbolic) = match c.chmod.as_deref() {
+        Some(spec) => parse_chmod_any(spec).map_err(|m| fail(b, inst, m))?,
+        None => (None, None),
+    };
     if let Some(git) = c.sources.iter().find(|s| add::is_git(s)) {
         return Err(fail(b, inst, format!("{git}: ADD of a git repository is not supported yet; clone it in a RUN step or an earlier stage and COPY --from it")));
     }
@@ -40,6 +55,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
         workdir: st.workdir(),
         owner,
         chmod,
+        chmod_symbolic,
         exclude: c.exclude.clone(),
         parents: c.parents,
         unpack_archives: false,
@@ -145,5 +161,8 @@ mod tests {
         assert_eq!(super::parse_chmod("4755"), Ok(0o4755));
         assert!(super::parse_chmod("u+x").is_err());
         assert!(super::parse_chmod("17777").is_err());
+        assert!(matches!(super::parse_chmod_any("u+x"), Ok((None, Some(_)))));
+        assert_eq!(super::parse_chmod_any("640"), Ok((Some(0o640), None)));
+        assert!(super::parse_chmod_any("nonsense").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! One module per instruction family; `execute` dispatches an expanded instruction.
 
 pub mod add;
+pub mod chmod;
 pub mod copy;
 pub mod metadata;
 pub mod run;
