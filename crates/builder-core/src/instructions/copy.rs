@@ -21,7 +21,7 @@ use crate::context::DockerIgnore;
 use crate::rootfs::{resolve_in_root, resolve_parent_in_root};
 use std::collections::HashMap;
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Where COPY reads from.
@@ -222,7 +222,7 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
             let mut pending = Vec::new();
             copy_children(&ctx, &source, &target, &item.rel, "", &mut pending, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
             if created {
-                apply_meta(&ctx, &meta, &target).map_err(|e| format!("{target_in_image}: {e}"))?;
+                apply_meta(&ctx, &source, &meta, &target).map_err(|e| format!("{target_in_image}: {e}"))?;
             }
         } else {
             let target = resolve_parent_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
@@ -341,7 +341,7 @@ fn make_parent_copies(ctx: &Ctx<'_>, rootfs: &Path, dest_dir: &str, item: &Item)
             let src = resolve_in_root(ctx.from.root, &join_rel(dropped, &so_far))?;
             let meta = std::fs::metadata(&src)?;
             std::fs::create_dir(&host)?;
-            apply_meta(ctx, &meta, &host)?;
+            apply_meta(ctx, &src, &meta, &host)?;
         }
     }
     Ok(())
@@ -462,15 +462,30 @@ fn copy_entry(ctx: &Ctx<'_>, source: &Path, dest: &Path, links: &mut HashMap<(u6
             links.insert((meta.dev(), meta.ino()), dest.to_path_buf());
         }
         std::fs::copy(source, dest)?;
+    } else if ctx.from.is_rootfs && !ft.is_socket() {
+        // Another stage's FIFOs and device nodes are recreated, as fsutil's copier does.
+        let kind = if ft.is_fifo() {
+            nix::sys::stat::SFlag::S_IFIFO
+        } else if ft.is_char_device() {
+            nix::sys::stat::SFlag::S_IFCHR
+        } else {
+            nix::sys::stat::SFlag::S_IFBLK
+        };
+        let perm = nix::sys::stat::Mode::from_bits_truncate(meta.mode() & 0o7777);
+        if let Err(e) = nix::sys::stat::mknod(dest, kind, perm, meta.rdev()) {
+            tracing::warn!(path = %dest.display(), "special file not copied: {e}");
+            return Ok(());
+        }
     } else {
-        // Sockets, FIFOs and devices in a build context are skipped, as Docker does.
+        // Sockets, FIFOs and devices in a build context are skipped: the context never sends them.
         return Ok(());
     }
-    apply_meta(ctx, &meta, dest)
+    apply_meta(ctx, source, &meta, dest)
 }
 
-/// Owner, mode and times of `meta` (or `--chown`/`--chmod`) onto the non-symlink `dest`.
-fn apply_meta(ctx: &Ctx<'_>, meta: &std::fs::Metadata, dest: &Path) -> io::Result<()> {
+/// Owner, mode, extended attributes and times of `source` (or `--chown`/`--chmod`) onto the
+/// non-symlink `dest`.
+fn apply_meta(ctx: &Ctx<'_>, source: &Path, meta: &std::fs::Metadata, dest: &Path) -> io::Result<()> {
     chown(dest, ctx.owner_of(meta))?;
     let mode = match (&ctx.req.chmod, &ctx.req.chmod_symbolic) {
         (Some(m), _) => *m,
@@ -478,7 +493,22 @@ fn apply_meta(ctx: &Ctx<'_>, meta: &std::fs::Metadata, dest: &Path) -> io::Resul
         (None, None) => meta.mode() & 0o7777,
     };
     std::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode))?;
+    copy_xattrs(source, dest);
     set_times(dest, meta)
+}
+
+/// Extended attributes of `source` onto `dest`, after the chown that would clear
+/// `security.capability`. Failures are logged and ignored, as BuildKit's copier does.
+fn copy_xattrs(source: &Path, dest: &Path) {
+    let mut names = vec![0u8; 64 * 1024];
+    let Ok(n) = rustix::fs::llistxattr(source, &mut names[..]) else { return };
+    let mut value = vec![0u8; 64 * 1024];
+    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let Ok(len) = rustix::fs::lgetxattr(source, name, &mut value[..]) else { continue };
+        if let Err(e) = rustix::fs::lsetxattr(dest, name, &value[..len], rustix::fs::XattrFlags::empty()) {
+            tracing::debug!(path = %dest.display(), name = %String::from_utf8_lossy(name), "extended attribute not copied: {e}");
+        }
+    }
 }
 
 /// `lchown`; without root, a refused change is tolerated (the rootless path records owners

@@ -1,7 +1,7 @@
 //! Unit tests of COPY's rules against real directories (run as root for ownership checks).
 
 use super::*;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, FileTypeExt};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -241,4 +241,36 @@ fn add_archive_with_chown_owns_every_entry_and_merges() {
     assert_eq!(owner(&f.rootfs.join("new/y")), (1000, 1001));
     assert_eq!(owner(&f.rootfs.join("new")), (0, 0), "directories the archive only implies stay root's");
     assert_eq!(mode(&f.rootfs.join("etc")), 0o755);
+}
+
+#[test]
+fn extended_attributes_survive_chown() {
+    let f = fixture();
+    let src = f.ctx.join("top.txt");
+    if rustix::fs::lsetxattr(&src, "user.strata", b"kept", rustix::fs::XattrFlags::empty()).is_err() {
+        eprintln!("SKIPPED extended_attributes_survive_chown: the filesystem refuses user.* xattrs");
+        return;
+    }
+    let mut r = req(&["top.txt"], "/x");
+    r.owner = Some((5, 5));
+    run(&f, None, r).expect("copy");
+    let mut buf = [0u8; 16];
+    let n = rustix::fs::lgetxattr(f.rootfs.join("x"), "user.strata", &mut buf[..]).expect("xattr copied");
+    assert_eq!(&buf[..n], b"kept");
+}
+
+#[test]
+fn fifos_from_a_stage_are_recreated_but_not_from_the_context() {
+    let f = fixture();
+    let stage = f.ctx.parent().expect("parent").join("stage2");
+    std::fs::create_dir_all(stage.join("run")).expect("mkdir");
+    nix::unistd::mkfifo(&stage.join("run/pipe"), nix::sys::stat::Mode::from_bits_truncate(0o620)).expect("mkfifo");
+    std::fs::set_permissions(stage.join("run/pipe"), std::fs::Permissions::from_mode(0o620)).expect("chmod");
+    let from = CopyFrom { root: &stage, ignore: None, is_rootfs: true };
+    copy(&from, &req(&["/run"], "/r"), &f.rootfs).expect("copy");
+    let m = std::fs::symlink_metadata(f.rootfs.join("r/pipe")).expect("fifo copied");
+    assert!(m.file_type().is_fifo() && m.mode() & 0o7777 == 0o620);
+    nix::unistd::mkfifo(&f.ctx.join("pipe"), nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    run(&f, None, req(&["."], "/c/")).expect("copy");
+    assert!(std::fs::symlink_metadata(f.rootfs.join("c/pipe")).is_err());
 }
