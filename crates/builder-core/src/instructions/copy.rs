@@ -259,10 +259,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Whether the source path `rel` is left out, and whether to look inside it anyway.
+    /// Whether the source path `rel` is left out, and whether to look inside it anyway. Called
+    /// only for entries whose parent the walk entered, so (as in BuildKit's walker) the entry's
+    /// own match decides; pruned directories are never entered.
     fn excluded(&self, ctx_rel: &str, ex_rel: &str) -> (bool, bool) {
-        let by_ignore = self.from.ignore.is_some_and(|ig| ig.is_excluded(ctx_rel));
-        let by_exclude = !self.excludes.is_empty() && self.excludes.is_excluded(ex_rel);
+        let by_ignore = self.from.ignore.is_some_and(|ig| !ig.is_empty() && ig.matches(ctx_rel));
+        let by_exclude = !self.excludes.is_empty() && self.excludes.matches(ex_rel);
         if !(by_ignore || by_exclude) {
             return (false, false);
         }
