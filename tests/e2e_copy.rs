@@ -66,6 +66,32 @@ fn strata_build(env: &TestEnv, p: &Prepared, context: &Path, build_args: &[Strin
     unpack_layout(&layout, "oracle")
 }
 
+/// `harness::buildah_build` with `--tls-verify=false`: the plain-HTTP test registry is then
+/// reachable whatever /etc/containers/registries.conf.d says (sessions with other registry
+/// ports rewrite that shared file).
+fn buildah_oracle(dockerfile: &Path, context: &Path, build_args: &[&str]) -> Unpacked {
+    let store = tempfile::tempdir().expect("tempdir");
+    let base = |cmd: &mut Command| {
+        cmd.args(["--storage-driver", "vfs", "--root"]).arg(store.path().join("root")).arg("--runroot").arg(store.path().join("run"));
+    };
+    let mut bud = Command::new("buildah");
+    base(&mut bud);
+    bud.args(["bud", "--isolation", "chroot", "--tls-verify=false", "-q", "--layers=false", "-t", "oracle:latest", "-f"]).arg(dockerfile);
+    for a in build_args {
+        bud.args(["--build-arg", a]);
+    }
+    must(bud.arg(context));
+    let layout = store.path().join("layout");
+    let mut push = Command::new("buildah");
+    base(&mut push);
+    must(push.args(["push", "-q", "oracle:latest"]).arg(format!("oci:{}:img", layout.display())));
+    let u = unpack_layout(&layout, "img");
+    let mut rm = Command::new("buildah");
+    base(&mut rm);
+    let _ = rm.args(["rmi", "-a", "-f"]).output();
+    u
+}
+
 /// buildah leaves the empty /dev, /proc and /sys mount points RUN needed in the layer;
 /// BuildKit removes such mount stubs (executor/stubs.go) and so does strata.
 fn without_stubs(theirs: Vec<String>, ours: &[String]) -> Vec<String> {
@@ -83,7 +109,7 @@ fn oracle(env: &TestEnv, p: &Prepared, strata_context: &Path, build_args: &[Stri
 fn oracle_skipping(env: &TestEnv, p: &Prepared, strata_context: &Path, build_args: &[String], skip: &[&str]) -> Vec<String> {
     let ours = strata_build(env, p, strata_context, build_args);
     let argv: Vec<&str> = build_args.iter().map(String::as_str).collect();
-    let theirs = buildah_build(&p.ctx.join("Dockerfile"), &p.ctx, &argv);
+    let theirs = buildah_oracle(&p.ctx.join("Dockerfile"), &p.ctx, &argv);
     let skipped = |l: &String| {
         let path = l.split('\t').next().unwrap_or("");
         skip.iter().any(|s| path == *s || path.starts_with(&format!("{s}/")))
@@ -484,7 +510,7 @@ fn tar_context_with_dockerfile_inside() {
     let (run, layout) = strata_raw(&env, &p, &PathBuf::from(format!("tar://{}", tarball.display())), None, &[base_arg(&env)]);
     assert!(run.ok, "strata failed:\n{}", run.stderr);
     let ours = listing(&unpack_layout(&layout, "oracle").rootfs);
-    let theirs = buildah_build(&p.ctx.join("Dockerfile"), &p.ctx, &[&base_arg(&env)]);
+    let theirs = buildah_oracle(&p.ctx.join("Dockerfile"), &p.ctx, &[&base_arg(&env)]);
     assert_eq!(ours, without_stubs(listing(&theirs.rootfs), &ours));
 }
 
