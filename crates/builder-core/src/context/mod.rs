@@ -80,7 +80,8 @@ impl BuildContext {
                 path: ignore_file.clone(),
                 message: format!("line {}: invalid pattern {:?}: {} (fix or remove the line)", e.line, e.pattern, e.message),
             })?,
-            Err(_) => DockerIgnore::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DockerIgnore::default(),
+            Err(e) => return Err(BuildError::Context { path: ignore_file, message: format!("cannot read the ignore file: {e}") }),
         };
         Ok(Self { root, ignore, _scratch: scratch })
     }
@@ -163,5 +164,8 @@ mod tests {
         assert!(ctx.ignore().is_excluded("a"));
         std::fs::write(dir.path().join("file"), "x").expect("write");
         assert!(BuildContext::open(&dir.path().join("file"), Path::new("Dockerfile")).is_err());
+        std::fs::write(dir.path().join(".dockerignore"), "ok\n# fine\nbad[\n").expect("write");
+        let err = BuildContext::open(dir.path(), &dir.path().join("Other")).expect_err("bad pattern").to_string();
+        assert!(err.contains(".dockerignore") && err.contains("line 3") && err.contains("bad["), "{err}");
     }
 }
