@@ -11,6 +11,15 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Rootless: re-execute inside a user namespace now, while the process has one thread.
+    if let Command::Build(args) = &cli.command {
+        if matches!(args.isolation, args::IsolationArg::Auto | args::IsolationArg::Rootless) {
+            if let Err(e) = strata_builder_core::exec::enter_user_namespace_if_needed() {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -33,6 +42,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             events::init_logging(&args.verbosity, &args.log_format)?;
             let opts = options::build_options(&args)?;
             tracing::info!(isolation = %opts.isolation, "building {}", opts.dockerfile.display());
+            if strata_builder_core::exec::in_user_namespace() {
+                tracing::info!(uid_map = %strata_builder_core::exec::userns::describe_uid_map(), "rootless: running in a user namespace");
+            }
             let out = strata_builder_core::build(opts, Some(events::printer())).await?;
             println!("{}", out.digest);
             Ok(())

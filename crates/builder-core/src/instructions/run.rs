@@ -3,7 +3,9 @@
 use super::fail;
 use crate::build::Builder;
 use crate::error::BuildError;
-use crate::exec::{run_chroot, RunSpec, RunStatus};
+use crate::exec::mounts::{prepare, MountInputs};
+use crate::exec::{check_none_isolation, run_chroot, run_none, RunSpec, RunStatus};
+use std::path::PathBuf;
 use crate::stage::{layer_from_changes, StageRun};
 use crate::user::resolve_user;
 use strata_dockerfile::{Command, HeredocScript, Instruction, Run};
@@ -55,6 +57,43 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     }
     let cwd = st.workdir();
     super::workdir::ensure_dir(&st.rootfs, &cwd, None).map_err(|e| fail(b, inst, format!("cannot create working directory {cwd}: {e}")))?;
+    if b.opts.isolation == crate::Isolation::None {
+        check_none_isolation(b.opts.force).map_err(|m| fail(b, inst, m))?;
+    }
+    if let Some(net) = run.network.as_deref() {
+        if !matches!(net, "none" | "default" | "host") {
+            return Err(fail(b, inst, format!("--network={net}: expected none, default or host")));
+        }
+    }
+    // A scratch directory for this RUN only, outside every rootfs.
+    let scratch = b.build_dir.join(format!("run-{}-{}", st.index, inst.span.start_line));
+    std::fs::create_dir_all(&scratch).map_err(crate::BuildError::io(&scratch))?;
+    let prepared = {
+        let context_root = b.context.root().to_path_buf();
+        let cache_root = b.opts.run_cache_dir();
+        let secrets = b.opts.secrets.clone();
+        let mut from_root = |word: &str| mount_from_root(b, word);
+        let mut inputs = MountInputs {
+            context_root: &context_root,
+            cache_root: &cache_root,
+            scratch: &scratch,
+            secrets: &secrets,
+            workdir: &cwd,
+            from_root: &mut from_root,
+        };
+        prepare(&run.mounts, &mut inputs)
+    };
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(m) => {
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(fail(b, inst, format!("RUN --mount: {m}")));
+        }
+    };
+    for (k, v) in &prepared.env {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
     let spec = RunSpec {
         rootfs: st.rootfs.clone(),
         argv: argv.clone(),
@@ -65,16 +104,22 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         groups: user.groups.clone(),
         network_none: run.network.as_deref() == Some("none"),
         scripts: script.into_iter().collect(),
+        mounts: prepared.mounts.clone(),
+        staging: prepared.staging.clone(),
+        rootless: b.opts.isolation == crate::Isolation::Rootless || crate::exec::in_user_namespace(),
     };
     let shown = match &run.command {
         Command::Shell(t) => t.clone(),
         Command::Exec(a) => format!("{a:?}"),
     };
-    let status = match b.opts.isolation {
-        crate::Isolation::Chroot => run_chroot(&spec),
-        other => return Err(fail(b, inst, format!("isolation {other} is not supported yet; use --isolation chroot as root"))),
-    }
-    .map_err(|e| fail(b, inst, format!("cannot start {shown:?}: {e}")))?;
+    let result = match b.opts.isolation {
+        crate::Isolation::Chroot | crate::Isolation::Rootless => run_chroot(&spec),
+        crate::Isolation::None => run_none(&spec),
+    };
+    drop(spec);
+    prepared.release();
+    let _ = std::fs::remove_dir_all(&scratch);
+    let status = result.map_err(|e| fail(b, inst, format!("cannot start {shown:?}: {e}")))?;
     match status {
         RunStatus::Exited(0) => {}
         RunStatus::Exited(code) => {
@@ -96,4 +141,28 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     }
     st.history_layer(history, layer);
     Ok(())
+}
+
+/// The root directory `RUN --mount=from=word` names: a built stage, or an image pulled and
+/// unpacked for it (once per build).
+fn mount_from_root(b: &mut Builder, word: &str) -> Result<PathBuf, String> {
+    if let Some(i) = b.plan.resolve_stage(word) {
+        return b.built.get(&i).map(|s| s.rootfs.clone()).ok_or_else(|| format!("from={word}: stage {i} has not been built before this step"));
+    }
+    let dir = b.build_dir.join(format!("from-{}", word.replace(['/', ':', '@'], "_")));
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let events = b.events.clone();
+        let image = b
+            .bases
+            .pull(&b.client, &b.handle, &b.store, word, &|e| {
+                if let Some(f) = &events {
+                    f(crate::progress::BuildEvent::Transfer(e));
+                }
+            })
+            .map_err(|e| format!("from={word}: {e}"))?;
+        crate::base::unpack_into(&b.store, &image, &dir, b.opts.isolation == crate::Isolation::Rootless)
+            .map_err(|e| format!("from={word}: {e}"))?;
+    }
+    Ok(dir)
 }
