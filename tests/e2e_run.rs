@@ -118,7 +118,12 @@ fn cache_mount_persists_across_builds_and_stays_out_of_layers() {
         let listing = listing(&image.rootfs);
         let stubs: Vec<&String> = listing.iter().filter(|l| l.starts_with("var/cache") || l.starts_with("locked\t") || l.starts_with("locked/")).collect();
         assert!(stubs.is_empty(), "no cache mount target in the image: {stubs:?}");
-        for tar in case.layer_tars(&image) {
+        let tars = case.layer_tars(&image);
+        let mut first_run: Vec<String> = tar_names(&tars[tars.len() - 2]);
+        first_run.sort();
+        assert_eq!(first_run, ["cache-stat", "seen"], "the RUN's layer holds only its own files (no stub, no touched parent)");
+        assert_eq!(tar_names(&tars[tars.len() - 1]), ["locked-stat"]);
+        for tar in tars {
             let names = tar_names(&tar);
             assert!(!names.iter().any(|n| n.contains("var/cache") || n.contains("count") || n.trim_end_matches('/') == "locked"), "{names:?}");
         }
