@@ -147,10 +147,7 @@ fn secret_is_readable_by_run_and_absent_from_image_and_logs() {
     let run = case.build(&env, &["--secret", &src, "--secret", "id=apikey,env=STRATA_E2E_API_KEY", "-v", "trace"], &[("STRATA_E2E_API_KEY", &env_secret)]);
     assert!(run.ok, "strata failed: {}", run.stderr);
     let image = case.unpack();
-    let sha = |s: &str| {
-        let out = must(Command::new("sh").arg("-c").arg("printf %s \"$V\" | sha256sum | cut -d' ' -f1").env("V", s));
-        out
-    };
+    let sha = |s: &str| must(Command::new("sh").arg("-c").arg("printf %s \"$V\" | sha256sum | cut -d' ' -f1").env("V", s));
     assert_eq!(read(&image.rootfs, "tok.sha"), sha(&file_secret), "the RUN read the secret file");
     assert_eq!(read(&image.rootfs, "tok.stat"), "400:0\n", "default secret mode 0400, owner root");
     assert_eq!(read(&image.rootfs, "tok2.sha"), sha(&file_secret));

@@ -12,13 +12,12 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Rootless: re-execute inside a user namespace now, while the process has one thread.
-    if let Command::Build(args) = &cli.command {
-        if matches!(args.isolation, args::IsolationArg::Auto | args::IsolationArg::Rootless) {
-            if let Err(e) = strata_builder_core::exec::enter_user_namespace_if_needed() {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
+    if let Command::Build(args) = &cli.command
+        && matches!(args.isolation, args::IsolationArg::Auto | args::IsolationArg::Rootless)
+        && let Err(e) = strata_builder_core::exec::enter_user_namespace_if_needed()
+    {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,

@@ -26,10 +26,8 @@ fn lookup_in_image(rootfs: &Path, argv0: &str, path_var: &str) -> String {
     }
     for dir in path_var.split(':').filter(|d| d.starts_with('/')) {
         let candidate = format!("{}/{argv0}", dir.trim_end_matches('/'));
-        if let Ok(host) = resolve_in_root(rootfs, &candidate) {
-            if host.is_file() {
-                return candidate;
-            }
+        if resolve_in_root(rootfs, &candidate).is_ok_and(|host| host.is_file()) {
+            return candidate;
         }
     }
     argv0.to_string()

@@ -60,10 +60,8 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     if b.opts.isolation == crate::Isolation::None {
         check_none_isolation(b.opts.force).map_err(|m| fail(b, inst, m))?;
     }
-    if let Some(net) = run.network.as_deref() {
-        if !matches!(net, "none" | "default" | "host") {
-            return Err(fail(b, inst, format!("--network={net}: expected none, default or host")));
-        }
+    if let Some(net) = run.network.as_deref().filter(|n| !matches!(*n, "none" | "default" | "host")) {
+        return Err(fail(b, inst, format!("--network={net}: expected none, default or host")));
     }
     // A scratch directory for this RUN only, outside every rootfs.
     let scratch = b.build_dir.join(format!("run-{}-{}", st.index, inst.span.start_line));
