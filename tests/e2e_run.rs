@@ -190,18 +190,21 @@ fn bind_mounts_from_context_and_stage_are_readable_and_not_in_layers() {
     let case = Case::new(
         "ARG BASE\nFROM ${BASE} AS src\nRUN echo from-stage > /marker\n\
          FROM ${BASE}\n\
-         RUN --mount=type=bind,source=data,target=/mnt/data sh -c 'cat /mnt/data/input.txt > /copied; (touch /mnt/data/new 2>/dev/null && echo writable || echo readonly) > /bindmode'\n\
+         RUN --mount=type=bind,source=data,target=/mnt/data sh -c 'cat /mnt/data/input.txt > /copied; ls /mnt/data > /visible; (touch /mnt/data/new 2>/dev/null && echo writable || echo readonly) > /bindmode'\n\
          RUN --mount=type=bind,source=data,target=/w,rw sh -c 'echo scribble > /w/input.txt; touch /w/new; cat /w/input.txt > /rwcopy'\n\
          RUN --mount=type=bind,from=src,source=/marker,target=/m cat /m > /got\n\
          RUN --mount=target=/ctx cat /ctx/data/input.txt > /whole\n",
     );
     std::fs::create_dir_all(case.ctx().join("data")).expect("mkdir");
     std::fs::write(case.ctx().join("data/input.txt"), "context data\n").expect("write");
+    std::fs::write(case.ctx().join("data/secret.env"), "PASSWORD=hunter2\n").expect("write");
+    std::fs::write(case.ctx().join(".dockerignore"), "data/*.env\n").expect("write");
     let run = case.build(&env, &[], &[]);
     assert!(run.ok, "strata failed: {}", run.stderr);
     let image = case.unpack();
     assert_eq!(read(&image.rootfs, "copied"), "context data\n");
     assert_eq!(read(&image.rootfs, "bindmode"), "readonly\n", "bind mounts are read-only by default");
+    assert_eq!(read(&image.rootfs, "visible"), "input.txt\n", "files .dockerignore excludes are not in the bind mount (BuildKit)");
     assert_eq!(read(&image.rootfs, "rwcopy"), "scribble\n", "rw lets the RUN write");
     assert_eq!(read(&image.rootfs, "got"), "from-stage\n");
     assert_eq!(read(&image.rootfs, "whole"), "context data\n");

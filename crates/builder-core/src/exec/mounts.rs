@@ -22,6 +22,8 @@ use strata_dockerfile::{Mount, MountKind};
 pub struct MountInputs<'a> {
     /// The build context directory (source of `bind` without `from`).
     pub context_root: &'a Path,
+    /// The context's `.dockerignore`: ignored files are not visible to bind mounts either.
+    pub context_ignore: Option<&'a crate::context::DockerIgnore>,
     /// Where cache mounts live between builds.
     pub cache_root: &'a Path,
     /// A directory for this RUN only (scratch copies, secret staging); removed afterwards.
@@ -140,6 +142,12 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
                     ));
                 }
                 let rw = flag(m, &["rw", "readwrite"]);
+                let from_context = option(m, &["from"]).is_none();
+                let host = match inputs.context_ignore.filter(|ig| from_context && !ig.is_empty()) {
+                    // BuildKit only ever sees the filtered context; so must the RUN.
+                    Some(ignore) => filtered_context(&root, &host, ignore, &inputs.scratch.join(format!("ctx-{n}")))?,
+                    None => host,
+                };
                 let host = if rw {
                     // Writes must not reach the context or the other stage: work on a copy.
                     let copy = inputs.scratch.join(format!("bind-{n}"));
@@ -261,6 +269,60 @@ fn cache_dir(
             Ok((dir, Some(lock)))
         }
     }
+}
+
+/// A view of `source` (inside the context `root`) without the paths `.dockerignore`
+/// excludes: hard links where possible (read-only mounts cannot alter them), else copies.
+fn filtered_context(root: &Path, source: &Path, ignore: &crate::context::DockerIgnore, dest: &Path) -> Result<PathBuf, String> {
+    let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned();
+    let err = |p: &Path, e: std::io::Error| format!("preparing the context for a bind mount: {}: {e}", p.display());
+    let top = rel_of(source);
+    if !top.is_empty() && ignore.is_excluded(&top) && !source.is_dir() {
+        return Err(format!("--mount source {top:?} is excluded by .dockerignore"));
+    }
+    if !source.is_dir() {
+        std::fs::create_dir_all(dest).map_err(|e| err(dest, e))?;
+        let file = dest.join("file");
+        link_or_copy(source, &file).map_err(|e| err(source, e))?;
+        return Ok(file);
+    }
+    std::fs::create_dir_all(dest).map_err(|e| err(dest, e))?;
+    let mut it = walkdir::WalkDir::new(source).sort_by_file_name().min_depth(1).into_iter();
+    while let Some(entry) = it.next() {
+        let entry = entry.map_err(|e| format!("preparing the context for a bind mount: {e}"))?;
+        let rel = rel_of(entry.path());
+        if ignore.is_excluded(&rel) {
+            if entry.file_type().is_dir() && !ignore.may_reinclude_below(&rel) {
+                it.skip_current_dir();
+            }
+            continue;
+        }
+        let inner = entry.path().strip_prefix(source).unwrap_or(entry.path());
+        let target = dest.join(inner);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| err(parent, e))?;
+        }
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| err(&target, e))?;
+            if let Ok(m) = entry.metadata() {
+                let _ = std::fs::set_permissions(&target, m.permissions());
+            }
+        } else if ft.is_symlink() {
+            let link = std::fs::read_link(entry.path()).map_err(|e| err(entry.path(), e))?;
+            std::os::unix::fs::symlink(link, &target).map_err(|e| err(&target, e))?;
+        } else {
+            link_or_copy(entry.path(), &target).map_err(|e| err(entry.path(), e))?;
+        }
+    }
+    Ok(dest.to_path_buf())
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to).map(|_| ())
 }
 
 fn copy_all(from: &Path, to: &Path) -> Result<(), String> {

@@ -68,11 +68,13 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     std::fs::create_dir_all(&scratch).map_err(crate::BuildError::io(&scratch))?;
     let prepared = {
         let context_root = b.context.root().to_path_buf();
+        let context_ignore = b.context.ignore().clone();
         let cache_root = b.opts.run_cache_dir();
         let secrets = b.opts.secrets.clone();
         let mut from_root = |word: &str| mount_from_root(b, word);
         let mut inputs = MountInputs {
             context_root: &context_root,
+            context_ignore: Some(&context_ignore),
             cache_root: &cache_root,
             scratch: &scratch,
             secrets: &secrets,
