@@ -9,10 +9,22 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use strata_tests::*;
 
-const USER: &str = "strata-rootless";
+const USER: &str = "strata-e2e-rootless";
 
 /// Creates the test user with subordinate ID ranges if missing; returns its home.
 fn ensure_user() -> PathBuf {
+    // The tests of this file run in parallel; useradd must run once.
+    static ONCE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut done = ONCE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(home) = done.as_ref() {
+        return home.clone();
+    }
+    let home = create_user();
+    *done = Some(home.clone());
+    home
+}
+
+fn create_user() -> PathBuf {
     let exists = Command::new("id").arg(USER).output().is_ok_and(|o| o.status.success());
     if !exists {
         must(Command::new("useradd").args(["-m", "-s", "/bin/sh", USER]));
@@ -28,7 +40,11 @@ fn ensure_user() -> PathBuf {
         "newuidmap/newgidmap are missing: install the uidmap package (scripts/test.sh does)"
     );
     let home = must(Command::new("sh").arg("-c").arg(format!("getent passwd {USER} | cut -d: -f6")));
-    PathBuf::from(home.trim())
+    let home = PathBuf::from(home.trim());
+    // A home left by an earlier user of the same name may carry a stale owner.
+    must(Command::new("mkdir").arg("-p").arg(&home));
+    must(Command::new("chown").arg(format!("{USER}:")).arg(&home));
+    home
 }
 
 /// A directory the test user can use: binary, context and work dir, owned by them.

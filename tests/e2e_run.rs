@@ -235,7 +235,7 @@ fn tmpfs_mount_is_a_tmpfs_and_leaves_nothing() {
 fn network_none_has_only_loopback_and_it_is_up() {
     let Some(env) = test_env("network_none_has_only_loopback_and_it_is_up") else { return };
     let case = Case::new(&format!(
-        "{BASE}RUN --network=none sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \" > /ifaces; cat /sys/class/net/lo/flags > /loflags'\n\
+        "{BASE}RUN --network=none sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \" > /ifaces; cat /sys/class/net/lo/flags > /loflags; ping -c1 -W2 127.0.0.1 >/dev/null && echo reachable > /ping'\n\
          RUN sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \" | sort > /default-ifaces'\n"
     ));
     let run = case.build(&env, &[], &[]);
@@ -244,6 +244,7 @@ fn network_none_has_only_loopback_and_it_is_up() {
     assert_eq!(read(&image.rootfs, "ifaces"), "lo\n");
     let flags = u32::from_str_radix(read(&image.rootfs, "loflags").trim().trim_start_matches("0x"), 16).expect("flags");
     assert_eq!(flags & 1, 1, "IFF_UP is set on lo");
+    assert_eq!(read(&image.rootfs, "ping"), "reachable\n", "loopback answers");
     assert!(read(&image.rootfs, "default-ifaces").lines().count() >= 1);
 }
 
