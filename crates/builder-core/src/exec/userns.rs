@@ -202,6 +202,19 @@ fn enter_as_child(fds: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// Whether `id` exists in this process's user namespace (`/proc/self/{uid,gid}_map`).
+pub fn id_is_mapped(map_file: &str, id: u32) -> bool {
+    let text = std::fs::read_to_string(map_file).unwrap_or_default();
+    id_in_map(&text, id)
+}
+
+fn id_in_map(text: &str, id: u32) -> bool {
+    text.lines().any(|l| {
+        let f: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        f.len() == 3 && u64::from(id) >= f[0] && u64::from(id) < f[0] + f[2]
+    })
+}
+
 /// The uid map of this process (`inside host count` per line), for logs.
 pub fn describe_uid_map() -> String {
     std::fs::read_to_string("/proc/self/uid_map")
@@ -222,6 +235,14 @@ mod tests {
         assert_eq!(parse_subid(text, "alice", 1000), vec![IdRange { start: 100000, count: 65536 }]);
         assert_eq!(parse_subid(text, "carol", 1001), vec![IdRange { start: 200000, count: 1000 }]);
         assert!(parse_subid(text, "dave", 1002).is_empty());
+    }
+
+    #[test]
+    fn ids_in_maps() {
+        let map = "         0       1000          1\n         1     100000      65536\n";
+        assert!(id_in_map(map, 0) && id_in_map(map, 1000) && id_in_map(map, 65536));
+        assert!(!id_in_map(map, 65537));
+        assert!(!id_in_map("0 1000 1\n", 1000));
     }
 
     #[test]

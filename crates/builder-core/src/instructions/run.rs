@@ -59,6 +59,22 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     super::workdir::ensure_dir(&st.rootfs, &cwd, None).map_err(|e| fail(b, inst, format!("cannot create working directory {cwd}: {e}")))?;
     if b.opts.isolation == crate::Isolation::None {
         check_none_isolation(b.opts.force).map_err(|m| fail(b, inst, m))?;
+        // Running in / while the stage lives elsewhere would change the wrong tree.
+        if st.rootfs != std::path::Path::new("/") {
+            return Err(fail(b, inst, format!("--isolation none runs RUN in / but this stage's root is {}; use --isolation chroot or rootless", st.rootfs.display())));
+        }
+    }
+    if crate::exec::in_user_namespace() {
+        use crate::exec::userns::id_is_mapped;
+        for (file, id) in [("/proc/self/uid_map", user.uid), ("/proc/self/gid_map", user.gid)] {
+            if !id_is_mapped(file, id) {
+                return Err(fail(
+                    b,
+                    inst,
+                    format!("id {id} does not exist in the rootless user namespace (only {}); give this user ranges in /etc/subuid and /etc/subgid", crate::exec::userns::describe_uid_map()),
+                ));
+            }
+        }
     }
     if let Some(net) = run.network.as_deref().filter(|n| !matches!(*n, "none" | "default" | "host")) {
         return Err(fail(b, inst, format!("--network={net}: expected none, default or host")));
