@@ -240,12 +240,19 @@ pub fn run_none(spec: &RunSpec) -> io::Result<RunStatus> {
     };
     let cwd = CString::new(spec.cwd.as_bytes()).map_err(io::Error::other)?;
     let groups: Vec<libc::gid_t> = spec.groups.clone();
-    let (uid, gid) = (spec.uid, spec.gid);
+    let (uid, gid, network_none) = (spec.uid, spec.gid, spec.network_none);
     let mut cmd = Command::new(argv0);
     cmd.args(&spec.argv[1..]).env_clear().envs(spec.env.iter().map(|(k, v)| (k, v)));
     // SAFETY: as in `run_chroot`: syscalls only, on data prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
+            // Namespaces only when asked for: a kaniko-style container rarely has CAP_SYS_ADMIN.
+            if network_none {
+                if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                super::devices::apply_mount_plan(&[MountStep::LoopbackUp])?;
+            }
             if !plan.is_empty() {
                 if libc::unshare(libc::CLONE_NEWNS) != 0 {
                     return Err(io::Error::last_os_error());
@@ -274,4 +281,42 @@ pub fn run_none(spec: &RunSpec) -> io::Result<RunStatus> {
     });
     stubs.remove();
     Ok(status_of(result?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::RunMount;
+
+    #[test]
+    fn none_runs_in_slash_with_mounts_and_kills_its_group() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED none_runs_in_slash_with_mounts_and_kills_its_group: needs root (mount namespace)");
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("src")).expect("mkdir");
+        std::fs::write(dir.path().join("src/f"), "hello\n").expect("write");
+        let target = dir.path().join("mnt").display().to_string();
+        let out = dir.path().join("out").display().to_string();
+        let marker = format!("sleep {}", 800_000 + std::process::id() % 100_000);
+        let spec = RunSpec {
+            rootfs: "/".into(),
+            argv: vec!["/bin/sh".into(), "-c".into(), format!("cat {target}/f > {out}; ( {marker} & ) ; true")],
+            env: vec![("PATH".into(), DEFAULT_PATH.into())],
+            cwd: "/".into(),
+            mounts: vec![RunMount { target: target.clone(), source: RunMountSource::Bind { host: dir.path().join("src"), readonly: true } }],
+            ..Default::default()
+        };
+        assert_eq!(run_none(&spec).expect("run"), RunStatus::Exited(0));
+        assert_eq!(std::fs::read_to_string(&out).expect("out"), "hello\n");
+        assert!(!dir.path().join("mnt").exists(), "the mount target stub is removed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let left = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .flatten()
+            .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(&marker)))
+            .count();
+        assert_eq!(left, 0, "the RUN's background process is killed");
+    }
 }
