@@ -28,6 +28,7 @@ pub mod plan;
 mod plan_json;
 mod scope;
 mod suggest;
+mod validate;
 mod words;
 
 pub use ast::*;

@@ -127,8 +127,24 @@ impl StageScope {
             }
             InstructionKind::Workdir(w) => InstructionKind::Workdir(x(w)?),
             InstructionKind::User(u) => InstructionKind::User(x(u)?),
-            InstructionKind::Stopsignal(s) => InstructionKind::Stopsignal(x(s)?),
-            InstructionKind::Expose(p) => InstructionKind::Expose(xs(p)?),
+            InstructionKind::Stopsignal(s) => {
+                let sig = x(s)?;
+                crate::validate::signal(&sig).map_err(|e| invalid(&loc, line, s, format!("STOPSIGNAL: {e}")))?;
+                InstructionKind::Stopsignal(sig)
+            }
+            InstructionKind::Expose(p) => {
+                // BuildKit splits each expanded word again: `EXPOSE $PORTS` with PORTS="80 443".
+                let mut ports = Vec::new();
+                for w in p {
+                    let words = lex.process_words(w, env).map_err(|e| fail(w, e))?;
+                    for port in words {
+                        crate::validate::port_spec(&port)
+                            .map_err(|e| invalid(&loc, line, w, format!("EXPOSE {port}: {e}")))?;
+                        ports.push(port);
+                    }
+                }
+                InstructionKind::Expose(ports)
+            }
             InstructionKind::Volume(v) => InstructionKind::Volume(xs(v)?),
             InstructionKind::Run(r) => {
                 let mut r = r.clone();
@@ -208,6 +224,15 @@ impl StageScope {
     pub fn declared_args(&self) -> &[(String, Option<String>)] {
         &self.args
     }
+}
+
+/// A value that expanded fine but is not acceptable, at `line` of the instruction.
+fn invalid(loc: &Locator<'_>, line: usize, needle: &str, message: String) -> Error {
+    let mut err = loc.error(Kind::Syntax, 1, Some(needle), message);
+    if let Error::Syntax { line: l, .. } = &mut err {
+        *l = line;
+    }
+    err
 }
 
 /// Keeps the first position of each key with its last value.
