@@ -297,7 +297,8 @@ mod tests {
     fn buildkit_heredoc_cases() {
         let text = "FROM alpine:3.6\n\nENV NAME=me\n\nRUN ls\n\nUSER <<INVALID\nINVALID\n\nRUN <<EMPTY\nEMPTY\n\nRUN 3<<EMPTY2\nEMPTY2\n\nRUN \"<<NOHEREDOC\"\n\nRUN <<INDENT\n\tfoo\n\tbar\nINDENT\n\nRUN <<-UNINDENT\n\tbaz\n\tquux\nUNINDENT\n\nRUN <<-UNINDENT2\n\tbaz\n\tquux\n\tUNINDENT2\n\nRUN <<-EXPAND\n\texpand $NAME\nEXPAND\n\nRUN <<-'NOEXPAND'\n\tdon't expand $NAME\nNOEXPAND\n\nRUN <<COPY\necho hello world\necho foo bar\nCOPY\n\nRUN <<COMMENT\n# internal comment\necho hello world\necho foo bar # trailing comment\nCOMMENT\n\nRUN --mount=type=cache,target=/foo <<MOUNT\necho hello\nMOUNT\n\nCOPY <<FILE1 <<FILE2 /dest\ncontent 1\nFILE1\ncontent 2\nFILE2\n\nCOPY <<X <<Y /dest\nY\nX\nX\nY\n\t";
         let l = lex(text).unwrap_or_else(|e| panic!("{}", e.message));
-        let docs: Vec<Vec<(String, String, bool, Option<u32>)>> = l.lines[1..]
+        type Doc = (String, String, bool, Option<u32>);
+        let docs: Vec<Vec<Doc>> = l.lines[1..]
             .iter()
             .map(|line| {
                 line.heredocs.iter().map(|h| (h.name.clone(), h.content.clone(), h.expand, h.file_descriptor)).collect()
