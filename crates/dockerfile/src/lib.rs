@@ -15,6 +15,23 @@
 //! }
 //! # Ok::<(), strata_dockerfile::Error>(())
 //! ```
+//!
+//! # How it follows BuildKit
+//!
+//! The lexer, flag splitter, exec/shell decision and word expander mirror moby/buildkit's
+//! `frontend/dockerfile/parser` and `shell/lex.go`, message for message where it matters;
+//! `tests/golden/*.txt` pins the behaviour case by case, `tests/differential.rs` compares
+//! with the `parse-dockerfile` crate and names each place where that crate reads a file
+//! differently from BuildKit. Deliberate differences:
+//!
+//! - `COPY --from=builer` where `builer` is one typo away from a stage name and looks like no
+//!   image reference (no `/`, `:`, `@` or `.`) is an error with a suggestion; BuildKit would
+//!   try to pull an image called `builer`.
+//! - `RUN` with no command is refused at parse time.
+//! - An empty `CMD`/`ENTRYPOINT` is an empty exec form (it clears the value).
+//! - Go's byte-wise quirks (a UTF-8 continuation byte 0x85 or 0xA0 counting as a blank in
+//!   flag splitting) are not reproduced.
+//! - Heredoc bodies of `<<-` come with their leading tabs already stripped.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
