@@ -454,91 +454,114 @@ mod glob {
             Ok(Self(toks))
         }
 
-        /// Whether the whole of `s` matches.
-        fn matches(&self, s: &[char]) -> bool {
-            // Iterative wildcard matching with single-star backtracking: linear memory,
-            // no recursion, so hostile patterns cannot blow the stack.
+        /// Runs the pattern over `s` as a set of positions (an NFA walk, linear in
+        /// `s.len() * pattern length`) and reports every `n` such that `s[..n]` matches.
+        fn matching_prefixes(&self, s: &[char]) -> Vec<usize> {
             let p = &self.0;
-            let (mut pi, mut si) = (0usize, 0usize);
-            let mut star: Option<(usize, usize)> = None;
-            while si < s.len() {
-                match p.get(pi) {
-                    Some(Tok::Star) => {
-                        star = Some((pi, si));
-                        pi += 1;
+            let k = p.len();
+            let close = |set: &mut Vec<bool>| {
+                for i in 0..k {
+                    if set[i] && p[i] == Tok::Star {
+                        set[i + 1] = true;
                     }
-                    Some(Tok::Any) => {
-                        pi += 1;
-                        si += 1;
-                    }
-                    Some(Tok::Lit(c)) if *c == s[si] => {
-                        pi += 1;
-                        si += 1;
-                    }
-                    _ => match star {
-                        Some((sp, ss)) => {
-                            pi = sp + 1;
-                            si = ss + 1;
-                            star = Some((sp, ss + 1));
-                        }
-                        None => return false,
-                    },
                 }
+            };
+            let mut set = vec![false; k + 1];
+            set[0] = true;
+            close(&mut set);
+            let mut out = Vec::new();
+            if set[k] {
+                out.push(0);
             }
-            p[pi..].iter().all(|t| *t == Tok::Star)
+            for (n, c) in s.iter().enumerate() {
+                let mut next = vec![false; k + 1];
+                for i in 0..k {
+                    if !set[i] {
+                        continue;
+                    }
+                    match &p[i] {
+                        Tok::Star => next[i] = true,
+                        Tok::Any => next[i + 1] = true,
+                        Tok::Lit(l) if l == c => next[i + 1] = true,
+                        Tok::Lit(_) => {}
+                    }
+                }
+                close(&mut next);
+                if !next.iter().any(|b| *b) {
+                    break;
+                }
+                if next[k] {
+                    out.push(n + 1);
+                }
+                set = next;
+            }
+            out
+        }
+
+        fn reversed(&self) -> Self {
+            Self(self.0.iter().rev().cloned().collect())
         }
 
         pub(super) fn trim_prefix(&self, value: &str, longest: bool) -> String {
             let v: Vec<char> = value.chars().collect();
-            let lens: Box<dyn Iterator<Item = usize>> =
-                if longest { Box::new((0..=v.len()).rev()) } else { Box::new(0..=v.len()) };
-            for n in lens {
-                if self.matches(&v[..n]) {
-                    return v[n..].iter().collect();
-                }
+            let ends = self.matching_prefixes(&v);
+            let cut = if longest { ends.last() } else { ends.first() };
+            match cut {
+                Some(&n) => v[n..].iter().collect(),
+                None => value.to_string(),
             }
-            value.to_string()
         }
 
         pub(super) fn trim_suffix(&self, value: &str, longest: bool) -> String {
-            let v: Vec<char> = value.chars().collect();
-            let starts: Box<dyn Iterator<Item = usize>> =
-                if longest { Box::new(0..=v.len()) } else { Box::new((0..=v.len()).rev()) };
-            for start in starts {
-                if self.matches(&v[start..]) {
-                    return v[..start].iter().collect();
+            // A suffix of the value is a prefix of the reversed value, matched by the reversed pattern.
+            let rv: Vec<char> = value.chars().rev().collect();
+            let ends = self.reversed().matching_prefixes(&rv);
+            let cut = if longest { ends.last() } else { ends.first() };
+            match cut {
+                Some(&n) => {
+                    let v: Vec<char> = value.chars().collect();
+                    v[..v.len() - n].iter().collect()
                 }
+                None => value.to_string(),
             }
-            value.to_string()
         }
 
         /// Leftmost-longest match at or after `from`: (start, end).
         fn find(&self, v: &[char], from: usize) -> Option<(usize, usize)> {
-            (from..=v.len()).find_map(|start| {
-                (start..=v.len()).rev().find(|&end| self.matches(&v[start..end])).map(|end| (start, end))
-            })
+            // A leading `*` matches from `from` whatever a later start could: one walk is enough.
+            let last = if self.0.first() == Some(&Tok::Star) { from.min(v.len()) } else { v.len() };
+            (from..=last).find_map(|start| self.matching_prefixes(&v[start..]).last().map(|&n| (start, start + n)))
         }
 
         pub(super) fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
             let v: Vec<char> = value.chars().collect();
             let mut out = String::new();
-            let mut pos = 0;
-            while pos <= v.len() {
-                let Some((s, e)) = self.find(&v, pos) else { break };
+            let mut pos = 0; // next character to copy
+            let mut search = 0;
+            let mut prev_end: Option<usize> = None;
+            while search <= v.len() {
+                let Some((s, e)) = self.find(&v, search) else { break };
+                if s == e && prev_end == Some(s) {
+                    // Go's ReplaceAll ignores an empty match right after the previous match.
+                    search = s + 1;
+                    continue;
+                }
                 out.extend(&v[pos..s]);
                 out.push_str(replacement);
+                pos = e;
+                prev_end = Some(e);
                 if !all {
-                    pos = e;
                     break;
                 }
                 if e == s {
-                    // An empty match: keep one character and move on, as regexp.ReplaceAll does.
+                    // An empty match: keep one character and move on.
                     if let Some(c) = v.get(e) {
                         out.push(*c);
                     }
                     pos = e + 1;
+                    search = e + 1;
                 } else {
-                    pos = e;
+                    search = e;
                 }
             }
             if pos < v.len() {
@@ -614,6 +637,25 @@ mod tests {
         let env = vec![("V".to_string(), "a b".to_string())];
         let l = Lexer::new('\\');
         assert_eq!(l.process_words("$V \"c d\" e\\ f", &env).unwrap(), vec!["a", "b", "c d", "e f"]);
+    }
+
+    #[test]
+    fn replace_all_empty_matches_like_go() {
+        let env = vec![("V".to_string(), "abc".to_string()), ("W".to_string(), "ab".to_string())];
+        let lex = Lexer::new('\\');
+        assert_eq!(lex.process_word("${V//*/y}", &env).as_deref(), Ok("y"));
+        assert_eq!(lex.process_word("${W//$NOPE/y}", &env).as_deref(), Ok("yayby"));
+        assert_eq!(lex.process_word("${V/*/y}", &env).as_deref(), Ok("y"));
+        assert_eq!(lex.process_word("${V//b*/}", &env).as_deref(), Ok("a"));
+    }
+
+    #[test]
+    fn long_values_stay_linear() {
+        let env = vec![("A".to_string(), "a".repeat(200_000))];
+        let lex = Lexer::new('\\');
+        assert_eq!(lex.process_word("${A#*b*c}", &env).map(|s| s.len()), Ok(200_000));
+        assert_eq!(lex.process_word("${A%%a*}", &env).map(|s| s.len()), Ok(0));
+        assert_eq!(lex.process_word("${A//*x/y}", &env).map(|s| s.len()), Ok(200_000));
     }
 
     /// Cases from BuildKit's `TestProcessWithMatches` (shell/lex_test.go), as (input,
