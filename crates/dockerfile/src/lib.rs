@@ -50,14 +50,17 @@ mod words;
 
 pub use ast::*;
 pub use error::{Error, Warning};
-pub use plan::{plan, BuildPlan, PlanOptions, PlannedStage, StageBase, StageScope};
+pub use plan::{BuildPlan, PlanOptions, PlannedStage, StageBase, StageScope, plan};
 pub use plan_json::plan_json;
 
 /// Parses a base image's `OnBuild` triggers (from its config) into instructions, as BuildKit
 /// does when a stage starts FROM that image; they then run first in that stage, through the
 /// stage's [`StageScope`] like any other instruction. `source` names them in errors (for
 /// example `busybox:latest ONBUILD`); lines count within the triggers.
-pub fn parse_onbuild_triggers(triggers: &[String], source: &str) -> Result<Vec<Instruction>, Error> {
+pub fn parse_onbuild_triggers(
+    triggers: &[String],
+    source: &str,
+) -> Result<Vec<Instruction>, Error> {
     instruction::triggers(source, triggers, '\\')
 }
 
@@ -72,7 +75,10 @@ pub fn parse(text: &str, file_name: &str) -> Result<Dockerfile, Error> {
     let lexed = match lexer::lex(text) {
         Ok(l) => l,
         Err(e) => {
-            let loc = error::Locator { file: file_name, lines: &source_lines };
+            let loc = error::Locator {
+                file: file_name,
+                lines: &source_lines,
+            };
             return Err(loc.error(error::Kind::Syntax, e.line, None, e.message));
         }
     };
@@ -81,8 +87,16 @@ pub fn parse(text: &str, file_name: &str) -> Result<Dockerfile, Error> {
         .iter()
         .map(|&line| Warning {
             line: Some(line),
-            message: "empty continuation line: BuildKit will refuse these in a future release".into(),
+            message: "empty continuation line: BuildKit will refuse these in a future release"
+                .into(),
         })
         .collect();
-    instruction::build(file_name, source_lines, lexed.directives, lexed.escape, lexed.lines, warnings)
+    instruction::build(
+        file_name,
+        source_lines,
+        lexed.directives,
+        lexed.escape,
+        lexed.lines,
+        warnings,
+    )
 }

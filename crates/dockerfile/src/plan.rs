@@ -93,7 +93,10 @@ impl BuildPlan {
 
 fn resolve_in(names: &[Option<String>], word: &str) -> Option<usize> {
     let lower = word.to_ascii_lowercase();
-    if let Some(i) = names.iter().position(|n| n.as_deref() == Some(lower.as_str())) {
+    if let Some(i) = names
+        .iter()
+        .position(|n| n.as_deref() == Some(lower.as_str()))
+    {
         return Some(i);
     }
     word.parse::<usize>().ok().filter(|i| *i < names.len())
@@ -149,7 +152,14 @@ pub fn platform_parts(p: &str) -> (String, String, String) {
     let arch = it.next().unwrap_or_default().to_ascii_lowercase();
     let variant = it.next().unwrap_or_default().to_ascii_lowercase();
     let (arch, variant) = match (arch.as_str(), variant.as_str()) {
-        ("x86_64" | "x86-64" | "amd64", v) => ("amd64".to_string(), if v == "v1" { String::new() } else { v.to_string() }),
+        ("x86_64" | "x86-64" | "amd64", v) => (
+            "amd64".to_string(),
+            if v == "v1" {
+                String::new()
+            } else {
+                v.to_string()
+            },
+        ),
         ("aarch64" | "arm64", "v8" | "8") => ("arm64".to_string(), String::new()),
         ("aarch64", v) => ("arm64".to_string(), v.to_string()),
         ("armhf", _) => ("arm".to_string(), "v7".to_string()),
@@ -165,7 +175,11 @@ pub fn platform_parts(p: &str) -> (String, String, String) {
 /// `os/arch[/variant]` after normalisation.
 pub fn normalize_platform(p: &str) -> String {
     let (os, arch, variant) = platform_parts(p);
-    if variant.is_empty() { format!("{os}/{arch}") } else { format!("{os}/{arch}/{variant}") }
+    if variant.is_empty() {
+        format!("{os}/{arch}")
+    } else {
+        format!("{os}/{arch}/{variant}")
+    }
 }
 
 /// The automatic platform ARGs with their values for these options.
@@ -195,32 +209,55 @@ pub(crate) struct MetaArgs {
 impl MetaArgs {
     /// Variables visible in FROM lines.
     pub fn env(&self) -> Vec<(String, String)> {
-        self.args.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone()))).collect()
+        self.args
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect()
     }
 
     /// The value a stage gets when it redeclares `key` without a default.
     pub fn value(&self, key: &str) -> Option<Option<&str>> {
-        self.args.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_deref())
+        self.args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_deref())
     }
 }
 
 pub(crate) fn build_arg<'a>(opts: &'a PlanOptions, key: &str) -> Option<&'a str> {
-    opts.build_args.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    opts.build_args
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Computes the meta ARGs: defaults expanded with earlier meta ARGs, then `--build-arg` wins.
 pub(crate) fn meta_args(df: &Dockerfile, opts: &PlanOptions) -> Result<MetaArgs, Error> {
-    let loc = Locator { file: &df.file_name, lines: &df.source_lines };
+    let loc = Locator {
+        file: &df.file_name,
+        lines: &df.source_lines,
+    };
     let lex = Lexer::new(df.escape);
-    let mut args: Vec<(String, Option<String>)> =
-        platform_args(opts).into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let mut args: Vec<(String, Option<String>)> = platform_args(opts)
+        .into_iter()
+        .map(|(k, v)| (k, Some(v)))
+        .collect();
     for inst in &df.meta_args {
-        let InstructionKind::Arg(list) = &inst.kind else { continue };
+        let InstructionKind::Arg(list) = &inst.kind else {
+            continue;
+        };
         for (key, default) in list {
             let env = MetaArgs { args: args.clone() }.env();
             let mut value = match default {
                 Some(d) => Some(lex.process_word(d, &env).map_err(|e| {
-                    loc.error(Kind::Expand, inst.span.start_line, Some(d), format!("ARG {key}: {e}"))
+                    loc.error(
+                        Kind::Expand,
+                        inst.span.start_line,
+                        Some(d),
+                        format!("ARG {key}: {e}"),
+                    )
                 })?),
                 None => None,
             };
@@ -246,7 +283,10 @@ fn resolve_from(
     what: &str,
     line: usize,
 ) -> Result<FromRef, Error> {
-    let loc = Locator { file: &df.file_name, lines: &df.source_lines };
+    let loc = Locator {
+        file: &df.file_name,
+        lines: &df.source_lines,
+    };
     if let Some(i) = resolve_in(names, word) {
         return Ok(FromRef::Stage(i));
     }
@@ -255,30 +295,41 @@ fn resolve_from(
             Kind::Stage,
             line,
             Some(word),
-            format!("{what}={word}: invalid stage index {word}: the file has {} stages (0 to {})", names.len(), names.len().saturating_sub(1)),
+            format!(
+                "{what}={word}: invalid stage index {word}: the file has {} stages (0 to {})",
+                names.len(),
+                names.len().saturating_sub(1)
+            ),
         ));
     }
     // BuildKit reads any other word as an image reference. A bare word one typo away from a
     // stage name is almost surely that stage, so say so instead of pulling a missing image.
     let bare = !word.contains(['/', ':', '@', '.']);
-    if bare
-        && let Some(c) = closest(word, names.iter().flatten().map(String::as_str)) {
-            return Err(loc.error(
-                Kind::Stage,
-                line,
-                Some(word),
-                format!("{what}={word}: no stage named {word:?} (did you mean {c:?}?)"),
-            ));
-        }
+    if bare && let Some(c) = closest(word, names.iter().flatten().map(String::as_str)) {
+        return Err(loc.error(
+            Kind::Stage,
+            line,
+            Some(word),
+            format!("{what}={word}: no stage named {word:?} (did you mean {c:?}?)"),
+        ));
+    }
     Ok(FromRef::Image)
 }
 
 /// Resolves stages, bases and dependencies for the chosen target.
 pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
-    let loc = Locator { file: &df.file_name, lines: &df.source_lines };
+    let loc = Locator {
+        file: &df.file_name,
+        lines: &df.source_lines,
+    };
     let Some(last) = df.stages.last() else {
         let line = df.meta_args.last().map_or(1, |i| i.span.start_line);
-        return Err(loc.error(Kind::Stage, line, None, "the Dockerfile has no FROM: no stages to build"));
+        return Err(loc.error(
+            Kind::Stage,
+            line,
+            None,
+            "the Dockerfile has no FROM: no stages to build",
+        ));
     };
     let meta = meta_args(df, opts)?;
     let meta_env = meta.env();
@@ -296,18 +347,23 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                 Kind::Expand,
                 line,
                 Some(&st.from),
-                format!("FROM {}: base name should not be blank (set the ARG it uses with --build-arg)", st.from),
+                format!(
+                    "FROM {}: base name should not be blank (set the ARG it uses with --build-arg)",
+                    st.from
+                ),
             ));
         }
         let platform = match &st.platform {
-            Some(p) => Some(
-                lex.process_word(p, &meta_env)
-                    .map_err(|e| loc.error(Kind::Expand, line, Some(p), format!("FROM --platform: {e}")))?,
-            ),
+            Some(p) => Some(lex.process_word(p, &meta_env).map_err(|e| {
+                loc.error(Kind::Expand, line, Some(p), format!("FROM --platform: {e}"))
+            })?),
             None => None,
         };
         let lower = from.to_ascii_lowercase();
-        let base = if let Some(j) = names[..i].iter().position(|n| n.as_deref() == Some(lower.as_str())) {
+        let base = if let Some(j) = names[..i]
+            .iter()
+            .position(|n| n.as_deref() == Some(lower.as_str()))
+        {
             StageBase::Stage(j)
         } else if lower == "scratch" {
             StageBase::Scratch
@@ -351,7 +407,10 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                             Kind::Stage,
                             line,
                             Some(word),
-                            format!("{what}={word}: stage {} cannot depend on itself", stage_label(df, i)),
+                            format!(
+                                "{what}={word}: stage {} cannot depend on itself",
+                                stage_label(df, i)
+                            ),
                         ));
                     }
                     if !deps.contains(&j) {
@@ -360,7 +419,14 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                 }
             }
         }
-        planned.push(PlannedStage { index: i, name: st.name.clone(), base, platform, span: st.span, deps });
+        planned.push(PlannedStage {
+            index: i,
+            name: st.name.clone(),
+            base,
+            platform,
+            span: st.span,
+            deps,
+        });
     }
 
     let target = match &opts.target {
@@ -376,7 +442,11 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                 None,
                 format!(
                     "--target {t}: no stage named {t:?}{hint}; named stages: {}",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             )
         })?,
@@ -396,7 +466,8 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                     stack.push((dep, 0));
                 }
                 1 => {
-                    let cycle: Vec<String> = stack.iter().map(|(n, _)| stage_label(df, *n)).collect();
+                    let cycle: Vec<String> =
+                        stack.iter().map(|(n, _)| stage_label(df, *n)).collect();
                     return Err(loc.error(
                         Kind::Stage,
                         planned[node].span.start_line,
@@ -428,7 +499,10 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     }
     let mut reported: Vec<&str> = Vec::new();
     for (k, _) in &opts.build_args {
-        if declared.contains(&k.as_str()) || PROXY_ARGS.contains(&k.as_str()) || reported.contains(&k.as_str()) {
+        if declared.contains(&k.as_str())
+            || PROXY_ARGS.contains(&k.as_str())
+            || reported.contains(&k.as_str())
+        {
             continue;
         }
         reported.push(k);
@@ -439,7 +513,12 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     }
 
     let stages = order.into_iter().map(|i| planned[i].clone()).collect();
-    Ok(BuildPlan { stages, target, warnings, stage_names: names })
+    Ok(BuildPlan {
+        stages,
+        target,
+        warnings,
+        stage_names: names,
+    })
 }
 
 fn stage_label(df: &Dockerfile, i: usize) -> String {
