@@ -172,6 +172,42 @@ pub fn platform_parts(p: &str) -> (String, String, String) {
     (os, arch, variant)
 }
 
+const KNOWN_OS: &[&str] = &[
+    "aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux", "nacl", "netbsd",
+    "openbsd", "plan9", "solaris", "wasip1", "windows", "zos",
+];
+const KNOWN_ARCH: &[&str] = &[
+    "386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "loong64", "mips", "mipsle", "mips64",
+    "mips64le", "mips64p32", "mips64p32le", "ppc", "ppc64", "ppc64le", "riscv", "riscv64", "s390", "s390x",
+    "sparc", "sparc64", "wasm",
+];
+
+/// Reads a `--platform` value as containerd's `platforms.Parse` does: `os/arch[/variant]`,
+/// or a lone OS or architecture completed from the host, normalised (`linux/x86_64` is
+/// `linux/amd64`). Unknown names are refused.
+pub fn parse_platform(p: &str) -> Result<String, String> {
+    let parts: Vec<&str> = p.split('/').collect();
+    let host = host_platform();
+    let (host_os, host_arch, _) = platform_parts(&host);
+    let full = match parts.as_slice() {
+        [one] => {
+            let l = one.to_ascii_lowercase();
+            if KNOWN_OS.contains(&l.as_str()) {
+                format!("{l}/{host_arch}")
+            } else {
+                format!("{host_os}/{l}")
+            }
+        }
+        [_, _] | [_, _, _] => p.to_string(),
+        _ => return Err(format!("{p:?}: expected os/arch[/variant]")),
+    };
+    let (os, arch, _) = platform_parts(&full);
+    if !KNOWN_OS.contains(&os.as_str()) || !KNOWN_ARCH.contains(&arch.as_str()) {
+        return Err(format!("{p:?}: unknown operating system or architecture"));
+    }
+    Ok(normalize_platform(&full))
+}
+
 /// `os/arch[/variant]` after normalisation.
 pub fn normalize_platform(p: &str) -> String {
     let (os, arch, variant) = platform_parts(p);
@@ -354,9 +390,14 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
             ));
         }
         let platform = match &st.platform {
-            Some(p) => Some(lex.process_word(p, &meta_env).map_err(|e| {
-                loc.error(Kind::Expand, line, Some(p), format!("FROM --platform: {e}"))
-            })?),
+            Some(p) => {
+                let expanded = lex.process_word(p, &meta_env).map_err(|e| {
+                    loc.error(Kind::Expand, line, Some(p), format!("FROM --platform: {e}"))
+                })?;
+                Some(parse_platform(&expanded).map_err(|e| {
+                    loc.error(Kind::Syntax, line, Some(p), format!("FROM --platform={expanded}: {e}"))
+                })?)
+            }
             None => None,
         };
         let lower = from.to_ascii_lowercase();
