@@ -367,6 +367,13 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
             "the Dockerfile has no FROM: no stages to build",
         ));
     };
+    for (flag, value) in [("--platform", &opts.target_platform), ("build platform", &opts.build_platform)] {
+        if let Some(v) = value {
+            parse_platform(v).map_err(|e| {
+                loc.error(Kind::Stage, df.stages[0].span.start_line, None, format!("{flag} {v}: {e}"))
+            })?;
+        }
+    }
     let meta = meta_args(df, opts)?;
     let meta_env = meta.env();
     let lex = Lexer::new(df.escape);
