@@ -40,6 +40,7 @@ pub mod error;
 pub mod expand;
 mod instruction;
 mod lexer;
+mod lint;
 mod mount;
 pub mod plan;
 mod plan_json;
@@ -87,16 +88,20 @@ pub fn parse(text: &str, file_name: &str) -> Result<Dockerfile, Error> {
         .iter()
         .map(|&line| Warning {
             line: Some(line),
-            message: "empty continuation line: BuildKit will refuse these in a future release"
+            message: "NoEmptyContinuation: Empty continuation line (BuildKit will refuse these in a future release)"
                 .into(),
         })
         .collect();
-    instruction::build(
+    let mut df = instruction::build(
         file_name,
         source_lines,
         lexed.directives,
         lexed.escape,
         lexed.lines,
         warnings,
-    )
+    )?;
+    let mut lints = lint::check(&df);
+    df.warnings.append(&mut lints);
+    df.warnings.sort_by_key(|w| w.line);
+    Ok(df)
 }

@@ -82,7 +82,9 @@ pub(crate) fn csv_record(s: &str) -> Result<Vec<String>, String> {
                 match c {
                     ',' => break,
                     '"' => {
-                        return Err("failed to parse csv mounts: bare \" in non-quoted-field".into());
+                        return Err(
+                            "failed to parse csv mounts: bare \" in non-quoted-field".into()
+                        );
                     }
                     c => field.push(*c),
                 }

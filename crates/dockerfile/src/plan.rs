@@ -173,13 +173,50 @@ pub fn platform_parts(p: &str) -> (String, String, String) {
 }
 
 const KNOWN_OS: &[&str] = &[
-    "aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux", "nacl", "netbsd",
-    "openbsd", "plan9", "solaris", "wasip1", "windows", "zos",
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
+    "zos",
 ];
 const KNOWN_ARCH: &[&str] = &[
-    "386", "amd64", "amd64p32", "arm", "armbe", "arm64", "arm64be", "loong64", "mips", "mipsle", "mips64",
-    "mips64le", "mips64p32", "mips64p32le", "ppc", "ppc64", "ppc64le", "riscv", "riscv64", "s390", "s390x",
-    "sparc", "sparc64", "wasm",
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "armbe",
+    "arm64",
+    "arm64be",
+    "loong64",
+    "mips",
+    "mipsle",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "ppc",
+    "ppc64",
+    "ppc64le",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
 ];
 
 /// Reads a `--platform` value as containerd's `platforms.Parse` does: `os/arch[/variant]`,
@@ -367,10 +404,18 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
             "the Dockerfile has no FROM: no stages to build",
         ));
     };
-    for (flag, value) in [("--platform", &opts.target_platform), ("build platform", &opts.build_platform)] {
+    for (flag, value) in [
+        ("--platform", &opts.target_platform),
+        ("build platform", &opts.build_platform),
+    ] {
         if let Some(v) = value {
             parse_platform(v).map_err(|e| {
-                loc.error(Kind::Stage, df.stages[0].span.start_line, None, format!("{flag} {v}: {e}"))
+                loc.error(
+                    Kind::Stage,
+                    df.stages[0].span.start_line,
+                    None,
+                    format!("{flag} {v}: {e}"),
+                )
             })?;
         }
     }
@@ -402,7 +447,12 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                     loc.error(Kind::Expand, line, Some(p), format!("FROM --platform: {e}"))
                 })?;
                 Some(parse_platform(&expanded).map_err(|e| {
-                    loc.error(Kind::Syntax, line, Some(p), format!("FROM --platform={expanded}: {e}"))
+                    loc.error(
+                        Kind::Syntax,
+                        line,
+                        Some(p),
+                        format!("FROM --platform={expanded}: {e}"),
+                    )
                 })?)
             }
             None => None,

@@ -88,8 +88,27 @@ fn options(args: Option<&str>) -> PlanOptions {
     o
 }
 
+/// Objects with their keys sorted, whatever map serde_json was built with: the workspace may
+/// or may not enable its `preserve_order` feature, and the golden text must not change.
+fn canonical(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<(&String, &serde_json::Value)> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
 fn compact(v: &serde_json::Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    serde_json::to_string(&canonical(v)).unwrap_or_default()
 }
 
 /// Renders a case's outcome in a form that reads well in review.
@@ -148,11 +167,12 @@ fn render(input: &str, args: Option<&str>) -> String {
         }
     }
     for w in json["warnings"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            out,
-            "warning: {}",
-            w["message"].as_str().unwrap_or_default()
-        );
+        let line = w["line"]
+            .as_u64()
+            .map(|l| format!(" L{l}"))
+            .unwrap_or_default();
+        let message = w["message"].as_str().unwrap_or_default();
+        let _ = writeln!(out, "warning{line}: {message}");
     }
     out
 }
