@@ -182,10 +182,7 @@ pub(crate) fn lex(text: &str) -> Result<Lexed, LexError> {
             })?;
             for mut doc in docs {
                 let mut terminated = false;
-                let mut chomp = false;
-                if let Some(c) = doc.1 {
-                    chomp = c;
-                }
+                let chomp = doc.1;
                 while i < raw.len() {
                     let body_line = raw[i];
                     i += 1;
@@ -251,13 +248,13 @@ fn can_contain_heredoc(line: &str) -> bool {
 
 /// Parses one word as a heredoc start: `[n]<<[-]WORD`. Returns the heredoc and whether
 /// it strips tabs; `None` when the word is no heredoc.
-pub(crate) fn parse_heredoc(word: &str) -> Option<(Heredoc, Option<bool>)> {
+pub(crate) fn parse_heredoc(word: &str) -> Option<(Heredoc, bool)> {
     try_parse_heredoc(word).ok().flatten()
 }
 
 /// Like [`parse_heredoc`], but a word that starts like a heredoc and does not lex
 /// (`<<'EOF`) is an error, as in BuildKit.
-fn try_parse_heredoc(word: &str) -> Result<Option<(Heredoc, Option<bool>)>, String> {
+fn try_parse_heredoc(word: &str) -> Result<Option<(Heredoc, bool)>, String> {
     let Some(lt) = word.find("<<") else {
         return Ok(None);
     };
@@ -302,12 +299,12 @@ fn try_parse_heredoc(word: &str) -> Result<Option<(Heredoc, Option<bool>)>, Stri
             expand,
             file_descriptor: fd,
         },
-        Some(chomp),
+        chomp,
     )))
 }
 
 /// Every heredoc start in a logical line, in order.
-pub(crate) fn heredocs_from_line(line: &str) -> Result<Vec<(Heredoc, Option<bool>)>, String> {
+pub(crate) fn heredocs_from_line(line: &str) -> Result<Vec<(Heredoc, bool)>, String> {
     let mut lex = Lexer::new('\\');
     lex.raw_quotes = true;
     lex.raw_escapes = true;
