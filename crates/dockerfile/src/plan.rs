@@ -597,8 +597,11 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     }
     let mut reported: Vec<&str> = Vec::new();
     for (k, _) in &opts.build_args {
+        // BUILDKIT_* and SOURCE_DATE_EPOCH configure the builder itself, not the Dockerfile.
         if declared.contains(&k.as_str())
             || PROXY_ARGS.contains(&k.as_str())
+            || k.starts_with("BUILDKIT_")
+            || k == "SOURCE_DATE_EPOCH"
             || reported.contains(&k.as_str())
         {
             continue;
