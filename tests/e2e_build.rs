@@ -12,8 +12,11 @@ fn hello_dir() -> std::path::PathBuf {
 fn build_hello(env: &TestEnv, work: &std::path::Path, destination: &str, extra: &[&str], envs: &[(&str, &str)]) -> Run {
     let ctx = hello_dir();
     let df = ctx.join("Dockerfile");
+    let base = format!("BASE={}", env.base_busybox);
     let mut args = vec![
         "build",
+        "--build-arg",
+        base.as_str(),
         "--context",
         ctx.to_str().expect("utf8"),
         "--dockerfile",
@@ -114,7 +117,8 @@ fn hello_matches_buildah_oracle() {
     let run = build_hello(&env, work.path(), &dest, &["--no-push", "--oci-layout-path", &layout_arg], &[]);
     assert!(run.ok, "strata failed: {}", run.stderr);
     let ours = unpack_layout(&layout, "oracle");
-    let theirs = buildah_build(&hello_dir().join("Dockerfile"), &hello_dir(), &[]);
+    let base = format!("BASE={}", env.base_busybox);
+    let theirs = buildah_build(&hello_dir().join("Dockerfile"), &hello_dir(), &[&base]);
 
     // RUN changes mtimes of directories, and `ls` output; contents and metadata must agree.
     let a = listing(&ours.rootfs);

@@ -104,10 +104,7 @@ fn platform_matches(p: &Platform, want: &Platform) -> bool {
 }
 
 fn platform_string(p: &Platform) -> String {
-    match &p.variant {
-        Some(v) => format!("{}/{}/{}", p.os, p.architecture, v),
-        None => format!("{}/{}", p.os, p.architecture),
-    }
+    p.to_string()
 }
 
 pub(crate) async fn get_image(client: &Client, r: &Reference, platform: &Platform) -> Result<PulledImage, Error> {
@@ -167,6 +164,7 @@ async fn open_blob(
     r: &Reference,
     digest: &str,
     timeout: Option<std::time::Duration>,
+    from: u64,
 ) -> Result<reqwest::Response, Error> {
     DigestHasher::for_digest(digest).map_err(|m| Error::Protocol {
         registry: ep.name.clone(),
@@ -177,7 +175,10 @@ async fn open_blob(
     let url = ep.url(&format!("{}/blobs/{}", r.repository, digest));
     let resp = client
         .send(ep, &Scope::pull(&r.repository), "GET blob", client.opts.retries, |h| {
-            let rb = h.get(&url);
+            let mut rb = h.get(&url);
+            if from > 0 {
+                rb = rb.header(reqwest::header::RANGE, format!("bytes={from}-"));
+            }
             Ok(match timeout {
                 Some(t) => rb.timeout(t),
                 None => rb,
@@ -192,7 +193,7 @@ async fn open_blob(
 
 pub(crate) async fn get_blob_bytes(client: &Client, r: &Reference, digest: &str) -> Result<Vec<u8>, Error> {
     with_endpoints(client, r, |ep| async move {
-        let resp = open_blob(client, &ep, r, digest, Some(client.opts.stall_timeout * 4)).await?;
+        let resp = open_blob(client, &ep, r, digest, Some(client.opts.stall_timeout * 4), 0).await?;
         if resp.content_length().is_some_and(|n| n > MAX_BLOB_IN_MEMORY) {
             return Err(Error::Protocol {
                 registry: ep.name.clone(),
@@ -219,56 +220,36 @@ pub(crate) async fn get_blob_bytes(client: &Client, r: &Reference, digest: &str)
 }
 
 pub(crate) async fn get_blob_to_file(client: &Client, r: &Reference, digest: &str, dest: &Path) -> Result<(), Error> {
-    let mut attempt = 0;
-    loop {
-        let res = with_endpoints(client, r, |ep| async move { download_once(client, &ep, r, digest, dest).await }).await;
-        match res {
-            Err(e) if e.is_transient() && attempt < client.opts.retries => {
-                attempt += 1;
-                tracing::warn!(reference = %r, %digest, attempt, "blob download failed, retrying: {e}");
-                tokio::time::sleep(client.backoff(attempt)).await;
-            }
-            other => return other,
-        }
-    }
+    with_endpoints(client, r, |ep| async move { download(client, &ep, r, digest, dest).await }).await
 }
 
-async fn download_once(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, dest: &Path) -> Result<(), Error> {
+/// Bytes received so far: the partial file and the hash of what is in it.
+struct Partial {
+    file: tokio::fs::File,
+    hasher: DigestHasher,
+    done: u64,
+}
+
+async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, dest: &Path) -> Result<(), Error> {
     let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "blob".into());
     let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
     let io = |source: std::io::Error, p: &Path| Error::Io { path: p.to_path_buf(), source };
-    let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| io(e, &tmp))?;
-    let mut hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
-    let activity = Activity::new();
-    let mut done = 0u64;
-    let mut last_report = 0u64;
-    let copy = async {
-        let resp = open_blob(client, ep, r, digest, None).await?;
-        activity.touch();
-        let total = resp.content_length();
-        client.emit(ProgressEvent::BlobStarted { digest: digest.to_string(), total, push: false });
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| connect_error(ep, "GET blob body", &e))?;
-            activity.touch();
-            hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(|e| io(e, &tmp))?;
-            done += chunk.len() as u64;
-            if done - last_report >= 1 << 20 {
-                last_report = done;
-                client.emit(ProgressEvent::BlobProgress { digest: digest.to_string(), done });
+    let file = tokio::fs::File::create(&tmp).await.map_err(|e| io(e, &tmp))?;
+    let hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
+    let mut part = Partial { file, hasher, done: 0 };
+    let mut attempt = 0;
+    let res = loop {
+        match download_attempt(client, ep, r, digest, &mut part, &tmp).await {
+            Err(e) if e.is_transient() && attempt < client.opts.retries => {
+                attempt += 1;
+                tracing::warn!(reference = %r, %digest, attempt, from = part.done, "blob download failed, resuming: {e}");
+                tokio::time::sleep(client.backoff(attempt)).await;
             }
+            other => break other,
         }
-        file.flush().await.map_err(|e| io(e, &tmp))?;
-        Ok(())
     };
-    let res = stall_guard(&activity, client.opts.stall_timeout, copy, || Error::Connect {
-        registry: ep.name.clone(),
-        action: format!("GET blob {digest}"),
-        message: format!("no data for {:?}", client.opts.stall_timeout),
-    })
-    .await;
+    let Partial { file, hasher, .. } = part;
     drop(file);
     if let Err(e) = res {
         let _ = tokio::fs::remove_file(&tmp).await;
@@ -288,4 +269,67 @@ async fn download_once(client: &Client, ep: &Endpoint, r: &Reference, digest: &s
     client.add_mount_source(digest, r);
     client.emit(ProgressEvent::BlobDone { digest: digest.to_string(), skipped: false });
     Ok(())
+}
+
+/// One `GET`, from `part.done` on (a `Range` request after a failure; a registry that answers
+/// 200 instead of 206 sends everything again and the partial file starts over).
+async fn download_attempt(
+    client: &Client,
+    ep: &Endpoint,
+    r: &Reference,
+    digest: &str,
+    part: &mut Partial,
+    tmp: &Path,
+) -> Result<(), Error> {
+    use tokio::io::AsyncSeekExt;
+    let io = |source: std::io::Error| Error::Io { path: tmp.to_path_buf(), source };
+    let activity = Activity::new();
+    let copy = async {
+        // A write cancelled by the stall watchdog may have left the file out of step with the hash.
+        if part.done > 0 && part.file.metadata().await.map_err(io)?.len() != part.done {
+            part.file.set_len(0).await.map_err(io)?;
+            part.file.seek(std::io::SeekFrom::Start(0)).await.map_err(io)?;
+            part.hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
+            part.done = 0;
+        }
+        let resp = open_blob(client, ep, r, digest, None, part.done).await?;
+        activity.touch();
+        let resumed = part.done > 0
+            && resp.status() == reqwest::StatusCode::PARTIAL_CONTENT
+            && resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with(&format!("bytes {}-", part.done)));
+        if part.done > 0 && !resumed {
+            part.file.set_len(0).await.map_err(io)?;
+            part.file.seek(std::io::SeekFrom::Start(0)).await.map_err(io)?;
+            part.hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
+            part.done = 0;
+        }
+        if part.done == 0 {
+            client.emit(ProgressEvent::BlobStarted { digest: digest.to_string(), total: resp.content_length(), push: false });
+        }
+        let mut last_report = part.done;
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| connect_error(ep, "GET blob body", &e))?;
+            activity.touch();
+            part.file.write_all(&chunk).await.map_err(io)?;
+            part.hasher.update(&chunk);
+            part.done += chunk.len() as u64;
+            if part.done - last_report >= 1 << 20 {
+                last_report = part.done;
+                client.emit(ProgressEvent::BlobProgress { digest: digest.to_string(), done: part.done });
+            }
+        }
+        part.file.flush().await.map_err(io)?;
+        Ok(())
+    };
+    stall_guard(&activity, client.opts.stall_timeout, copy, || Error::Connect {
+        registry: ep.name.clone(),
+        action: format!("GET blob {digest}"),
+        message: format!("no data for {:?}", client.opts.stall_timeout),
+    })
+    .await
 }

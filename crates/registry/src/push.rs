@@ -52,7 +52,14 @@ pub(crate) async fn push_image(client: &Client, r: &Reference, image: &PushImage
     }
     let limit = client.opts.max_concurrent_uploads.max(1);
     let ep2 = ep.clone();
-    futures_util::stream::iter(image.blobs.iter().map(Ok::<_, Error>))
+    // The same blob twice (an empty layer repeated) is uploaded once.
+    let mut unique: Vec<&PushBlob> = Vec::with_capacity(image.blobs.len());
+    for b in &image.blobs {
+        if !unique.iter().any(|u| u.digest == b.digest) {
+            unique.push(b);
+        }
+    }
+    futures_util::stream::iter(unique.into_iter().map(Ok::<_, Error>))
         .try_for_each_concurrent(limit, |b| {
             let ep = ep2.clone();
             async move { push_blob(client, &ep, &r.repository, b).await }
@@ -136,6 +143,7 @@ async fn push_blob(client: &Client, ep: &Endpoint, repository: &str, blob: &Push
     let mut session: Option<Session> = None;
     let mut attempt = 0u32;
     let mut tried_mount = false;
+    let mut restarted = false;
     loop {
         let res = async {
             if session.is_none() {
@@ -169,6 +177,13 @@ async fn push_blob(client: &Client, ep: &Endpoint, repository: &str, blob: &Push
                     (true, Some(s)) => resume_point(client, ep, repository, &s).await,
                     _ => None,
                 };
+            }
+            // A resumed or long-lived session the registry no longer accepts (expired, or its
+            // offset disagrees): start this blob over once.
+            Err(Error::Http { status: 400 | 404 | 416, .. }) if session.is_some() && !restarted => {
+                tracing::warn!(%repository, %digest, "upload session rejected: starting the blob again");
+                restarted = true;
+                session = None;
             }
             Err(e) => return Err(e),
         }

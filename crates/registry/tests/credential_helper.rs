@@ -42,4 +42,16 @@ async fn cred_helper_supplies_the_password() {
     assert_eq!(pulled.digest, img.manifest_digest);
     let calls = std::fs::read_to_string(dir.path().join("helper-calls")).unwrap();
     assert_eq!(calls.trim(), env.tls, "the helper was asked for the registry host");
+
+    // credsStore: the default helper for every registry without an entry of its own.
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::write(store.join("config.json"), r#"{"auths":{"other.example:5000":{"auth":"eDp5"}},"credsStore":"stratatest"}"#).unwrap();
+    // DOCKER_CONFIG names the directory when the options do not.
+    // SAFETY: as above, the only test in this process.
+    unsafe { std::env::set_var("DOCKER_CONFIG", &store) };
+    let client = Client::new(ClientOptions { credentials: vec![], docker_config_dir: None, ..env.tls_opts() }).unwrap();
+    assert_eq!(client.get_image(&reference, &Platform::host()).await.unwrap().digest, img.manifest_digest);
+    let calls = std::fs::read_to_string(dir.path().join("helper-calls")).unwrap();
+    assert_eq!(calls.lines().count(), 2, "{calls}");
 }

@@ -1,4 +1,4 @@
-//! ECR end to end: moto (STRATA_TEST_MOTO) answers GetAuthorizationToken, CreateRepository and STS
+//! ECR end to end: moto (STRATA_TEST_MOTO, or one started here) answers GetAuthorizationToken, CreateRepository and STS
 //! AssumeRole; the decoded token is the TLS registry's htpasswd entry; strata pushes to
 //! `123456789012.dkr.ecr.us-east-1.amazonaws.com/...` mapped onto that registry, with AWS keys in
 //! the environment, then through an assumed role in another account whose token only a registry
@@ -42,10 +42,14 @@ async fn ecr_repositories(moto: &str) -> Vec<String> {
 #[tokio::test]
 async fn ecr_push_with_keys_and_with_an_assumed_role() {
     let env = require_env!("ecr_push_with_keys_and_with_an_assumed_role");
-    let Some(moto) = env.moto.clone() else {
-        let _ = writeln!(std::io::stderr(), "SKIPPED: ecr test: STRATA_TEST_MOTO is not set (run scripts/test.sh)");
+    let Some(moto_server) = moto(&env) else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: ecr test: no moto_server at STRATA_TEST_MOTO and none installed (run scripts/install.sh with WITH_MOTO=1)"
+        );
         return;
     };
+    let moto = moto_server.addr.clone();
     assert_eq!((env.user.as_str(), env.pass.as_str()), ("AWS", "123456789012-auth-token"), "the TLS registry's htpasswd must hold moto's token");
     let sink = LogSink::default();
     let s2 = sink.clone();

@@ -99,7 +99,17 @@ async fn pull_survives_a_reset_mid_blob() {
     let dest = dir.path().join("pulled");
     client.get_blob_to_file(&r, d, &dest).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(path).unwrap());
-    assert_eq!(proxy.snapshot().iter().filter(|s| s.fault == Some("reset-download")).count(), 2);
+    let seen = proxy.snapshot();
+    assert_eq!(seen.iter().filter(|s| s.fault == Some("reset-download")).count(), 2);
+    // After each reset the download goes on from where it stopped, with a Range request.
+    let ranges: Vec<String> = seen.iter().filter(|s| s.method == "GET" && s.path.contains("/blobs/")).map(|s| s.get_range.clone().unwrap_or_default()).collect();
+    // (A reset discards what was in flight, so the offsets are at most what the proxy forwarded.)
+    assert_eq!(ranges.len(), 3, "{seen:?}");
+    assert_eq!(ranges[0], "");
+    let from = |r: &str| r.strip_prefix("bytes=").and_then(|r| r.strip_suffix('-')).and_then(|n| n.parse::<u64>().ok());
+    let (a, b) = (from(&ranges[1]).unwrap(), from(&ranges[2]).unwrap());
+    assert!(0 < a && a <= 300_000 && a <= b && b <= a + 5, "{ranges:?}");
+    assert_eq!(seen.last().unwrap().status, 206);
 }
 
 #[tokio::test]

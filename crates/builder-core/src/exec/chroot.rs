@@ -86,7 +86,7 @@ pub fn run_chroot(spec: &RunSpec) -> io::Result<RunStatus> {
     let program = lookup_in_image(&spec.rootfs, argv0, path_var);
 
     let scaffolding = Scaffolding::prepare(&spec.rootfs)?;
-    let plan = mount_plan(&spec.rootfs);
+    let plan = mount_plan(&spec.rootfs, &spec.scripts);
     let root = CString::new(spec.rootfs.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let cwd = CString::new(spec.cwd.as_bytes()).map_err(io::Error::other)?;
     let groups: Vec<libc::gid_t> = spec.groups.clone();

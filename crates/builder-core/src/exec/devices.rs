@@ -18,6 +18,8 @@ pub enum MountStep {
     Mkdir(CString, libc::mode_t),
     /// Create a symlink `link -> target`.
     Symlink { target: CString, link: CString },
+    /// Write a file with these bytes and mode (heredoc scripts under /dev/pipes).
+    WriteFile { path: CString, content: Vec<u8>, mode: libc::mode_t },
 }
 
 fn cpath(p: &Path) -> CString {
@@ -30,7 +32,7 @@ fn cstr(s: &str) -> CString {
 }
 
 /// The mounts for a RUN in `rootfs`.
-pub fn mount_plan(rootfs: &Path) -> Vec<MountStep> {
+pub fn mount_plan(rootfs: &Path, scripts: &[(String, String)]) -> Vec<MountStep> {
     use MountStep::*;
     let mut steps = Vec::new();
     let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
@@ -92,6 +94,22 @@ pub fn mount_plan(rootfs: &Path) -> Vec<MountStep> {
     for (link, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
         steps.push(Symlink { target: cstr(target), link: cpath(&dev.join(link)) });
     }
+    if !scripts.is_empty() {
+        steps.push(Mkdir(cpath(&dev.join("pipes")), 0o755));
+        // Its own tmpfs: /dev is noexec, and the scripts must run.
+        steps.push(Mount {
+            source: Some(cstr("tmpfs")),
+            target: cpath(&dev.join("pipes")),
+            fstype: Some(cstr("tmpfs")),
+            flags: libc::MS_NOSUID | libc::MS_NODEV,
+            data: Some(cstr("mode=755,size=16384k")),
+            optional: false,
+        });
+        for (name, content) in scripts {
+            let file = dev.join("pipes").join(name.replace('/', "_"));
+            steps.push(WriteFile { path: cpath(&file), content: content.as_bytes().to_vec(), mode: 0o755 });
+        }
+    }
     // The host's name resolution, read-only, over files that exist in the image (the caller
     // creates missing ones and removes them afterwards, so they never reach a layer).
     for file in ["etc/resolv.conf", "etc/hosts"] {
@@ -145,6 +163,24 @@ pub fn apply_mount_plan(steps: &[MountStep]) -> std::io::Result<()> {
                 MountStep::Symlink { target, link } => {
                     libc::symlink(target.as_ptr(), link.as_ptr());
                     0
+                }
+                MountStep::WriteFile { path, content, mode } => {
+                    let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC | libc::O_CLOEXEC, *mode);
+                    if fd < 0 {
+                        -1
+                    } else {
+                        let mut written = 0usize;
+                        while written < content.len() {
+                            let n = libc::write(fd, content[written..].as_ptr().cast(), content.len() - written);
+                            if n <= 0 {
+                                break;
+                            }
+                            written += n as usize;
+                        }
+                        libc::fchmod(fd, *mode);
+                        libc::close(fd);
+                        if written == content.len() { 0 } else { -1 }
+                    }
                 }
             }
         };

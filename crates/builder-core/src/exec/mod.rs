@@ -25,6 +25,8 @@ pub struct RunSpec {
     pub groups: Vec<u32>,
     /// `--network=none`: a fresh network namespace with nothing in it.
     pub network_none: bool,
+    /// Executable heredoc scripts `(name, content)`, provided read-only at `/dev/pipes/<name>`.
+    pub scripts: Vec<(String, String)>,
 }
 
 /// How the command ended.

@@ -6,43 +6,22 @@ use crate::error::BuildError;
 use crate::exec::{run_chroot, RunSpec, RunStatus};
 use crate::stage::{layer_from_changes, StageRun};
 use crate::user::resolve_user;
-use strata_dockerfile::{Command, Instruction, Run};
+use strata_dockerfile::{Command, HeredocScript, Instruction, Run};
 
-/// The argv a RUN executes.
-pub fn command_line(shell: &[String], run: &Run) -> Vec<String> {
-    match &run.command {
-        Command::Exec(args) => args.clone(),
-        Command::Shell(text) => {
-            let mut script = text.clone();
-            if !run.heredocs.is_empty() {
-                let only_heredoc = run.heredocs.len() == 1 && text.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == run.heredocs[0].name;
-                if only_heredoc {
-                    // `RUN <<EOF` runs the body itself as the script (a shebang picks the interpreter).
-                    script = run.heredocs[0].content.clone();
-                    if script.starts_with("#!") {
-                        let interpreter: Vec<String> = script.lines().next().unwrap_or_default()[2..].split_whitespace().map(String::from).collect();
-                        if !interpreter.is_empty() {
-                            let mut argv = interpreter;
-                            argv.push("-c".into());
-                            argv.push(script);
-                            return argv;
-                        }
-                    }
-                } else {
-                    // The shell itself reads the heredocs: hand it the whole text.
-                    for h in &run.heredocs {
-                        script.push('\n');
-                        script.push_str(&h.content);
-                        if !h.content.ends_with('\n') {
-                            script.push('\n');
-                        }
-                        script.push_str(&h.name);
-                    }
-                }
-            }
+/// The argv a RUN executes, and the executable heredoc script to provide (name, content).
+pub fn command_line(shell: &[String], run: &Run) -> (Vec<String>, Option<(String, String)>) {
+    match (&run.command, run.heredoc_script()) {
+        (_, Some(HeredocScript::Executable { name, content })) => (vec![format!("/dev/pipes/{name}")], Some((name, content))),
+        (_, Some(HeredocScript::Shell(script))) => {
             let mut argv = shell.to_vec();
             argv.push(script);
-            argv
+            (argv, None)
+        }
+        (Command::Exec(args), None) => (args.clone(), None),
+        (Command::Shell(text), None) => {
+            let mut argv = shell.to_vec();
+            argv.push(text.clone());
+            (argv, None)
         }
     }
 }
@@ -62,7 +41,7 @@ fn is_proxy_arg(name: &str) -> bool {
 }
 
 pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, run: &Run) -> Result<(), BuildError> {
-    let argv = command_line(&st.shell(), run);
+    let (argv, script) = command_line(&st.shell(), run);
     let user = resolve_user(&st.rootfs, st.config.config.user.as_deref().unwrap_or("")).map_err(|m| fail(b, inst, m))?;
     let mut env = st.config.env_pairs();
     let args = st.scope.build_args();
@@ -85,6 +64,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         gid: user.gid,
         groups: user.groups.clone(),
         network_none: run.network.as_deref() == Some("none"),
+        scripts: script.into_iter().collect(),
     };
     let shown = match &run.command {
         Command::Shell(t) => t.clone(),

@@ -36,6 +36,8 @@ pub struct Seen {
     pub method: String,
     /// The Content-Range request header, if any.
     pub range: Option<String>,
+    /// The Range request header, if any.
+    pub get_range: Option<String>,
     pub path: String,
     pub query: String,
     pub status: u16,
@@ -101,7 +103,7 @@ impl Proxy {
             let is_blob_get = method == "GET" && path.contains("/blobs/sha256:");
             let idx = {
                 let mut s = self.seen.lock().unwrap();
-                s.push(Seen { range: header(&head, "content-range").map(str::to_string), method: method.clone(), path: path.clone(), query: query.clone(), status: 0, fault: None });
+                s.push(Seen { range: header(&head, "content-range").map(str::to_string), get_range: header(&head, "range").map(str::to_string), method: method.clone(), path: path.clone(), query: query.clone(), status: 0, fault: None });
                 s.len() - 1
             };
             let (fault_status, reset_up, stall, reset_down, delay, retry_after) = {
@@ -172,6 +174,9 @@ impl Proxy {
             let no_body = method == "HEAD" || status == 204 || status == 304 || (100..200).contains(&status);
             if let (Some(n), false) = (reset_down, no_body) {
                 copy_body(ur, &mut cw, rlen.unwrap_or(0).min(n), false, None).await?;
+                cw.flush().await?;
+                // Let the client read what was sent before the reset discards what is in flight.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 mark("reset-download", 0);
                 return reset(cw, cr).await;
             }
