@@ -2,10 +2,11 @@
 //! dependency order, and per-stage ARG/ENV scope for expanding instructions.
 
 use crate::error::{Kind, Locator};
-use crate::expand::Lexer;
+use crate::expand::{Env, Lexer};
 use crate::suggest::closest;
 use crate::{Dockerfile, Error, InstructionKind, Span, Warning};
 use serde::Serialize;
+use std::cell::RefCell;
 
 pub use crate::scope::StageScope;
 
@@ -343,6 +344,22 @@ pub(crate) fn meta_args(df: &Dockerfile, opts: &PlanOptions) -> Result<MetaArgs,
     Ok(MetaArgs { args })
 }
 
+/// An environment that remembers the names it could not find.
+struct Recorder<'a> {
+    inner: &'a dyn Env,
+    missing: RefCell<Vec<String>>,
+}
+
+impl Env for Recorder<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        let v = self.inner.get(name);
+        if v.is_none() {
+            self.missing.borrow_mut().push(name.to_string());
+        }
+        v
+    }
+}
+
 /// A `--from` or `from=` word resolved against the stages.
 enum FromRef {
     Stage(usize),
@@ -425,11 +442,25 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     let names: Vec<Option<String>> = df.stages.iter().map(|s| s.name.clone()).collect();
 
     let mut planned = Vec::with_capacity(df.stages.len());
+    // (line, name) of variables used in FROM that no meta ARG declares.
+    let mut from_warnings: Vec<(usize, String)> = Vec::new();
     for (i, st) in df.stages.iter().enumerate() {
         let line = st.span.start_line;
+        let recorder = Recorder {
+            inner: &meta_env,
+            missing: RefCell::new(Vec::new()),
+        };
         let from = lex
-            .process_word(&st.from, &meta_env)
+            .process_word(&st.from, &recorder)
             .map_err(|e| loc.error(Kind::Expand, line, Some(&st.from), format!("FROM: {e}")))?;
+        for name in recorder.missing.into_inner() {
+            if meta.args.iter().any(|(k, _)| *k == name)
+                || from_warnings.iter().any(|(l, n)| *l == line && *n == name)
+            {
+                continue;
+            }
+            from_warnings.push((line, name));
+        }
         if from.is_empty() {
             return Err(loc.error(
                 Kind::Expand,
@@ -587,6 +618,16 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     }
 
     let mut warnings = df.warnings.clone();
+    for (line, name) in &from_warnings {
+        let hint = closest(name, meta.args.iter().map(|(k, _)| k.as_str()))
+            .map(|c| format!(" (did you mean {c}?)"))
+            .unwrap_or_default();
+        warnings.push(Warning {
+            line: Some(*line),
+            message: format!("UndefinedArgInFrom: FROM argument '{name}' is not declared{hint}"),
+        });
+    }
+    warnings.sort_by_key(|w| w.line);
     let mut declared: Vec<&str> = meta.args.iter().map(|(k, _)| k.as_str()).collect();
     for &i in &order {
         for inst in &df.stages[i].instructions {
