@@ -143,3 +143,22 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn reproducible_builds_are_byte_identical() {
+    let Some(env) = test_env("reproducible_builds_are_byte_identical") else { return };
+    let digest_of = |extra_env: &[(&str, &str)]| {
+        // A fresh work dir each time: nothing cached may make the result equal by accident.
+        let work = tempfile::tempdir().expect("tempdir");
+        let dest = format!("{}/e2e/hello:repro", env.registry_http);
+        let run = build_hello(&env, work.path(), &dest, &["--no-push", "--reproducible"], extra_env);
+        assert!(run.ok, "strata failed: {}", run.stderr);
+        run.stdout.trim().to_string()
+    };
+    let first = digest_of(&[]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(first, digest_of(&[]), "two --reproducible builds of the same inputs must give the same digest");
+    let epoch = digest_of(&[("SOURCE_DATE_EPOCH", "1700000000")]);
+    assert_ne!(first, epoch, "SOURCE_DATE_EPOCH changes the timestamps");
+    assert_eq!(epoch, digest_of(&[("SOURCE_DATE_EPOCH", "1700000000")]));
+}
