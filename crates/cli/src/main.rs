@@ -45,17 +45,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!(uid_map = %strata_builder_core::exec::userns::describe_uid_map(), "rootless: running in a user namespace");
             }
             let out = strata_builder_core::build(opts, Some(events::printer())).await?;
-            println!("{}", out.digest);
-            Ok(())
+            print_stdout(&out.digest)
         }
         Command::Plan(args) => {
             let (dockerfile, _) = options::locate_dockerfile(&args.input)?;
             let text = std::fs::read_to_string(&dockerfile).with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
             let name = dockerfile.file_name().map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
             let df = strata_dockerfile::parse(&text, &name)?;
-            let plan = strata_dockerfile::plan(&df, &options::plan_options(&args.input)?)?;
-            println!("{}", serde_json::to_string_pretty(&plan)?);
-            Ok(())
+            let plan = strata_dockerfile::plan_json(&df, &options::plan_options(&args.input)?)?;
+            print_stdout(&serde_json::to_string_pretty(&plan)?)
         }
+    }
+}
+
+/// Prints a result line on stdout; a closed pipe (`strata plan | head`) is not an error.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
