@@ -68,8 +68,8 @@ impl Workspace {
 }
 
 /// `strata build` of the workspace's context: as root when `user` is None, else as the user.
-fn build(ws: &Workspace, env: &TestEnv, destination: &str, home: Option<&Path>) -> Run {
-    let base = format!("BASE={}", env.base_busybox);
+fn build(ws: &Workspace, env: &TestEnv, base: &str, destination: &str, home: Option<&Path>) -> Run {
+    let base = format!("BASE={base}");
     let strata_args = [
         "build",
         "--context",
@@ -108,16 +108,16 @@ fn unique(tag: &str) -> String {
 }
 
 /// Builds `context` as root and as the test user; returns both images' listings and configs.
-fn root_and_rootless(test: &str, env: &TestEnv, context: &Path) -> [(Vec<String>, serde_json::Value); 2] {
+fn root_and_rootless(test: &str, env: &TestEnv, base: &str, context: &Path) -> [(Vec<String>, serde_json::Value); 2] {
     let home = ensure_user();
     let ws = Workspace::new(context);
     let tag = unique(test);
     let root_dest = format!("{}/e2e/rootless-root:{tag}", env.registry_http);
     let user_dest = format!("{}/e2e/rootless-user:{tag}", env.registry_http);
-    let as_root = build(&ws, env, &root_dest, None);
+    let as_root = build(&ws, env, base, &root_dest, None);
     assert!(as_root.ok, "root build failed: {}", as_root.stderr);
     assert!(as_root.stderr.contains("isolation=chroot"), "root picks chroot: {}", as_root.stderr);
-    let as_user = build(&ws, env, &user_dest, Some(&home));
+    let as_user = build(&ws, env, base, &user_dest, Some(&home));
     assert!(as_user.ok, "rootless build failed: {}", as_user.stderr);
     assert!(as_user.stderr.contains("isolation=rootless"), "a normal user gets rootless: {}", as_user.stderr);
     assert!(as_user.stderr.contains("running in a user namespace"), "{}", as_user.stderr);
@@ -157,7 +157,7 @@ fn rootless_hello_equals_root_build() {
     if skip_unless_root(test) {
         return;
     }
-    let [root, user] = root_and_rootless(test, &env, &repo_root().join("examples/hello"));
+    let [root, user] = root_and_rootless(test, &env, &env.base_busybox, &repo_root().join("examples/hello"));
     assert_same(test, &root, &user);
     let greeting = root.0.iter().find(|l| l.starts_with("app/greeting\t")).expect("app/greeting");
     assert!(greeting.contains("\t640\t1000:1000\t"), "{greeting}");
@@ -183,7 +183,7 @@ fn rootless_keeps_in_image_owners() {
          RUN id -u > /tmp/whoami && id -g >> /tmp/whoami\n",
     )
     .expect("write Dockerfile");
-    let [root, user] = root_and_rootless(test, &env, ctx.path());
+    let [root, user] = root_and_rootless(test, &env, &env.base_busybox, ctx.path());
     assert_same(test, &root, &user);
     let line = |p: &str| user.0.iter().find(|l| l.starts_with(&format!("{p}\t"))).cloned().unwrap_or_else(|| panic!("{p} missing"));
     assert!(line("data/f.txt").contains("\t1234:2345\t"), "{}", line("data/f.txt"));
@@ -192,4 +192,44 @@ fn rootless_keeps_in_image_owners() {
     assert!(line("tmp/whoami").contains("\t1000:1000\t"), "{}", line("tmp/whoami"));
     assert!(!user.0.iter().any(|l| l.starts_with("etc/motd\t")));
     assert!(!user.0.iter().any(|l| l.starts_with("cache")), "the cache mount stays out of the image");
+}
+
+#[test]
+fn rootless_debian_equals_root_build() {
+    let test = "rootless_debian_equals_root_build";
+    let Some(env) = test_env(test) else { return };
+    if skip_unless_root(test) {
+        return;
+    }
+    // The Debian base is made by scripts/bench-build.sh (debootstrap, then pushed by strata).
+    let base = std::env::var("STRATA_TEST_BASE_DEBIAN").unwrap_or_else(|_| format!("{}/library/debian:bookworm", env.registry_http));
+    let present = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{base}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        eprintln!("SKIPPED {test}: no Debian base at {base} (run scripts/bench-build.sh once, or set STRATA_TEST_BASE_DEBIAN)");
+        return;
+    }
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\n\
+         RUN useradd -m -u 1500 app && mkdir -p /srv/data && chown app:app /srv/data && chmod 2770 /srv/data \\\n\
+          && ln -sf /usr/share/zoneinfo/UTC /etc/localtime && dpkg-query -W -f='${Package}\\n' > /srv/packages\n\
+         USER app\n\
+         RUN touch /srv/data/x && id > /srv/data/id\n",
+    )
+    .expect("write Dockerfile");
+    let [root, user] = root_and_rootless(test, &env, &base, ctx.path());
+    // Device nodes are skipped when unpacking rootless (mknod needs real root): not compared.
+    let no_devices = |l: &(Vec<String>, serde_json::Value)| {
+        (l.0.iter().filter(|e| !(e.starts_with("dev/") && e.contains("\tspecial\t"))).cloned().collect::<Vec<_>>(), l.1.clone())
+    };
+    assert_same(test, &no_devices(&root), &no_devices(&user));
+    let line = |p: &str| user.0.iter().find(|l| l.starts_with(&format!("{p}\t"))).cloned().unwrap_or_else(|| panic!("{p} missing"));
+    assert!(line("home/app").contains("\t1500:1500\t"), "{}", line("home/app"));
+    assert!(line("srv/data").contains("\tdir\t2770\t1500:1500\t"), "{}", line("srv/data"));
+    assert!(line("srv/data/x").contains("\t1500:1500\t"), "{}", line("srv/data/x"));
 }
