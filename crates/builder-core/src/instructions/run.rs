@@ -30,16 +30,9 @@ pub fn command_line(shell: &[String], run: &Run) -> (Vec<String>, Option<(String
 
 /// History text for a RUN, BuildKit style: `RUN |N K=V ... /bin/sh -c cmd # buildkit`.
 fn created_by(argv: &[String], args: &[(String, String)]) -> String {
-    let shown: Vec<String> = args.iter().filter(|(k, _)| !is_proxy_arg(k)).map(|(k, v)| format!("{k}={v}")).collect();
+    let shown: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let prefix = if shown.is_empty() { String::new() } else { format!("|{} {} ", shown.len(), shown.join(" ")) };
     format!("RUN {prefix}{} # buildkit", argv.join(" "))
-}
-
-fn is_proxy_arg(name: &str) -> bool {
-    matches!(
-        name.to_ascii_lowercase().as_str(),
-        "http_proxy" | "https_proxy" | "ftp_proxy" | "no_proxy" | "all_proxy"
-    )
 }
 
 pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, run: &Run) -> Result<(), BuildError> {
@@ -145,7 +138,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
             return Err(BuildError::RunKilled { file: b.file_name.clone(), line: inst.span.start_line, command: shown, signal })
         }
     }
-    let history = created_by(&argv, &args);
+    let history = created_by(&argv, &st.scope.history_args());
     if b.opts.single_snapshot {
         st.history_metadata(history);
         return Ok(());
