@@ -156,11 +156,16 @@ impl Run {
     /// appended after it, each followed by its delimiter, so the shell reads them as
     /// heredocs (`RUN cat > /f <<EOF`, several heredocs, `python3 <<EOF`).
     pub fn heredoc_script(&self) -> Option<HeredocScript> {
-        let Command::Shell(line) = &self.command else { return None };
+        let Command::Shell(line) = &self.command else {
+            return None;
+        };
         let first = self.heredocs.first()?;
         if self.heredocs.len() == 1 && crate::lexer::parse_heredoc(line.trim()).is_some() {
             if first.content.starts_with("#!") {
-                return Some(HeredocScript::Executable { name: first.name.clone(), content: first.content.clone() });
+                return Some(HeredocScript::Executable {
+                    name: first.name.clone(),
+                    content: first.content.clone(),
+                });
             }
             return Some(HeredocScript::Shell(first.content.clone()));
         }
