@@ -14,7 +14,9 @@
 //! - owner: `--chown`, else 0:0 for context files and the source's own for `--from` files;
 //!   mode: `--chmod` (files and directories, not symlinks), else the source's;
 //! - `.dockerignore` and `--exclude` follow Docker's pattern semantics; `--parents` keeps each
-//!   source's path below the context root (or below a `/./` pivot in the source).
+//!   source's path below the context root (or below a `/./` pivot in the source);
+//! - `--link` gives the same files, except that a symlink on the way to `dest` is replaced by a
+//!   directory instead of followed (BuildKit copies into an empty tree and links that layer).
 
 use crate::context::filepath_match::{self, has_meta};
 use crate::context::DockerIgnore;
@@ -58,6 +60,9 @@ pub struct CopyRequest {
     pub unpack_archives: bool,
     /// Treat `dest` as a directory even with one source (ADD of a URL into `dest/`).
     pub dest_is_dir: bool,
+    /// `--link`: the copy cannot read the previous state, so symlinks on the way to `dest`
+    /// are not followed; they are replaced by directories, as the linked layer would do.
+    pub link: bool,
 }
 
 /// Joins `dest` onto `workdir` when it is relative, keeping a trailing slash.
@@ -203,7 +208,10 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
                 dest_dir.clone()
             }
         };
-        make_parents(rootfs, &target_in_image, req.owner).map_err(|e| format!("{target_in_image}: {e}"))?;
+        make_parents(rootfs, &target_in_image, req.owner, req.link).map_err(|e| format!("{target_in_image}: {e}"))?;
+        if req.link && (meta.is_dir() || archive) {
+            replace_symlink_with_dir(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
+        }
         if archive {
             let target = resolve_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
             ensure_dir(&target, req.owner).map_err(|e| format!("{target_in_image}: {e}"))?;
@@ -337,7 +345,7 @@ fn make_parent_copies(ctx: &Ctx<'_>, rootfs: &Path, dest_dir: &str, item: &Item)
     for comp in comps.iter().take(comps.len().saturating_sub(1)) {
         so_far = join_rel(&so_far, comp);
         let in_image = join_abs(dest_dir, &so_far);
-        make_parents(rootfs, &in_image, ctx.req.owner)?;
+        make_parents(rootfs, &in_image, ctx.req.owner, ctx.req.link)?;
         let host = resolve_in_root(rootfs, &in_image)?;
         if std::fs::symlink_metadata(&host).is_err() {
             let src = resolve_in_root(ctx.from.root, &join_rel(dropped, &so_far))?;
@@ -350,12 +358,16 @@ fn make_parent_copies(ctx: &Ctx<'_>, rootfs: &Path, dest_dir: &str, item: &Item)
 }
 
 /// Creates the missing parent directories of `path` inside `rootfs` (0755, `owner` or root).
-fn make_parents(rootfs: &Path, path: &str, owner: Option<(u32, u32)>) -> io::Result<()> {
+/// With `link`, a symlink on the way is replaced by such a directory instead of followed.
+fn make_parents(rootfs: &Path, path: &str, owner: Option<(u32, u32)>, link: bool) -> io::Result<()> {
     let mut so_far = String::new();
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     for part in parts.iter().take(parts.len().saturating_sub(1)) {
         so_far.push('/');
         so_far.push_str(part);
+        if link {
+            replace_symlink_with_dir(rootfs, &so_far)?;
+        }
         let host = resolve_in_root(rootfs, &so_far)?;
         match std::fs::symlink_metadata(&host) {
             Ok(m) if m.is_dir() => continue,
@@ -366,6 +378,18 @@ fn make_parents(rootfs: &Path, path: &str, owner: Option<(u32, u32)>) -> io::Res
                 chown(&host, owner.unwrap_or((0, 0)))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// `--link`: a symlink at `path` (its parents already real directories) becomes an empty
+/// directory, as applying the linked layer's directory entry over it would leave.
+fn replace_symlink_with_dir(rootfs: &Path, path: &str) -> io::Result<()> {
+    let host = resolve_parent_in_root(rootfs, path)?;
+    if std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink()) {
+        std::fs::remove_file(&host)?;
+        std::fs::create_dir(&host)?;
+        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))?;
     }
     Ok(())
 }

@@ -58,6 +58,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
         chmod_symbolic,
         exclude: c.exclude.clone(),
         parents: c.parents,
+        link: c.link,
         unpack_archives: false,
         dest_is_dir: c.sources.len() + c.heredocs.len() > 1,
     };

@@ -274,3 +274,19 @@ fn fifos_from_a_stage_are_recreated_but_not_from_the_context() {
     run(&f, None, req(&["."], "/c/")).expect("copy");
     assert!(std::fs::symlink_metadata(f.rootfs.join("c/pipe")).is_err());
 }
+
+#[test]
+fn link_does_not_follow_symlinks_in_the_destination() {
+    let f = fixture();
+    std::fs::create_dir(f.rootfs.join("srv")).expect("mkdir");
+    std::fs::write(f.rootfs.join("srv/old"), "old").expect("write");
+    symlink("/srv", f.rootfs.join("app")).expect("symlink");
+    run(&f, None, req(&["top.txt"], "/app/plain.txt")).expect("copy");
+    assert!(f.rootfs.join("srv/plain.txt").is_file(), "without --link the symlink is followed");
+    let mut r = req(&["top.txt"], "/app/linked.txt");
+    r.link = true;
+    run(&f, None, r).expect("copy --link");
+    let app = std::fs::symlink_metadata(f.rootfs.join("app")).expect("stat");
+    assert!(app.is_dir(), "--link leaves a real directory where the symlink was");
+    assert!(f.rootfs.join("app/linked.txt").is_file() && !f.rootfs.join("srv/linked.txt").exists());
+}
