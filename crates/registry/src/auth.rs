@@ -255,7 +255,7 @@ impl Client {
                 Err(e) if attempt < self.opts.retries => {
                     tracing::warn!(registry = %ep.name, "GET /v2/ failed, retrying: {}", connect_error(ep, "ping", &e));
                 }
-                Err(e) => return Err(connect_error(ep, "GET /v2/", &e)),
+                Err(e) => return Err(connect_error(ep, &format!("{repository}: GET /v2/"), &e)),
             }
             attempt += 1;
             tokio::time::sleep(wait.unwrap_or_else(|| self.backoff(attempt))).await;
@@ -323,7 +323,7 @@ impl Client {
                 Err(e) if attempt < self.opts.retries => {
                     tracing::warn!(registry = %ep.name, "token request failed, retrying: {}", connect_error(ep, "token", &e));
                 }
-                Err(e) => return Err(connect_error(ep, "token request", &e)),
+                Err(e) => return Err(connect_error(ep, &format!("{}: token request", scope.repository), &e)),
             }
             attempt += 1;
             tokio::time::sleep(wait.unwrap_or_else(|| self.backoff(attempt))).await;

@@ -363,7 +363,7 @@ async fn upload_chunks(client: &Client, ep: &Endpoint, repository: &str, blob: &
             }
             location(ep, repository, &resp)
         };
-        let next = stall_guard(&activity, client.opts.stall_timeout, fut, || stalled(client, ep, "PATCH blob chunk")).await?;
+        let next = stall_guard(&activity, client.opts.stall_timeout, fut, || stalled(client, ep, &format!("{repository}: PATCH blob {}", blob.digest))).await?;
         s.location = next;
         s.offset = end + 1;
     }
@@ -413,7 +413,7 @@ async fn finish_upload(
         }
         Ok(())
     };
-    stall_guard(&activity, client.opts.stall_timeout, fut, || stalled(client, ep, "PUT blob")).await?;
+    stall_guard(&activity, client.opts.stall_timeout, fut, || stalled(client, ep, &format!("{repository}: PUT blob {}", blob.digest))).await?;
     tracing::debug!(%repository, digest = %blob.digest, "uploaded blob");
     let _ = connect_error;
     Ok(())

@@ -219,7 +219,7 @@ impl Client {
                     )
                 }
                 Ok(resp) => return Ok(resp),
-                Err(e) => (connect_error(ep, action, &e), None),
+                Err(e) => (connect_error(ep, &format!("{}: {action}", scope.repository), &e), None),
             };
             let (err, wait) = failure;
             if attempt >= retries {

@@ -125,7 +125,7 @@ async fn tls_registry_with_basic_auth_and_custom_ca() {
     let no_ca = Client::new(ClientOptions { ca_certs: vec![], retries: 0, ..env.tls_opts() }).unwrap();
     let err = no_ca.get_image(&reference, &Platform::host()).await.unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
-    assert!(err.to_string().contains(&env.tls), "{err}");
+    assert!(err.to_string().contains(&env.tls) && err.to_string().contains(&reference.repository), "{err}");
     // ... unless verification is skipped for that registry.
     let skip = Client::new(ClientOptions { ca_certs: vec![], skip_tls_verify_registries: vec![env.tls.clone()], ..env.tls_opts() }).unwrap();
     assert_eq!(skip.get_image(&reference, &Platform::host()).await.unwrap().digest, img.manifest_digest);
