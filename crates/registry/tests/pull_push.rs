@@ -216,3 +216,26 @@ async fn cross_repository_mount_skips_the_upload() {
         assert!(client.blob_exists(&b, d).await.unwrap());
     }
 }
+
+#[tokio::test]
+async fn refused_mount_falls_back_to_an_upload() {
+    let env = require_env!("refused_mount_falls_back_to_an_upload");
+    let dir = scratch(&env, "mount202");
+    let img = make_image(dir.path(), 61, &[120_000], "amd64", false);
+    let (progress, events) = recorder();
+    let client = Client::new(ClientOptions { progress: Some(progress), ..env.http_opts() }).unwrap();
+    // Claim the blobs live in a repository that never received them: the registry answers the
+    // mount with 202 and an upload session, which the client then uses.
+    let elsewhere = r(&format!("{}/{}:x", env.http, unique_repo("mount-empty")));
+    for b in &img.push.blobs {
+        client.add_mount_source(&b.digest, &elsewhere);
+    }
+    let target = r(&format!("{}/{}:y", env.http, unique_repo("mount-202")));
+    assert_eq!(client.push_image(&target, &img.push).await.unwrap(), img.manifest_digest);
+    let ev = events.lock().unwrap().clone();
+    let uploaded = ev.iter().filter(|e| matches!(e, ProgressEvent::BlobDone { skipped: false, .. })).count();
+    assert_eq!(uploaded, 2, "{ev:?}");
+    for b in &img.push.blobs {
+        assert!(client.blob_exists(&target, &b.digest).await.unwrap());
+    }
+}
