@@ -130,6 +130,10 @@ async fn tls_registry_with_basic_auth_and_custom_ca() {
     let skip = Client::new(ClientOptions { ca_certs: vec![], skip_tls_verify_registries: vec![env.tls.clone()], ..env.tls_opts() }).unwrap();
     assert_eq!(skip.get_image(&reference, &Platform::host()).await.unwrap().digest, img.manifest_digest);
 
+    // ... or when the CA is given for that registry only.
+    let per_registry = Client::new(ClientOptions { ca_certs: vec![], registry_ca_certs: vec![(env.tls.clone(), env.ca.clone())], ..env.tls_opts() }).unwrap();
+    assert_eq!(per_registry.get_image(&reference, &Platform::host()).await.unwrap().digest, img.manifest_digest);
+
     // No credentials: an Auth error that says what to do.
     let anon = Client::new(ClientOptions { credentials: vec![], docker_config_dir: Some(dir.path().into()), ..env.tls_opts() }).unwrap();
     let err = anon.get_image(&reference, &Platform::host()).await.unwrap_err();
@@ -150,8 +154,8 @@ async fn tls_registry_with_basic_auth_and_custom_ca() {
 }
 
 #[tokio::test]
-async fn docker_config_json_auths_and_credential_helper() {
-    let env = require_env!("docker_config_json_auths_and_credential_helper");
+async fn docker_config_json_auths_entry() {
+    let env = require_env!("docker_config_json_auths_entry");
     let dir = scratch(&env, "dockercfg");
     let img = make_image(dir.path(), 40, &[1234], "amd64", false);
     let reference = r(&format!("{}/{}:cfg", env.tls, unique_repo("cfg")));
