@@ -3,6 +3,7 @@
 mod args;
 mod events;
 mod options;
+mod plugin;
 
 use anyhow::Context as _;
 use args::{Cli, Command};
@@ -10,7 +11,19 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Plugin mode reads PLUGIN_* settings (and may set AWS_* variables) before any thread starts.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mode = if plugin::requested(&argv) {
+        match plugin::prepare() {
+            Ok(plan) => Mode::Plugin(Box::new(plan)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        Mode::Cli(Cli::parse())
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -18,13 +31,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = match mode {
+        Mode::Cli(cli) => runtime.block_on(run(cli)),
+        Mode::Plugin(plan) => runtime.block_on(plugin::run(*plan)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// What this invocation does.
+enum Mode {
+    Cli(Cli),
+    Plugin(Box<plugin::Plan>),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
