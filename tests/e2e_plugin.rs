@@ -317,8 +317,8 @@ fn ecr_repositories(moto: &str) -> Vec<String> {
 }
 
 #[test]
-fn plugin_pushes_to_ecr_through_moto_with_keys_then_an_assumed_role() {
-    let Some(env) = test_env("plugin_pushes_to_ecr_through_moto_with_keys_then_an_assumed_role") else { return };
+fn plugin_pushes_to_ecr_through_moto_with_keys_an_assumed_role_and_oidc() {
+    let Some(env) = test_env("plugin_pushes_to_ecr_through_moto_with_keys_an_assumed_role_and_oidc") else { return };
     let Some(moto) = moto(&env) else {
         let _ = writeln!(
             std::io::stderr(),
@@ -385,4 +385,17 @@ fn plugin_pushes_to_ecr_through_moto_with_keys_then_an_assumed_role() {
     assert_eq!(tags_of(&behind, &skopeo_tls_args(&env)), sorted(&["build-1", "role-1", "role-2"]));
     // Same inputs and PLUGIN_REPRODUCIBLE: the same image.
     assert_eq!(run.stdout.trim(), digest);
+
+    // 3. OIDC: the role is assumed with a web-identity token (AssumeRoleWithWebIdentity), no keys.
+    let oidc_token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzdHJhdGEtcGx1Z2luIn0.c3RyYXRhLW9pZGMtc2lnbmF0dXJl";
+    let mut envs: Vec<(&str, String)> = common.iter().filter(|(k, _)| !k.ends_with("_KEY")).cloned().collect();
+    envs.push(e("PLUGIN_TAGS", "oidc-1"));
+    envs.push(e("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/strata-plugin-oidc"));
+    envs.push(e("PLUGIN_OIDC_TOKEN_ID", oidc_token));
+    envs.push(e("PLUGIN_VERBOSITY", "debug"));
+    let run = plugin(dir.path(), &envs);
+    assert!(run.ok, "ECR push with an OIDC token failed:\n{}", run.stderr);
+    assert!(run.stderr.contains("ECR: got an authorization token"), "{}", run.stderr);
+    assert_no_secret(&run, &[oidc_token, "123456789012-auth-token"]);
+    assert_eq!(tags_of(&behind, &skopeo_tls_args(&env)), sorted(&["build-1", "oidc-1", "role-1", "role-2"]));
 }

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     // Plugin mode reads PLUGIN_* settings (and may set AWS_* variables) before any thread starts.
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mode = if plugin::requested(&argv) {
-        match plugin::prepare() {
+        match plugin::prepare(&argv) {
             Ok(plan) => Mode::Plugin(Box::new(plan)),
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -82,6 +82,8 @@ pub struct Plan {
     drone_output: Option<PathBuf>,
     name_digest_file: Option<PathBuf>,
     name_tag_digest_file: Option<PathBuf>,
+    /// The OIDC token written for the AWS SDK; removed after the build.
+    oidc_token_file: Option<PathBuf>,
 }
 
 // Hand-written so that no credential can reach a log through `{:?}`.
@@ -108,7 +110,10 @@ struct RegistryTweaks {
 /// Loads `PLUGIN_ENV_FILE`, reads every setting and exports the AWS keys for the SDK.
 ///
 /// Call before any other thread exists: it changes the process environment.
-pub fn prepare() -> anyhow::Result<Plan> {
+pub fn prepare(argv: &[OsString]) -> anyhow::Result<Plan> {
+    if argv.len() > 2 {
+        bail!("`strata plugin` takes no arguments: it reads the kaniko-ecr settings from PLUGIN_* environment variables");
+    }
     if let Some(file) = var("PLUGIN_ENV_FILE") {
         for (k, v) in dotenv::read(Path::new(&file))? {
             // SAFETY: called from main before the async runtime or any other thread starts, so
@@ -116,15 +121,35 @@ pub fn prepare() -> anyhow::Result<Plan> {
             unsafe { std::env::set_var(k, v) };
         }
     }
-    let plan = read_settings()?;
-    let access_key = var("PLUGIN_ACCESS_KEY");
-    let secret_key = var("PLUGIN_SECRET_KEY");
-    if let (Some(a), Some(s)) = (access_key, secret_key) {
+    let mut plan = read_settings()?;
+    let role = plan.tweaks.assume_role.clone();
+    if let (Some(token), Some(role)) = (var("PLUGIN_OIDC_TOKEN_ID"), role) {
+        // As the plugin does: the role is assumed with the OIDC token (AssumeRoleWithWebIdentity,
+        // session kaniko-ecr-oidc), replacing any keys. The SDK's default chain does that when
+        // these variables are set and no keys are.
+        let file = oidc_token_file(&token)?;
+        // SAFETY: as above, still single-threaded.
+        unsafe {
+            std::env::set_var("AWS_WEB_IDENTITY_TOKEN_FILE", &file);
+            std::env::set_var("AWS_ROLE_ARN", role);
+            std::env::set_var("AWS_ROLE_SESSION_NAME", "kaniko-ecr-oidc");
+            for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+                std::env::remove_var(k);
+            }
+        }
+        plan.tweaks.assume_role = None;
+        plan.tweaks.external_id = None;
+        plan.oidc_token_file = Some(file);
+    } else if let (Some(a), Some(s)) = (var("PLUGIN_ACCESS_KEY"), var("PLUGIN_SECRET_KEY")) {
+        // The plugin exports the keys only without a role; strata also uses them as the base
+        // credentials for assuming the role, which the plugin leaves to the environment.
         // SAFETY: as above, still single-threaded. The AWS SDK's default chain reads these.
         unsafe {
             std::env::set_var("AWS_ACCESS_KEY_ID", a);
             std::env::set_var("AWS_SECRET_ACCESS_KEY", s);
         }
+    } else if var("PLUGIN_OIDC_TOKEN_ID").is_some() {
+        plan.warnings.push("PLUGIN_OIDC_TOKEN_ID is accepted but ignored: it needs PLUGIN_ASSUME_ROLE (or PLUGIN_USER_ROLE_ARN)".into());
     }
     Ok(plan)
 }
@@ -297,7 +322,6 @@ fn read_settings() -> anyhow::Result<Plan> {
         ("PLUGIN_LIFECYCLE_POLICY", "strata does not upload ECR lifecycle policies"),
         ("PLUGIN_REPOSITORY_POLICY", "strata does not upload ECR repository policies"),
         ("PLUGIN_TAR_PATH", "strata does not write image tarballs; use PLUGIN_OCI_LAYOUT_PATH"),
-        ("PLUGIN_OIDC_TOKEN_ID", "web-identity (OIDC) role assumption is not implemented; the role is assumed with the default AWS credentials"),
         ("PLUGIN_INSECURE_PULL", "per-direction settings are not supported; use PLUGIN_INSECURE_REGISTRY for the base image registry"),
         ("PLUGIN_SKIP_TLS_VERIFY_PULL", "per-direction settings are not supported; use PLUGIN_SKIP_TLS_VERIFY"),
         ("PLUGIN_SKIP_DEFAULT_REGISTRY_FALLBACK", "mirrors always fall back to docker.io"),
@@ -332,7 +356,24 @@ fn read_settings() -> anyhow::Result<Plan> {
         drone_output: var("DRONE_OUTPUT").map(PathBuf::from),
         name_digest_file: var("PLUGIN_IMAGE_NAME_WITH_DIGEST_FILE").map(PathBuf::from),
         name_tag_digest_file: var("PLUGIN_IMAGE_NAME_TAG_WITH_DIGEST_FILE").map(PathBuf::from),
+        oidc_token_file: None,
     })
+}
+
+/// Writes the OIDC token to a file only this user can read (the SDK reads tokens from files).
+fn oidc_token_file(token: &str) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = std::env::temp_dir().join(format!("strata-oidc-token-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("PLUGIN_OIDC_TOKEN_ID: cannot create {}", path.display()))?;
+    f.write_all(token.as_bytes()).with_context(|| format!("PLUGIN_OIDC_TOKEN_ID: cannot write {}", path.display()))?;
+    Ok(path)
 }
 
 fn host_arch() -> &'static str {
@@ -378,7 +419,11 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     } else {
         tracing::info!(isolation = %opts.isolation, "plugin: building {} for {}", opts.dockerfile.display(), plan.destinations.join(", "));
     }
-    let out = strata_builder_core::build(opts, Some(events::printer())).await?;
+    let built = strata_builder_core::build(opts, Some(events::printer())).await;
+    if let Some(f) = &plan.oidc_token_file {
+        let _ = std::fs::remove_file(f);
+    }
+    let out = built?;
 
     // The plugin reports a failure to write these on stderr and still succeeds.
     if let Some(path) = &plan.artifact_file {
