@@ -34,8 +34,13 @@ fn scratch() -> (tempfile::TempDir, PathBuf) {
 /// Runs `strata` with no arguments in `cwd`, with only `envs` among PLUGIN_*, AWS_*, DRONE_* and
 /// DOCKER_* variables (the developer's own never leak in).
 fn plugin(cwd: &Path, envs: &[(&str, String)]) -> Run {
+    strata_in(cwd, &[], envs)
+}
+
+/// Runs `strata args...` in `cwd` with the environment `plugin` describes.
+fn strata_in(cwd: &Path, args: &[&str], envs: &[(&str, String)]) -> Run {
     let mut cmd = Command::new(strata_bin());
-    cmd.current_dir(cwd);
+    cmd.current_dir(cwd).args(args);
     for (k, _) in std::env::vars() {
         if ["PLUGIN_", "AWS_", "DRONE_", "DOCKER_"].iter().any(|p| k.starts_with(p)) {
             cmd.env_remove(k);
@@ -236,7 +241,7 @@ fn plugin_reads_env_file_and_tags_file_and_fails_like_the_cli() {
         e("PLUGIN_REGISTRY_CERTIFICATE", env.registry_ca.display().to_string()),
         e("PLUGIN_PUSH_RETRY", "0"),
     ];
-    let failed = plugin(dir.path(), &cmd_env);
+    let failed = strata_in(dir.path(), &["plugin"], &cmd_env);
     assert_eq!(failed.code, Some(1), "{}", failed.stderr);
     let last = failed.stderr.lines().last().unwrap_or_default();
     assert!(last.starts_with("error: "), "last stderr line should be the error: {}", failed.stderr);
@@ -248,6 +253,10 @@ fn plugin_reads_env_file_and_tags_file_and_fails_like_the_cli() {
     let no_repo = plugin(dir.path(), &cmd_env);
     assert_eq!(no_repo.code, Some(1));
     assert!(no_repo.stderr.starts_with("error: PLUGIN_REPO is not set"), "{}", no_repo.stderr);
+    // Without plugin settings and arguments, strata is the ordinary CLI (usage, exit 2).
+    let bare = strata_in(dir.path(), &[], &[]);
+    assert_eq!(bare.code, Some(2), "{}", bare.stderr);
+    assert!(bare.stderr.contains("Usage: strata"), "{}", bare.stderr);
 }
 
 /// moto_server at STRATA_TEST_MOTO, or one started here on a free port.

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             }
         }
     } else {
-        Mode::Cli(Cli::parse())
+        Mode::Cli(Box::new(Cli::parse()))
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match mode {
-        Mode::Cli(cli) => runtime.block_on(run(cli)),
+        Mode::Cli(cli) => runtime.block_on(run(*cli)),
         Mode::Plugin(plan) => runtime.block_on(plugin::run(*plan)),
     };
     match result {
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 
 /// What this invocation does.
 enum Mode {
-    Cli(Cli),
+    Cli(Box<Cli>),
     Plugin(Box<plugin::Plan>),
 }
 
