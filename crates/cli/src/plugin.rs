@@ -248,8 +248,10 @@ fn read_settings() -> anyhow::Result<Plan> {
     if let Some(f) = digest_file {
         push("--digest-file", f);
     }
-    if let Some(n) = number("PLUGIN_PUSH_RETRY")?.filter(|n| *n > 0) {
-        push("--push-retry", n.to_string());
+    // One retry count covers pulls and pushes: the larger of the two settings.
+    let retries = number("PLUGIN_PUSH_RETRY")?.into_iter().chain(number("PLUGIN_IMAGE_DOWNLOAD_RETRY")?).max();
+    if let Some(n) = retries {
+        push("--push-retry", n.clamp(0, i64::from(u32::MAX)).to_string());
     }
     if let Some(i) = var("STRATA_ISOLATION") {
         push("--isolation", i);
@@ -325,12 +327,10 @@ fn read_settings() -> anyhow::Result<Plan> {
         ("PLUGIN_INSECURE_PULL", "per-direction settings are not supported; use PLUGIN_INSECURE_REGISTRY for the base image registry"),
         ("PLUGIN_SKIP_TLS_VERIFY_PULL", "per-direction settings are not supported; use PLUGIN_SKIP_TLS_VERIFY"),
         ("PLUGIN_SKIP_DEFAULT_REGISTRY_FALLBACK", "mirrors always fall back to docker.io"),
-        ("PLUGIN_IGNORE_VAR_RUN", "strata's RUN isolation never snapshots the host's /var/run"),
+        ("PLUGIN_IGNORE_VAR_RUN", "not supported"),
         ("PLUGIN_IGNORE_PATH", "not supported"),
         ("PLUGIN_IMAGE_FS_EXTRACT_RETRY", "not supported"),
-        ("PLUGIN_IMAGE_DOWNLOAD_RETRY", "downloads use PLUGIN_PUSH_RETRY's retry count"),
         ("PLUGIN_LOG_TIMESTAMP", "not supported"),
-        ("PLUGIN_SKIP_UNUSED_STAGES", "not needed: strata builds only the stages the target depends on"),
     ];
     for (key, why) in ignored {
         let on = !matches!(var(key).as_deref(), None | Some("false" | "0" | "f" | "F" | "FALSE" | "False"));
@@ -338,9 +338,10 @@ fn read_settings() -> anyhow::Result<Plan> {
             warnings.push(format!("{key} is accepted but ignored: {why}"));
         }
     }
-    // PLUGIN_SKIP_PUSH_PERMISSION_CHECK, PLUGIN_FORCE, PLUGIN_CLEANUP and PLUGIN_USE_NEW_RUN need
-    // no warning: strata has no permission pre-check, no kaniko container to guard, keeps no
-    // build root behind and has one RUN implementation.
+    // PLUGIN_SKIP_PUSH_PERMISSION_CHECK, PLUGIN_FORCE, PLUGIN_CLEANUP, PLUGIN_USE_NEW_RUN and
+    // PLUGIN_SKIP_UNUSED_STAGES need no warning: strata has no permission pre-check, no kaniko
+    // container to guard, keeps no build root behind, has one RUN implementation and builds only
+    // the stages the target depends on.
 
     Ok(Plan {
         argv,
