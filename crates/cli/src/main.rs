@@ -14,6 +14,13 @@ fn main() -> ExitCode {
     // Plugin mode reads PLUGIN_* settings (and may set AWS_* variables) before any thread starts.
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mode = if plugin::requested(&argv) {
+        // Rootless re-execution first, so that only the process that builds reads the settings.
+        if plugin::may_run_rootless()
+            && let Err(e) = strata_builder_core::exec::enter_user_namespace_if_needed()
+        {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
         match plugin::prepare(&argv) {
             Ok(plan) => Mode::Plugin(Box::new(plan)),
             Err(e) => {
@@ -22,7 +29,16 @@ fn main() -> ExitCode {
             }
         }
     } else {
-        Mode::Cli(Box::new(Cli::parse()))
+        let cli = Cli::parse();
+        // Rootless: re-execute inside a user namespace now, while the process has one thread.
+        if let Command::Build(args) = &cli.command
+            && matches!(args.isolation, args::IsolationArg::Auto | args::IsolationArg::Rootless)
+            && let Err(e) = strata_builder_core::exec::enter_user_namespace_if_needed()
+        {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        Mode::Cli(Box::new(cli))
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
@@ -56,6 +72,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             events::init_logging(&args.verbosity, &args.log_format)?;
             let opts = options::build_options(&args)?;
             tracing::info!(isolation = %opts.isolation, "building {}", opts.dockerfile.display());
+            if strata_builder_core::exec::in_user_namespace() {
+                tracing::info!(uid_map = %strata_builder_core::exec::userns::describe_uid_map(), "rootless: running in a user namespace");
+            }
             let out = strata_builder_core::build(opts, Some(events::printer())).await?;
             print_stdout(&out.digest)
         }

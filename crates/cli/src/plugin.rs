@@ -29,6 +29,12 @@ pub fn requested(argv: &[OsString]) -> bool {
     }
 }
 
+/// Whether the build may use rootless isolation (`STRATA_ISOLATION` unset, `auto` or `rootless`),
+/// so that a non-root user must first enter a user namespace.
+pub fn may_run_rootless() -> bool {
+    matches!(var("STRATA_ISOLATION").as_deref(), None | Some("auto" | "rootless"))
+}
+
 /// A non-empty environment variable.
 fn var(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
@@ -262,6 +268,8 @@ fn read_settings() -> anyhow::Result<Plan> {
         ("PLUGIN_SKIP_TLS_VERIFY", "--skip-tls-verify"),
         ("PLUGIN_REPRODUCIBLE", "--reproducible"),
         ("PLUGIN_SINGLE_SNAPSHOT", "--single-snapshot"),
+        // kaniko's --force (build outside a container) is strata's --force for --isolation none.
+        ("PLUGIN_FORCE", "--force"),
     ] {
         if flag(key)? {
             argv.push(flag_name.into());
@@ -338,10 +346,10 @@ fn read_settings() -> anyhow::Result<Plan> {
             warnings.push(format!("{key} is accepted but ignored: {why}"));
         }
     }
-    // PLUGIN_SKIP_PUSH_PERMISSION_CHECK, PLUGIN_FORCE, PLUGIN_CLEANUP, PLUGIN_USE_NEW_RUN and
-    // PLUGIN_SKIP_UNUSED_STAGES need no warning: strata has no permission pre-check, no kaniko
-    // container to guard, keeps no build root behind, has one RUN implementation and builds only
-    // the stages the target depends on.
+    // PLUGIN_SKIP_PUSH_PERMISSION_CHECK, PLUGIN_CLEANUP, PLUGIN_USE_NEW_RUN and
+    // PLUGIN_SKIP_UNUSED_STAGES need no warning: strata has no permission pre-check, keeps no
+    // build root behind, has one RUN implementation and builds only the stages the target
+    // depends on.
 
     Ok(Plan {
         argv,
