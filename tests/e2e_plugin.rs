@@ -14,7 +14,7 @@ use strata_tests::*;
 const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const SECRET_KEY: &str = "strata-plugin-test-secret-access-key";
 
-const DOCKERFILE: &str = "ARG BASE\nFROM $BASE\nARG GREETING=hello\nARG FROM_ENV=unset\nRUN echo \"$GREETING $FROM_ENV\" > /greeting\n";
+const DOCKERFILE: &str = "ARG BASE\nFROM $BASE\nARG GREETING=hello\nARG FROM_ENV=unset\nRUN echo \"$GREETING $FROM_ENV\" > /greeting\nRUN env > /run-env\n";
 
 fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
@@ -139,6 +139,9 @@ fn plugin_pushes_expanded_tags_with_args_labels_base_credentials_and_outputs() {
             e("PLUGIN_REGISTRY_CERTIFICATE", env.registry_ca.display().to_string()),
             e("PLUGIN_ARTIFACT_FILE", artifact.display().to_string()),
             e("DRONE_OUTPUT", drone_output.display().to_string()),
+            // Exported for the AWS SDK, which must not hand them to RUN.
+            e("PLUGIN_ACCESS_KEY", "AKIASTRATAPLUGIN"),
+            e("PLUGIN_SECRET_KEY", SECRET_KEY),
             // Accepted, not honoured: one warning each, never an error.
             e("PLUGIN_ENABLE_CACHE", "true"),
             e("PLUGIN_CACHE_REPO", "cache"),
@@ -166,6 +169,10 @@ fn plugin_pushes_expanded_tags_with_args_labels_base_credentials_and_outputs() {
     assert_eq!(labels["tier"], "2");
     let greeting = std::fs::read_to_string(pulled.rootfs.join("greeting")).expect("/greeting in the image");
     assert_eq!(greeting, "bonjour from-the-step\n");
+    let run_env = std::fs::read_to_string(pulled.rootfs.join("run-env")).expect("/run-env in the image");
+    for leaked in [SECRET_KEY, "AWS_", "PLUGIN_", env.pass.as_str()] {
+        assert!(!run_env.contains(leaked), "RUN saw {leaked:?}:\n{run_env}");
+    }
 
     // DRONE_OUTPUT as godotenv writes it.
     assert_eq!(std::fs::read_to_string(&drone_output).expect("DRONE_OUTPUT written"), format!("digest=\"{digest}\"\n"));
@@ -187,7 +194,7 @@ fn plugin_pushes_expanded_tags_with_args_labels_base_credentials_and_outputs() {
     // One warning per unhonoured setting.
     assert_eq!(run.stderr.matches("remote layer caching is not implemented yet").count(), 1, "{}", run.stderr);
     assert_eq!(run.stderr.matches("PLUGIN_LIFECYCLE_POLICY is accepted but ignored").count(), 1, "{}", run.stderr);
-    assert_no_secret(&run, &[&env.pass]);
+    assert_no_secret(&run, &[&env.pass, SECRET_KEY]);
 }
 
 #[test]
