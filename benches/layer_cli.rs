@@ -5,7 +5,9 @@
 //! layer_cli gen-small DIR FILES | gen-bulk DIR BYTES
 //! layer_cli snapshot DIR full|redo|time          # index, then time a diff of the unchanged tree
 //! layer_cli layer DIR gzip|zstd|none STORE       # one layer of the whole tree
-//! layer_cli run100k DIR full|redo                # create 100k files + snapshot + layer
+//! layer_cli run100k DIR full|redo [kaniko|mixed]  # create 100k files + snapshot + layer
+//!     kaniko: its benchmark_fs workload (100k 12-byte files in one directory, the 96 s figure);
+//!     mixed: 100k files of 64 B-4 KiB in directories of 100 (about 200 MiB)
 //! ```
 //! Every command prints one `key=value ...` line; `peak_rss_kib` is VmHWM of this process.
 #![allow(clippy::unwrap_used)]
@@ -57,7 +59,10 @@ fn whole_tree(root: &Path) -> Changes {
 fn compression(s: &str) -> Compression {
     match s {
         "gzip" => Compression::Gzip { level: 6 },
-        "zstd" => Compression::Zstd { level: 3, threads: 2 },
+        "zstd" => Compression::Zstd {
+            level: 3,
+            threads: std::env::var("STRATA_BENCH_ZSTD_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2),
+        },
         "none" => Compression::None,
         other => panic!("unknown compression {other}"),
     }
@@ -105,8 +110,13 @@ fn main() {
             let t0 = Instant::now();
             let mut snap = Snapshotter::new(&dir, mode(&arg(2)), Vec::new()).unwrap();
             let t_index = t0.elapsed().as_secs_f64();
+            let workload = args.get(3).cloned().unwrap_or_else(|| "kaniko".into());
             let t = Instant::now();
-            snapshot_fixtures::small_file_tree(&dir.join("app"), 100_000, 2);
+            match workload.as_str() {
+                "kaniko" => snapshot_fixtures::kaniko_workdir(&dir, 100_000),
+                "mixed" => snapshot_fixtures::small_file_tree(&dir.join("app"), 100_000, 2),
+                other => panic!("unknown workload {other}"),
+            }
             let t_create = t.elapsed().as_secs_f64();
             let t = Instant::now();
             let changes = snap.diff().unwrap();
@@ -115,7 +125,7 @@ fn main() {
             let info = write_layer(&dir, &changes, &LayerOptions::default(), &store).unwrap();
             let t_layer = t.elapsed().as_secs_f64();
             println!(
-                "mode={} changes={} index_s={t_index:.3} create_s={t_create:.3} diff_s={t_diff:.3} layer_s={t_layer:.3} run_total_s={:.3} layer_size={} peak_rss_kib={}",
+                "workload={workload} mode={} changes={} index_s={t_index:.3} create_s={t_create:.3} diff_s={t_diff:.3} layer_s={t_layer:.3} run_total_s={:.3} layer_size={} peak_rss_kib={}",
                 arg(2),
                 changes.len(),
                 t_create + t_diff + t_layer,

@@ -31,7 +31,7 @@ pub fn content(rng: &mut Rng, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 32);
     while out.len() < len {
         let r = rng.next();
-        if r % 16 == 0 {
+        if r % 64 == 0 {
             // a run of incompressible bytes
             for _ in 0..8 {
                 out.extend_from_slice(&rng.next().to_le_bytes());
@@ -68,5 +68,15 @@ pub fn bulk_tree(root: &Path, total: u64, seed: u64) {
             std::fs::create_dir_all(&dir).unwrap();
         }
         std::fs::write(dir.join(format!("blob{i:05}.bin")), content(&mut rng, file)).unwrap();
+    }
+}
+
+/// kaniko's benchmark_fs workload: `files` copies of a small context file in one directory
+/// (`/workdir/somefileN`, as its make.sh writes them).
+pub fn kaniko_workdir(root: &Path, files: usize) {
+    let dir = root.join("workdir");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 1..=files {
+        std::fs::write(dir.join(format!("somefile{i}")), b"Hello world\n").unwrap();
     }
 }

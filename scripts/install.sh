@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 
 PKGS=(docker-registry skopeo umoci buildah busybox-static debootstrap apache2-utils
-      openssl jq curl uidmap time ca-certificates python3-venv passwd)
+      openssl jq curl uidmap time ca-certificates python3-venv passwd bc)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

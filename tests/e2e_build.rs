@@ -12,8 +12,11 @@ fn hello_dir() -> std::path::PathBuf {
 fn build_hello(env: &TestEnv, work: &std::path::Path, destination: &str, extra: &[&str], envs: &[(&str, &str)]) -> Run {
     let ctx = hello_dir();
     let df = ctx.join("Dockerfile");
+    let base = format!("BASE={}", env.base_busybox);
     let mut args = vec![
         "build",
+        "--build-arg",
+        base.as_str(),
         "--context",
         ctx.to_str().expect("utf8"),
         "--dockerfile",
@@ -114,7 +117,8 @@ fn hello_matches_buildah_oracle() {
     let run = build_hello(&env, work.path(), &dest, &["--no-push", "--oci-layout-path", &layout_arg], &[]);
     assert!(run.ok, "strata failed: {}", run.stderr);
     let ours = unpack_layout(&layout, "oracle");
-    let theirs = buildah_build(&hello_dir().join("Dockerfile"), &hello_dir(), &[]);
+    let base = format!("BASE={}", env.base_busybox);
+    let theirs = buildah_build(&hello_dir().join("Dockerfile"), &hello_dir(), &[&base]);
 
     // RUN changes mtimes of directories, and `ls` output; contents and metadata must agree.
     let a = listing(&ours.rootfs);
@@ -138,4 +142,23 @@ fn hello_matches_buildah_oracle() {
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn reproducible_builds_are_byte_identical() {
+    let Some(env) = test_env("reproducible_builds_are_byte_identical") else { return };
+    let digest_of = |extra_env: &[(&str, &str)]| {
+        // A fresh work dir each time: nothing cached may make the result equal by accident.
+        let work = tempfile::tempdir().expect("tempdir");
+        let dest = format!("{}/e2e/hello:repro", env.registry_http);
+        let run = build_hello(&env, work.path(), &dest, &["--no-push", "--reproducible"], extra_env);
+        assert!(run.ok, "strata failed: {}", run.stderr);
+        run.stdout.trim().to_string()
+    };
+    let first = digest_of(&[]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(first, digest_of(&[]), "two --reproducible builds of the same inputs must give the same digest");
+    let epoch = digest_of(&[("SOURCE_DATE_EPOCH", "1700000000")]);
+    assert_ne!(first, epoch, "SOURCE_DATE_EPOCH changes the timestamps");
+    assert_eq!(epoch, digest_of(&[("SOURCE_DATE_EPOCH", "1700000000")]));
 }

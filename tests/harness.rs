@@ -208,6 +208,11 @@ fn content_hash(path: &Path) -> String {
 /// Builds `dockerfile` in `context` with `buildah bud --isolation chroot` (vfs storage in a
 /// private directory) and returns the result unpacked.
 pub fn buildah_build(dockerfile: &Path, context: &Path, build_args: &[&str]) -> Unpacked {
+    buildah_build_target(dockerfile, context, build_args, None)
+}
+
+/// `buildah_build` with a `--target` stage.
+pub fn buildah_build_target(dockerfile: &Path, context: &Path, build_args: &[&str], target: Option<&str>) -> Unpacked {
     let store = tempfile::tempdir().expect("tempdir");
     let root = store.path().join("root");
     let runroot = store.path().join("run");
@@ -216,9 +221,13 @@ pub fn buildah_build(dockerfile: &Path, context: &Path, build_args: &[&str]) -> 
     };
     let mut bud = Command::new("buildah");
     base(&mut bud);
-    bud.args(["bud", "--isolation", "chroot", "-q", "--layers=false", "-t", "oracle:latest", "-f"]).arg(dockerfile);
+    // Docker format: the OCI format drops SHELL, HEALTHCHECK and ONBUILD from the config.
+    bud.args(["bud", "--isolation", "chroot", "-q", "--layers=false", "--format", "docker", "-t", "oracle:latest", "-f"]).arg(dockerfile);
     for a in build_args {
         bud.args(["--build-arg", a]);
+    }
+    if let Some(t) = target {
+        bud.args(["--target", t]);
     }
     bud.arg(context);
     must(&mut bud);
@@ -227,9 +236,86 @@ pub fn buildah_build(dockerfile: &Path, context: &Path, build_args: &[&str]) -> 
     base(&mut push);
     push.args(["push", "-q", "oracle:latest"]).arg(format!("oci:{}:img", layout.display()));
     must(&mut push);
-    let u = unpack_layout(&layout, "img");
+    let mut u = unpack_layout(&layout, "img");
+    // The Docker-format config as buildah keeps it (the OCI copy lost the Docker-only fields).
+    let mut inspect = Command::new("buildah");
+    base(&mut inspect);
+    inspect.args(["inspect", "--type", "image", "oracle:latest"]);
+    let info: Value = serde_json::from_str(&must(&mut inspect)).expect("buildah inspect JSON");
+    if info["Docker"]["config"].is_object() {
+        u.config = info["Docker"].clone();
+    }
     let mut rm = Command::new("buildah");
     base(&mut rm);
     let _ = rm.args(["rmi", "-a", "-f"]).output();
     u
+}
+
+/// Config fields compared between strata and an oracle (the image config's `config` object).
+pub const COMPARED_CONFIG_FIELDS: &[&str] =
+    &["Env", "Cmd", "Entrypoint", "User", "WorkingDir", "Labels", "ExposedPorts", "Volumes", "StopSignal", "Healthcheck", "Shell", "OnBuild"];
+
+/// Differences between two unpacked images: file listings and the compared config fields.
+/// Known buildah-only artefacts are dropped first: the empty /dev, /proc and /sys mount points
+/// RUN leaves (BuildKit removes such stubs, and so does strata) and the `io.buildah.version` label.
+pub fn oracle_differences(ours: &Unpacked, buildah: &Unpacked) -> Vec<String> {
+    let a = listing(&ours.rootfs);
+    let stubs = ["dev\tdir\t755\t0:0\t0\t\t", "proc\tdir\t755\t0:0\t0\t\t", "sys\tdir\t755\t0:0\t0\t\t"];
+    let b: Vec<String> = listing(&buildah.rootfs).into_iter().filter(|l| !stubs.contains(&l.as_str()) || a.contains(l)).collect();
+    let mut out = Vec::new();
+    for l in a.iter().filter(|l| !b.contains(l)) {
+        out.push(format!("only strata: {l}"));
+    }
+    for l in b.iter().filter(|l| !a.contains(l)) {
+        out.push(format!("only buildah: {l}"));
+    }
+    let mut theirs = buildah.config["config"].clone();
+    // BuildKit expands EXPOSE ranges into single ports (nat.ParsePortSpecs); buildah keeps them.
+    if let Some(ports) = theirs["ExposedPorts"].as_object().cloned() {
+        let mut expanded = serde_json::Map::new();
+        for key in ports.keys() {
+            let (range, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+            match range.split_once('-').and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?))) {
+                Some((a, b)) => (a..=b).for_each(|p| {
+                    expanded.insert(format!("{p}/{proto}"), Value::Object(Default::default()));
+                }),
+                None => {
+                    expanded.insert(key.clone(), Value::Object(Default::default()));
+                }
+            }
+        }
+        theirs["ExposedPorts"] = Value::Object(expanded);
+    }
+    if let Some(labels) = theirs["Labels"].as_object_mut() {
+        labels.remove("io.buildah.version");
+        if labels.is_empty() {
+            theirs["Labels"] = Value::Null;
+        }
+    }
+    for field in COMPARED_CONFIG_FIELDS {
+        let mine = &ours.config["config"][field];
+        let other = &theirs[field];
+        let (mine, other) = (&sorted_json(mine), &sorted_json(other));
+        let empty = |v: &Value| v.is_null() || v.as_str() == Some("") || v.as_object().is_some_and(|o| o.is_empty()) || v.as_array().is_some_and(|a| a.is_empty());
+        if mine != other && !(empty(mine) && empty(other)) {
+            out.push(format!("config {field}: strata {mine} buildah {other}"));
+        }
+    }
+    if ours.config["author"] != buildah.config["author"] && !(ours.config["author"].is_null() && buildah.config["author"] == "") {
+        out.push(format!("author: strata {} buildah {}", ours.config["author"], buildah.config["author"]));
+    }
+    out
+}
+
+/// `v` with object keys sorted at every level, for order-insensitive comparison.
+pub fn sorted_json(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted_json(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted_json).collect()),
+        other => other.clone(),
+    }
 }

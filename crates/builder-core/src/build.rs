@@ -111,10 +111,24 @@ impl Builder {
         for warning in self.plan.warnings.clone() {
             self.emit(BuildEvent::Warning(warning.message));
         }
-        let result = self.run_stages();
+        let result = self.check_destinations().and_then(|()| self.run_stages());
         // The rootfs trees are scratch space; the blob store keeps what is worth keeping.
         let _ = std::fs::remove_dir_all(&self.build_dir);
         result
+    }
+
+    /// Fails before any work when a destination is unreachable or refuses our credentials
+    /// (a HEAD under push scope), as kaniko does, so a long build does not end in a 401.
+    fn check_destinations(&self) -> Result<(), BuildError> {
+        if self.opts.no_push {
+            return Ok(());
+        }
+        const PROBE: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        for dest in &self.opts.destinations {
+            let r: strata_registry::Reference = dest.parse()?;
+            self.handle.block_on(self.client.blob_exists(&r, PROBE))?;
+        }
+        Ok(())
     }
 
     fn run_stages(&mut self) -> Result<BuildOutput, BuildError> {
@@ -142,12 +156,19 @@ impl Builder {
                 cmd_set_here: false,
                 created: self.created.clone(),
             };
-            let instructions: Vec<Instruction> = self
-                .dockerfile
-                .stages
-                .get(planned.index)
-                .map(|s| s.instructions.clone())
-                .unwrap_or_default();
+            // ONBUILD triggers of the base run first, and the new image does not inherit them.
+            let triggers = st.config.config.on_build.take().unwrap_or_default();
+            let mut instructions: Vec<Instruction> = if triggers.is_empty() {
+                Vec::new()
+            } else {
+                let source = match &planned.base {
+                    StageBase::Image(r) => format!("{r} ONBUILD"),
+                    StageBase::Stage(i) => format!("stage {i} ONBUILD"),
+                    StageBase::Scratch => "ONBUILD".to_string(),
+                };
+                strata_dockerfile::parse_onbuild_triggers(&triggers, &source)?
+            };
+            instructions.extend(self.dockerfile.stages.get(planned.index).map(|s| s.instructions.clone()).unwrap_or_default());
             for inst in &instructions {
                 let expanded = st.scope.apply(inst)?;
                 self.emit(BuildEvent::Step { stage: planned.index, line: inst.span.start_line, text: expanded.original.clone() });

@@ -24,6 +24,7 @@ pub mod options;
 pub mod output;
 pub mod progress;
 pub mod rootfs;
+pub mod secrets;
 pub mod stage;
 pub mod user;
 

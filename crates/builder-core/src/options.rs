@@ -61,6 +61,12 @@ pub struct BuildOptions {
     pub work_dir: PathBuf,
     /// Registry access settings.
     pub registry: ClientOptions,
+    /// `--secret`s for `RUN --mount=type=secret`.
+    pub secrets: Vec<crate::secrets::SecretSpec>,
+    /// `--force`: allow `none` isolation outside a container.
+    pub force: bool,
+    /// Where `RUN --mount=type=cache` directories persist (default `<work_dir>/run-cache`).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl BuildOptions {
@@ -83,13 +89,24 @@ impl BuildOptions {
             reproducible_epoch: None,
             work_dir: default_work_dir(),
             registry: ClientOptions::default(),
+            secrets: Vec::new(),
+            force: false,
+            cache_dir: None,
         }
+    }
+}
+
+impl BuildOptions {
+    /// The directory holding `RUN --mount=type=cache` contents.
+    pub fn run_cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.work_dir.join("run-cache"))
     }
 }
 
 /// `/var/lib/strata` for root, `$XDG_DATA_HOME/strata` (or `~/.local/share/strata`) otherwise.
 pub fn default_work_dir() -> PathBuf {
-    if nix::unistd::geteuid().is_root() {
+    // Root of a rootless build's user namespace is still the user outside: use their dirs.
+    if nix::unistd::geteuid().is_root() && !crate::exec::in_user_namespace() {
         return PathBuf::from("/var/lib/strata");
     }
     if let Some(d) = std::env::var_os("XDG_DATA_HOME") {

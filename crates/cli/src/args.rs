@@ -131,6 +131,15 @@ pub struct BuildArgs {
     /// Where strata keeps its blob cache and build directories.
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=PATH` or `id=ID,env=VAR` (repeatable).
+    #[arg(long = "secret", value_name = "id=ID,src=PATH|env=VAR")]
+    pub secrets: Vec<String>,
+    /// Allow `--isolation none` outside a container (it builds into / of this machine).
+    #[arg(long)]
+    pub force: bool,
+    /// Where `RUN --mount=type=cache` directories persist (default: <work-dir>/run-cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace.
     #[arg(short = 'v', long, default_value = "info")]
     pub verbosity: String,

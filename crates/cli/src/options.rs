@@ -87,9 +87,12 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     } else if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
         o.reproducible_epoch = Some(v.parse::<i64>().with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?);
     }
-    let root = nix::unistd::geteuid().is_root();
+    // Inside strata's own user namespace the euid is 0, but the build is still rootless.
+    let in_userns = strata_builder_core::exec::in_user_namespace();
+    let root = nix::unistd::geteuid().is_root() && !in_userns;
     o.isolation = match a.isolation {
         IsolationArg::Auto if root => Isolation::Chroot,
+        IsolationArg::Auto | IsolationArg::Chroot if in_userns => Isolation::Rootless,
         IsolationArg::Auto => Isolation::Rootless,
         IsolationArg::Chroot if !root => {
             bail!("--isolation chroot needs root: run as uid 0 (in Kubernetes, runAsUser: 0) or use --isolation rootless")
@@ -98,8 +101,20 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         IsolationArg::Rootless => Isolation::Rootless,
         IsolationArg::None => Isolation::None,
     };
+    if o.isolation == Isolation::None {
+        strata_builder_core::exec::check_none_isolation(a.force).map_err(anyhow::Error::msg)?;
+    }
+    o.force = a.force;
     if let Some(w) = &a.work_dir {
         o.work_dir = w.clone();
+    }
+    o.cache_dir = a.cache_dir.clone();
+    o.secrets = a.secrets.iter().map(|s| s.parse().map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
+    for s in &o.secrets {
+        // Fail before any layer is pulled when a secret's source is missing (its value is not kept).
+        if let strata_builder_core::secrets::SecretSource::File(p) = &s.source {
+            std::fs::metadata(p).with_context(|| format!("--secret id={}: cannot read {}", s.id, p.display()))?;
+        }
     }
     let r = &mut o.registry;
     r.insecure = a.insecure;

@@ -102,19 +102,27 @@ pub struct Mount {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MountKind {
+    /// Files from the context or another stage (the default type).
     Bind,
+    /// A persistent cache directory.
     Cache,
+    /// An in-memory filesystem.
     Tmpfs,
+    /// A build secret, as a file or an environment variable.
     Secret,
+    /// An SSH agent socket.
     Ssh,
 }
 
 /// RUN and its flags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Run {
+    /// What to run, as written (never expanded).
     pub command: Command,
+    /// Heredoc bodies that follow the line; see [`Run::heredoc_script`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub heredocs: Vec<Heredoc>,
+    /// `--mount` flags in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<Mount>,
     /// `--network=default|none|host`.
@@ -133,7 +141,12 @@ pub enum HeredocScript {
     Shell(String),
     /// A lone heredoc starting with `#!`: BuildKit writes it to `/dev/pipes/<name>`
     /// (mode 0755, mounted read-only) and executes that path directly, without SHELL.
-    Executable { name: String, content: String },
+    Executable {
+        /// The heredoc delimiter, used as the file name.
+        name: String,
+        /// The script, shebang first.
+        content: String,
+    },
 }
 
 impl Run {
@@ -143,11 +156,16 @@ impl Run {
     /// appended after it, each followed by its delimiter, so the shell reads them as
     /// heredocs (`RUN cat > /f <<EOF`, several heredocs, `python3 <<EOF`).
     pub fn heredoc_script(&self) -> Option<HeredocScript> {
-        let Command::Shell(line) = &self.command else { return None };
+        let Command::Shell(line) = &self.command else {
+            return None;
+        };
         let first = self.heredocs.first()?;
         if self.heredocs.len() == 1 && crate::lexer::parse_heredoc(line.trim()).is_some() {
             if first.content.starts_with("#!") {
-                return Some(HeredocScript::Executable { name: first.name.clone(), content: first.content.clone() });
+                return Some(HeredocScript::Executable {
+                    name: first.name.clone(),
+                    content: first.content.clone(),
+                });
             }
             return Some(HeredocScript::Shell(first.content.clone()));
         }
@@ -175,15 +193,19 @@ pub struct Copy {
     /// `--from` (COPY only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// `--chown=user[:group]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chown: Option<String>,
+    /// `--chmod=` octal or symbolic mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chmod: Option<String>,
+    /// `--link`: copy into an independent layer.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub link: bool,
     /// `--parents` (COPY only).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub parents: bool,
+    /// `--exclude=` patterns, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
     /// `--checksum` (ADD only).
@@ -205,15 +227,21 @@ pub enum Healthcheck {
     None,
     /// `HEALTHCHECK [flags] CMD ...`.
     Check {
+        /// The test command (`CMD-SHELL` for shell form, `CMD` for exec form).
         command: Command,
+        /// `--interval` as written (a Go duration such as `30s`).
         #[serde(skip_serializing_if = "Option::is_none")]
         interval: Option<String>,
+        /// `--timeout`.
         #[serde(skip_serializing_if = "Option::is_none")]
         timeout: Option<String>,
+        /// `--start-period`.
         #[serde(skip_serializing_if = "Option::is_none")]
         start_period: Option<String>,
+        /// `--start-interval`.
         #[serde(skip_serializing_if = "Option::is_none")]
         start_interval: Option<String>,
+        /// `--retries`.
         #[serde(skip_serializing_if = "Option::is_none")]
         retries: Option<u32>,
     },
@@ -223,10 +251,15 @@ pub enum Healthcheck {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstructionKind {
+    /// `RUN`.
     Run(Run),
+    /// `CMD`; an empty `CMD` is an empty exec form.
     Cmd(Command),
+    /// `ENTRYPOINT`.
     Entrypoint(Command),
+    /// `COPY`.
     Copy(Copy),
+    /// `ADD`.
     Add(Copy),
     /// `ENV k=v ...` pairs in order.
     Env(Vec<(String, String)>),
@@ -234,15 +267,21 @@ pub enum InstructionKind {
     Arg(Vec<(String, Option<String>)>),
     /// `LABEL k=v ...` pairs in order.
     Label(Vec<(String, String)>),
+    /// `MAINTAINER` text.
     Maintainer(String),
     /// `EXPOSE` words as written (`80`, `53/udp`, `8000-8010/tcp`).
     Expose(Vec<String>),
+    /// `VOLUME` paths.
     Volume(Vec<String>),
     /// `USER user[:group]`.
     User(String),
+    /// `WORKDIR` path.
     Workdir(String),
+    /// `STOPSIGNAL` name or number.
     Stopsignal(String),
+    /// `HEALTHCHECK`.
     Healthcheck(Healthcheck),
+    /// `SHELL` (always exec form).
     Shell(Vec<String>),
     /// `ONBUILD <instruction>`; the trigger text and its parsed form.
     Onbuild(Box<Instruction>),

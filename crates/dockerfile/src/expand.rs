@@ -17,7 +17,10 @@ pub trait Env {
 impl Env for [(String, String)] {
     fn get(&self, name: &str) -> Option<&str> {
         // The last definition wins, as with repeated ENV instructions.
-        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -72,7 +75,13 @@ pub struct Lexer {
 impl Lexer {
     /// A lexer with BuildKit's defaults for the given escape character.
     pub fn new(escape: char) -> Self {
-        Self { escape, raw_quotes: false, raw_escapes: false, skip_process_quotes: false, skip_unset_env: false }
+        Self {
+            escape,
+            raw_quotes: false,
+            raw_escapes: false,
+            skip_process_quotes: false,
+            skip_unset_env: false,
+        }
     }
 
     /// Expands `word` into one string (quotes removed, spaces kept).
@@ -87,9 +96,18 @@ impl Lexer {
 
     fn run(&self, word: &str, env: &dyn Env) -> Result<(String, Vec<String>), ExpandError> {
         let chars: Vec<char> = word.chars().collect();
-        let mut sw = ShellWord { lex: self, env, chars: &chars, pos: 0, raw_escapes: self.raw_escapes };
+        let mut sw = ShellWord {
+            lex: self,
+            env,
+            chars: &chars,
+            pos: 0,
+            raw_escapes: self.raw_escapes,
+        };
         sw.process_stop_on(None, self.raw_escapes)
-            .map_err(|message| ExpandError { word: word.to_string(), message })
+            .map_err(|message| ExpandError {
+                word: word.to_string(),
+                message,
+            })
     }
 }
 
@@ -152,7 +170,11 @@ impl ShellWord<'_> {
         c
     }
 
-    fn process_stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> R<(String, Vec<String>)> {
+    fn process_stop_on(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> R<(String, Vec<String>)> {
         let saved = self.raw_escapes;
         self.raw_escapes = raw_escapes;
         let out = self.stop_on_inner(stop);
@@ -199,7 +221,9 @@ impl ShellWord<'_> {
             }
         }
         if let Some(stop) = stop {
-            return Err(format!("unexpected end of statement while looking for matching {stop}"));
+            return Err(format!(
+                "unexpected end of statement while looking for matching {stop}"
+            ));
         }
         Ok((result, words.finish()))
     }
@@ -212,7 +236,12 @@ impl ShellWord<'_> {
         }
         loop {
             match self.next() {
-                None => return Err("unexpected end of statement while looking for matching single-quote".into()),
+                None => {
+                    return Err(
+                        "unexpected end of statement while looking for matching single-quote"
+                            .into(),
+                    );
+                }
                 Some('\'') => {
                     if self.lex.raw_quotes {
                         result.push('\'');
@@ -232,7 +261,12 @@ impl ShellWord<'_> {
         }
         loop {
             match self.peek() {
-                None => return Err("unexpected end of statement while looking for matching double-quote".into()),
+                None => {
+                    return Err(
+                        "unexpected end of statement while looking for matching double-quote"
+                            .into(),
+                    );
+                }
                 Some('"') => {
                     self.next();
                     if self.lex.raw_quotes {
@@ -328,18 +362,32 @@ impl ShellWord<'_> {
                 if self.lex.skip_unset_env && value.is_none() {
                     return Ok(format!("${{{name}{chs}{word}}}"));
                 }
-                let unset_or_null = value.as_deref().is_none_or(|v| null_is_unset && v.is_empty());
+                let unset_or_null = value
+                    .as_deref()
+                    .is_none_or(|v| null_is_unset && v.is_empty());
                 match ch {
-                    '-' => Ok(if unset_or_null { word } else { value.unwrap_or_default() }),
+                    '-' => Ok(if unset_or_null {
+                        word
+                    } else {
+                        value.unwrap_or_default()
+                    }),
                     '+' => Ok(if unset_or_null { String::new() } else { word }),
                     '?' => match value {
                         None => Err(format!(
                             "{name}: {}",
-                            if word.is_empty() { "is not allowed to be unset" } else { &word }
+                            if word.is_empty() {
+                                "is not allowed to be unset"
+                            } else {
+                                &word
+                            }
                         )),
                         Some(v) if null_is_unset && v.is_empty() => Err(format!(
                             "{name}: {}",
-                            if word.is_empty() { "is not allowed to be empty" } else { &word }
+                            if word.is_empty() {
+                                "is not allowed to be empty"
+                            } else {
+                                &word
+                            }
                         )),
                         Some(v) => Ok(v),
                     },
@@ -350,7 +398,11 @@ impl ShellWord<'_> {
                             None => (false, word),
                         };
                         let pat = glob::Pattern::parse(&pat)?;
-                        Ok(if ch == '#' { pat.trim_prefix(&value, greedy) } else { pat.trim_suffix(&value, greedy) })
+                        Ok(if ch == '#' {
+                            pat.trim_prefix(&value, greedy)
+                        } else {
+                            pat.trim_suffix(&value, greedy)
+                        })
                     }
                     _ => Err(format!("unsupported modifier ({chs}) in substitution")),
                 }
@@ -445,8 +497,16 @@ mod glob {
                             it.next();
                             toks.push(Tok::Lit(n));
                         }
-                        Some(n) => return Err(format!("invalid pattern ({p}) in substitution: invalid escape '\\{n}'")),
-                        None => return Err(format!("invalid pattern ({p}) in substitution: trailing escape")),
+                        Some(n) => {
+                            return Err(format!(
+                                "invalid pattern ({p}) in substitution: invalid escape '\\{n}'"
+                            ));
+                        }
+                        None => {
+                            return Err(format!(
+                                "invalid pattern ({p}) in substitution: trailing escape"
+                            ));
+                        }
                     },
                     c => toks.push(Tok::Lit(c)),
                 }
@@ -454,91 +514,124 @@ mod glob {
             Ok(Self(toks))
         }
 
-        /// Whether the whole of `s` matches.
-        fn matches(&self, s: &[char]) -> bool {
-            // Iterative wildcard matching with single-star backtracking: linear memory,
-            // no recursion, so hostile patterns cannot blow the stack.
+        /// Runs the pattern over `s` as a set of positions (an NFA walk, linear in
+        /// `s.len() * pattern length`) and reports every `n` such that `s[..n]` matches.
+        fn matching_prefixes(&self, s: &[char]) -> Vec<usize> {
             let p = &self.0;
-            let (mut pi, mut si) = (0usize, 0usize);
-            let mut star: Option<(usize, usize)> = None;
-            while si < s.len() {
-                match p.get(pi) {
-                    Some(Tok::Star) => {
-                        star = Some((pi, si));
-                        pi += 1;
+            let k = p.len();
+            let close = |set: &mut Vec<bool>| {
+                for i in 0..k {
+                    if set[i] && p[i] == Tok::Star {
+                        set[i + 1] = true;
                     }
-                    Some(Tok::Any) => {
-                        pi += 1;
-                        si += 1;
-                    }
-                    Some(Tok::Lit(c)) if *c == s[si] => {
-                        pi += 1;
-                        si += 1;
-                    }
-                    _ => match star {
-                        Some((sp, ss)) => {
-                            pi = sp + 1;
-                            si = ss + 1;
-                            star = Some((sp, ss + 1));
-                        }
-                        None => return false,
-                    },
                 }
+            };
+            let mut set = vec![false; k + 1];
+            set[0] = true;
+            close(&mut set);
+            let mut out = Vec::new();
+            if set[k] {
+                out.push(0);
             }
-            p[pi..].iter().all(|t| *t == Tok::Star)
+            for (n, c) in s.iter().enumerate() {
+                let mut next = vec![false; k + 1];
+                for i in 0..k {
+                    if !set[i] {
+                        continue;
+                    }
+                    match &p[i] {
+                        Tok::Star => next[i] = true,
+                        Tok::Any => next[i + 1] = true,
+                        Tok::Lit(l) if l == c => next[i + 1] = true,
+                        Tok::Lit(_) => {}
+                    }
+                }
+                close(&mut next);
+                if !next.iter().any(|b| *b) {
+                    break;
+                }
+                if next[k] {
+                    out.push(n + 1);
+                }
+                set = next;
+            }
+            out
+        }
+
+        fn reversed(&self) -> Self {
+            Self(self.0.iter().rev().cloned().collect())
         }
 
         pub(super) fn trim_prefix(&self, value: &str, longest: bool) -> String {
             let v: Vec<char> = value.chars().collect();
-            let lens: Box<dyn Iterator<Item = usize>> =
-                if longest { Box::new((0..=v.len()).rev()) } else { Box::new(0..=v.len()) };
-            for n in lens {
-                if self.matches(&v[..n]) {
-                    return v[n..].iter().collect();
-                }
+            let ends = self.matching_prefixes(&v);
+            let cut = if longest { ends.last() } else { ends.first() };
+            match cut {
+                Some(&n) => v[n..].iter().collect(),
+                None => value.to_string(),
             }
-            value.to_string()
         }
 
         pub(super) fn trim_suffix(&self, value: &str, longest: bool) -> String {
-            let v: Vec<char> = value.chars().collect();
-            let starts: Box<dyn Iterator<Item = usize>> =
-                if longest { Box::new(0..=v.len()) } else { Box::new((0..=v.len()).rev()) };
-            for start in starts {
-                if self.matches(&v[start..]) {
-                    return v[..start].iter().collect();
+            // A suffix of the value is a prefix of the reversed value, matched by the reversed pattern.
+            let rv: Vec<char> = value.chars().rev().collect();
+            let ends = self.reversed().matching_prefixes(&rv);
+            let cut = if longest { ends.last() } else { ends.first() };
+            match cut {
+                Some(&n) => {
+                    let v: Vec<char> = value.chars().collect();
+                    v[..v.len() - n].iter().collect()
                 }
+                None => value.to_string(),
             }
-            value.to_string()
         }
 
         /// Leftmost-longest match at or after `from`: (start, end).
         fn find(&self, v: &[char], from: usize) -> Option<(usize, usize)> {
-            (from..=v.len()).find_map(|start| {
-                (start..=v.len()).rev().find(|&end| self.matches(&v[start..end])).map(|end| (start, end))
+            // A leading `*` matches from `from` whatever a later start could: one walk is enough.
+            let last = if self.0.first() == Some(&Tok::Star) {
+                from.min(v.len())
+            } else {
+                v.len()
+            };
+            (from..=last).find_map(|start| {
+                self.matching_prefixes(&v[start..])
+                    .last()
+                    .map(|&n| (start, start + n))
             })
         }
 
         pub(super) fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
             let v: Vec<char> = value.chars().collect();
             let mut out = String::new();
-            let mut pos = 0;
-            while pos <= v.len() {
-                let Some((s, e)) = self.find(&v, pos) else { break };
+            let mut pos = 0; // next character to copy
+            let mut search = 0;
+            let mut prev_end: Option<usize> = None;
+            while search <= v.len() {
+                let Some((s, e)) = self.find(&v, search) else {
+                    break;
+                };
+                if s == e && prev_end == Some(s) {
+                    // Go's ReplaceAll ignores an empty match right after the previous match.
+                    search = s + 1;
+                    continue;
+                }
                 out.extend(&v[pos..s]);
                 out.push_str(replacement);
+                pos = e;
+                prev_end = Some(e);
                 if !all {
-                    pos = e;
                     break;
                 }
                 if e == s {
-                    // An empty match: keep one character and move on, as regexp.ReplaceAll does.
+                    // An empty match: keep one character and move on.
                     if let Some(c) = v.get(e) {
                         out.push(*c);
                     }
                     pos = e + 1;
+                    search = e + 1;
                 } else {
-                    pos = e;
+                    search = e;
                 }
             }
             if pos < v.len() {
@@ -554,11 +647,17 @@ mod tests {
     use super::*;
 
     fn env() -> Vec<(String, String)> {
-        vec![("A".into(), "apple".into()), ("E".into(), String::new()), ("P".into(), "/usr/local/bin/tool.tar.gz".into())]
+        vec![
+            ("A".into(), "apple".into()),
+            ("E".into(), String::new()),
+            ("P".into(), "/usr/local/bin/tool.tar.gz".into()),
+        ]
     }
 
     fn w(s: &str) -> String {
-        Lexer::new('\\').process_word(s, &env()).unwrap_or_else(|e| format!("ERR {e}"))
+        Lexer::new('\\')
+            .process_word(s, &env())
+            .unwrap_or_else(|e| format!("ERR {e}"))
     }
 
     #[test]
@@ -581,9 +680,15 @@ mod tests {
         assert_eq!(w("${E:+x}"), "");
         assert_eq!(w("${E+x}"), "x");
         assert_eq!(w("${U+x}"), "");
-        assert_eq!(w("${U:?boom}"), "ERR failed to process \"${U:?boom}\": U: boom");
+        assert_eq!(
+            w("${U:?boom}"),
+            "ERR failed to process \"${U:?boom}\": U: boom"
+        );
         assert_eq!(w("${E?}"), "");
-        assert_eq!(w("${E:?}"), "ERR failed to process \"${E:?}\": E: is not allowed to be empty");
+        assert_eq!(
+            w("${E:?}"),
+            "ERR failed to process \"${E:?}\": E: is not allowed to be empty"
+        );
     }
 
     #[test]
@@ -595,7 +700,10 @@ mod tests {
         assert_eq!(w("${A/p/P}"), "aPple");
         assert_eq!(w("${A//p/P}"), "aPPle");
         assert_eq!(w("${A/p*/X}"), "aX");
-        assert_eq!(w("${A:#x}"), "ERR failed to process \"${A:#x}\": unsupported modifier (:#) in substitution");
+        assert_eq!(
+            w("${A:#x}"),
+            "ERR failed to process \"${A:#x}\": unsupported modifier (:#) in substitution"
+        );
     }
 
     #[test]
@@ -606,13 +714,190 @@ mod tests {
         assert_eq!(w("\"\\$A\""), "$A");
         assert_eq!(w("\"a\\b\""), "a\\b");
         assert_eq!(w("a\\ b"), "a b");
-        assert_eq!(w("'a"), "ERR failed to process \"'a\": unexpected end of statement while looking for matching single-quote");
+        assert_eq!(
+            w("'a"),
+            "ERR failed to process \"'a\": unexpected end of statement while looking for matching single-quote"
+        );
     }
 
     #[test]
     fn words_split_after_expansion() {
         let env = vec![("V".to_string(), "a b".to_string())];
         let l = Lexer::new('\\');
-        assert_eq!(l.process_words("$V \"c d\" e\\ f", &env).unwrap(), vec!["a", "b", "c d", "e f"]);
+        assert_eq!(
+            l.process_words("$V \"c d\" e\\ f", &env).unwrap(),
+            vec!["a", "b", "c d", "e f"]
+        );
+    }
+
+    #[test]
+    fn replace_all_empty_matches_like_go() {
+        let env = vec![
+            ("V".to_string(), "abc".to_string()),
+            ("W".to_string(), "ab".to_string()),
+        ];
+        let lex = Lexer::new('\\');
+        assert_eq!(lex.process_word("${V//*/y}", &env).as_deref(), Ok("y"));
+        assert_eq!(
+            lex.process_word("${W//$NOPE/y}", &env).as_deref(),
+            Ok("yayby")
+        );
+        assert_eq!(lex.process_word("${V/*/y}", &env).as_deref(), Ok("y"));
+        assert_eq!(lex.process_word("${V//b*/}", &env).as_deref(), Ok("a"));
+    }
+
+    #[test]
+    fn long_values_stay_linear() {
+        let env = vec![("A".to_string(), "a".repeat(200_000))];
+        let lex = Lexer::new('\\');
+        assert_eq!(
+            lex.process_word("${A#*b*c}", &env).map(|s| s.len()),
+            Ok(200_000)
+        );
+        assert_eq!(lex.process_word("${A%%a*}", &env).map(|s| s.len()), Ok(0));
+        assert_eq!(
+            lex.process_word("${A//*x/y}", &env).map(|s| s.len()),
+            Ok(200_000)
+        );
+    }
+
+    /// Cases from BuildKit's `TestProcessWithMatches` (shell/lex_test.go), as (input,
+    /// variables, result or None for an error).
+    #[test]
+    fn buildkit_process_with_matches_cases() {
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            Option<&'static str>,
+        );
+        let xb: &[(&str, &str)] = &[("FOO", "xxx"), ("BAR", "")];
+        let cases: &[Case] = &[
+            ("x", &[("DUMMY", "dummy")], Some("x")),
+            ("x ${UNUSED}", &[("DUMMY", "dummy")], Some("x ")),
+            ("x ${FOO}", &[("FOO", "y")], Some("x y")),
+            ("${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}", xb, Some("xxx  ccc")),
+            (
+                "${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}",
+                xb,
+                Some("xxx bbb ccc"),
+            ),
+            ("${FOO:-}", xb, Some("xxx")),
+            ("${FOO:-}", &[], Some("")),
+            ("${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", xb, Some("aaa bbb ")),
+            ("${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", xb, Some("aaa  ")),
+            ("${FOO?aaa}", xb, Some("xxx")),
+            ("${BAR?bbb}", xb, Some("")),
+            ("${BAZ?ccc}", xb, None),
+            ("${FOO:?aaa}", xb, Some("xxx")),
+            ("${BAR:?bbb}", xb, None),
+            ("${BAZ:?ccc}", xb, None),
+            ("${BAZ:?}", xb, None),
+            ("${FOO=aaa}", xb, None),
+            ("${FOO=:aaa}", xb, None),
+            ("${FOO=}", &[], None),
+            (
+                r"${FOO#()[]{\}^$.\*\?|\\}",
+                &[("FOO", r"()[]{}^$.*?|\x")],
+                Some("x"),
+            ),
+            (r"${FOO%%\**}", &[("FOO", "xx**")], Some("xx")),
+            ("${FOO#*x*y}", &[("FOO", "xxyy")], Some("y")),
+            ("${FOO#*}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "x")], Some("xyy")),
+            ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "")], Some("xxyy")),
+            ("${FOO#}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO##*x}", &[("FOO", "xxyy")], Some("yy")),
+            ("${FOO##}", &[("FOO", "xxyy")], Some("xxyy")),
+            (r"${FOO#?\?}", &[("FOO", "???y")], Some("?y")),
+            (
+                "${ABC:-.}${FOO%x}${ABC:-.}",
+                &[("FOO", "xxyy")],
+                Some(".xxyy."),
+            ),
+            (r"${FOO%%\**\*}", &[("FOO", "a***yy*")], Some("a")),
+            ("${FOO%}", &[("FOO", "xxyy")], Some("xxyy")),
+            (
+                "${FOO%%$BAR}",
+                &[("FOO", "xxyy"), ("BAR", "")],
+                Some("xxyy"),
+            ),
+            ("${FOO:#}", &[], None),
+            ("${FOO:##}", &[], None),
+            ("${FOO:%}", &[], None),
+            ("${FOO:%%}", &[], None),
+            (
+                "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
+                &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", r"\*/")],
+                Some("/foo.*/*.txt - /foo..*.txt"),
+            ),
+            (
+                "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
+                &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")],
+                Some("/tmp/bar.txt - /bar.txt"),
+            ),
+            (
+                "${FOO/$NEEDLE/$REPLACEMENT} - ${FOO//$NEEDLE/$REPLACEMENT}",
+                &[
+                    ("FOO", "/a/foo/b/c.txt"),
+                    ("NEEDLE", "/?/"),
+                    ("REPLACEMENT", "/"),
+                ],
+                Some("/foo/b/c.txt - /foo/c.txt"),
+            ),
+            (
+                "${FOO/$NEEDLE/$REPLACEMENT}",
+                &[
+                    ("FOO", "http://google.de"),
+                    ("NEEDLE", "http://"),
+                    ("REPLACEMENT", "https://"),
+                ],
+                Some("https://google.de"),
+            ),
+            (
+                r"${FOO//\//\/}",
+                &[("FOO", "/tmp/foo.txt")],
+                Some(r"\/tmp\/foo.txt"),
+            ),
+            (
+                "${FOO/$BAR/ww}",
+                &[("FOO", "xxyy"), ("BAR", "")],
+                Some("wwxxyy"),
+            ),
+            ("${FOO//ww}", &[("FOO", "xxyy")], None),
+            ("${FOO//}", &[("FOO", "xxyy")], None),
+            ("${FOO///}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO///}", &[], Some("")),
+            (
+                "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+                &[
+                    ("VERSION", "v1.2.3"),
+                    ("TARGETOS", "linux"),
+                    ("TARGETARCH", "arm"),
+                    ("TARGETVARIANT", "v7"),
+                ],
+                Some("something-v1.2.3.linux-arm-v7.tar.gz"),
+            ),
+            (
+                "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+                &[
+                    ("VERSION", "v1.2.3"),
+                    ("TARGETOS", "linux"),
+                    ("TARGETARCH", "arm64"),
+                ],
+                Some("something-v1.2.3.linux-arm64.tar.gz"),
+            ),
+        ];
+        let lex = Lexer::new('\\');
+        for (input, vars, want) in cases {
+            let env: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let got = lex.process_word(input, &env);
+            match want {
+                Some(w) => assert_eq!(got.as_deref(), Ok(*w), "{input}"),
+                None => assert!(got.is_err(), "{input} should fail, got {got:?}"),
+            }
+        }
     }
 }

@@ -2,16 +2,33 @@
 //! form, argument counts, with BuildKit's rules and messages (`instructions/parse.go`).
 
 use crate::error::{Kind, Locator};
-use crate::lexer::{parse_heredoc, LogicalLine};
+use crate::lexer::{LogicalLine, parse_heredoc};
 use crate::suggest::did_you_mean;
-use crate::words::{parse_json, parse_words, split_command, split_whitespace_delimited, Json};
+use crate::words::{Json, parse_json, parse_words, split_command, split_whitespace_delimited};
 use crate::{
-    Command, Copy, Dockerfile, Error, Healthcheck, Heredoc, Instruction, InstructionKind, Run, Span, Stage, Warning,
+    Command, Copy, Dockerfile, Error, Healthcheck, Heredoc, Instruction, InstructionKind, Run,
+    Span, Stage, Warning,
 };
 
 const KEYWORDS: &[&str] = &[
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL", "MAINTAINER",
-    "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
 ];
 
 /// A parse failure: the message and, when known, the text it points at.
@@ -23,10 +40,16 @@ pub(crate) struct Fail {
 
 impl Fail {
     fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), needle: None }
+        Self {
+            message: message.into(),
+            needle: None,
+        }
     }
     fn at(message: impl Into<String>, needle: &str) -> Self {
-        Self { message: message.into(), needle: Some(needle.to_string()) }
+        Self {
+            message: message.into(),
+            needle: Some(needle.to_string()),
+        }
     }
 }
 
@@ -50,7 +73,10 @@ impl Flags {
         let mut values: Vec<(String, Vec<String>)> = Vec::new();
         for a in raw {
             let Some(body) = a.strip_prefix("--") else {
-                return Err(Fail::at(format!("{keyword}: arg should start with -- : {a}"), a));
+                return Err(Fail::at(
+                    format!("{keyword}: arg should start with -- : {a}"),
+                    a,
+                ));
             };
             let (name, value) = match body.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
@@ -58,22 +84,35 @@ impl Flags {
             };
             let Some((_, ty)) = allowed.iter().find(|(n, _)| *n == name) else {
                 let hint = did_you_mean(name, allowed.iter().map(|(n, _)| *n));
-                return Err(Fail::at(format!("{keyword}: unknown flag: --{name}{hint}"), a));
+                return Err(Fail::at(
+                    format!("{keyword}: unknown flag: --{name}{hint}"),
+                    a,
+                ));
             };
             let seen = values.iter().position(|(n, _)| n == name);
             if seen.is_some() && *ty != FlagType::Strings {
-                return Err(Fail::at(format!("{keyword}: duplicate flag specified: --{name}"), a));
+                return Err(Fail::at(
+                    format!("{keyword}: duplicate flag specified: --{name}"),
+                    a,
+                ));
             }
             let v = match ty {
                 FlagType::Bool => match value {
-                    Some("") => return Err(Fail::at(format!("{keyword}: missing a value on flag: --{name}"), a)),
+                    Some("") => {
+                        return Err(Fail::at(
+                            format!("{keyword}: missing a value on flag: --{name}"),
+                            a,
+                        ));
+                    }
                     None => "true".to_string(),
                     Some(v) => match v.to_ascii_lowercase().as_str() {
                         "true" => "true".to_string(),
                         "false" => "false".to_string(),
                         _ => {
                             return Err(Fail::at(
-                                format!("{keyword}: expecting boolean value for flag --{name}, not: {v}"),
+                                format!(
+                                    "{keyword}: expecting boolean value for flag --{name}, not: {v}"
+                                ),
                                 a,
                             ));
                         }
@@ -81,7 +120,12 @@ impl Flags {
                 },
                 FlagType::String | FlagType::Strings => match value {
                     Some(v) => v.to_string(),
-                    None => return Err(Fail::at(format!("{keyword}: missing a value on flag: --{name}"), a)),
+                    None => {
+                        return Err(Fail::at(
+                            format!("{keyword}: missing a value on flag: --{name}"),
+                            a,
+                        ));
+                    }
                 },
             };
             match seen {
@@ -93,10 +137,17 @@ impl Flags {
     }
 
     fn string(&self, name: &str) -> Option<String> {
-        self.values.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.last().cloned())
+        self.values
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.last().cloned())
     }
     fn strings(&self, name: &str) -> Vec<String> {
-        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+        self.values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
     fn bool(&self, name: &str) -> bool {
         self.string(name).as_deref() == Some("true")
@@ -105,7 +156,11 @@ impl Flags {
 
 /// What one logical line turned out to be.
 pub(crate) enum Parsed {
-    From { image: String, name: Option<String>, platform: Option<String> },
+    From {
+        image: String,
+        name: Option<String>,
+        platform: Option<String>,
+    },
     Inst(InstructionKind),
 }
 
@@ -132,14 +187,18 @@ fn list(keyword: &str, rest: &str) -> R<(Vec<String>, bool)> {
 fn name_values(keyword: &str, rest: &str, escape: char) -> R<Vec<(String, String)>> {
     let words = parse_words(rest, escape);
     if words.is_empty() {
-        return Err(Fail::new(format!("{keyword} requires at least one argument")));
+        return Err(Fail::new(format!(
+            "{keyword} requires at least one argument"
+        )));
     }
     let mut out = Vec::new();
     if !words[0].contains('=') {
         // The old form `ENV name value`: everything after the first blank is the value.
         let mut parts = rest.splitn(2, crate::words::is_reg_whitespace);
         let name = parts.next().unwrap_or_default();
-        let value = parts.next().map(|v| v.trim_start_matches(crate::words::is_reg_whitespace));
+        let value = parts
+            .next()
+            .map(|v| v.trim_start_matches(crate::words::is_reg_whitespace));
         let Some(value) = value else {
             return Err(Fail::new(format!("{keyword} must have two arguments")));
         };
@@ -148,7 +207,9 @@ fn name_values(keyword: &str, rest: &str, escape: char) -> R<Vec<(String, String
         for word in words {
             let Some((k, v)) = word.split_once('=') else {
                 return Err(Fail::at(
-                    format!("{keyword}: syntax error - can't find = in {word:?}. Must be of the form: name=value"),
+                    format!(
+                        "{keyword}: syntax error - can't find = in {word:?}. Must be of the form: name=value"
+                    ),
                     &word,
                 ));
             };
@@ -163,7 +224,9 @@ fn name_values(keyword: &str, rest: &str, escape: char) -> R<Vec<(String, String
 
 fn one_arg(keyword: &str, rest: &str) -> R<String> {
     if rest.is_empty() {
-        return Err(Fail::new(format!("{keyword} requires exactly one argument")));
+        return Err(Fail::new(format!(
+            "{keyword} requires exactly one argument"
+        )));
     }
     Ok(rest.to_string())
 }
@@ -181,14 +244,18 @@ pub(crate) fn go_duration_nanos(s: &str) -> Option<f64> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let num = &rest[..num_len];
         if num.is_empty() || num == "." || num.matches('.').count() > 1 {
             return None;
         }
         let n: f64 = num.parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         let mult = match unit {
             "ns" => 1.0,
@@ -211,10 +278,16 @@ fn interval(keyword: &str, name: &str, v: Option<String>) -> R<Option<String>> {
         return Ok(None);
     }
     let Some(n) = go_duration_nanos(&v) else {
-        return Err(Fail::at(format!("{keyword}: time: invalid duration {v:?} for --{name}"), &v));
+        return Err(Fail::at(
+            format!("{keyword}: time: invalid duration {v:?} for --{name}"),
+            &v,
+        ));
     };
     if n != 0.0 && n < 1e6 {
-        return Err(Fail::at(format!("{keyword}: Interval {name:?} cannot be less than 1ms"), &v));
+        return Err(Fail::at(
+            format!("{keyword}: Interval {name:?} cannot be less than 1ms"),
+            &v,
+        ));
     }
     Ok(Some(v))
 }
@@ -237,10 +310,19 @@ fn healthcheck(rest: &str, flags: &[String]) -> R<Healthcheck> {
     let f = Flags::parse(
         kw,
         flags,
-        &[("interval", S), ("timeout", S), ("start-period", S), ("start-interval", S), ("retries", S)],
+        &[
+            ("interval", S),
+            ("timeout", S),
+            ("start-period", S),
+            ("start-interval", S),
+            ("retries", S),
+        ],
     )?;
     if typ != "CMD" {
-        return Err(Fail::new(format!("Unknown type {:?} in HEALTHCHECK (try CMD)", &rest[..sep])));
+        return Err(Fail::new(format!(
+            "Unknown type {:?} in HEALTHCHECK (try CMD)",
+            &rest[..sep]
+        )));
     }
     let cmd = command(kw, args)?;
     let empty = match &cmd {
@@ -254,12 +336,18 @@ fn healthcheck(rest: &str, flags: &[String]) -> R<Healthcheck> {
         None => None,
         Some(r) => {
             let n: i64 = r.parse().map_err(|_| {
-                Fail::at(format!("{kw}: strconv.ParseInt: parsing {r:?}: invalid syntax for --retries"), &r)
+                Fail::at(
+                    format!("{kw}: strconv.ParseInt: parsing {r:?}: invalid syntax for --retries"),
+                    &r,
+                )
             })?;
             if n < 0 {
                 return Err(Fail::at(format!("--retries cannot be negative ({n})"), &r));
             }
-            Some(u32::try_from(n).map_err(|_| Fail::at(format!("{kw}: --retries {n} is too large"), &r))?)
+            Some(
+                u32::try_from(n)
+                    .map_err(|_| Fail::at(format!("{kw}: --retries {n} is too large"), &r))?,
+            )
         }
     };
     Ok(Healthcheck::Check {
@@ -278,7 +366,14 @@ fn copy_like(keyword: &str, rest: &str, flags: &[String], heredocs: &[Heredoc]) 
         Flags::parse(
             keyword,
             flags,
-            &[("from", S), ("chown", S), ("chmod", S), ("link", B), ("parents", B), ("exclude", SS)],
+            &[
+                ("from", S),
+                ("chown", S),
+                ("chmod", S),
+                ("link", B),
+                ("parents", B),
+                ("exclude", SS),
+            ],
         )?
     } else {
         Flags::parse(
@@ -308,14 +403,21 @@ fn copy_like(keyword: &str, rest: &str, flags: &[String], heredocs: &[Heredoc]) 
         let inline = if json { None } else { parse_heredoc(src) };
         match inline {
             Some((h, _)) => {
-                let body = heredocs.iter().find(|d| d.name == h.name).cloned().unwrap_or(h);
+                let body = heredocs
+                    .iter()
+                    .find(|d| d.name == h.name)
+                    .cloned()
+                    .unwrap_or(h);
                 docs.push(body);
             }
             None => sources.push(src.clone()),
         }
     }
     if !json && parse_heredoc(&dest).is_some() {
-        return Err(Fail::at(format!("{keyword} cannot accept a heredoc as a destination"), &dest));
+        return Err(Fail::at(
+            format!("{keyword} cannot accept a heredoc as a destination"),
+            &dest,
+        ));
     }
     Ok(Copy {
         sources,
@@ -353,7 +455,9 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
                     let name = args[2].to_ascii_lowercase();
                     let mut chars = name.chars();
                     let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-                        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+                        && chars.all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c)
+                        });
                     if !ok {
                         return Err(Fail::at(
                             format!(
@@ -367,23 +471,39 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
                 }
                 _ => return Err(Fail::new("FROM requires either one or three arguments")),
             };
-            return Ok(Parsed::From { image: args[0].clone(), name, platform: f.string("platform") });
+            return Ok(Parsed::From {
+                image: args[0].clone(),
+                name,
+                platform: f.string("platform"),
+            });
         }
         "RUN" => {
             use FlagType::{String as S, Strings as SS};
-            let f = Flags::parse("RUN", flags, &[("mount", SS), ("network", S), ("security", S)])?;
+            let f = Flags::parse(
+                "RUN",
+                flags,
+                &[("mount", SS), ("network", S), ("security", S)],
+            )?;
             let mut mounts = Vec::new();
             for m in f.strings("mount") {
-                mounts.push(crate::mount::parse_mount(&m).map_err(|e| Fail::at(format!("RUN --mount: {e}"), &m))?);
+                mounts.push(
+                    crate::mount::parse_mount(&m)
+                        .map_err(|e| Fail::at(format!("RUN --mount: {e}"), &m))?,
+                );
             }
             if let Some(n) = f.string("network")
-                && !matches!(n.as_str(), "default" | "none" | "host") {
-                    return Err(Fail::at(format!("RUN: unsupported network mode {n:?}"), &n));
-                }
+                && !matches!(n.as_str(), "default" | "none" | "host")
+            {
+                return Err(Fail::at(format!("RUN: unsupported network mode {n:?}"), &n));
+            }
             if let Some(s) = f.string("security")
-                && !matches!(s.as_str(), "sandbox" | "insecure") {
-                    return Err(Fail::at(format!("RUN: unsupported security mode {s:?}"), &s));
-                }
+                && !matches!(s.as_str(), "sandbox" | "insecure")
+            {
+                return Err(Fail::at(
+                    format!("RUN: unsupported security mode {s:?}"),
+                    &s,
+                ));
+            }
             if rest.is_empty() {
                 return Err(Fail::new("RUN requires at least one argument"));
             }
@@ -398,8 +518,16 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
         }
         "CMD" | "ENTRYPOINT" => {
             no_flags(&kw, flags)?;
-            let cmd = if rest.is_empty() { Command::Exec(Vec::new()) } else { command(&kw, rest)? };
-            if kw == "CMD" { InstructionKind::Cmd(cmd) } else { InstructionKind::Entrypoint(cmd) }
+            let cmd = if rest.is_empty() {
+                Command::Exec(Vec::new())
+            } else {
+                command(&kw, rest)?
+            };
+            if kw == "CMD" {
+                InstructionKind::Cmd(cmd)
+            } else {
+                InstructionKind::Entrypoint(cmd)
+            }
         }
         "COPY" => InstructionKind::Copy(copy_like("COPY", rest, flags, heredocs)?),
         "ADD" => InstructionKind::Add(copy_like("ADD", rest, flags, heredocs)?),
@@ -501,15 +629,23 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
             }
             let trigger = split_command(rest).keyword.to_ascii_uppercase();
             match trigger.as_str() {
-                "ONBUILD" => return Err(Fail::new("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")),
+                "ONBUILD" => {
+                    return Err(Fail::new(
+                        "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+                    ));
+                }
                 "FROM" | "MAINTAINER" => {
-                    return Err(Fail::new(format!("{trigger} isn't allowed as an ONBUILD trigger")));
+                    return Err(Fail::new(format!(
+                        "{trigger} isn't allowed as an ONBUILD trigger"
+                    )));
                 }
                 _ => {}
             }
             let inner = match parse_line(rest, heredocs, escape)? {
                 Parsed::Inst(k) => k,
-                Parsed::From { .. } => return Err(Fail::new("FROM isn't allowed as an ONBUILD trigger")),
+                Parsed::From { .. } => {
+                    return Err(Fail::new("FROM isn't allowed as an ONBUILD trigger"));
+                }
             };
             // The trigger text keeps its heredocs, as BuildKit stores it in the image config.
             let mut original = rest.to_string();
@@ -519,14 +655,21 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
                 original.push_str(&h.name);
             }
             InstructionKind::Onbuild(Box::new(Instruction {
-                span: Span { start_line: 0, end_line: 0 },
+                span: Span {
+                    start_line: 0,
+                    end_line: 0,
+                },
                 original,
                 kind: inner,
             }))
         }
         _ => {
             return Err(Fail::at(
-                format!("unknown instruction: {}{}", split.keyword, did_you_mean(&kw, KEYWORDS.iter().copied())),
+                format!(
+                    "unknown instruction: {}{}",
+                    split.keyword,
+                    did_you_mean(&kw, KEYWORDS.iter().copied())
+                ),
                 &split.keyword,
             ));
         }
@@ -543,27 +686,44 @@ pub(crate) fn build(
     lines: Vec<LogicalLine>,
     warnings: Vec<Warning>,
 ) -> Result<Dockerfile, Error> {
-    let loc = Locator { file: file_name, lines: &source_lines };
+    let loc = Locator {
+        file: file_name,
+        lines: &source_lines,
+    };
     let mut stages: Vec<Stage> = Vec::new();
     let mut meta = Vec::new();
     for line in lines {
-        let span = Span { start_line: line.start_line, end_line: line.end_line };
-        let parsed = parse_line(&line.text, &line.heredocs, escape)
-            .map_err(|f| loc.error(Kind::Syntax, line.start_line, f.needle.as_deref(), f.message))?;
+        let span = Span {
+            start_line: line.start_line,
+            end_line: line.end_line,
+        };
+        let parsed = parse_line(&line.text, &line.heredocs, escape).map_err(|f| {
+            loc.error(
+                Kind::Syntax,
+                line.start_line,
+                f.needle.as_deref(),
+                f.message,
+            )
+        })?;
         match parsed {
-            Parsed::From { image, name, platform } => {
+            Parsed::From {
+                image,
+                name,
+                platform,
+            } => {
                 if let Some(n) = &name
-                    && let Some(prev) = stages.iter().find(|s| s.name.as_ref() == Some(n)) {
-                        return Err(loc.error(
-                            Kind::Stage,
-                            line.start_line,
-                            Some(n),
-                            format!(
-                                "duplicate stage name {n:?}: stage {} on line {} has it already",
-                                prev.index, prev.span.start_line
-                            ),
-                        ));
-                    }
+                    && let Some(prev) = stages.iter().find(|s| s.name.as_ref() == Some(n))
+                {
+                    return Err(loc.error(
+                        Kind::Stage,
+                        line.start_line,
+                        Some(n),
+                        format!(
+                            "duplicate stage name {n:?}: stage {} on line {} has it already",
+                            prev.index, prev.span.start_line
+                        ),
+                    ));
+                }
                 stages.push(Stage {
                     index: stages.len(),
                     name,
@@ -578,7 +738,11 @@ pub(crate) fn build(
                 if let InstructionKind::Onbuild(inner) = &mut kind {
                     inner.span = span;
                 }
-                let inst = Instruction { span, original: line.text.trim().to_string(), kind };
+                let inst = Instruction {
+                    span,
+                    original: line.text.trim().to_string(),
+                    kind,
+                };
                 match stages.last_mut() {
                     Some(stage) => stage.instructions.push(inst),
                     None if matches!(inst.kind, InstructionKind::Arg(_)) => meta.push(inst),
@@ -610,4 +774,59 @@ pub(crate) fn build(
         warnings,
         source_lines,
     })
+}
+
+/// Parses the ONBUILD triggers of a base image, one instruction each.
+pub(crate) fn triggers(
+    source: &str,
+    triggers: &[String],
+    escape: char,
+) -> Result<Vec<Instruction>, Error> {
+    let text = triggers.join("\n");
+    let source_lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let loc = Locator {
+        file: source,
+        lines: &source_lines,
+    };
+    let lexed =
+        crate::lexer::lex(&text).map_err(|e| loc.error(Kind::Syntax, e.line, None, e.message))?;
+    let mut out = Vec::new();
+    for line in lexed.lines {
+        let span = Span {
+            start_line: line.start_line,
+            end_line: line.end_line,
+        };
+        let kw = split_command(&line.text).keyword.to_ascii_uppercase();
+        if matches!(kw.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+            return Err(loc.error(
+                Kind::Syntax,
+                line.start_line,
+                None,
+                format!("{kw} isn't allowed as an ONBUILD trigger"),
+            ));
+        }
+        match parse_line(&line.text, &line.heredocs, escape).map_err(|f| {
+            loc.error(
+                Kind::Syntax,
+                line.start_line,
+                f.needle.as_deref(),
+                f.message,
+            )
+        })? {
+            Parsed::Inst(kind) => out.push(Instruction {
+                span,
+                original: line.text.trim().to_string(),
+                kind,
+            }),
+            Parsed::From { .. } => {
+                return Err(loc.error(
+                    Kind::Syntax,
+                    line.start_line,
+                    None,
+                    "FROM isn't allowed as an ONBUILD trigger",
+                ));
+            }
+        }
+    }
+    Ok(out)
 }

@@ -15,6 +15,23 @@
 //! }
 //! # Ok::<(), strata_dockerfile::Error>(())
 //! ```
+//!
+//! # How it follows BuildKit
+//!
+//! The lexer, flag splitter, exec/shell decision and word expander mirror moby/buildkit's
+//! `frontend/dockerfile/parser` and `shell/lex.go`, message for message where it matters;
+//! `tests/golden/*.txt` pins the behaviour case by case, `tests/differential.rs` compares
+//! with the `parse-dockerfile` crate and names each place where that crate reads a file
+//! differently from BuildKit. Deliberate differences:
+//!
+//! - `COPY --from=builer` where `builer` is one typo away from a stage name and looks like no
+//!   image reference (no `/`, `:`, `@` or `.`) is an error with a suggestion; BuildKit would
+//!   try to pull an image called `builer`.
+//! - `RUN` with no command is refused at parse time.
+//! - An empty `CMD`/`ENTRYPOINT` is an empty exec form (it clears the value).
+//! - Go's byte-wise quirks (a UTF-8 continuation byte 0x85 or 0xA0 counting as a blank in
+//!   flag splitting) are not reproduced.
+//! - Heredoc bodies of `<<-` come with their leading tabs already stripped.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -23,17 +40,30 @@ pub mod error;
 pub mod expand;
 mod instruction;
 mod lexer;
+mod lint;
 mod mount;
 pub mod plan;
 mod plan_json;
 mod scope;
 mod suggest;
+mod validate;
 mod words;
 
 pub use ast::*;
 pub use error::{Error, Warning};
-pub use plan::{plan, BuildPlan, PlanOptions, PlannedStage, StageBase, StageScope};
+pub use plan::{BuildPlan, PlanOptions, PlannedStage, StageBase, StageScope, plan};
 pub use plan_json::plan_json;
+
+/// Parses a base image's `OnBuild` triggers (from its config) into instructions, as BuildKit
+/// does when a stage starts FROM that image; they then run first in that stage, through the
+/// stage's [`StageScope`] like any other instruction. `source` names them in errors (for
+/// example `busybox:latest ONBUILD`); lines count within the triggers.
+pub fn parse_onbuild_triggers(
+    triggers: &[String],
+    source: &str,
+) -> Result<Vec<Instruction>, Error> {
+    instruction::triggers(source, triggers, '\\')
+}
 
 /// Parses Dockerfile text into instructions with source spans; nothing is expanded yet.
 pub fn parse(text: &str, file_name: &str) -> Result<Dockerfile, Error> {
@@ -46,7 +76,10 @@ pub fn parse(text: &str, file_name: &str) -> Result<Dockerfile, Error> {
     let lexed = match lexer::lex(text) {
         Ok(l) => l,
         Err(e) => {
-            let loc = error::Locator { file: file_name, lines: &source_lines };
+            let loc = error::Locator {
+                file: file_name,
+                lines: &source_lines,
+            };
             return Err(loc.error(error::Kind::Syntax, e.line, None, e.message));
         }
     };
@@ -55,8 +88,20 @@ pub fn parse(text: &str, file_name: &str) -> Result<Dockerfile, Error> {
         .iter()
         .map(|&line| Warning {
             line: Some(line),
-            message: "empty continuation line: BuildKit will refuse these in a future release".into(),
+            message: "NoEmptyContinuation: Empty continuation line (BuildKit will refuse these in a future release)"
+                .into(),
         })
         .collect();
-    instruction::build(file_name, source_lines, lexed.directives, lexed.escape, lexed.lines, warnings)
+    let mut df = instruction::build(
+        file_name,
+        source_lines,
+        lexed.directives,
+        lexed.escape,
+        lexed.lines,
+        warnings,
+    )?;
+    let mut lints = lint::check(&df);
+    df.warnings.append(&mut lints);
+    df.warnings.sort_by_key(|w| w.line);
+    Ok(df)
 }

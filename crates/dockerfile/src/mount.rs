@@ -5,8 +5,25 @@ use crate::suggest::did_you_mean;
 use crate::{Mount, MountKind};
 
 const KEYS: &[&str] = &[
-    "type", "from", "source", "src", "target", "dst", "destination", "readonly", "ro", "readwrite", "rw", "id",
-    "sharing", "required", "mode", "uid", "gid", "size", "env",
+    "type",
+    "from",
+    "source",
+    "src",
+    "target",
+    "dst",
+    "destination",
+    "readonly",
+    "ro",
+    "readwrite",
+    "rw",
+    "id",
+    "sharing",
+    "required",
+    "mode",
+    "uid",
+    "gid",
+    "size",
+    "env",
 ];
 
 /// Splits one CSV record the way Go's `encoding/csv` does with default settings.
@@ -24,7 +41,12 @@ pub(crate) fn csv_record(s: &str) -> Result<Vec<String>, String> {
             i += 1;
             loop {
                 match chars.get(i) {
-                    None => return Err("failed to parse csv mounts: extraneous or missing \" in quoted-field".into()),
+                    None => {
+                        return Err(
+                            "failed to parse csv mounts: extraneous or missing \" in quoted-field"
+                                .into(),
+                        );
+                    }
                     Some('"') if chars.get(i + 1) == Some(&'"') => {
                         field.push('"');
                         i += 2;
@@ -48,13 +70,22 @@ pub(crate) fn csv_record(s: &str) -> Result<Vec<String>, String> {
                     fields.push(field);
                     i += 1;
                 }
-                Some(_) => return Err("failed to parse csv mounts: extraneous or missing \" in quoted-field".into()),
+                Some(_) => {
+                    return Err(
+                        "failed to parse csv mounts: extraneous or missing \" in quoted-field"
+                            .into(),
+                    );
+                }
             }
         } else {
             while let Some(c) = chars.get(i) {
                 match c {
                     ',' => break,
-                    '"' => return Err("failed to parse csv mounts: bare \" in non-quoted-field".into()),
+                    '"' => {
+                        return Err(
+                            "failed to parse csv mounts: bare \" in non-quoted-field".into()
+                        );
+                    }
                     c => field.push(*c),
                 }
                 i += 1;
@@ -82,7 +113,11 @@ fn kind_of(value: &str) -> Option<MountKind> {
 /// Parses a mount flag value. Values are kept unexpanded; [`validate`] runs after expansion.
 pub(crate) fn parse_mount(value: &str) -> Result<Mount, String> {
     let fields = csv_record(value)?;
-    let mut m = Mount { kind: MountKind::Bind, target: None, options: Vec::new() };
+    let mut m = Mount {
+        kind: MountKind::Bind,
+        target: None,
+        options: Vec::new(),
+    };
     for field in fields {
         let (key, val) = match field.split_once('=') {
             Some((k, v)) => (k.to_ascii_lowercase(), Some(v.to_string())),
@@ -98,7 +133,10 @@ pub(crate) fn parse_mount(value: &str) -> Result<Mount, String> {
             }
         };
         if !KEYS.contains(&key.as_str()) {
-            return Err(format!("unexpected key '{key}' in '{field}'{}", did_you_mean(&key, KEYS.iter().copied())));
+            return Err(format!(
+                "unexpected key '{key}' in '{field}'{}",
+                did_you_mean(&key, KEYS.iter().copied())
+            ));
         }
         match key.as_str() {
             "type" => {
@@ -110,7 +148,9 @@ pub(crate) fn parse_mount(value: &str) -> Result<Mount, String> {
                 })?;
             }
             "from" if val.contains('$') && val.len() > val.find('$').map_or(0, |i| i + 1) => {
-                return Err(format!("'{key}' doesn't support variable expansion, define alias stage instead"));
+                return Err(format!(
+                    "'{key}' doesn't support variable expansion, define alias stage instead"
+                ));
             }
             "target" | "dst" | "destination" => m.target = Some(val),
             _ => m.options.push((key, val)),
@@ -130,9 +170,18 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
 
 /// Checks a mount after expansion, with BuildKit's rules and messages.
 pub(crate) fn validate(m: &Mount) -> Result<(), String> {
-    let file_info_allowed = matches!(m.kind, MountKind::Secret | MountKind::Ssh | MountKind::Cache);
+    let file_info_allowed = matches!(
+        m.kind,
+        MountKind::Secret | MountKind::Ssh | MountKind::Cache
+    );
     let kind = format!("{:?}", m.kind).to_ascii_lowercase();
-    let get = |k: &str| m.options.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        m.options
+            .iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
     for (key, v) in &m.options {
         match key.as_str() {
             "readonly" | "ro" | "readwrite" | "rw" => {
@@ -145,7 +194,10 @@ pub(crate) fn validate(m: &Mount) -> Result<(), String> {
                 parse_bool(key, v)?;
             }
             "sharing" => {
-                if !matches!(v.to_ascii_lowercase().as_str(), "shared" | "private" | "locked") {
+                if !matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "shared" | "private" | "locked"
+                ) {
                     return Err(format!("unsupported sharing value {v:?}"));
                 }
                 if m.kind != MountKind::Cache {
@@ -159,19 +211,18 @@ pub(crate) fn validate(m: &Mount) -> Result<(), String> {
                 }
             }
             "uid" | "gid" => {
-                v.parse::<u32>().map_err(|_| format!("invalid value {v} for {key}"))?;
+                v.parse::<u32>()
+                    .map_err(|_| format!("invalid value {v} for {key}"))?;
                 if !file_info_allowed {
                     return Err(format!("{key} not allowed for {kind:?} type mounts"));
                 }
             }
-            "size"
-                if m.kind != MountKind::Tmpfs => {
-                    return Err(format!("size not allowed for {kind:?} type mounts"));
-                }
-            "env"
-                if m.kind != MountKind::Secret => {
-                    return Err(format!("env not allowed for {kind:?} type mounts"));
-                }
+            "size" if m.kind != MountKind::Tmpfs => {
+                return Err(format!("size not allowed for {kind:?} type mounts"));
+            }
+            "env" if m.kind != MountKind::Secret => {
+                return Err(format!("env not allowed for {kind:?} type mounts"));
+            }
             _ => {}
         }
     }
@@ -196,18 +247,29 @@ mod tests {
 
     #[test]
     fn csv() {
-        assert_eq!(csv_record("a=1,b=2").unwrap_or_default(), vec!["a=1", "b=2"]);
-        assert_eq!(csv_record("\"a=1,2\",b").unwrap_or_default(), vec!["a=1,2", "b"]);
+        assert_eq!(
+            csv_record("a=1,b=2").unwrap_or_default(),
+            vec!["a=1", "b=2"]
+        );
+        assert_eq!(
+            csv_record("\"a=1,2\",b").unwrap_or_default(),
+            vec!["a=1,2", "b"]
+        );
         assert!(csv_record("a\"b").is_err());
     }
 
     #[test]
     fn mounts() {
-        let m = parse_mount("type=cache,target=/root/.cache,sharing=locked").unwrap_or_else(|e| panic!("{e}"));
+        let m = parse_mount("type=cache,target=/root/.cache,sharing=locked")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.kind, MountKind::Cache);
         assert_eq!(m.target.as_deref(), Some("/root/.cache"));
         assert!(validate(&m).is_ok());
-        assert!(parse_mount("type=cach").unwrap_err().contains("did you mean \"cache\""));
+        assert!(
+            parse_mount("type=cach")
+                .unwrap_err()
+                .contains("did you mean \"cache\"")
+        );
         assert!(parse_mount("from=$X").is_err());
         let m = parse_mount("type=bind,uid=1").unwrap_or_else(|e| panic!("{e}"));
         assert!(validate(&m).is_err());

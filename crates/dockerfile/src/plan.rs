@@ -2,10 +2,11 @@
 //! dependency order, and per-stage ARG/ENV scope for expanding instructions.
 
 use crate::error::{Kind, Locator};
-use crate::expand::Lexer;
+use crate::expand::{Env, Lexer};
 use crate::suggest::closest;
 use crate::{Dockerfile, Error, InstructionKind, Span, Warning};
 use serde::Serialize;
+use std::cell::RefCell;
 
 pub use crate::scope::StageScope;
 
@@ -93,7 +94,10 @@ impl BuildPlan {
 
 fn resolve_in(names: &[Option<String>], word: &str) -> Option<usize> {
     let lower = word.to_ascii_lowercase();
-    if let Some(i) = names.iter().position(|n| n.as_deref() == Some(lower.as_str())) {
+    if let Some(i) = names
+        .iter()
+        .position(|n| n.as_deref() == Some(lower.as_str()))
+    {
         return Some(i);
     }
     word.parse::<usize>().ok().filter(|i| *i < names.len())
@@ -149,7 +153,14 @@ pub fn platform_parts(p: &str) -> (String, String, String) {
     let arch = it.next().unwrap_or_default().to_ascii_lowercase();
     let variant = it.next().unwrap_or_default().to_ascii_lowercase();
     let (arch, variant) = match (arch.as_str(), variant.as_str()) {
-        ("x86_64" | "x86-64" | "amd64", v) => ("amd64".to_string(), if v == "v1" { String::new() } else { v.to_string() }),
+        ("x86_64" | "x86-64" | "amd64", v) => (
+            "amd64".to_string(),
+            if v == "v1" {
+                String::new()
+            } else {
+                v.to_string()
+            },
+        ),
         ("aarch64" | "arm64", "v8" | "8") => ("arm64".to_string(), String::new()),
         ("aarch64", v) => ("arm64".to_string(), v.to_string()),
         ("armhf", _) => ("arm".to_string(), "v7".to_string()),
@@ -162,10 +173,87 @@ pub fn platform_parts(p: &str) -> (String, String, String) {
     (os, arch, variant)
 }
 
+const KNOWN_OS: &[&str] = &[
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
+    "zos",
+];
+const KNOWN_ARCH: &[&str] = &[
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "armbe",
+    "arm64",
+    "arm64be",
+    "loong64",
+    "mips",
+    "mipsle",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "ppc",
+    "ppc64",
+    "ppc64le",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
+];
+
+/// Reads a `--platform` value as containerd's `platforms.Parse` does: `os/arch[/variant]`,
+/// or a lone OS or architecture completed from the host, normalised (`linux/x86_64` is
+/// `linux/amd64`). Unknown names are refused.
+pub fn parse_platform(p: &str) -> Result<String, String> {
+    let parts: Vec<&str> = p.split('/').collect();
+    let host = host_platform();
+    let (host_os, host_arch, _) = platform_parts(&host);
+    let full = match parts.as_slice() {
+        [one] => {
+            let l = one.to_ascii_lowercase();
+            if KNOWN_OS.contains(&l.as_str()) {
+                format!("{l}/{host_arch}")
+            } else {
+                format!("{host_os}/{l}")
+            }
+        }
+        [_, _] | [_, _, _] => p.to_string(),
+        _ => return Err(format!("{p:?}: expected os/arch[/variant]")),
+    };
+    let (os, arch, _) = platform_parts(&full);
+    if !KNOWN_OS.contains(&os.as_str()) || !KNOWN_ARCH.contains(&arch.as_str()) {
+        return Err(format!("{p:?}: unknown operating system or architecture"));
+    }
+    Ok(normalize_platform(&full))
+}
+
 /// `os/arch[/variant]` after normalisation.
 pub fn normalize_platform(p: &str) -> String {
     let (os, arch, variant) = platform_parts(p);
-    if variant.is_empty() { format!("{os}/{arch}") } else { format!("{os}/{arch}/{variant}") }
+    if variant.is_empty() {
+        format!("{os}/{arch}")
+    } else {
+        format!("{os}/{arch}/{variant}")
+    }
 }
 
 /// The automatic platform ARGs with their values for these options.
@@ -195,32 +283,55 @@ pub(crate) struct MetaArgs {
 impl MetaArgs {
     /// Variables visible in FROM lines.
     pub fn env(&self) -> Vec<(String, String)> {
-        self.args.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone()))).collect()
+        self.args
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect()
     }
 
     /// The value a stage gets when it redeclares `key` without a default.
     pub fn value(&self, key: &str) -> Option<Option<&str>> {
-        self.args.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_deref())
+        self.args
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_deref())
     }
 }
 
 pub(crate) fn build_arg<'a>(opts: &'a PlanOptions, key: &str) -> Option<&'a str> {
-    opts.build_args.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    opts.build_args
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Computes the meta ARGs: defaults expanded with earlier meta ARGs, then `--build-arg` wins.
 pub(crate) fn meta_args(df: &Dockerfile, opts: &PlanOptions) -> Result<MetaArgs, Error> {
-    let loc = Locator { file: &df.file_name, lines: &df.source_lines };
+    let loc = Locator {
+        file: &df.file_name,
+        lines: &df.source_lines,
+    };
     let lex = Lexer::new(df.escape);
-    let mut args: Vec<(String, Option<String>)> =
-        platform_args(opts).into_iter().map(|(k, v)| (k, Some(v))).collect();
+    let mut args: Vec<(String, Option<String>)> = platform_args(opts)
+        .into_iter()
+        .map(|(k, v)| (k, Some(v)))
+        .collect();
     for inst in &df.meta_args {
-        let InstructionKind::Arg(list) = &inst.kind else { continue };
+        let InstructionKind::Arg(list) = &inst.kind else {
+            continue;
+        };
         for (key, default) in list {
             let env = MetaArgs { args: args.clone() }.env();
             let mut value = match default {
                 Some(d) => Some(lex.process_word(d, &env).map_err(|e| {
-                    loc.error(Kind::Expand, inst.span.start_line, Some(d), format!("ARG {key}: {e}"))
+                    loc.error(
+                        Kind::Expand,
+                        inst.span.start_line,
+                        Some(d),
+                        format!("ARG {key}: {e}"),
+                    )
                 })?),
                 None => None,
             };
@@ -231,6 +342,22 @@ pub(crate) fn meta_args(df: &Dockerfile, opts: &PlanOptions) -> Result<MetaArgs,
         }
     }
     Ok(MetaArgs { args })
+}
+
+/// An environment that remembers the names it could not find.
+struct Recorder<'a> {
+    inner: &'a dyn Env,
+    missing: RefCell<Vec<String>>,
+}
+
+impl Env for Recorder<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        let v = self.inner.get(name);
+        if v.is_none() {
+            self.missing.borrow_mut().push(name.to_string());
+        }
+        v
+    }
 }
 
 /// A `--from` or `from=` word resolved against the stages.
@@ -246,7 +373,10 @@ fn resolve_from(
     what: &str,
     line: usize,
 ) -> Result<FromRef, Error> {
-    let loc = Locator { file: &df.file_name, lines: &df.source_lines };
+    let loc = Locator {
+        file: &df.file_name,
+        lines: &df.source_lines,
+    };
     if let Some(i) = resolve_in(names, word) {
         return Ok(FromRef::Stage(i));
     }
@@ -255,59 +385,114 @@ fn resolve_from(
             Kind::Stage,
             line,
             Some(word),
-            format!("{what}={word}: invalid stage index {word}: the file has {} stages (0 to {})", names.len(), names.len().saturating_sub(1)),
+            format!(
+                "{what}={word}: invalid stage index {word}: the file has {} stages (0 to {})",
+                names.len(),
+                names.len().saturating_sub(1)
+            ),
         ));
     }
     // BuildKit reads any other word as an image reference. A bare word one typo away from a
     // stage name is almost surely that stage, so say so instead of pulling a missing image.
     let bare = !word.contains(['/', ':', '@', '.']);
-    if bare
-        && let Some(c) = closest(word, names.iter().flatten().map(String::as_str)) {
-            return Err(loc.error(
-                Kind::Stage,
-                line,
-                Some(word),
-                format!("{what}={word}: no stage named {word:?} (did you mean {c:?}?)"),
-            ));
-        }
+    if bare && let Some(c) = closest(word, names.iter().flatten().map(String::as_str)) {
+        return Err(loc.error(
+            Kind::Stage,
+            line,
+            Some(word),
+            format!("{what}={word}: no stage named {word:?} (did you mean {c:?}?)"),
+        ));
+    }
     Ok(FromRef::Image)
 }
 
 /// Resolves stages, bases and dependencies for the chosen target.
 pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
-    let loc = Locator { file: &df.file_name, lines: &df.source_lines };
+    let loc = Locator {
+        file: &df.file_name,
+        lines: &df.source_lines,
+    };
     let Some(last) = df.stages.last() else {
         let line = df.meta_args.last().map_or(1, |i| i.span.start_line);
-        return Err(loc.error(Kind::Stage, line, None, "the Dockerfile has no FROM: no stages to build"));
+        return Err(loc.error(
+            Kind::Stage,
+            line,
+            None,
+            "the Dockerfile has no FROM: no stages to build",
+        ));
     };
+    for (flag, value) in [
+        ("--platform", &opts.target_platform),
+        ("build platform", &opts.build_platform),
+    ] {
+        if let Some(v) = value {
+            parse_platform(v).map_err(|e| {
+                loc.error(
+                    Kind::Stage,
+                    df.stages[0].span.start_line,
+                    None,
+                    format!("{flag} {v}: {e}"),
+                )
+            })?;
+        }
+    }
     let meta = meta_args(df, opts)?;
     let meta_env = meta.env();
     let lex = Lexer::new(df.escape);
     let names: Vec<Option<String>> = df.stages.iter().map(|s| s.name.clone()).collect();
 
     let mut planned = Vec::with_capacity(df.stages.len());
+    // (line, name) of variables used in FROM that no meta ARG declares.
+    let mut from_warnings: Vec<(usize, String)> = Vec::new();
     for (i, st) in df.stages.iter().enumerate() {
         let line = st.span.start_line;
+        let recorder = Recorder {
+            inner: &meta_env,
+            missing: RefCell::new(Vec::new()),
+        };
         let from = lex
-            .process_word(&st.from, &meta_env)
+            .process_word(&st.from, &recorder)
             .map_err(|e| loc.error(Kind::Expand, line, Some(&st.from), format!("FROM: {e}")))?;
+        for name in recorder.missing.into_inner() {
+            if meta.args.iter().any(|(k, _)| *k == name)
+                || from_warnings.iter().any(|(l, n)| *l == line && *n == name)
+            {
+                continue;
+            }
+            from_warnings.push((line, name));
+        }
         if from.is_empty() {
             return Err(loc.error(
                 Kind::Expand,
                 line,
                 Some(&st.from),
-                format!("FROM {}: base name should not be blank (set the ARG it uses with --build-arg)", st.from),
+                format!(
+                    "FROM {}: base name should not be blank (set the ARG it uses with --build-arg)",
+                    st.from
+                ),
             ));
         }
         let platform = match &st.platform {
-            Some(p) => Some(
-                lex.process_word(p, &meta_env)
-                    .map_err(|e| loc.error(Kind::Expand, line, Some(p), format!("FROM --platform: {e}")))?,
-            ),
+            Some(p) => {
+                let expanded = lex.process_word(p, &meta_env).map_err(|e| {
+                    loc.error(Kind::Expand, line, Some(p), format!("FROM --platform: {e}"))
+                })?;
+                Some(parse_platform(&expanded).map_err(|e| {
+                    loc.error(
+                        Kind::Syntax,
+                        line,
+                        Some(p),
+                        format!("FROM --platform={expanded}: {e}"),
+                    )
+                })?)
+            }
             None => None,
         };
         let lower = from.to_ascii_lowercase();
-        let base = if let Some(j) = names[..i].iter().position(|n| n.as_deref() == Some(lower.as_str())) {
+        let base = if let Some(j) = names[..i]
+            .iter()
+            .position(|n| n.as_deref() == Some(lower.as_str()))
+        {
             StageBase::Stage(j)
         } else if lower == "scratch" {
             StageBase::Scratch
@@ -351,7 +536,10 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                             Kind::Stage,
                             line,
                             Some(word),
-                            format!("{what}={word}: stage {} cannot depend on itself", stage_label(df, i)),
+                            format!(
+                                "{what}={word}: stage {} cannot depend on itself",
+                                stage_label(df, i)
+                            ),
                         ));
                     }
                     if !deps.contains(&j) {
@@ -360,7 +548,14 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                 }
             }
         }
-        planned.push(PlannedStage { index: i, name: st.name.clone(), base, platform, span: st.span, deps });
+        planned.push(PlannedStage {
+            index: i,
+            name: st.name.clone(),
+            base,
+            platform,
+            span: st.span,
+            deps,
+        });
     }
 
     let target = match &opts.target {
@@ -376,7 +571,11 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                 None,
                 format!(
                     "--target {t}: no stage named {t:?}{hint}; named stages: {}",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             )
         })?,
@@ -396,7 +595,8 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                     stack.push((dep, 0));
                 }
                 1 => {
-                    let cycle: Vec<String> = stack.iter().map(|(n, _)| stage_label(df, *n)).collect();
+                    let cycle: Vec<String> =
+                        stack.iter().map(|(n, _)| stage_label(df, *n)).collect();
                     return Err(loc.error(
                         Kind::Stage,
                         planned[node].span.start_line,
@@ -418,6 +618,16 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     }
 
     let mut warnings = df.warnings.clone();
+    for (line, name) in &from_warnings {
+        let hint = closest(name, meta.args.iter().map(|(k, _)| k.as_str()))
+            .map(|c| format!(" (did you mean {c}?)"))
+            .unwrap_or_default();
+        warnings.push(Warning {
+            line: Some(*line),
+            message: format!("UndefinedArgInFrom: FROM argument '{name}' is not declared{hint}"),
+        });
+    }
+    warnings.sort_by_key(|w| w.line);
     let mut declared: Vec<&str> = meta.args.iter().map(|(k, _)| k.as_str()).collect();
     for &i in &order {
         for inst in &df.stages[i].instructions {
@@ -428,7 +638,13 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     }
     let mut reported: Vec<&str> = Vec::new();
     for (k, _) in &opts.build_args {
-        if declared.contains(&k.as_str()) || PROXY_ARGS.contains(&k.as_str()) || reported.contains(&k.as_str()) {
+        // BUILDKIT_* and SOURCE_DATE_EPOCH configure the builder itself, not the Dockerfile.
+        if declared.contains(&k.as_str())
+            || PROXY_ARGS.contains(&k.as_str())
+            || k.starts_with("BUILDKIT_")
+            || k == "SOURCE_DATE_EPOCH"
+            || reported.contains(&k.as_str())
+        {
             continue;
         }
         reported.push(k);
@@ -439,7 +655,12 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     }
 
     let stages = order.into_iter().map(|i| planned[i].clone()).collect();
-    Ok(BuildPlan { stages, target, warnings, stage_names: names })
+    Ok(BuildPlan {
+        stages,
+        target,
+        warnings,
+        stage_names: names,
+    })
 }
 
 fn stage_label(df: &Dockerfile, i: usize) -> String {

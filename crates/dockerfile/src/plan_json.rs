@@ -1,8 +1,8 @@
 //! The plan as JSON, for `strata plan`: stages in build order with their bases and each
 //! instruction after expansion, with its source lines.
 
-use crate::{plan, BuildPlan, Dockerfile, Error, PlanOptions, StageBase, StageScope};
-use serde_json::{json, Value};
+use crate::{BuildPlan, Dockerfile, Error, PlanOptions, StageBase, StageScope, plan};
+use serde_json::{Value, json};
 
 /// Plans `df` and renders the result with every instruction expanded.
 ///
@@ -19,7 +19,9 @@ pub fn plan_json(df: &Dockerfile, opts: &PlanOptions) -> Result<Value, Error> {
         };
         let mut scope = StageScope::new(df, opts, ps.index, &base_env);
         let mut insts = Vec::new();
-        let Some(stage) = df.stages.get(ps.index) else { continue };
+        let Some(stage) = df.stages.get(ps.index) else {
+            continue;
+        };
         for inst in &stage.instructions {
             let e = scope.apply(inst)?;
             let args = match serde_json::to_value(&e.kind) {
@@ -41,7 +43,9 @@ pub fn plan_json(df: &Dockerfile, opts: &PlanOptions) -> Result<Value, Error> {
         let base = match &ps.base {
             StageBase::Scratch => json!("scratch"),
             StageBase::Image(i) => json!({ "image": i }),
-            StageBase::Stage(j) => json!({ "stage": j, "name": df.stages.get(*j).and_then(|s| s.name.clone()) }),
+            StageBase::Stage(j) => {
+                json!({ "stage": j, "name": df.stages.get(*j).and_then(|s| s.name.clone()) })
+            }
         };
         stages.push(json!({
             "index": ps.index,

@@ -3,7 +3,7 @@
 
 use crate::error::{Kind, Locator};
 use crate::expand::{ExpandError, Lexer};
-use crate::plan::{build_arg, meta_args, platform_args, MetaArgs, PlanOptions, PROXY_ARGS};
+use crate::plan::{MetaArgs, PROXY_ARGS, PlanOptions, build_arg, meta_args, platform_args};
 use crate::{Dockerfile, Error, Instruction, InstructionKind};
 
 /// The ARG and ENV scope of one stage while it is built.
@@ -24,11 +24,19 @@ pub struct StageScope {
 
 impl StageScope {
     /// Starts the scope of stage `stage_index`, with the environment of its base image.
-    pub fn new(df: &Dockerfile, opts: &PlanOptions, stage_index: usize, base_env: &[(String, String)]) -> Self {
+    pub fn new(
+        df: &Dockerfile,
+        opts: &PlanOptions,
+        stage_index: usize,
+        base_env: &[(String, String)],
+    ) -> Self {
         let _ = stage_index;
         // `plan` has already reported errors in meta ARG defaults; here they leave the ARG unset.
         let meta = meta_args(df, opts).map(|m| m.args).unwrap_or_else(|_| {
-            platform_args(opts).into_iter().map(|(k, v)| (k, Some(v))).collect()
+            platform_args(opts)
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect()
         });
         Self {
             file: df.file_name.clone(),
@@ -44,10 +52,18 @@ impl StageScope {
     /// Expands the words BuildKit expands in `inst` and records what ARG and ENV change.
     pub fn apply(&mut self, inst: &Instruction) -> Result<Instruction, Error> {
         let lines = [inst.original.clone()];
-        let loc = Locator { file: &self.file, lines: &lines };
+        let loc = Locator {
+            file: &self.file,
+            lines: &lines,
+        };
         let line = inst.span.start_line;
         let fail = |word: &str, e: ExpandError| {
-            let mut err = loc.error(Kind::Expand, 1, Some(word), format!("{}: {e}", inst.kind.keyword()));
+            let mut err = loc.error(
+                Kind::Expand,
+                1,
+                Some(word),
+                format!("{}: {e}", inst.kind.keyword()),
+            );
             if let Error::Expand { line: l, .. } = &mut err {
                 *l = line;
             }
@@ -88,7 +104,12 @@ impl StageScope {
                         let env = &self.env;
                         Some(lex.process_word(d, env).map_err(|e| fail(d, e))?)
                     } else {
-                        MetaArgs { args: self.meta.clone() }.value(key).flatten().map(str::to_string)
+                        MetaArgs {
+                            args: self.meta.clone(),
+                        }
+                        .value(key)
+                        .flatten()
+                        .map(str::to_string)
                     };
                     if let Some(v) = &value {
                         self.env.push((key.clone(), v.clone()));
@@ -108,7 +129,10 @@ impl StageScope {
                 c.exclude = xs(&c.exclude)?;
                 if let Some(f) = &c.from {
                     // `--from` sees the meta ARGs only, as in FROM lines.
-                    let meta_env = MetaArgs { args: self.meta.clone() }.env();
+                    let meta_env = MetaArgs {
+                        args: self.meta.clone(),
+                    }
+                    .env();
                     c.from = Some(lex.process_word(f, &meta_env).map_err(|e| fail(f, e))?);
                 }
                 // Heredoc bodies: `$` and `\` work, quotes are plain text.
@@ -116,7 +140,9 @@ impl StageScope {
                 raw.skip_process_quotes = true;
                 for h in &mut c.heredocs {
                     if h.expand {
-                        h.content = raw.process_word(&h.content, env).map_err(|e| fail(&h.name, e))?;
+                        h.content = raw
+                            .process_word(&h.content, env)
+                            .map_err(|e| fail(&h.name, e))?;
                     }
                 }
                 if matches!(inst.kind, InstructionKind::Copy(_)) {
@@ -127,8 +153,25 @@ impl StageScope {
             }
             InstructionKind::Workdir(w) => InstructionKind::Workdir(x(w)?),
             InstructionKind::User(u) => InstructionKind::User(x(u)?),
-            InstructionKind::Stopsignal(s) => InstructionKind::Stopsignal(x(s)?),
-            InstructionKind::Expose(p) => InstructionKind::Expose(xs(p)?),
+            InstructionKind::Stopsignal(s) => {
+                let sig = x(s)?;
+                crate::validate::signal(&sig)
+                    .map_err(|e| invalid(&loc, line, s, format!("STOPSIGNAL: {e}")))?;
+                InstructionKind::Stopsignal(sig)
+            }
+            InstructionKind::Expose(p) => {
+                // BuildKit splits each expanded word again: `EXPOSE $PORTS` with PORTS="80 443".
+                let mut ports = Vec::new();
+                for w in p {
+                    let words = lex.process_words(w, env).map_err(|e| fail(w, e))?;
+                    for port in words {
+                        crate::validate::port_spec(&port)
+                            .map_err(|e| invalid(&loc, line, w, format!("EXPOSE {port}: {e}")))?;
+                        ports.push(port);
+                    }
+                }
+                InstructionKind::Expose(ports)
+            }
             InstructionKind::Volume(v) => InstructionKind::Volume(xs(v)?),
             InstructionKind::Run(r) => {
                 let mut r = r.clone();
@@ -138,7 +181,12 @@ impl StageScope {
                         *v = x(v)?;
                     }
                     crate::mount::validate(m).map_err(|e| {
-                        let mut err = loc.error(Kind::Syntax, 1, Some("--mount"), format!("RUN --mount: {e}"));
+                        let mut err = loc.error(
+                            Kind::Syntax,
+                            1,
+                            Some("--mount"),
+                            format!("RUN --mount: {e}"),
+                        );
                         if let Error::Syntax { line: l, .. } = &mut err {
                             *l = line;
                         }
@@ -151,7 +199,11 @@ impl StageScope {
             // and ONBUILD triggers as written.
             other => other.clone(),
         };
-        Ok(Instruction { span: inst.span, original: inst.original.clone(), kind })
+        Ok(Instruction {
+            span: inst.span,
+            original: inst.original.clone(),
+            kind,
+        })
     }
 
     /// Build args in scope now, with values, for a RUN's environment.
@@ -164,7 +216,13 @@ impl StageScope {
             if out.iter().any(|(k, _)| k == p) {
                 continue;
             }
-            if let Some(v) = build_arg(&PlanOptions { build_args: self.build_args.clone(), ..Default::default() }, p) {
+            if let Some(v) = build_arg(
+                &PlanOptions {
+                    build_args: self.build_args.clone(),
+                    ..Default::default()
+                },
+                p,
+            ) {
                 out.push((p.to_string(), v.to_string()));
             }
         }
@@ -210,6 +268,15 @@ impl StageScope {
     }
 }
 
+/// A value that expanded fine but is not acceptable, at `line` of the instruction.
+fn invalid(loc: &Locator<'_>, line: usize, needle: &str, message: String) -> Error {
+    let mut err = loc.error(Kind::Syntax, 1, Some(needle), message);
+    if let Error::Syntax { line: l, .. } = &mut err {
+        *l = line;
+    }
+    err
+}
+
 /// Keeps the first position of each key with its last value.
 fn dedup(pairs: &[(String, String)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
@@ -223,5 +290,9 @@ fn dedup(pairs: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 fn build_arg_value(build_args: &[(String, String)], key: &str) -> Option<String> {
-    build_args.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    build_args
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
 }

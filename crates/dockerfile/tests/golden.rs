@@ -18,7 +18,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use strata_dockerfile::{parse, plan_json, PlanOptions};
+use strata_dockerfile::{PlanOptions, parse, plan_json};
 
 struct Case {
     name: String,
@@ -34,7 +34,12 @@ fn read_cases(text: &str) -> Vec<Case> {
     for line in text.lines() {
         if let Some(name) = line.strip_prefix("=== ") {
             cases.extend(cur.take());
-            cur = Some(Case { name: name.trim().to_string(), args: None, input: String::new(), expect: String::new() });
+            cur = Some(Case {
+                name: name.trim().to_string(),
+                args: None,
+                input: String::new(),
+                expect: String::new(),
+            });
             in_expect = false;
             continue;
         }
@@ -83,8 +88,27 @@ fn options(args: Option<&str>) -> PlanOptions {
     o
 }
 
+/// Objects with their keys sorted, whatever map serde_json was built with: the workspace may
+/// or may not enable its `preserve_order` feature, and the golden text must not change.
+fn canonical(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<(&String, &serde_json::Value)> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
 fn compact(v: &serde_json::Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    serde_json::to_string(&canonical(v)).unwrap_or_default()
 }
 
 /// Renders a case's outcome in a form that reads well in review.
@@ -100,7 +124,12 @@ fn render(input: &str, args: Option<&str>) -> String {
     };
     let mut out = String::new();
     if df.escape != '\\' || !df.directives.is_empty() {
-        let _ = writeln!(out, "directives {} escape={:?}", compact(&serde_json::json!(df.directives)), df.escape);
+        let _ = writeln!(
+            out,
+            "directives {} escape={:?}",
+            compact(&serde_json::json!(df.directives)),
+            df.escape
+        );
     }
     for stage in json["stages"].as_array().into_iter().flatten() {
         let base = match &stage["base"] {
@@ -119,19 +148,31 @@ fn render(input: &str, args: Option<&str>) -> String {
         if stage["deps"].as_array().is_some_and(|d| !d.is_empty()) {
             let _ = write!(out, " deps={}", compact(&stage["deps"]));
         }
-        if stage["build_args"].as_array().is_some_and(|d| !d.is_empty()) {
+        if stage["build_args"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+        {
             let _ = write!(out, " args={}", compact(&stage["build_args"]));
         }
         out.push('\n');
         for inst in stage["instructions"].as_array().into_iter().flatten() {
             let (l, e) = (&inst["line"], &inst["end_line"]);
-            let lines = if l == e { format!("L{l}") } else { format!("L{l}-{e}") };
+            let lines = if l == e {
+                format!("L{l}")
+            } else {
+                format!("L{l}-{e}")
+            };
             let kw = inst["instruction"].as_str().unwrap_or_default();
             let _ = writeln!(out, "  {lines} {kw} {}", compact(&inst["args"]));
         }
     }
     for w in json["warnings"].as_array().into_iter().flatten() {
-        let _ = writeln!(out, "warning: {}", w["message"].as_str().unwrap_or_default());
+        let line = w["line"]
+            .as_u64()
+            .map(|l| format!(" L{l}"))
+            .unwrap_or_default();
+        let message = w["message"].as_str().unwrap_or_default();
+        let _ = writeln!(out, "warning{line}: {message}");
     }
     out
 }
@@ -153,7 +194,8 @@ fn golden_cases() {
     let mut failures = Vec::new();
     let mut total = 0;
     for file in golden_files() {
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let text =
+            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let cases = read_cases(&text);
         let mut rewritten = String::new();
         for c in &cases {
@@ -184,6 +226,11 @@ fn golden_cases() {
     }
     assert!(total >= 200, "only {total} golden cases");
     if !update {
-        assert!(failures.is_empty(), "{} of {total} golden cases differ:\n\n{}", failures.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{} of {total} golden cases differ:\n\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 }

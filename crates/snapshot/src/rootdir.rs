@@ -131,6 +131,37 @@ impl Root {
         self.open_dir_manual(rel)
     }
 
+    /// Opens the directory `rel` without following any symlink on the way (for reading a tree
+    /// we made ourselves, where a symlink among the parents means something changed).
+    pub fn open_dir_beneath(&self, rel: &Path) -> io::Result<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        if rel.as_os_str().is_empty() {
+            return rustix::fs::openat(&self.fd, ".", flags, Mode::empty()).map_err(to_io);
+        }
+        if !openat2_disabled() {
+            match rustix::fs::openat2(
+                &self.fd,
+                rel,
+                flags,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Ok(fd) => return Ok(fd),
+                Err(Errno::NOSYS) | Err(Errno::PERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
+                Err(Errno::AGAIN) => {}
+                Err(e) => return Err(to_io(e)),
+            }
+        }
+        let mut fd = rustix::fs::openat(&self.fd, ".", flags, Mode::empty()).map_err(to_io)?;
+        for comp in components(rel) {
+            if comp == ".." {
+                return Err(to_io(Errno::XDEV));
+            }
+            fd = rustix::fs::openat(&fd, &*comp, flags, Mode::empty()).map_err(to_io)?;
+        }
+        Ok(fd)
+    }
+
     /// Opens the regular file `rel` for reading; fails rather than follow any symlink or leave
     /// the root.
     pub fn open_file_beneath(&self, rel: &Path) -> io::Result<std::fs::File> {

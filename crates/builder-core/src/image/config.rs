@@ -96,9 +96,7 @@ pub struct ImageConfig {
 impl ImageConfig {
     /// Canonical JSON bytes: keys sorted at every level, no whitespace.
     pub fn to_canonical_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-        // Going through Value sorts every object's keys (serde_json's map is a BTreeMap).
-        let value = serde_json::to_value(self)?;
-        serde_json::to_vec(&value)
+        serde_json::to_vec(&sorted(serde_json::to_value(self)?))
     }
 
     /// The environment as `(name, value)` pairs.
@@ -127,6 +125,19 @@ impl ImageConfig {
     /// Looks up one environment variable.
     pub fn env_var(&self, key: &str) -> Option<String> {
         self.env_pairs().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+}
+
+/// `value` with the keys of every object in sorted order (serde_json keeps insertion order here).
+pub fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
     }
 }
 
