@@ -24,7 +24,7 @@ fi
 
 # buildah and skopeo read registries.conf: mark the plain-HTTP registry insecure.
 mkdir -p /etc/containers/registries.conf.d
-cat > /etc/containers/registries.conf.d/50-strata.conf <<EOC
+cat > "/etc/containers/registries.conf.d/50-strata-${REG_HTTP_ADDR//[:.]/-}.conf" <<EOC
 # written by strata scripts/install.sh
 [[registry]]
 location = "$REG_HTTP_ADDR"

@@ -222,7 +222,7 @@ pub fn buildah_build_target(dockerfile: &Path, context: &Path, build_args: &[&st
     let mut bud = Command::new("buildah");
     base(&mut bud);
     // Docker format: the OCI format drops SHELL, HEALTHCHECK and ONBUILD from the config.
-    bud.args(["bud", "--isolation", "chroot", "-q", "--layers=false", "--format", "docker", "-t", "oracle:latest", "-f"]).arg(dockerfile);
+    bud.args(["bud", "--isolation", "chroot", "-q", "--layers=false", "--tls-verify=false", "--format", "docker", "-t", "oracle:latest", "-f"]).arg(dockerfile);
     for a in build_args {
         bud.args(["--build-arg", a]);
     }

@@ -3,6 +3,7 @@
 mod args;
 mod events;
 mod options;
+mod plugin;
 
 use anyhow::Context as _;
 use args::{Cli, Command};
@@ -10,15 +11,35 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // Rootless: re-execute inside a user namespace now, while the process has one thread.
-    if let Command::Build(args) = &cli.command
-        && matches!(args.isolation, args::IsolationArg::Auto | args::IsolationArg::Rootless)
-        && let Err(e) = strata_builder_core::exec::enter_user_namespace_if_needed()
-    {
-        eprintln!("error: {e}");
-        return ExitCode::FAILURE;
-    }
+    // Plugin mode reads PLUGIN_* settings (and may set AWS_* variables) before any thread starts.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mode = if plugin::requested(&argv) {
+        // Rootless re-execution first, so that only the process that builds reads the settings.
+        if plugin::may_run_rootless()
+            && let Err(e) = strata_builder_core::exec::enter_user_namespace_if_needed()
+        {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        match plugin::prepare(&argv) {
+            Ok(plan) => Mode::Plugin(Box::new(plan)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        let cli = Cli::parse();
+        // Rootless: re-execute inside a user namespace now, while the process has one thread.
+        if let Command::Build(args) = &cli.command
+            && matches!(args.isolation, args::IsolationArg::Auto | args::IsolationArg::Rootless)
+            && let Err(e) = strata_builder_core::exec::enter_user_namespace_if_needed()
+        {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        Mode::Cli(Box::new(cli))
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -26,13 +47,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = match mode {
+        Mode::Cli(cli) => runtime.block_on(run(*cli)),
+        Mode::Plugin(plan) => runtime.block_on(plugin::run(*plan)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// What this invocation does.
+enum Mode {
+    Cli(Box<Cli>),
+    Plugin(Box<plugin::Plan>),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -122,8 +122,11 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     r.skip_tls_verify = a.skip_tls_verify;
     r.skip_tls_verify_registries = a.skip_tls_verify_registries.clone();
     for c in &a.registry_certificates {
-        let (_, path) = split_kv("--registry-certificate", c)?;
-        r.ca_certs.push(PathBuf::from(path));
+        // `HOST=PATH` trusts the CA for that registry only; a bare `PATH` for every registry.
+        match c.split_once('=') {
+            Some((host, path)) if !host.is_empty() => r.registry_ca_certs.push((host.to_string(), PathBuf::from(path))),
+            _ => r.ca_certs.push(PathBuf::from(c)),
+        }
     }
     r.registry_mirrors = a.registry_mirrors.clone();
     r.registry_maps = a.registry_maps.iter().map(|m| split_kv("--registry-map", m)).collect::<anyhow::Result<_>>()?;

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p strata-registry --example push_oci_layout -- LAYOUT REFERENCE [--insecure]
 //! ```
+//! `STRATA_CA` (a PEM file) and `STRATA_USER`/`STRATA_PASS` serve TLS registries with basic auth.
 //! Prints the manifest digest, the push time, and the HEAD/upload/mount counts seen in progress events.
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,11 @@ async fn main() {
     let (u2, s2) = (uploaded.clone(), skipped.clone());
     let opts = ClientOptions {
         insecure_registries: if insecure { vec![reference.registry.clone()] } else { vec![] },
+        ca_certs: std::env::var_os("STRATA_CA").map(PathBuf::from).into_iter().collect(),
+        credentials: match (std::env::var("STRATA_USER"), std::env::var("STRATA_PASS")) {
+            (Ok(username), Ok(password)) => vec![(reference.registry.clone(), strata_registry::Credentials { username, password })],
+            _ => vec![],
+        },
         progress: Some(Arc::new(move |ev| {
             if let ProgressEvent::BlobDone { skipped, .. } = ev {
                 if skipped { s2.fetch_add(1, Ordering::Relaxed) } else { u2.fetch_add(1, Ordering::Relaxed) };

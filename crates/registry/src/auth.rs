@@ -106,6 +106,9 @@ fn parse_params(s: &str) -> HashMap<String, String> {
     out
 }
 
+/// The user name docker's config uses for an OAuth2 identity (refresh) token.
+pub(crate) const IDENTITY_TOKEN_USER: &str = "<token>";
+
 type FetchLock = std::sync::Arc<tokio::sync::Mutex<()>>;
 
 #[derive(Debug, Clone)]
@@ -255,7 +258,7 @@ impl Client {
                 Err(e) if attempt < self.opts.retries => {
                     tracing::warn!(registry = %ep.name, "GET /v2/ failed, retrying: {}", connect_error(ep, "ping", &e));
                 }
-                Err(e) => return Err(connect_error(ep, "GET /v2/", &e)),
+                Err(e) => return Err(connect_error(ep, &format!("{repository}: GET /v2/"), &e)),
             }
             attempt += 1;
             tokio::time::sleep(wait.unwrap_or_else(|| self.backoff(attempt))).await;
@@ -310,10 +313,27 @@ impl Client {
         }
         let mut attempt = 0;
         let resp = loop {
-            let mut rb = ep.http.get(url.as_str()).timeout(self.opts.stall_timeout);
-            if let Some(c) = &creds {
-                rb = rb.header(reqwest::header::AUTHORIZATION, basic_header(c));
+            let rb = match &creds {
+                // An identity token (docker's "<token>" user) is an OAuth2 refresh token: it is
+                // exchanged with a POST, as docker does, never sent as a password.
+                Some(c) if c.username == IDENTITY_TOKEN_USER => {
+                    let mut form = url::form_urlencoded::Serializer::new(String::new());
+                    form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", &c.password).append_pair("client_id", "strata");
+                    if let Some(s) = service {
+                        form.append_pair("service", s);
+                    }
+                    form.append_pair("scope", &scope.scopes().join(" "));
+                    let mut post_url = url.clone();
+                    post_url.set_query(None);
+                    ep.http
+                        .post(post_url.as_str())
+                        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(form.finish())
+                }
+                Some(c) => ep.http.get(url.as_str()).header(reqwest::header::AUTHORIZATION, basic_header(c)),
+                None => ep.http.get(url.as_str()),
             }
+            .timeout(self.opts.stall_timeout);
             let mut wait = None;
             match rb.send().await {
                 Ok(r) if crate::transport::is_transient_status(r.status()) && attempt < self.opts.retries => {
@@ -323,7 +343,7 @@ impl Client {
                 Err(e) if attempt < self.opts.retries => {
                     tracing::warn!(registry = %ep.name, "token request failed, retrying: {}", connect_error(ep, "token", &e));
                 }
-                Err(e) => return Err(connect_error(ep, "token request", &e)),
+                Err(e) => return Err(connect_error(ep, &format!("{}: token request", scope.repository), &e)),
             }
             attempt += 1;
             tokio::time::sleep(wait.unwrap_or_else(|| self.backoff(attempt))).await;

@@ -251,3 +251,25 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Callers spawn these futures on a multi-threaded runtime: they must stay `Send`.
+    #[test]
+    fn client_and_futures_are_send_and_sync() {
+        fn sync<T: Send + Sync>() {}
+        sync::<Client>();
+        let Ok(client) = Client::new(ClientOptions::default()) else { panic!("client") };
+        let r = Reference { registry: "127.0.0.1:1".into(), repository: "a".into(), tag: None, digest: None };
+        let image = PushImage { blobs: vec![], manifest: vec![], manifest_media_type: String::new() };
+        assert_send(&client.get_image(&r, &Platform::host()));
+        assert_send(&client.get_blob_bytes(&r, "sha256:x"));
+        assert_send(&client.get_blob_to_file(&r, "sha256:x", Path::new("/x")));
+        assert_send(&client.push_image(&r, &image));
+        assert_send(&client.push_image_tags(std::slice::from_ref(&r), &image));
+    }
+}

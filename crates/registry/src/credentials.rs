@@ -118,8 +118,8 @@ pub(crate) async fn docker_config_credentials(path: &Path, registry: &str, use_s
             return Ok(Some(Credentials { username: u.clone(), password: p.clone() }));
         }
         if let Some(t) = &e.identitytoken {
-            // Docker sends an identity token as the password of the pseudo-user "<token>".
-            return Ok(Some(Credentials { username: "<token>".into(), password: t.clone() }));
+            // An OAuth2 refresh token, exchanged at the token endpoint (see auth.rs).
+            return Ok(Some(Credentials { username: crate::auth::IDENTITY_TOKEN_USER.into(), password: t.clone() }));
         }
     }
     if let Some(store) = cfg.creds_store.as_ref().filter(|_| use_store) {

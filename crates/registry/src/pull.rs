@@ -69,7 +69,7 @@ async fn fetch_manifest(client: &Client, ep: &Endpoint, r: &Reference, reference
         .and_then(|v| v.to_str().ok())
         .map(|s| s.split(';').next().unwrap_or(s).trim().to_string())
         .unwrap_or_default();
-    let body = resp.bytes().await.map_err(|e| connect_error(ep, "GET manifest body", &e))?;
+    let body = resp.bytes().await.map_err(|e| connect_error(ep, &format!("{}: GET manifest body", r.repository), &e))?;
     if body.len() > MAX_MANIFEST {
         return Err(Error::Protocol {
             registry: ep.name.clone(),
@@ -202,7 +202,7 @@ pub(crate) async fn get_blob_bytes(client: &Client, r: &Reference, digest: &str)
                 message: "blob too large to read into memory; stream it to a file".into(),
             });
         }
-        let body = resp.bytes().await.map_err(|e| connect_error(&ep, "GET blob body", &e))?;
+        let body = resp.bytes().await.map_err(|e| connect_error(&ep, &format!("{}: GET blob body", r.repository), &e))?;
         let mut h = DigestHasher::for_digest(digest).map_err(Error::Options)?;
         h.update(&body);
         let actual = h.finish();
@@ -313,7 +313,7 @@ async fn download_attempt(
         let mut last_report = part.done;
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| connect_error(ep, "GET blob body", &e))?;
+            let chunk = chunk.map_err(|e| connect_error(ep, &format!("{}: GET blob {digest}", r.repository), &e))?;
             activity.touch();
             part.file.write_all(&chunk).await.map_err(io)?;
             part.hasher.update(&chunk);
@@ -328,7 +328,7 @@ async fn download_attempt(
     };
     stall_guard(&activity, client.opts.stall_timeout, copy, || Error::Connect {
         registry: ep.name.clone(),
-        action: format!("GET blob {digest}"),
+        action: format!("{}: GET blob {digest}", r.repository),
         message: format!("no data for {:?}", client.opts.stall_timeout),
     })
     .await

@@ -4,7 +4,7 @@
 use crate::auth::Scope;
 use crate::client::UploadMode;
 use crate::digest::sha256_digest;
-use crate::transport::{Activity, Endpoint, connect_error, http_error, stall_guard};
+use crate::transport::{Activity, Endpoint, http_error, stall_guard};
 use crate::{Client, Error, ProgressEvent, PushBlob, PushImage, Reference};
 use futures_util::TryStreamExt;
 use reqwest::StatusCode;
@@ -291,8 +291,8 @@ fn file_body(
     let progress = client.opts.progress.clone();
     let digest = digest.to_string();
     let activity = activity.clone();
-    let state = (f.take(len), offset, 0u64, path.to_path_buf());
-    let stream = futures_util::stream::try_unfold(state, move |(mut f, pos, last, path)| {
+    let state = (f.take(len), offset, offset);
+    let stream = futures_util::stream::try_unfold(state, move |(mut f, pos, last)| {
         let progress = progress.clone();
         let digest = digest.clone();
         let activity = activity.clone();
@@ -318,8 +318,7 @@ fn file_body(
                 last2 = pos2;
                 p(ProgressEvent::BlobProgress { digest, done: pos2 });
             }
-            let _ = &path;
-            Ok(Some((bytes::Bytes::from(buf), (f2, pos2, last2, path))))
+            Ok(Some((bytes::Bytes::from(buf), (f2, pos2, last2))))
         }
     });
     Ok(reqwest::Body::wrap_stream(stream))
@@ -363,7 +362,7 @@ async fn upload_chunks(client: &Client, ep: &Endpoint, repository: &str, blob: &
             }
             location(ep, repository, &resp)
         };
-        let next = stall_guard(&activity, client.opts.stall_timeout, fut, || stalled(client, ep, "PATCH blob chunk")).await?;
+        let next = stall_guard(&activity, client.opts.stall_timeout, fut, || stalled(client, ep, &format!("{repository}: PATCH blob {}", blob.digest))).await?;
         s.location = next;
         s.offset = end + 1;
     }
@@ -413,8 +412,7 @@ async fn finish_upload(
         }
         Ok(())
     };
-    stall_guard(&activity, client.opts.stall_timeout, fut, || stalled(client, ep, "PUT blob")).await?;
+    stall_guard(&activity, client.opts.stall_timeout, fut, || stalled(client, ep, &format!("{repository}: PUT blob {}", blob.digest))).await?;
     tracing::debug!(%repository, digest = %blob.digest, "uploaded blob");
-    let _ = connect_error;
     Ok(())
 }

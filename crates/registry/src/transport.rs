@@ -61,9 +61,9 @@ fn host_of(hostport: &str) -> &str {
     hostport.rsplit_once(':').map_or(hostport, |(h, _)| h)
 }
 
+/// Whether an option's registry entry (`host[:port]`, scheme and trailing `/` tolerated) names `name`.
 fn matches_host(list_entry: &str, name: &str) -> bool {
-    let e = list_entry.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
-    e == name || (!e.contains(':') && host_of(name) == e && !name.contains(':'))
+    list_entry.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/') == name
 }
 
 impl Client {
@@ -219,7 +219,7 @@ impl Client {
                     )
                 }
                 Ok(resp) => return Ok(resp),
-                Err(e) => (connect_error(ep, action, &e), None),
+                Err(e) => (connect_error(ep, &format!("{}: {action}", scope.repository), &e), None),
             };
             let (err, wait) = failure;
             if attempt >= retries {

@@ -129,6 +129,24 @@ async fn ecr_push_with_keys_and_with_an_assumed_role() {
     let err = no_role.get_image(&role_ref, &Platform::host()).await.unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
 
+    // 3. ECR gets monolithic uploads even where chunking is configured: map the ECR name onto the
+    // plain registry through the recording proxy and look for PATCH requests.
+    let proxy = common::proxy::Proxy::start(&env.http).await;
+    let client = Client::new(ClientOptions {
+        registry_maps: vec![(ECR_HOST.into(), proxy.addr.clone())],
+        insecure_registries: vec![proxy.addr.clone()],
+        upload_mode: strata_registry::UploadMode::Chunked,
+        ecr: EcrOptions::default(),
+        ..opts.clone()
+    })
+    .unwrap();
+    let img3 = make_image(dir.path(), 81, &[300_000], "amd64", false);
+    let plain_ref: Reference = format!("{ECR_HOST}/{}:mono", unique_repo("ecr-mono")).parse().unwrap();
+    assert_eq!(client.push_image(&plain_ref, &img3.push).await.unwrap(), img3.manifest_digest);
+    let seen = proxy.take();
+    assert!(seen.iter().all(|s| s.method != "PATCH"), "chunked upload to ECR: {seen:?}");
+    assert_eq!(seen.iter().filter(|s| s.method == "PUT" && s.query.contains("digest=")).count(), 2);
+
     // The token, the decoded password and the secret key never reach the logs or errors.
     let logs = String::from_utf8_lossy(&sink.0.lock().unwrap()).to_string();
     assert!(logs.contains("ECR: got an authorization token"), "ECR path not taken");

@@ -125,10 +125,14 @@ async fn tls_registry_with_basic_auth_and_custom_ca() {
     let no_ca = Client::new(ClientOptions { ca_certs: vec![], retries: 0, ..env.tls_opts() }).unwrap();
     let err = no_ca.get_image(&reference, &Platform::host()).await.unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
-    assert!(err.to_string().contains(&env.tls), "{err}");
+    assert!(err.to_string().contains(&env.tls) && err.to_string().contains(&reference.repository), "{err}");
     // ... unless verification is skipped for that registry.
     let skip = Client::new(ClientOptions { ca_certs: vec![], skip_tls_verify_registries: vec![env.tls.clone()], ..env.tls_opts() }).unwrap();
     assert_eq!(skip.get_image(&reference, &Platform::host()).await.unwrap().digest, img.manifest_digest);
+
+    // ... or when the CA is given for that registry only.
+    let per_registry = Client::new(ClientOptions { ca_certs: vec![], registry_ca_certs: vec![(env.tls.clone(), env.ca.clone())], ..env.tls_opts() }).unwrap();
+    assert_eq!(per_registry.get_image(&reference, &Platform::host()).await.unwrap().digest, img.manifest_digest);
 
     // No credentials: an Auth error that says what to do.
     let anon = Client::new(ClientOptions { credentials: vec![], docker_config_dir: Some(dir.path().into()), ..env.tls_opts() }).unwrap();
@@ -150,8 +154,8 @@ async fn tls_registry_with_basic_auth_and_custom_ca() {
 }
 
 #[tokio::test]
-async fn docker_config_json_auths_and_credential_helper() {
-    let env = require_env!("docker_config_json_auths_and_credential_helper");
+async fn docker_config_json_auths_entry() {
+    let env = require_env!("docker_config_json_auths_entry");
     let dir = scratch(&env, "dockercfg");
     let img = make_image(dir.path(), 40, &[1234], "amd64", false);
     let reference = r(&format!("{}/{}:cfg", env.tls, unique_repo("cfg")));
@@ -214,5 +218,28 @@ async fn cross_repository_mount_skips_the_upload() {
     assert_eq!(done, vec![true, true, true], "{ev:?}");
     for (d, _) in &img.layers {
         assert!(client.blob_exists(&b, d).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn refused_mount_falls_back_to_an_upload() {
+    let env = require_env!("refused_mount_falls_back_to_an_upload");
+    let dir = scratch(&env, "mount202");
+    let img = make_image(dir.path(), 61, &[120_000], "amd64", false);
+    let (progress, events) = recorder();
+    let client = Client::new(ClientOptions { progress: Some(progress), ..env.http_opts() }).unwrap();
+    // Claim the blobs live in a repository that never received them: the registry answers the
+    // mount with 202 and an upload session, which the client then uses.
+    let elsewhere = r(&format!("{}/{}:x", env.http, unique_repo("mount-empty")));
+    for b in &img.push.blobs {
+        client.add_mount_source(&b.digest, &elsewhere);
+    }
+    let target = r(&format!("{}/{}:y", env.http, unique_repo("mount-202")));
+    assert_eq!(client.push_image(&target, &img.push).await.unwrap(), img.manifest_digest);
+    let ev = events.lock().unwrap().clone();
+    let uploaded = ev.iter().filter(|e| matches!(e, ProgressEvent::BlobDone { skipped: false, .. })).count();
+    assert_eq!(uploaded, 2, "{ev:?}");
+    for b in &img.push.blobs {
+        assert!(client.blob_exists(&target, &b.digest).await.unwrap());
     }
 }

@@ -19,6 +19,7 @@ const SERVICE: &str = "strata-token-test";
 const ISSUER: &str = "strata-test-issuer";
 const USER: &str = "builder";
 const PASS: &str = "token-test-secret-PASSWORD-1";
+const REFRESH: &str = "refresh-token-SECRET-3";
 
 fn b64url(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
@@ -46,22 +47,41 @@ fn start_issuer(pki: PathBuf) -> Issuer {
             if reader.read_line(&mut line).is_err() {
                 continue;
             }
+            let post = line.starts_with("POST ");
             let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
             let mut authorized = false;
+            let mut body_len = 0usize;
             loop {
                 let mut h = String::new();
                 if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
                     break;
+                }
+                let lower = h.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    body_len = v.trim().parse().unwrap_or(0);
                 }
                 if let Some(v) = h.strip_prefix("Authorization: Basic ").or_else(|| h.strip_prefix("authorization: Basic ")) {
                     let dec = base64::engine::general_purpose::STANDARD.decode(v.trim()).unwrap_or_default();
                     authorized = dec == format!("{USER}:{PASS}").as_bytes();
                 }
             }
-            reqs.lock().unwrap().push(target.clone());
+            let mut body = vec![0u8; body_len];
+            let _ = reader.read_exact(&mut body);
+            // OAuth2 (POST): a refresh token in the form instead of Basic credentials.
+            let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+            if post {
+                authorized = form.iter().any(|(k, v)| k == "grant_type" && v == "refresh_token")
+                    && form.iter().any(|(k, v)| k == "refresh_token" && v == REFRESH);
+            }
+            reqs.lock().unwrap().push(format!("{}{target}", if post { "POST " } else { "" }));
             let url = url::Url::parse(&format!("http://x{target}")).unwrap();
             let mut access = Vec::new();
-            for (k, v) in url.query_pairs() {
+            let scopes: Vec<(String, String)> = if post {
+                form.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| v.split(' ').map(|s| ("scope".to_string(), s.to_string())).collect::<Vec<_>>()).collect()
+            } else {
+                url.query_pairs().into_owned().collect()
+            };
+            for (k, v) in scopes {
                 if k == "scope" {
                     let parts: Vec<&str> = v.split(':').collect();
                     if parts.len() == 3 {
@@ -91,7 +111,11 @@ fn start_issuer(pki: PathBuf) -> Issuer {
             child.wait().unwrap();
             let token = format!("{signing_input}.{}", b64url(&sig));
             iss.lock().unwrap().push(token.clone());
-            let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+            let body = if post {
+                serde_json::json!({"access_token": token, "expires_in": 300}).to_string()
+            } else {
+                serde_json::json!({"token": token, "expires_in": 300}).to_string()
+            };
             let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         }
     });
@@ -163,11 +187,25 @@ async fn tls_registry_with_token_auth() {
     // A wrong password: the issuer hands out a pull-only token; the push fails, naming the repo.
     let wrong = Client::new(ClientOptions {
         credentials: vec![(reg.addr.clone(), Credentials { username: USER.into(), password: "not-the-PASSWORD-2".into() })],
-        ..opts
+        ..opts.clone()
     })
     .unwrap();
     let err2 = wrong.push_image(&reference.with_tag("wrong"), &img2.push).await.unwrap_err();
     assert!(err2.to_string().contains(&reference.repository), "{err2}");
+
+    // An identity token in config.json: exchanged by an OAuth2 POST, and it grants push.
+    let cfg = dir.path().join("identity");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(cfg.join("config.json"), format!(r#"{{"auths":{{"{}":{{"identitytoken":"{REFRESH}"}}}}}}"#, reg.addr)).unwrap();
+    let oauth = Client::new(ClientOptions {
+        credentials: vec![],
+        docker_config_dir: Some(cfg),
+        ca_certs: vec![pki.join("ca.crt")],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(oauth.push_image(&reference.with_tag("oauth"), &img2.push).await.unwrap(), img2.manifest_digest);
+    assert!(issuer.requests.lock().unwrap().iter().any(|r| r.starts_with("POST /token")));
 
     // No secret anywhere: not in errors, not in TRACE logs.
     let logs = String::from_utf8_lossy(&sink.0.lock().unwrap()).to_string();
@@ -176,7 +214,7 @@ async fn tls_registry_with_token_auth() {
     assert!(tokens.len() >= 3);
     let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
     for t in &texts {
-        assert!(!t.contains(PASS) && !t.contains("not-the-PASSWORD-2") && !t.contains(&b64), "password leaked");
+        assert!(!t.contains(PASS) && !t.contains("not-the-PASSWORD-2") && !t.contains(&b64) && !t.contains(REFRESH), "password leaked");
         for tok in &tokens {
             // The signature part alone identifies a token.
             let sig = tok.rsplit('.').next().unwrap();
