@@ -337,7 +337,8 @@ fn add_url_keeps_last_modified() {
     assert_eq!(meta.mtime(), 1_000_000_000, "the mtime comes from Last-Modified");
 }
 
-/// BuildKit verifies `ADD --checksum`; buildah 1.28 has no such flag, so strata alone is checked.
+/// BuildKit verifies `ADD --checksum` and honours `--unpack=true` for URLs; buildah 1.28 has
+/// neither, so strata alone is checked.
 #[test]
 fn add_checksum() {
     let Some(env) = test_env("add_checksum") else { return };
@@ -350,6 +351,8 @@ fn add_checksum() {
     };
     let ours = strata_build(&env, &p, &p.ctx, &[base_arg(&env), format!("PORT={}", server.port), format!("SUM={sum}")]);
     assert_eq!(std::fs::read_to_string(ours.rootfs.join("sum/file.txt")).expect("file"), "downloaded\n");
+    // `ADD --unpack=true` (Dockerfile 1.17) extracts a remote archive.
+    assert!(ours.rootfs.join("unpacked/pkg/bin/tool").is_file(), "--unpack=true extracts the downloaded tar.gz");
     // A wrong checksum fails the build and names the line and both digests.
     let df = p.ctx.join("Dockerfile");
     let wrong = "0".repeat(64);

@@ -109,7 +109,8 @@ fn copy_all(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, is
             mkdir(&one)?;
             let name = add::download(&b.handle, url, &one, c.checksum.as_deref()).map_err(|m| fail(b, inst, m))?;
             let from = CopyFrom { root: &one, ignore: None, is_rootfs: false };
-            let req = CopyRequest { sources: vec![name], ..base.clone() };
+            // Remote archives stay files unless `--unpack=true` asks for extraction (Dockerfile 1.17).
+            let req = CopyRequest { sources: vec![name], unpack_archives: c.unpack == Some(true), ..base.clone() };
             written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
         }
     }
