@@ -27,6 +27,17 @@ fn prepare(case: &str) -> Prepared {
     let ctx = tmp.path().join("ctx");
     let src = repo_root().join("tests/oracle_copy").join(case);
     must(Command::new("cp").arg("-a").arg(&src).arg(&ctx));
+    // Fixtures name the default base; `COPY --from=<image>` cannot take a build arg in buildah
+    // 1.28, so the reference is rewritten to the environment's registry.
+    if let Ok(base) = std::env::var("STRATA_TEST_BASE_BUSYBOX") {
+        for entry in std::fs::read_dir(&ctx).expect("ctx").flatten() {
+            let path = entry.path();
+            if path.file_name().is_some_and(|n| n.to_string_lossy().ends_with("Dockerfile")) {
+                let text = std::fs::read_to_string(&path).expect("Dockerfile");
+                std::fs::write(&path, text.replace("127.0.0.1:5000/library/busybox:latest", &base)).expect("write Dockerfile");
+            }
+        }
+    }
     let work = tmp.path().join("work");
     Prepared { _tmp: tmp, ctx, work }
 }
