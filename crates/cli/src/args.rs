@@ -15,7 +15,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Build an image and push it (kaniko's executor).
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Print the resolved build plan as JSON without building.
     Plan(PlanArgs),
 }

@@ -178,7 +178,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction) ->
                 }
             };
             cfg.healthcheck = Some(value);
-            format!("HEALTHCHECK {}", inst.original.splitn(2, ' ').nth(1).unwrap_or_default())
+            format!("HEALTHCHECK {}", inst.original.split_once(' ').map_or("", |(_, rest)| rest))
         }
         InstructionKind::Onbuild(trigger) => {
             cfg.on_build.get_or_insert_with(Vec::new).push(trigger.original.clone());
