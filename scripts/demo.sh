@@ -12,7 +12,8 @@ STRATA="$(strata_bin)"; export STRATA
 IMAGE="$REG_HTTP_ADDR/examples/hello:latest"
 log "building examples/hello -> $IMAGE"
 DIGEST=$("$STRATA" build --context "$STRATA_REPO/examples/hello" --dockerfile "$STRATA_REPO/examples/hello/Dockerfile" \
-  --insecure-registry "$REG_HTTP_ADDR" --destination "$IMAGE" --build-arg GREETING=hello)
+  --insecure-registry "$REG_HTTP_ADDR" --destination "$IMAGE" --build-arg GREETING=hello \
+  --build-arg "BASE=$REG_HTTP_ADDR/library/busybox:latest")
 log "pushed $IMAGE@$DIGEST"
 
 OUT="$STRATA_STATE/demo"; rm -rf "$OUT"; mkdir -p "$OUT"
