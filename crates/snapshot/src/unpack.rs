@@ -79,6 +79,7 @@ fn unpack_inner<R: Read>(
     rootfs: &Path,
     opts: &UnpackOptions,
 ) -> Result<UnpackStats, Error> {
+    std::fs::create_dir_all(rootfs).map_err(|e| Error::io(rootfs, e))?;
     let root = Root::open(rootfs).map_err(|e| Error::io(rootfs, e))?;
     let (kind, decoded) =
         compression::decoder(reader).map_err(|source| Error::Archive { source })?;

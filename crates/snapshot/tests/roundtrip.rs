@@ -434,3 +434,29 @@ fn full_mode_skips_a_recreated_file_with_equal_content() {
         "{redo_changes:?}"
     );
 }
+
+#[test]
+fn files_named_like_whiteouts_are_left_out_of_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let dst = tmp.path().join("dst");
+    write(&src, "d/victim", b"v");
+    write(&dst, "d/victim", b"v");
+    let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
+    let mut snap = Snapshotter::new(&src, SnapshotMode::Full, Vec::new()).unwrap();
+    write(&src, "d/.wh.victim", b"a file a RUN happened to create");
+    write(&src, "d/normal", b"n");
+    let l = write_layer(
+        &src,
+        &snap.diff().unwrap(),
+        &LayerOptions::default(),
+        &store,
+    )
+    .unwrap();
+    apply(&store, &l, &dst);
+    assert!(
+        dst.join("d/victim").exists(),
+        "a file named .wh.victim must not delete victim"
+    );
+    assert!(dst.join("d/normal").exists());
+}
