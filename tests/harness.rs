@@ -1,1 +1,321 @@
-//! Test harness
+//! Shared pieces of strata's end-to-end tests: the environment `scripts/test.sh` starts,
+//! running the `strata` binary, and pulling/unpacking images with skopeo and umoci.
+
+use serde_json::Value;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The running test environment (exported by `scripts/env.sh`).
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    pub state: PathBuf,
+    pub registry_http: String,
+    pub registry_tls: String,
+    pub registry_ca: PathBuf,
+    pub user: String,
+    pub pass: String,
+    pub moto: String,
+    pub base_busybox: String,
+}
+
+/// The environment, or None (after a loud message) when the tests run outside `scripts/test.sh`.
+pub fn test_env(test: &str) -> Option<TestEnv> {
+    let var = |k: &str| std::env::var(k).ok();
+    match (var("STRATA_TEST_STATE"), var("STRATA_TEST_REGISTRY_HTTP"), var("STRATA_TEST_REGISTRY_TLS")) {
+        (Some(state), Some(http), Some(tls)) => Some(TestEnv {
+            state: PathBuf::from(state),
+            registry_http: http,
+            registry_tls: tls,
+            registry_ca: PathBuf::from(var("STRATA_TEST_REGISTRY_CA").unwrap_or_default()),
+            user: var("STRATA_TEST_REGISTRY_USER").unwrap_or_default(),
+            pass: var("STRATA_TEST_REGISTRY_PASS").unwrap_or_default(),
+            moto: var("STRATA_TEST_MOTO").unwrap_or_default(),
+            base_busybox: var("STRATA_TEST_BASE_BUSYBOX").unwrap_or_default(),
+        }),
+        _ => {
+            eprintln!("SKIPPED {test}: no test environment (run scripts/test.sh, which starts the registries)");
+            None
+        }
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The `strata` binary under test (`$STRATA`, else target/debug/strata).
+pub fn strata_bin() -> PathBuf {
+    std::env::var_os("STRATA").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target/debug/strata"))
+}
+
+/// The result of one strata run.
+#[derive(Debug)]
+pub struct Run {
+    pub ok: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `strata` with `args` and extra environment.
+pub fn strata(args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(strata_bin());
+    cmd.args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {}: {e}", strata_bin().display()));
+    to_run(out)
+}
+
+fn to_run(out: Output) -> Run {
+    Run {
+        ok: out.status.success(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs a command and panics with its output when it fails.
+pub fn must(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A docker config dir holding credentials for `registry`.
+pub fn docker_config(dir: &Path, registry: &str, user: &str, pass: &str) -> PathBuf {
+    use base64_engine::encode;
+    let cfg = dir.join("docker-config");
+    std::fs::create_dir_all(&cfg).expect("mkdir docker config");
+    let auth = encode(format!("{user}:{pass}").as_bytes());
+    std::fs::write(cfg.join("config.json"), format!(r#"{{"auths":{{"{registry}":{{"auth":"{auth}"}}}}}}"#)).expect("write config.json");
+    cfg
+}
+
+mod base64_engine {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    /// Standard base64 with padding.
+    pub fn encode(input: &[u8]) -> String {
+        let mut out = String::new();
+        for chunk in input.chunks(3) {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}
+
+/// An image pulled into an OCI layout and unpacked with umoci.
+#[derive(Debug)]
+pub struct Unpacked {
+    pub dir: tempfile::TempDir,
+    pub rootfs: PathBuf,
+    pub manifest: Value,
+    pub config: Value,
+}
+
+/// Reads manifest and config of tag `tag` from the OCI layout `layout`, and unpacks it.
+pub fn unpack_layout(layout: &Path, tag: &str) -> Unpacked {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let index: Value = read_json(&layout.join("index.json"));
+    let desc = index["manifests"]
+        .as_array()
+        .and_then(|m| m.iter().find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag).or(m.first()))
+        .cloned()
+        .expect("index has a manifest");
+    let manifest = read_json(&blob(layout, desc["digest"].as_str().expect("digest")));
+    let config = read_json(&blob(layout, manifest["config"]["digest"].as_str().expect("config digest")));
+    let bundle = dir.path().join("bundle");
+    must(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:{tag}", layout.display())).arg(&bundle));
+    Unpacked { rootfs: bundle.join("rootfs"), manifest, config, dir }
+}
+
+/// Pulls `reference` with skopeo into an OCI layout and unpacks it.
+pub fn pull_and_unpack(reference: &str, skopeo_args: &[&str]) -> Unpacked {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let layout = tmp.path().join("layout");
+    must(Command::new("skopeo").args(["copy", "-q"]).args(skopeo_args).arg(format!("docker://{reference}")).arg(format!("oci:{}:img", layout.display())));
+    let mut u = unpack_layout(&layout, "img");
+    // Keep the layout alive with the unpacked tree.
+    let keep = u.dir.path().join("layout");
+    must(Command::new("cp").arg("-a").arg(&layout).arg(&keep));
+    u.manifest["_layout"] = Value::String(keep.display().to_string());
+    u
+}
+
+/// Path of a blob in an OCI layout.
+pub fn blob(layout: &Path, digest: &str) -> PathBuf {
+    layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+}
+
+/// Parses a JSON file.
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// One line per entry below `root`: path, type, mode, uid:gid, size (files), link target,
+/// content hash (files); no timestamps. Sorted.
+pub fn listing(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+            let ft = m.file_type();
+            let (kind, size, link, hash) = if ft.is_dir() {
+                stack.push(p.clone());
+                ("dir", 0, String::new(), String::new())
+            } else if ft.is_symlink() {
+                ("symlink", 0, std::fs::read_link(&p).map(|l| l.display().to_string()).unwrap_or_default(), String::new())
+            } else if ft.is_file() {
+                ("file", m.len(), String::new(), content_hash(&p))
+            } else {
+                ("special", 0, String::new(), String::new())
+            };
+            out.push(format!("{rel}\t{kind}\t{:o}\t{}:{}\t{size}\t{link}\t{hash}", m.mode() & 0o7777, m.uid(), m.gid()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn content_hash(path: &Path) -> String {
+    // FNV-1a over the bytes: enough to tell contents apart in a listing.
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Builds `dockerfile` in `context` with `buildah bud --isolation chroot` (vfs storage in a
+/// private directory) and returns the result unpacked.
+pub fn buildah_build(dockerfile: &Path, context: &Path, build_args: &[&str]) -> Unpacked {
+    buildah_build_target(dockerfile, context, build_args, None)
+}
+
+/// `buildah_build` with a `--target` stage.
+pub fn buildah_build_target(dockerfile: &Path, context: &Path, build_args: &[&str], target: Option<&str>) -> Unpacked {
+    let store = tempfile::tempdir().expect("tempdir");
+    let root = store.path().join("root");
+    let runroot = store.path().join("run");
+    let base = |cmd: &mut Command| {
+        cmd.args(["--storage-driver", "vfs", "--root"]).arg(&root).arg("--runroot").arg(&runroot);
+    };
+    let mut bud = Command::new("buildah");
+    base(&mut bud);
+    // Docker format: the OCI format drops SHELL, HEALTHCHECK and ONBUILD from the config.
+    bud.args(["bud", "--isolation", "chroot", "-q", "--layers=false", "--format", "docker", "-t", "oracle:latest", "-f"]).arg(dockerfile);
+    for a in build_args {
+        bud.args(["--build-arg", a]);
+    }
+    if let Some(t) = target {
+        bud.args(["--target", t]);
+    }
+    bud.arg(context);
+    must(&mut bud);
+    let layout = store.path().join("layout");
+    let mut push = Command::new("buildah");
+    base(&mut push);
+    push.args(["push", "-q", "oracle:latest"]).arg(format!("oci:{}:img", layout.display()));
+    must(&mut push);
+    let mut u = unpack_layout(&layout, "img");
+    // The Docker-format config as buildah keeps it (the OCI copy lost the Docker-only fields).
+    let mut inspect = Command::new("buildah");
+    base(&mut inspect);
+    inspect.args(["inspect", "--type", "image", "oracle:latest"]);
+    let info: Value = serde_json::from_str(&must(&mut inspect)).expect("buildah inspect JSON");
+    if info["Docker"]["config"].is_object() {
+        u.config = info["Docker"].clone();
+    }
+    let mut rm = Command::new("buildah");
+    base(&mut rm);
+    let _ = rm.args(["rmi", "-a", "-f"]).output();
+    u
+}
+
+/// Config fields compared between strata and an oracle (the image config's `config` object).
+pub const COMPARED_CONFIG_FIELDS: &[&str] =
+    &["Env", "Cmd", "Entrypoint", "User", "WorkingDir", "Labels", "ExposedPorts", "Volumes", "StopSignal", "Healthcheck", "Shell", "OnBuild"];
+
+/// Differences between two unpacked images: file listings and the compared config fields.
+/// Known buildah-only artefacts are dropped first: the empty /dev, /proc and /sys mount points
+/// RUN leaves (BuildKit removes such stubs, and so does strata) and the `io.buildah.version` label.
+pub fn oracle_differences(ours: &Unpacked, buildah: &Unpacked) -> Vec<String> {
+    let a = listing(&ours.rootfs);
+    let stubs = ["dev\tdir\t755\t0:0\t0\t\t", "proc\tdir\t755\t0:0\t0\t\t", "sys\tdir\t755\t0:0\t0\t\t"];
+    let b: Vec<String> = listing(&buildah.rootfs).into_iter().filter(|l| !stubs.contains(&l.as_str()) || a.contains(l)).collect();
+    let mut out = Vec::new();
+    for l in a.iter().filter(|l| !b.contains(l)) {
+        out.push(format!("only strata: {l}"));
+    }
+    for l in b.iter().filter(|l| !a.contains(l)) {
+        out.push(format!("only buildah: {l}"));
+    }
+    let mut theirs = buildah.config["config"].clone();
+    // BuildKit expands EXPOSE ranges into single ports (nat.ParsePortSpecs); buildah keeps them.
+    if let Some(ports) = theirs["ExposedPorts"].as_object().cloned() {
+        let mut expanded = serde_json::Map::new();
+        for key in ports.keys() {
+            let (range, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+            match range.split_once('-').and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?))) {
+                Some((a, b)) => (a..=b).for_each(|p| {
+                    expanded.insert(format!("{p}/{proto}"), Value::Object(Default::default()));
+                }),
+                None => {
+                    expanded.insert(key.clone(), Value::Object(Default::default()));
+                }
+            }
+        }
+        theirs["ExposedPorts"] = Value::Object(expanded);
+    }
+    if let Some(labels) = theirs["Labels"].as_object_mut() {
+        labels.remove("io.buildah.version");
+        if labels.is_empty() {
+            theirs["Labels"] = Value::Null;
+        }
+    }
+    for field in COMPARED_CONFIG_FIELDS {
+        let mine = &ours.config["config"][field];
+        let other = &theirs[field];
+        let (mine, other) = (&sorted_json(mine), &sorted_json(other));
+        let empty = |v: &Value| v.is_null() || v.as_str() == Some("") || v.as_object().is_some_and(|o| o.is_empty()) || v.as_array().is_some_and(|a| a.is_empty());
+        if mine != other && !(empty(mine) && empty(other)) {
+            out.push(format!("config {field}: strata {mine} buildah {other}"));
+        }
+    }
+    if ours.config["author"] != buildah.config["author"] && !(ours.config["author"].is_null() && buildah.config["author"] == "") {
+        out.push(format!("author: strata {} buildah {}", ours.config["author"], buildah.config["author"]));
+    }
+    out
+}
+
+/// `v` with object keys sorted at every level, for order-insensitive comparison.
+pub fn sorted_json(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), sorted_json(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted_json).collect()),
+        other => other.clone(),
+    }
+}

@@ -1,1 +1,34 @@
-//! strata's build engine.
+//! strata's build engine: runs a Dockerfile's stages in root filesystems, snapshots each
+//! change into an OCI layer, assembles the image and pushes it. Joins the
+//! `strata-dockerfile`, `strata-snapshot` and `strata-registry` crates.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), strata_builder_core::BuildError> {
+//! use strata_builder_core::{build, BuildOptions};
+//! let mut opts = BuildOptions::new("Dockerfile".into(), ".".into());
+//! opts.destinations.push("127.0.0.1:5000/app:latest".into());
+//! opts.registry.insecure_registries.push("127.0.0.1:5000".into());
+//! let out = build(opts, None).await?;
+//! println!("{}", out.digest);
+//! # Ok(()) }
+//! ```
+
+pub mod base;
+pub mod build;
+pub mod context;
+pub mod error;
+pub mod exec;
+pub mod image;
+pub mod instructions;
+pub mod options;
+pub mod output;
+pub mod progress;
+pub mod rootfs;
+pub mod secrets;
+pub mod stage;
+pub mod user;
+
+pub use build::{build, BuildOutput};
+pub use error::BuildError;
+pub use options::{BuildOptions, Isolation};
+pub use progress::{BuildEvent, EventFn};

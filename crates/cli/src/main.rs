@@ -1,1 +1,99 @@
-fn main() {}
+//! The `strata` command: maps flags onto `strata-builder-core` and draws its events.
+
+mod args;
+mod events;
+mod options;
+mod plugin;
+
+use anyhow::Context as _;
+use args::{Cli, Command};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Plugin mode reads PLUGIN_* settings (and may set AWS_* variables) before any thread starts.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mode = if plugin::requested(&argv) {
+        // Rootless re-execution first, so that only the process that builds reads the settings.
+        if plugin::may_run_rootless()
+            && let Err(e) = strata_builder_core::exec::enter_user_namespace_if_needed()
+        {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        match plugin::prepare(&argv) {
+            Ok(plan) => Mode::Plugin(Box::new(plan)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        let cli = Cli::parse();
+        // Rootless: re-execute inside a user namespace now, while the process has one thread.
+        if let Command::Build(args) = &cli.command
+            && matches!(args.isolation, args::IsolationArg::Auto | args::IsolationArg::Rootless)
+            && let Err(e) = strata_builder_core::exec::enter_user_namespace_if_needed()
+        {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        Mode::Cli(Box::new(cli))
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match mode {
+        Mode::Cli(cli) => runtime.block_on(run(*cli)),
+        Mode::Plugin(plan) => runtime.block_on(plugin::run(*plan)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What this invocation does.
+enum Mode {
+    Cli(Box<Cli>),
+    Plugin(Box<plugin::Plan>),
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Build(args) => {
+            events::init_logging(&args.verbosity, &args.log_format)?;
+            let opts = options::build_options(&args)?;
+            tracing::info!(isolation = %opts.isolation, "building {}", opts.dockerfile.display());
+            if strata_builder_core::exec::in_user_namespace() {
+                tracing::info!(uid_map = %strata_builder_core::exec::userns::describe_uid_map(), "rootless: running in a user namespace");
+            }
+            let out = strata_builder_core::build(opts, Some(events::printer())).await?;
+            print_stdout(&out.digest)
+        }
+        Command::Plan(args) => {
+            let (dockerfile, _) = options::locate_dockerfile(&args.input)?;
+            let text = std::fs::read_to_string(&dockerfile).with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
+            let name = dockerfile.file_name().map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+            let df = strata_dockerfile::parse(&text, &name)?;
+            let plan = strata_dockerfile::plan_json(&df, &options::plan_options(&args.input)?)?;
+            print_stdout(&serde_json::to_string_pretty(&plan)?)
+        }
+    }
+}
+
+/// Prints a result line on stdout; a closed pipe (`strata plan | head`) is not an error.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

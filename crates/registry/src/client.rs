@@ -1,7 +1,12 @@
 //! The registry client: pulls and pushes over the OCI distribution API.
 
-use crate::{Error, Manifest, Platform, ProgressFn, Reference};
+use crate::auth::AuthCache;
+use crate::transport::Endpoint;
+use crate::{Error, Manifest, Platform, ProgressEvent, ProgressFn, Reference};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Username and password for a registry; never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -29,8 +34,20 @@ pub struct EcrOptions {
     pub create_repository: bool,
 }
 
+/// How blobs are uploaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UploadMode {
+    /// Monolithic for ECR and for blobs up to one chunk; chunked (resumable) above that elsewhere.
+    #[default]
+    Auto,
+    /// Always one `PUT` with the whole blob.
+    Monolithic,
+    /// Always `PATCH` chunks of `chunk_size` bytes, resuming from the registry's `Range` after a failure.
+    Chunked,
+}
+
 /// How the client reaches registries.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ClientOptions {
     /// Registries (`host[:port]`) reached over plain HTTP.
     pub insecure_registries: Vec<String>,
@@ -50,12 +67,52 @@ pub struct ClientOptions {
     pub credentials: Vec<(String, Credentials)>,
     /// Directory holding docker's `config.json` (`DOCKER_CONFIG`); `~/.docker` when absent.
     pub docker_config_dir: Option<PathBuf>,
-    /// Retries for transient failures.
+    /// Retries for transient failures (connect errors, resets, stalls, 5xx, 429); default 3.
     pub retries: u32,
     /// ECR settings.
     pub ecr: EcrOptions,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
+    /// Extra CA certificates (PEM files) trusted for one registry host (`host[:port]`).
+    pub registry_ca_certs: Vec<(String, PathBuf)>,
+    /// Client certificates per registry host: `(host, certificate PEM, key PEM)`.
+    pub client_certs: Vec<(String, PathBuf, PathBuf)>,
+    /// A request that moves no bytes for this long fails (and is retried); default 60 s.
+    pub stall_timeout: Duration,
+    /// Blobs uploaded at the same time; default 4.
+    pub max_concurrent_uploads: usize,
+    /// Monolithic or chunked uploads.
+    pub upload_mode: UploadMode,
+    /// Bytes per `PATCH` in chunked uploads; default 32 MiB.
+    pub chunk_size: u64,
+    /// First retry delay; later ones double (with jitter) up to 30 s; default 200 ms.
+    pub retry_base_delay: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            insecure_registries: Vec::new(),
+            insecure: false,
+            skip_tls_verify: false,
+            skip_tls_verify_registries: Vec::new(),
+            ca_certs: Vec::new(),
+            registry_mirrors: Vec::new(),
+            registry_maps: Vec::new(),
+            credentials: Vec::new(),
+            docker_config_dir: None,
+            retries: 3,
+            ecr: EcrOptions::default(),
+            progress: None,
+            registry_ca_certs: Vec::new(),
+            client_certs: Vec::new(),
+            stall_timeout: Duration::from_secs(60),
+            max_concurrent_uploads: 4,
+            upload_mode: UploadMode::Auto,
+            chunk_size: 32 << 20,
+            retry_base_delay: Duration::from_millis(200),
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -65,6 +122,10 @@ impl std::fmt::Debug for ClientOptions {
             .field("insecure", &self.insecure)
             .field("skip_tls_verify", &self.skip_tls_verify)
             .field("registry_maps", &self.registry_maps)
+            .field("registry_mirrors", &self.registry_mirrors)
+            .field("credentials", &self.credentials)
+            .field("retries", &self.retries)
+            .field("upload_mode", &self.upload_mode)
             .finish_non_exhaustive()
     }
 }
@@ -98,39 +159,95 @@ pub struct PushImage {
     pub manifest_media_type: String,
 }
 
-/// A registry client with its connection pool, token cache and options.
+/// A registry client with its connection pools, token cache and options.
 #[derive(Debug)]
 pub struct Client {
-    _opts: ClientOptions,
+    pub(crate) opts: ClientOptions,
+    pub(crate) endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
+    pub(crate) auth: AuthCache,
+    /// Where each blob digest was last seen (registry, repository): cross-repository mount sources.
+    pub(crate) blob_sources: Mutex<HashMap<String, (String, String)>>,
+    /// ECR repositories already checked or created.
+    #[cfg_attr(not(feature = "ecr"), allow(dead_code))]
+    pub(crate) ecr_repos_checked: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Client {
     /// Makes a client.
     pub fn new(opts: ClientOptions) -> Result<Self, Error> {
-        Ok(Self { _opts: opts })
+        crate::transport::install_crypto_provider();
+        for (from, to) in &opts.registry_maps {
+            if from.is_empty() || to.is_empty() || to.contains("://") {
+                return Err(Error::Options(format!("registry map {from}={to}: expected FROM=TO with host[:port] on both sides")));
+            }
+        }
+        Ok(Self {
+            opts,
+            endpoints: Mutex::new(HashMap::new()),
+            auth: AuthCache::default(),
+            blob_sources: Mutex::new(HashMap::new()),
+            ecr_repos_checked: Mutex::new(Default::default()),
+        })
+    }
+
+    /// The options this client was made with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
     }
 
     /// Resolves `r` to the manifest for `platform` (through an index if needed).
     pub async fn get_image(&self, r: &Reference, platform: &Platform) -> Result<PulledImage, Error> {
-        let _ = (r, platform);
-        Err(Error::Unimplemented)
+        crate::pull::get_image(self, r, platform).await
     }
 
     /// Small blob (a config) into memory, verified.
     pub async fn get_blob_bytes(&self, r: &Reference, digest: &str) -> Result<Vec<u8>, Error> {
-        let _ = (r, digest);
-        Err(Error::Unimplemented)
+        crate::pull::get_blob_bytes(self, r, digest).await
     }
 
     /// Streams a blob to `dest` (atomically, verified against `digest`).
     pub async fn get_blob_to_file(&self, r: &Reference, digest: &str, dest: &Path) -> Result<(), Error> {
-        let _ = (r, digest, dest);
-        Err(Error::Unimplemented)
+        crate::pull::get_blob_to_file(self, r, digest, dest).await
     }
 
     /// Pushes every blob missing at `r`, then the manifest under `r`'s tag (or digest); returns the manifest digest.
     pub async fn push_image(&self, r: &Reference, image: &PushImage) -> Result<String, Error> {
-        let _ = (r, image);
-        Err(Error::Unimplemented)
+        crate::push::push_image(self, r, image).await
+    }
+
+    /// Pushes the image under every reference: blobs once per repository (mounted across
+    /// repositories of one registry), then only the manifest for further tags; returns the digest.
+    pub async fn push_image_tags(&self, refs: &[Reference], image: &PushImage) -> Result<String, Error> {
+        let mut digest = crate::digest::sha256_digest(&image.manifest);
+        let mut done: Vec<(&str, &str)> = Vec::new();
+        for r in refs {
+            if done.contains(&(r.registry.as_str(), r.repository.as_str())) {
+                let ep = self.endpoint(&r.registry)?;
+                crate::push::push_manifest(self, &ep, r, image, &digest).await?;
+            } else {
+                digest = self.push_image(r, image).await?;
+                done.push((&r.registry, &r.repository));
+            }
+        }
+        Ok(digest)
+    }
+
+    /// Records that `digest` exists in `source` (same registry), so a push elsewhere mounts it.
+    pub fn add_mount_source(&self, digest: &str, source: &Reference) {
+        if let Ok(mut m) = self.blob_sources.lock() {
+            m.insert(digest.to_string(), (source.registry.clone(), source.repository.clone()));
+        }
+    }
+
+    /// Whether `digest` exists in `r`'s repository (a `HEAD` request).
+    pub async fn blob_exists(&self, r: &Reference, digest: &str) -> Result<bool, Error> {
+        let ep = self.endpoint(&r.registry)?;
+        crate::push::blob_exists(self, &ep, &r.repository, digest).await
+    }
+
+    pub(crate) fn emit(&self, ev: ProgressEvent) {
+        if let Some(p) = &self.opts.progress {
+            p(ev);
+        }
     }
 }

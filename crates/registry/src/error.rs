@@ -18,7 +18,36 @@ pub enum Error {
     /// A local file error.
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
-    /// Placeholder until implemented.
+    /// Placeholder kept for API compatibility; no longer returned.
     #[error("not implemented yet")]
     Unimplemented,
+    /// Authentication failed or no credentials were found.
+    #[error("{registry}/{repository}: authentication failed: {message}")]
+    Auth { registry: String, repository: String, message: String },
+    /// The registry answered something the distribution protocol does not allow.
+    #[error("{registry}/{repository}: {action}: {message}")]
+    Protocol { registry: String, repository: String, action: String, message: String },
+    /// An index or manifest list has no manifest for the wanted platform.
+    #[error("{registry}/{repository}: no manifest for platform {wanted} (available: {available})")]
+    NoMatchingPlatform { registry: String, repository: String, wanted: String, available: String },
+    /// A docker config file or credential helper failed.
+    #[error("{source_name}: {message}")]
+    CredentialSource { source_name: String, message: String },
+    /// An ECR API call failed (GetAuthorizationToken, AssumeRole, CreateRepository).
+    #[error("{registry}: ECR {action}: {message}")]
+    Ecr { registry: String, action: String, message: String },
+    /// The client options are inconsistent (bad CA file, bad mapping, ...).
+    #[error("registry client options: {0}")]
+    Options(String),
+}
+
+impl Error {
+    /// Whether retrying the same request may succeed (connection trouble, 5xx, 429).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { .. } => true,
+            Error::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            _ => false,
+        }
+    }
 }

@@ -1,0 +1,82 @@
+//! Base images: resolved once per build, config parsed, layer blobs fetched into the blob store.
+
+use crate::error::BuildError;
+use crate::image::manifest::ImageLayer;
+use crate::image::ImageConfig;
+use std::collections::HashMap;
+use strata_registry::{Client, Platform, ProgressEvent, Reference};
+use strata_snapshot::BlobStore;
+
+/// A pulled image: its config and layers, with blobs present in the store.
+#[derive(Debug, Clone)]
+pub struct PulledBase {
+    /// The reference it was pulled by.
+    pub reference: Reference,
+    /// Manifest digest.
+    pub digest: String,
+    /// Parsed config.
+    pub config: ImageConfig,
+    /// Layers in order.
+    pub layers: Vec<ImageLayer>,
+}
+
+/// The images pulled during one build, by reference text.
+#[derive(Debug, Default)]
+pub struct BaseImages {
+    pulled: HashMap<String, PulledBase>,
+}
+
+impl BaseImages {
+    /// Pulls `reference` (once per build) and makes sure its layer blobs are in `store`.
+    pub fn pull(
+        &mut self,
+        client: &Client,
+        handle: &tokio::runtime::Handle,
+        store: &BlobStore,
+        reference: &str,
+        progress: &dyn Fn(ProgressEvent),
+    ) -> Result<PulledBase, BuildError> {
+        if let Some(p) = self.pulled.get(reference) {
+            return Ok(p.clone());
+        }
+        let r: Reference = reference.parse()?;
+        let image = handle.block_on(client.get_image(&r, &Platform::host()))?;
+        let config_bytes = handle.block_on(client.get_blob_bytes(&r, &image.manifest.config.digest))?;
+        let config: ImageConfig = serde_json::from_slice(&config_bytes)
+            .map_err(|e| BuildError::Options(format!("{reference}: the image config is not valid JSON: {e}")))?;
+        if config.rootfs.diff_ids.len() != image.manifest.layers.len() {
+            return Err(BuildError::Options(format!(
+                "{reference}: the config lists {} diff_ids but the manifest {} layers",
+                config.rootfs.diff_ids.len(),
+                image.manifest.layers.len()
+            )));
+        }
+        let mut layers = Vec::new();
+        for (desc, diff_id) in image.manifest.layers.iter().zip(config.rootfs.diff_ids.iter()) {
+            if !store.contains(&desc.digest) {
+                progress(ProgressEvent::BlobStarted { digest: desc.digest.clone(), total: Some(desc.size), push: false });
+                handle.block_on(client.get_blob_to_file(&r, &desc.digest, &store.path(&desc.digest)))?;
+                progress(ProgressEvent::BlobDone { digest: desc.digest.clone(), skipped: false });
+            }
+            layers.push(ImageLayer { digest: desc.digest.clone(), diff_id: diff_id.clone(), size: desc.size, media_type: desc.media_type.clone() });
+        }
+        let pulled = PulledBase { reference: r, digest: image.digest, config, layers };
+        self.pulled.insert(reference.to_string(), pulled.clone());
+        Ok(pulled)
+    }
+}
+
+/// Applies the pulled image's layers, in order, to `rootfs`, verifying each diff_id.
+pub fn unpack_into(store: &BlobStore, image: &PulledBase, rootfs: &std::path::Path, rootless: bool) -> Result<(), BuildError> {
+    for layer in &image.layers {
+        let path = store.path(&layer.digest);
+        let file = std::fs::File::open(&path).map_err(BuildError::io(&path))?;
+        let opts = strata_snapshot::UnpackOptions {
+            expected_diff_id: Some(layer.diff_id.clone()),
+            layer_digest: Some(layer.digest.clone()),
+            rootless,
+        };
+        strata_snapshot::unpack_layer(std::io::BufReader::new(file), rootfs, &opts)?;
+    }
+    Ok(())
+}

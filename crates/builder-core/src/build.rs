@@ -1,0 +1,306 @@
+//! The build: plan the stages, start each from its base, run its instructions, assemble
+//! the target's image, and write it to every output.
+
+use crate::base::BaseImages;
+use crate::context::BuildContext;
+use crate::error::BuildError;
+use crate::image::manifest::{oci_manifest, ImageLayer};
+use crate::image::ImageConfig;
+use crate::options::BuildOptions;
+use crate::output;
+use crate::progress::{BuildEvent, EventFn};
+use crate::stage::{layer_from_changes, BuiltStage, StageRun};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use strata_dockerfile::{BuildPlan, Dockerfile, Instruction, PlanOptions, StageBase, StageScope};
+use strata_registry::manifest::media;
+use strata_registry::{Client, Platform};
+use strata_snapshot::{BlobStore, LayerOptions, Snapshotter};
+
+/// What a finished build produced.
+#[derive(Debug, Clone)]
+pub struct BuildOutput {
+    /// `sha256:` digest of the image manifest.
+    pub digest: String,
+    /// `sha256:` digest of the image config.
+    pub config_digest: String,
+    /// The manifest bytes.
+    pub manifest: Vec<u8>,
+    /// The final config.
+    pub config: ImageConfig,
+    /// References the image was pushed to.
+    pub pushed: Vec<String>,
+}
+
+/// Builds the image `opts` describe; `events` receives progress.
+pub async fn build(opts: BuildOptions, events: Option<EventFn>) -> Result<BuildOutput, BuildError> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || Builder::new(opts, events, handle)?.run())
+        .await
+        .map_err(|e| BuildError::Options(format!("build task failed: {e}")))?
+}
+
+/// Everything shared by the stages of one build.
+pub(crate) struct Builder {
+    pub(crate) opts: BuildOptions,
+    pub(crate) events: Option<EventFn>,
+    pub(crate) handle: tokio::runtime::Handle,
+    pub(crate) client: Client,
+    pub(crate) store: BlobStore,
+    pub(crate) build_dir: PathBuf,
+    pub(crate) file_name: String,
+    pub(crate) dockerfile: Dockerfile,
+    pub(crate) plan: BuildPlan,
+    pub(crate) plan_opts: PlanOptions,
+    pub(crate) context: BuildContext,
+    pub(crate) built: HashMap<usize, BuiltStage>,
+    pub(crate) bases: BaseImages,
+    pub(crate) layer_opts: LayerOptions,
+    pub(crate) created: String,
+}
+
+impl Builder {
+    fn new(opts: BuildOptions, events: Option<EventFn>, handle: tokio::runtime::Handle) -> Result<Self, BuildError> {
+        let text = std::fs::read_to_string(&opts.dockerfile)
+            .map_err(|source| BuildError::DockerfileMissing { path: opts.dockerfile.clone(), source })?;
+        let file_name = opts.dockerfile.file_name().map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+        let dockerfile = strata_dockerfile::parse(&text, &file_name)?;
+        let plan_opts = PlanOptions {
+            build_args: opts.build_args.clone(),
+            target: opts.target.clone(),
+            target_platform: None,
+            build_platform: None,
+        };
+        let plan = strata_dockerfile::plan(&dockerfile, &plan_opts)?;
+        let context = BuildContext::open(&opts.context, &opts.dockerfile)?;
+        let client = Client::new(opts.registry.clone())?;
+        let store = BlobStore::open(&opts.work_dir.join("blobs"))?;
+        let build_dir = opts.work_dir.join("builds").join(format!("{}-{}", std::process::id(), now_nanos()));
+        std::fs::create_dir_all(&build_dir).map_err(BuildError::io(&build_dir))?;
+        let layer_opts = LayerOptions { compression: opts.compression, reproducible_epoch: opts.reproducible_epoch };
+        let created = match opts.reproducible_epoch {
+            Some(epoch) => rfc3339(epoch),
+            None => rfc3339(now_secs()),
+        };
+        Ok(Self {
+            bases: BaseImages::default(),
+            opts,
+            events,
+            handle,
+            client,
+            store,
+            build_dir,
+            file_name,
+            dockerfile,
+            plan,
+            plan_opts,
+            context,
+            built: HashMap::new(),
+            layer_opts,
+            created,
+        })
+    }
+
+    pub(crate) fn emit(&self, event: BuildEvent) {
+        if let Some(f) = &self.events {
+            f(event);
+        }
+    }
+
+    fn run(mut self) -> Result<BuildOutput, BuildError> {
+        for warning in self.plan.warnings.clone() {
+            self.emit(BuildEvent::Warning(warning.message));
+        }
+        let result = self.check_destinations().and_then(|()| self.run_stages());
+        // The rootfs trees are scratch space; the blob store keeps what is worth keeping.
+        let _ = std::fs::remove_dir_all(&self.build_dir);
+        result
+    }
+
+    /// Fails before any work when a destination is unreachable or refuses our credentials
+    /// (a HEAD under push scope), as kaniko does, so a long build does not end in a 401.
+    fn check_destinations(&self) -> Result<(), BuildError> {
+        if self.opts.no_push {
+            return Ok(());
+        }
+        const PROBE: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        for dest in &self.opts.destinations {
+            let r: strata_registry::Reference = dest.parse()?;
+            self.handle.block_on(self.client.blob_exists(&r, PROBE))?;
+        }
+        Ok(())
+    }
+
+    fn run_stages(&mut self) -> Result<BuildOutput, BuildError> {
+        let stages = self.plan.stages.clone();
+        let target = self.plan.target;
+        for planned in &stages {
+            let rootfs = self.build_dir.join(format!("stage-{}", planned.index));
+            std::fs::create_dir_all(&rootfs).map_err(BuildError::io(&rootfs))?;
+            let base_label = match &planned.base {
+                StageBase::Scratch => "scratch".to_string(),
+                StageBase::Image(r) => r.clone(),
+                StageBase::Stage(i) => format!("stage {i}"),
+            };
+            self.emit(BuildEvent::StageStarted { index: planned.index, name: planned.name.clone(), base: base_label });
+            let (config, layers) = self.start_from_base(&planned.base, &rootfs)?;
+            let snapshotter = Snapshotter::new(&rootfs, self.opts.snapshot_mode, Vec::new())?;
+            let scope = StageScope::new(&self.dockerfile, &self.plan_opts, planned.index, &config.env_pairs());
+            let mut st = StageRun {
+                index: planned.index,
+                rootfs,
+                config,
+                layers,
+                snapshotter,
+                scope,
+                cmd_set_here: false,
+                created: self.created.clone(),
+            };
+            // ONBUILD triggers of the base run first, and the new image does not inherit them.
+            let triggers = st.config.config.on_build.take().unwrap_or_default();
+            let mut instructions: Vec<Instruction> = if triggers.is_empty() {
+                Vec::new()
+            } else {
+                let source = match &planned.base {
+                    StageBase::Image(r) => format!("{r} ONBUILD"),
+                    StageBase::Stage(i) => format!("stage {i} ONBUILD"),
+                    StageBase::Scratch => "ONBUILD".to_string(),
+                };
+                strata_dockerfile::parse_onbuild_triggers(&triggers, &source)?
+            };
+            instructions.extend(self.dockerfile.stages.get(planned.index).map(|s| s.instructions.clone()).unwrap_or_default());
+            for inst in &instructions {
+                let expanded = st.scope.apply(inst)?;
+                self.emit(BuildEvent::Step { stage: planned.index, line: inst.span.start_line, text: expanded.original.clone() });
+                crate::instructions::execute(self, &mut st, &expanded)?;
+            }
+            if self.opts.single_snapshot {
+                let changes = st.snapshotter.diff()?;
+                let layer = layer_from_changes(&st.rootfs, &changes, &self.layer_opts, &self.store)?;
+                if let Some(l) = &layer {
+                    self.emit(BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
+                }
+                st.history_layer("strata single snapshot".into(), layer);
+            }
+            self.built.insert(planned.index, BuiltStage { rootfs: st.rootfs, config: st.config, layers: st.layers });
+        }
+        let final_stage = self
+            .built
+            .remove(&target)
+            .ok_or_else(|| BuildError::Options(format!("target stage {target} was not built")))?;
+        self.finish(final_stage)
+    }
+
+    /// Fills `rootfs` from the stage's base and returns the starting config and layers.
+    fn start_from_base(&mut self, base: &StageBase, rootfs: &std::path::Path) -> Result<(ImageConfig, Vec<ImageLayer>), BuildError> {
+        match base {
+            StageBase::Scratch => {
+                let host = Platform::host();
+                let mut config = ImageConfig { architecture: host.architecture, os: host.os, ..Default::default() };
+                config.set_env("PATH", crate::exec::DEFAULT_PATH);
+                Ok((config, Vec::new()))
+            }
+            StageBase::Image(reference) => {
+                let events = self.events.clone();
+                let image = self.bases.pull(&self.client, &self.handle, &self.store, reference, &|e| {
+                    if let Some(f) = &events {
+                        f(BuildEvent::Transfer(e));
+                    }
+                })?;
+                crate::base::unpack_into(&self.store, &image, rootfs, self.opts.isolation == crate::Isolation::Rootless)?;
+                let mut config = image.config.clone();
+                if config.env_var("PATH").is_none() {
+                    config.set_env("PATH", crate::exec::DEFAULT_PATH);
+                }
+                Ok((config, image.layers.clone()))
+            }
+            StageBase::Stage(i) => {
+                let parent = self.built.get(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
+                copy_tree(&parent.rootfs, rootfs)?;
+                Ok((parent.config.clone(), parent.layers.clone()))
+            }
+        }
+    }
+
+    /// Writes config and manifest, then every output.
+    fn finish(&mut self, stage: BuiltStage) -> Result<BuildOutput, BuildError> {
+        let mut config = stage.config;
+        if !self.opts.labels.is_empty() {
+            let labels = config.config.labels.get_or_insert_with(Default::default);
+            for (k, v) in &self.opts.labels {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+        config.created = Some(self.created.clone());
+        let config_bytes = config.to_canonical_json().map_err(|e| BuildError::Options(format!("cannot serialise the image config: {e}")))?;
+        let config_digest = self.store.put_bytes(&config_bytes)?;
+        let manifest = oci_manifest(&config_digest, config_bytes.len() as u64, &stage.layers);
+        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| BuildError::Options(format!("cannot serialise the manifest: {e}")))?;
+        let digest = self.store.put_bytes(&manifest_bytes)?;
+        if let Some(dir) = &self.opts.oci_layout_path {
+            output::write_oci_layout(&self.store, dir, &digest, &manifest_bytes, &config_digest, &stage.layers, self.opts.destinations.first())?;
+        }
+        let mut pushed = Vec::new();
+        if !self.opts.no_push {
+            for dest in &self.opts.destinations.clone() {
+                output::push(self, dest, &manifest_bytes, media::OCI_MANIFEST, &config_digest, config_bytes.len() as u64, &stage.layers)?;
+                self.emit(BuildEvent::Pushed { reference: dest.clone(), digest: digest.clone() });
+                pushed.push(dest.clone());
+            }
+        }
+        if let Some(path) = &self.opts.digest_file {
+            std::fs::write(path, &digest).map_err(BuildError::io(path))?;
+        }
+        Ok(BuildOutput { digest, config_digest, manifest: manifest_bytes, config, pushed })
+    }
+}
+
+/// Copies a stage's rootfs for a child stage, keeping every attribute (`cp -a`).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), BuildError> {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .map_err(BuildError::io(to))?;
+    if !status.success() {
+        return Err(BuildError::Options(format!("copying {} to {} failed", from.display(), to.display())));
+    }
+    Ok(())
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// Seconds since the epoch as RFC 3339 UTC (`1970-01-01T00:00:00Z`).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_420_070_400), "2015-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
+    }
+}

@@ -1,0 +1,360 @@
+//! `RUN --mount` with BuildKit's semantics, prepared on the host before the RUN starts:
+//!
+//! - `bind`: files of the context (or of `from=stage|image`), read-only unless `rw`; with
+//!   `rw` the RUN writes into a scratch copy that is thrown away.
+//! - `cache`: a directory under the strata cache dir, keyed by `id` (default: the target),
+//!   kept between builds and never part of a layer; `sharing=shared|private|locked`.
+//! - `tmpfs`: a fresh in-memory filesystem (`size=`).
+//! - `secret`: a `--secret` as a read-only file (default `/run/secrets/<id>`, mode 0400) in a
+//!   private tmpfs and/or as an environment variable (`env=`), for this RUN only.
+//! - `ssh`: not supported yet.
+//!
+//! Targets that did not exist are created for the RUN and removed afterwards (see `stubs`).
+
+use super::{RunMount, RunMountSource};
+use crate::rootfs::resolve_in_root;
+use crate::secrets::SecretSpec;
+use sha2::Digest as _;
+use std::path::{Path, PathBuf};
+use strata_dockerfile::{Mount, MountKind};
+
+/// What the preparation needs from the build.
+pub struct MountInputs<'a> {
+    /// The build context directory (source of `bind` without `from`).
+    pub context_root: &'a Path,
+    /// The context's `.dockerignore`: ignored files are not visible to bind mounts either.
+    pub context_ignore: Option<&'a crate::context::DockerIgnore>,
+    /// Where cache mounts live between builds.
+    pub cache_root: &'a Path,
+    /// A directory for this RUN only (scratch copies, secret staging); removed afterwards.
+    pub scratch: &'a Path,
+    /// The build's `--secret`s.
+    pub secrets: &'a [SecretSpec],
+    /// The working directory, against which relative targets are resolved.
+    pub workdir: &'a str,
+    /// Resolves `from=` (a stage name or index, or an image) to a root directory.
+    pub from_root: &'a mut dyn FnMut(&str) -> Result<PathBuf, String>,
+}
+
+impl std::fmt::Debug for MountInputs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MountInputs")
+            .field("context_root", &self.context_root)
+            .field("cache_root", &self.cache_root)
+            .field("scratch", &self.scratch)
+            .field("secrets", &self.secrets.iter().map(|s| &s.id).collect::<Vec<_>>())
+            .field("workdir", &self.workdir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Mounts ready for `RunSpec`, plus what must live until the RUN ends.
+#[derive(Debug, Default)]
+pub struct PreparedMounts {
+    /// The mounts.
+    pub mounts: Vec<RunMount>,
+    /// Extra environment (secrets with `env=`); never recorded in the config.
+    pub env: Vec<(String, String)>,
+    /// Staging directory for secret files, when any.
+    pub staging: Option<PathBuf>,
+    /// Cache locks held for the RUN's lifetime.
+    locks: Vec<nix::fcntl::Flock<std::fs::File>>,
+}
+
+impl PreparedMounts {
+    /// Releases the cache locks (after the RUN has ended).
+    pub fn release(self) {
+        drop(self.locks);
+    }
+}
+
+fn option<'m>(m: &'m Mount, keys: &[&str]) -> Option<&'m str> {
+    m.options.iter().rev().find(|(k, _)| keys.contains(&k.as_str())).map(|(_, v)| v.as_str())
+}
+
+fn flag(m: &Mount, keys: &[&str]) -> bool {
+    option(m, keys).is_some_and(|v| matches!(v, "1" | "t" | "T" | "TRUE" | "true" | "True"))
+}
+
+fn number(m: &Mount, key: &str, radix: u32, default: u32) -> Result<u32, String> {
+    match option(m, &[key]) {
+        Some(v) => u32::from_str_radix(v, radix).map_err(|_| format!("invalid {key}={v}")),
+        None => Ok(default),
+    }
+}
+
+/// `size=` of a tmpfs: bytes, or with a k/m/g suffix (as docker's RAMInBytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("invalid size {text:?} (use bytes or 64m, 1g)"))?;
+    if n < 0.0 {
+        return Err(format!("invalid size {text:?}"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+/// The absolute in-image path of a target: relative ones are taken from the workdir.
+fn absolute_target(target: &str, workdir: &str) -> String {
+    let joined = if target.starts_with('/') { target.to_string() } else { format!("{}/{target}", workdir.trim_end_matches('/')) };
+    let mut parts: Vec<&str> = Vec::new();
+    for p in joined.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Prepares every mount of a RUN. Errors are messages for the RUN's line.
+pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<PreparedMounts, String> {
+    let mut out = PreparedMounts::default();
+    for (n, m) in mounts.iter().enumerate() {
+        let kind = format!("{:?}", m.kind).to_ascii_lowercase();
+        let target = m.target.as_deref().map(|t| absolute_target(t, inputs.workdir));
+        match m.kind {
+            MountKind::Ssh => {
+                return Err("RUN --mount=type=ssh is not supported yet (pass what the RUN needs with --secret instead)".into());
+            }
+            MountKind::Bind => {
+                let target = target.ok_or("RUN --mount=type=bind needs a target (target=/path)")?;
+                let source = option(m, &["source", "src"]).unwrap_or("/");
+                let root = match option(m, &["from"]) {
+                    Some(from) => (inputs.from_root)(from)?,
+                    None => inputs.context_root.to_path_buf(),
+                };
+                let host = resolve_in_root(&root, source).map_err(|e| format!("--mount source {source:?}: {e}"))?;
+                if std::fs::symlink_metadata(&host).is_err() {
+                    return Err(format!(
+                        "--mount source {source:?} not found in {}",
+                        option(m, &["from"]).map_or("the build context".to_string(), |f| format!("{f:?}"))
+                    ));
+                }
+                let rw = flag(m, &["rw", "readwrite"]);
+                let from_context = option(m, &["from"]).is_none();
+                let host = match inputs.context_ignore.filter(|ig| from_context && !ig.is_empty()) {
+                    // BuildKit only ever sees the filtered context; so must the RUN.
+                    Some(ignore) => filtered_context(&root, &host, ignore, &inputs.scratch.join(format!("ctx-{n}")))?,
+                    None => host,
+                };
+                let host = if rw {
+                    // Writes must not reach the context or the other stage: work on a copy.
+                    let copy = inputs.scratch.join(format!("bind-{n}"));
+                    copy_all(&host, &copy)?;
+                    copy
+                } else {
+                    host
+                };
+                out.mounts.push(RunMount { target, source: RunMountSource::Bind { host, readonly: !rw } });
+            }
+            MountKind::Cache => {
+                let target = target.ok_or("RUN --mount=type=cache needs a target (target=/path)")?;
+                if option(m, &["from"]).is_some() {
+                    return Err("RUN --mount=type=cache,from=... is not supported yet".into());
+                }
+                let id = option(m, &["id"]).map_or_else(|| target.clone(), str::to_string);
+                let (dir, lock) = cache_dir(inputs, &id, m, n)?;
+                out.locks.extend(lock);
+                out.mounts.push(RunMount { target, source: RunMountSource::Bind { host: dir, readonly: flag(m, &["ro", "readonly"]) } });
+            }
+            MountKind::Tmpfs => {
+                let target = target.ok_or("RUN --mount=type=tmpfs needs a target (target=/path)")?;
+                let size = option(m, &["size"]).map(parse_size).transpose()?;
+                out.mounts.push(RunMount { target, source: RunMountSource::Tmpfs { size } });
+            }
+            MountKind::Secret => {
+                let env = option(m, &["env"]);
+                let id = match (option(m, &["id"]), &target) {
+                    (Some(id), _) => id.to_string(),
+                    (None, Some(t)) => t.rsplit('/').next().unwrap_or_default().to_string(),
+                    (None, None) => env.unwrap_or_default().to_string(),
+                };
+                let required = flag(m, &["required"]);
+                let Some(spec) = inputs.secrets.iter().rev().find(|s| s.id == id) else {
+                    if required {
+                        return Err(format!("secret {id:?} is required but was not given (pass --secret id={id},src=PATH or id={id},env=VAR)"));
+                    }
+                    tracing::debug!(id = %id, "secret not given; mount skipped");
+                    continue;
+                };
+                let value = spec.load()?;
+                if let Some(var) = env {
+                    let text = String::from_utf8(value.clone()).map_err(|_| format!("secret {id:?} is not UTF-8 and cannot be an environment variable"))?;
+                    out.env.push((var.to_string(), text));
+                }
+                if env.is_none() || m.target.is_some() {
+                    let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
+                    let staging = inputs.scratch.join("secrets");
+                    std::fs::create_dir_all(&staging).map_err(|e| format!("{}: {e}", staging.display()))?;
+                    out.staging = Some(staging);
+                    out.mounts.push(RunMount {
+                        target,
+                        source: RunMountSource::File {
+                            content: value,
+                            uid: number(m, "uid", 10, 0)?,
+                            gid: number(m, "gid", 10, 0)?,
+                            mode: number(m, "mode", 8, 0o400)?,
+                        },
+                    });
+                }
+            }
+        }
+        tracing::debug!(kind = %kind, "RUN --mount prepared");
+    }
+    Ok(out)
+}
+
+/// The cache directory for `id`, created with the mount's uid/gid/mode the first time, and
+/// the lock its sharing mode asks for.
+fn cache_dir(
+    inputs: &MountInputs<'_>,
+    id: &str,
+    m: &Mount,
+    n: usize,
+) -> Result<(PathBuf, Option<nix::fcntl::Flock<std::fs::File>>), String> {
+    use nix::fcntl::{Flock, FlockArg};
+    let key = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+    let root = inputs.cache_root;
+    std::fs::create_dir_all(root).map_err(|e| format!("cache dir {}: {e}", root.display()))?;
+    let dir = root.join(&key);
+    let (uid, gid, mode) = (number(m, "uid", 10, 0)?, number(m, "gid", 10, 0)?, number(m, "mode", 8, 0o755)?);
+    let make = |dir: &Path| -> Result<(), String> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir).map_err(|e| format!("cache dir {}: {e}", dir.display()))?;
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| format!("cache dir {}: chown {uid}:{gid}: {e}", dir.display()))?;
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| format!("cache dir {}: {e}", dir.display()))
+    };
+    let lock_path = root.join(format!("{key}.lock"));
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    let sharing = option(m, &["sharing"]).unwrap_or("shared").to_ascii_lowercase();
+    match sharing.as_str() {
+        "locked" => {
+            let lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| format!("locking cache {id:?}: {e}"))?;
+            make(&dir)?;
+            Ok((dir, Some(lock)))
+        }
+        "private" => match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => {
+                make(&dir)?;
+                Ok((dir, Some(lock)))
+            }
+            // In use by another build: BuildKit gives this RUN a fresh, unshared directory.
+            Err(_) => {
+                let fresh = inputs.scratch.join(format!("cache-{n}"));
+                make(&fresh)?;
+                Ok((fresh, None))
+            }
+        },
+        _ => {
+            let lock = Flock::lock(lock_file, FlockArg::LockShared).map_err(|(_, e)| format!("locking cache {id:?}: {e}"))?;
+            make(&dir)?;
+            Ok((dir, Some(lock)))
+        }
+    }
+}
+
+/// A view of `source` (inside the context `root`) without the paths `.dockerignore`
+/// excludes: hard links where possible (read-only mounts cannot alter them), else copies.
+fn filtered_context(root: &Path, source: &Path, ignore: &crate::context::DockerIgnore, dest: &Path) -> Result<PathBuf, String> {
+    let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned();
+    let err = |p: &Path, e: std::io::Error| format!("preparing the context for a bind mount: {}: {e}", p.display());
+    let top = rel_of(source);
+    if !top.is_empty() && ignore.is_excluded(&top) && !source.is_dir() {
+        return Err(format!("--mount source {top:?} is excluded by .dockerignore"));
+    }
+    if !source.is_dir() {
+        std::fs::create_dir_all(dest).map_err(|e| err(dest, e))?;
+        let file = dest.join("file");
+        link_or_copy(source, &file).map_err(|e| err(source, e))?;
+        return Ok(file);
+    }
+    std::fs::create_dir_all(dest).map_err(|e| err(dest, e))?;
+    let mut it = walkdir::WalkDir::new(source).sort_by_file_name().min_depth(1).into_iter();
+    while let Some(entry) = it.next() {
+        let entry = entry.map_err(|e| format!("preparing the context for a bind mount: {e}"))?;
+        let rel = rel_of(entry.path());
+        if ignore.is_excluded(&rel) {
+            if entry.file_type().is_dir() && !ignore.may_reinclude_below(&rel) {
+                it.skip_current_dir();
+            }
+            continue;
+        }
+        let inner = entry.path().strip_prefix(source).unwrap_or(entry.path());
+        let target = dest.join(inner);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| err(parent, e))?;
+        }
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir_all(&target).map_err(|e| err(&target, e))?;
+            if let Ok(m) = entry.metadata() {
+                let _ = std::fs::set_permissions(&target, m.permissions());
+            }
+        } else if ft.is_symlink() {
+            let link = std::fs::read_link(entry.path()).map_err(|e| err(entry.path(), e))?;
+            std::os::unix::fs::symlink(link, &target).map_err(|e| err(&target, e))?;
+        } else {
+            link_or_copy(entry.path(), &target).map_err(|e| err(entry.path(), e))?;
+        }
+    }
+    Ok(dest.to_path_buf())
+}
+
+fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to).map(|_| ())
+}
+
+fn copy_all(from: &Path, to: &Path) -> Result<(), String> {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .map_err(|e| format!("copying {} for a rw bind mount: {e}", from.display()))?;
+    if !status.success() {
+        return Err(format!("copying {} for a rw bind mount failed", from.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512kb"), Ok(512 << 10));
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn targets() {
+        assert_eq!(absolute_target("cache", "/app"), "/app/cache");
+        assert_eq!(absolute_target("/x/../y/", "/app"), "/y");
+        assert_eq!(absolute_target("./a", "/"), "/a");
+    }
+}

@@ -1,0 +1,177 @@
+//! RUN: build the command line (shell, exec or heredoc), run it isolated, snapshot the changes.
+
+use super::fail;
+use crate::build::Builder;
+use crate::error::BuildError;
+use crate::exec::mounts::{prepare, MountInputs};
+use crate::exec::{check_none_isolation, run_chroot, run_none, RunSpec, RunStatus};
+use std::path::PathBuf;
+use crate::stage::{layer_from_changes, StageRun};
+use crate::user::resolve_user;
+use strata_dockerfile::{Command, HeredocScript, Instruction, Run};
+
+/// The argv a RUN executes, and the executable heredoc script to provide (name, content).
+pub fn command_line(shell: &[String], run: &Run) -> (Vec<String>, Option<(String, String)>) {
+    match (&run.command, run.heredoc_script()) {
+        (_, Some(HeredocScript::Executable { name, content })) => (vec![format!("/dev/pipes/{name}")], Some((name, content))),
+        (_, Some(HeredocScript::Shell(script))) => {
+            let mut argv = shell.to_vec();
+            argv.push(script);
+            (argv, None)
+        }
+        (Command::Exec(args), None) => (args.clone(), None),
+        (Command::Shell(text), None) => {
+            let mut argv = shell.to_vec();
+            argv.push(text.clone());
+            (argv, None)
+        }
+    }
+}
+
+/// History text for a RUN, BuildKit style: `RUN |N K=V ... /bin/sh -c cmd # buildkit`.
+fn created_by(argv: &[String], args: &[(String, String)]) -> String {
+    let shown: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let prefix = if shown.is_empty() { String::new() } else { format!("|{} {} ", shown.len(), shown.join(" ")) };
+    format!("RUN {prefix}{} # buildkit", argv.join(" "))
+}
+
+pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, run: &Run) -> Result<(), BuildError> {
+    let (argv, script) = command_line(&st.shell(), run);
+    let user = resolve_user(&st.rootfs, st.config.config.user.as_deref().unwrap_or("")).map_err(|m| fail(b, inst, m))?;
+    let mut env = st.config.env_pairs();
+    let args = st.scope.build_args();
+    for (k, v) in &args {
+        if !env.iter().any(|(ek, _)| ek == k) {
+            env.push((k.clone(), v.clone()));
+        }
+    }
+    if !env.iter().any(|(k, _)| k == "HOME") {
+        env.push(("HOME".into(), user.home.clone()));
+    }
+    let cwd = st.workdir();
+    super::workdir::ensure_dir(&st.rootfs, &cwd, None).map_err(|e| fail(b, inst, format!("cannot create working directory {cwd}: {e}")))?;
+    if b.opts.isolation == crate::Isolation::None {
+        check_none_isolation(b.opts.force).map_err(|m| fail(b, inst, m))?;
+        // Running in / while the stage lives elsewhere would change the wrong tree.
+        if st.rootfs != std::path::Path::new("/") {
+            return Err(fail(b, inst, format!("--isolation none runs RUN in / but this stage's root is {}; use --isolation chroot or rootless", st.rootfs.display())));
+        }
+    }
+    if crate::exec::in_user_namespace() {
+        use crate::exec::userns::id_is_mapped;
+        for (file, id) in [("/proc/self/uid_map", user.uid), ("/proc/self/gid_map", user.gid)] {
+            if !id_is_mapped(file, id) {
+                return Err(fail(
+                    b,
+                    inst,
+                    format!("id {id} does not exist in the rootless user namespace (only {}); give this user ranges in /etc/subuid and /etc/subgid", crate::exec::userns::describe_uid_map()),
+                ));
+            }
+        }
+    }
+    if let Some(net) = run.network.as_deref().filter(|n| !matches!(*n, "none" | "default" | "host")) {
+        return Err(fail(b, inst, format!("--network={net}: expected none, default or host")));
+    }
+    // A scratch directory for this RUN only, outside every rootfs.
+    let scratch = b.build_dir.join(format!("run-{}-{}", st.index, inst.span.start_line));
+    std::fs::create_dir_all(&scratch).map_err(crate::BuildError::io(&scratch))?;
+    let prepared = {
+        let context_root = b.context.root().to_path_buf();
+        let context_ignore = b.context.ignore().clone();
+        let cache_root = b.opts.run_cache_dir();
+        let secrets = b.opts.secrets.clone();
+        let mut from_root = |word: &str| mount_from_root(b, word);
+        let mut inputs = MountInputs {
+            context_root: &context_root,
+            context_ignore: Some(&context_ignore),
+            cache_root: &cache_root,
+            scratch: &scratch,
+            secrets: &secrets,
+            workdir: &cwd,
+            from_root: &mut from_root,
+        };
+        prepare(&run.mounts, &mut inputs)
+    };
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(m) => {
+            let _ = std::fs::remove_dir_all(&scratch);
+            return Err(fail(b, inst, format!("RUN --mount: {m}")));
+        }
+    };
+    for (k, v) in &prepared.env {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
+    let spec = RunSpec {
+        rootfs: st.rootfs.clone(),
+        argv: argv.clone(),
+        env,
+        cwd,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups.clone(),
+        network_none: run.network.as_deref() == Some("none"),
+        scripts: script.into_iter().collect(),
+        mounts: prepared.mounts.clone(),
+        staging: prepared.staging.clone(),
+        rootless: b.opts.isolation == crate::Isolation::Rootless || crate::exec::in_user_namespace(),
+    };
+    let shown = match &run.command {
+        Command::Shell(t) => t.clone(),
+        Command::Exec(a) => format!("{a:?}"),
+    };
+    let result = match b.opts.isolation {
+        crate::Isolation::Chroot | crate::Isolation::Rootless => run_chroot(&spec),
+        crate::Isolation::None => run_none(&spec),
+    };
+    drop(spec);
+    prepared.release();
+    let _ = std::fs::remove_dir_all(&scratch);
+    let status = result.map_err(|e| fail(b, inst, format!("cannot start {shown:?}: {e}")))?;
+    match status {
+        RunStatus::Exited(0) => {}
+        RunStatus::Exited(code) => {
+            return Err(BuildError::RunFailed { file: b.file_name.clone(), line: inst.span.start_line, command: shown, code })
+        }
+        RunStatus::Signaled(signal) => {
+            return Err(BuildError::RunKilled { file: b.file_name.clone(), line: inst.span.start_line, command: shown, signal })
+        }
+    }
+    let history = created_by(&argv, &st.scope.history_args());
+    if b.opts.single_snapshot {
+        st.history_metadata(history);
+        return Ok(());
+    }
+    let changes = st.snapshotter.diff()?;
+    let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
+    if let Some(l) = &layer {
+        b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
+    }
+    st.history_layer(history, layer);
+    Ok(())
+}
+
+/// The root directory `RUN --mount=from=word` names: a built stage, or an image pulled and
+/// unpacked for it (once per build).
+fn mount_from_root(b: &mut Builder, word: &str) -> Result<PathBuf, String> {
+    if let Some(i) = b.plan.resolve_stage(word) {
+        return b.built.get(&i).map(|s| s.rootfs.clone()).ok_or_else(|| format!("from={word}: stage {i} has not been built before this step"));
+    }
+    let dir = b.build_dir.join(format!("from-{}", word.replace(['/', ':', '@'], "_")));
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let events = b.events.clone();
+        let image = b
+            .bases
+            .pull(&b.client, &b.handle, &b.store, word, &|e| {
+                if let Some(f) = &events {
+                    f(crate::progress::BuildEvent::Transfer(e));
+                }
+            })
+            .map_err(|e| format!("from={word}: {e}"))?;
+        crate::base::unpack_into(&b.store, &image, &dir, b.opts.isolation == crate::Isolation::Rootless)
+            .map_err(|e| format!("from={word}: {e}"))?;
+    }
+    Ok(dir)
+}

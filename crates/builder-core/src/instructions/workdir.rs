@@ -1,0 +1,83 @@
+//! WORKDIR: relative to the previous one, created if missing (owned by the current user).
+
+use super::fail;
+use crate::build::Builder;
+use crate::error::BuildError;
+use crate::rootfs::resolve_in_root;
+use crate::stage::{layer_from_changes, StageRun};
+use crate::user::resolve_user;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use strata_dockerfile::Instruction;
+
+/// Creates the in-image directory `dir` and its parents if missing; returns whether it made any.
+pub fn ensure_dir(rootfs: &Path, dir: &str, owner: Option<(u32, u32)>) -> io::Result<bool> {
+    let mut so_far = String::new();
+    let mut made = false;
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        so_far.push('/');
+        so_far.push_str(part);
+        let host = resolve_in_root(rootfs, &so_far)?;
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(io::Error::other(format!("{so_far} exists and is not a directory"))),
+            Err(_) => {
+                std::fs::create_dir(&host)?;
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))?;
+                let (uid, gid) = owner.unwrap_or((0, 0));
+                std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
+                made = true;
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// Joins a WORKDIR value onto the current one and cleans it.
+pub fn join_workdir(current: &str, dir: &str) -> String {
+    let joined = if dir.starts_with('/') { dir.to_string() } else { format!("{}/{}", current.trim_end_matches('/'), dir) };
+    let mut parts: Vec<&str> = Vec::new();
+    for p in joined.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            x => parts.push(x),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, dir: &str) -> Result<(), BuildError> {
+    let path = join_workdir(&st.workdir(), dir);
+    st.config.config.working_dir = Some(path.clone());
+    let owner = match st.config.config.user.as_deref() {
+        Some(u) if !u.is_empty() => {
+            let user = resolve_user(&st.rootfs, u).map_err(|m| fail(b, inst, m))?;
+            Some((user.uid, user.gid))
+        }
+        _ => None,
+    };
+    let made = ensure_dir(&st.rootfs, &path, owner).map_err(|e| fail(b, inst, format!("cannot create {path}: {e}")))?;
+    let created_by = format!("WORKDIR {path}");
+    if !made || b.opts.single_snapshot {
+        st.history_metadata(created_by);
+        return Ok(());
+    }
+    let changes = st.snapshotter.paths(&[PathBuf::from(&path)])?;
+    let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
+    st.history_layer(created_by, layer);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn workdir_joins_and_cleans() {
+        assert_eq!(super::join_workdir("/", "app"), "/app");
+        assert_eq!(super::join_workdir("/app", "b/../c/"), "/app/c");
+        assert_eq!(super::join_workdir("/app", "/x"), "/x");
+    }
+}

@@ -1,0 +1,119 @@
+//! Everything a build takes as input besides the Dockerfile text.
+
+use std::path::PathBuf;
+use strata_registry::ClientOptions;
+use strata_snapshot::{Compression, SnapshotMode};
+
+/// How RUN instructions are isolated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// As root: private mount namespace, chroot into the rootfs, /proc /dev /sys mounted.
+    #[default]
+    Chroot,
+    /// As a normal user: a user namespace maps the user to root inside.
+    Rootless,
+    /// kaniko-style: the build root is `/`; only inside a throwaway container.
+    None,
+}
+
+impl std::fmt::Display for Isolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Chroot => "chroot",
+            Self::Rootless => "rootless",
+            Self::None => "none",
+        })
+    }
+}
+
+/// Inputs of one build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Path of the Dockerfile.
+    pub dockerfile: PathBuf,
+    /// Build context directory.
+    pub context: PathBuf,
+    /// Image references to push to.
+    pub destinations: Vec<String>,
+    /// Build and write outputs, but push nothing.
+    pub no_push: bool,
+    /// `--build-arg` values, already resolved.
+    pub build_args: Vec<(String, String)>,
+    /// `--target` stage.
+    pub target: Option<String>,
+    /// `--label` values added to the final image.
+    pub labels: Vec<(String, String)>,
+    /// Write the image as an OCI layout into this directory too.
+    pub oci_layout_path: Option<PathBuf>,
+    /// Write the manifest digest to this file.
+    pub digest_file: Option<PathBuf>,
+    /// RUN isolation.
+    pub isolation: Isolation,
+    /// How changes are detected after RUN.
+    pub snapshot_mode: SnapshotMode,
+    /// One layer for the whole stage instead of one per instruction.
+    pub single_snapshot: bool,
+    /// Layer compression.
+    pub compression: Compression,
+    /// Timestamps fixed (SOURCE_DATE_EPOCH or 0) for byte-identical images.
+    pub reproducible_epoch: Option<i64>,
+    /// Where strata keeps its blob cache and build directories.
+    pub work_dir: PathBuf,
+    /// Registry access settings.
+    pub registry: ClientOptions,
+    /// `--secret`s for `RUN --mount=type=secret`.
+    pub secrets: Vec<crate::secrets::SecretSpec>,
+    /// `--force`: allow `none` isolation outside a container.
+    pub force: bool,
+    /// Where `RUN --mount=type=cache` directories persist (default `<work_dir>/run-cache`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl BuildOptions {
+    /// Options for building `dockerfile` in `context` with defaults for everything else.
+    pub fn new(dockerfile: PathBuf, context: PathBuf) -> Self {
+        Self {
+            dockerfile,
+            context,
+            destinations: Vec::new(),
+            no_push: false,
+            build_args: Vec::new(),
+            target: None,
+            labels: Vec::new(),
+            oci_layout_path: None,
+            digest_file: None,
+            isolation: Isolation::default(),
+            snapshot_mode: SnapshotMode::default(),
+            single_snapshot: false,
+            compression: Compression::default(),
+            reproducible_epoch: None,
+            work_dir: default_work_dir(),
+            registry: ClientOptions::default(),
+            secrets: Vec::new(),
+            force: false,
+            cache_dir: None,
+        }
+    }
+}
+
+impl BuildOptions {
+    /// The directory holding `RUN --mount=type=cache` contents.
+    pub fn run_cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.work_dir.join("run-cache"))
+    }
+}
+
+/// `/var/lib/strata` for root, `$XDG_DATA_HOME/strata` (or `~/.local/share/strata`) otherwise.
+pub fn default_work_dir() -> PathBuf {
+    // Root of a rootless build's user namespace is still the user outside: use their dirs.
+    if nix::unistd::geteuid().is_root() && !crate::exec::in_user_namespace() {
+        return PathBuf::from("/var/lib/strata");
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("strata");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/strata"),
+        None => std::env::temp_dir().join("strata"),
+    }
+}

@@ -1,0 +1,23 @@
+//! Build events for a front end to draw (the CLI prints them; embedders may do anything).
+
+use std::sync::Arc;
+
+/// Something the build did.
+#[derive(Debug, Clone)]
+pub enum BuildEvent {
+    /// A stage starts (`name` if it has one) from `base`.
+    StageStarted { index: usize, name: Option<String>, base: String },
+    /// An instruction starts (`line` in the Dockerfile, text after expansion).
+    Step { stage: usize, line: usize, text: String },
+    /// A layer was written.
+    LayerWritten { digest: String, size: u64 },
+    /// A registry transfer event.
+    Transfer(strata_registry::ProgressEvent),
+    /// The image was pushed to a destination.
+    Pushed { reference: String, digest: String },
+    /// A warning for the user.
+    Warning(String),
+}
+
+/// A callback receiving build events.
+pub type EventFn = Arc<dyn Fn(BuildEvent) + Send + Sync>;

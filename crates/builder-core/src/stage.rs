@@ -1,0 +1,96 @@
+//! The state of one stage while it is built: its rootfs, config, layers and snapshotter.
+
+use crate::error::BuildError;
+use crate::image::manifest::ImageLayer;
+use crate::image::{HistoryEntry, ImageConfig};
+use std::path::PathBuf;
+use strata_dockerfile::StageScope;
+use strata_snapshot::{Changes, Snapshotter};
+
+/// A finished stage: what later stages may start from or copy out of.
+#[derive(Debug)]
+pub struct BuiltStage {
+    /// The stage's rootfs directory.
+    pub rootfs: PathBuf,
+    /// Its final config.
+    pub config: ImageConfig,
+    /// Its layers, base layers first.
+    pub layers: Vec<ImageLayer>,
+}
+
+/// A stage being built.
+#[derive(Debug)]
+pub struct StageRun {
+    /// Index of the stage in the Dockerfile.
+    pub index: usize,
+    /// The rootfs directory.
+    pub rootfs: PathBuf,
+    /// The config so far.
+    pub config: ImageConfig,
+    /// The layers so far.
+    pub layers: Vec<ImageLayer>,
+    /// Change tracking for the rootfs.
+    pub snapshotter: Snapshotter,
+    /// ARG/ENV scope for expansion.
+    pub scope: StageScope,
+    /// Whether CMD was set in this stage (ENTRYPOINT resets only an inherited CMD).
+    pub cmd_set_here: bool,
+    /// Created time for history entries.
+    pub created: String,
+}
+
+impl StageRun {
+    /// The shell for shell-form commands: the config's SHELL or `/bin/sh -c`.
+    pub fn shell(&self) -> Vec<String> {
+        self.config.config.shell.clone().unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+    }
+
+    /// The working directory (`/` when unset).
+    pub fn workdir(&self) -> String {
+        match self.config.config.working_dir.as_deref() {
+            Some(w) if !w.is_empty() => w.to_string(),
+            _ => "/".to_string(),
+        }
+    }
+
+    /// Records a history entry for an instruction that changed only metadata.
+    pub fn history_metadata(&mut self, created_by: String) {
+        self.config.history.push(HistoryEntry {
+            created: Some(self.created.clone()),
+            created_by: Some(created_by),
+            comment: Some("buildkit.dockerfile.v0".into()),
+            empty_layer: true,
+            ..Default::default()
+        });
+    }
+
+    /// Adds a layer (when `layer` is Some) and its history entry.
+    pub fn history_layer(&mut self, created_by: String, layer: Option<ImageLayer>) {
+        let empty_layer = layer.is_none();
+        if let Some(l) = layer {
+            self.config.rootfs.diff_ids.push(l.diff_id.clone());
+            self.layers.push(l);
+        }
+        self.config.history.push(HistoryEntry {
+            created: Some(self.created.clone()),
+            created_by: Some(created_by),
+            comment: Some("buildkit.dockerfile.v0".into()),
+            empty_layer,
+            ..Default::default()
+        });
+    }
+}
+
+/// Turns a change set into a layer in the blob store, or None when nothing changed.
+pub fn layer_from_changes(
+    rootfs: &std::path::Path,
+    changes: &Changes,
+    opts: &strata_snapshot::LayerOptions,
+    store: &strata_snapshot::BlobStore,
+) -> Result<Option<ImageLayer>, BuildError> {
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let info = strata_snapshot::write_layer(rootfs, changes, opts, store)?;
+    Ok(Some(ImageLayer { digest: info.digest, diff_id: info.diff_id, size: info.size, media_type: info.media_type }))
+}

@@ -1,0 +1,156 @@
+//! Command-line arguments, named after kaniko's flags where they mean the same.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// strata: build OCI images from Dockerfiles without a daemon, and push them.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an image and push it (kaniko's executor).
+    Build(BuildArgs),
+    /// Print the resolved build plan as JSON without building.
+    Plan(PlanArgs),
+}
+
+/// The inputs shared by `build` and `plan`.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// Path of the Dockerfile (relative paths are taken from the context).
+    #[arg(short = 'f', long, default_value = "Dockerfile")]
+    pub dockerfile: PathBuf,
+    /// Build context directory.
+    #[arg(short = 'c', long, default_value = ".")]
+    pub context: PathBuf,
+    /// Build argument `KEY=VALUE`, or `KEY` to take the value from the environment.
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+    /// Stage to build (name or index); the last stage by default.
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
+/// Snapshot modes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SnapshotModeArg {
+    /// Compare file contents.
+    Full,
+    /// Compare metadata only (mode, size, owner, mtime).
+    Redo,
+    /// Compare mtimes only.
+    Time,
+}
+
+/// Layer compression.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompressionArg {
+    Gzip,
+    Zstd,
+    None,
+}
+
+/// RUN isolation.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum IsolationArg {
+    /// Pick `chroot` as root and `rootless` otherwise.
+    Auto,
+    Chroot,
+    Rootless,
+    None,
+}
+
+/// `strata build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Where to push the image (repeatable).
+    #[arg(short = 'd', long = "destination", value_name = "REF")]
+    pub destinations: Vec<String>,
+    /// Build only; push nothing.
+    #[arg(long)]
+    pub no_push: bool,
+    /// Also write the image as an OCI layout in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub oci_layout_path: Option<PathBuf>,
+    /// Write the image manifest digest to this file.
+    #[arg(long, value_name = "FILE")]
+    pub digest_file: Option<PathBuf>,
+    /// Label `KEY=VALUE` for the image (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Reach registries over plain HTTP.
+    #[arg(long)]
+    pub insecure: bool,
+    /// A registry reached over plain HTTP (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
+    /// Do not verify registries' TLS certificates.
+    #[arg(long)]
+    pub skip_tls_verify: bool,
+    /// A registry whose TLS certificate is not verified (repeatable).
+    #[arg(long = "skip-tls-verify-registry", value_name = "HOST[:PORT]")]
+    pub skip_tls_verify_registries: Vec<String>,
+    /// `REGISTRY=PATH` of a CA certificate (PEM) to trust for that registry (repeatable).
+    #[arg(long = "registry-certificate", value_name = "REGISTRY=PATH")]
+    pub registry_certificates: Vec<String>,
+    /// A mirror tried first for docker.io images (repeatable).
+    #[arg(long = "registry-mirror", value_name = "HOST")]
+    pub registry_mirrors: Vec<String>,
+    /// `FROM=TO` registry host rewrite (repeatable).
+    #[arg(long = "registry-map", value_name = "FROM=TO")]
+    pub registry_maps: Vec<String>,
+    /// Retries for registry requests that fail transiently.
+    #[arg(long = "push-retry", default_value_t = 3)]
+    pub push_retry: u32,
+    /// How changes are detected after RUN.
+    #[arg(long, value_enum, default_value = "full")]
+    pub snapshot_mode: SnapshotModeArg,
+    /// One layer for the whole final stage.
+    #[arg(long)]
+    pub single_snapshot: bool,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub compression: CompressionArg,
+    /// Compression level (gzip 1-9, zstd 1-22).
+    #[arg(long)]
+    pub compression_level: Option<i32>,
+    /// Byte-identical images for identical inputs (timestamps from SOURCE_DATE_EPOCH, else 0).
+    #[arg(long)]
+    pub reproducible: bool,
+    /// How RUN is isolated.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub isolation: IsolationArg,
+    /// Where strata keeps its blob cache and build directories.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=PATH` or `id=ID,env=VAR` (repeatable).
+    #[arg(long = "secret", value_name = "id=ID,src=PATH|env=VAR")]
+    pub secrets: Vec<String>,
+    /// Allow `--isolation none` outside a container (it builds into / of this machine).
+    #[arg(long)]
+    pub force: bool,
+    /// Where `RUN --mount=type=cache` directories persist (default: <work-dir>/run-cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(short = 'v', long, default_value = "info")]
+    pub verbosity: String,
+    /// Log format: text, color or json.
+    #[arg(long, default_value = "text")]
+    pub log_format: String,
+}
+
+/// `strata plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+}

@@ -1,0 +1,133 @@
+//! Turning command-line arguments into the library's `BuildOptions`.
+
+use crate::args::{BuildArgs, CompressionArg, InputArgs, IsolationArg, SnapshotModeArg};
+use anyhow::{bail, Context as _};
+use std::path::PathBuf;
+use strata_builder_core::{BuildOptions, Isolation};
+use strata_snapshot::{Compression, SnapshotMode};
+
+fn split_kv(flag: &str, s: &str) -> anyhow::Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => bail!("{flag} {s:?}: expected KEY=VALUE"),
+    }
+}
+
+/// `--build-arg K=V` or `K` (value from the environment; skipped when unset, as docker does).
+pub fn build_args(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for a in raw {
+        match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => out.push((k.to_string(), v.to_string())),
+            Some(_) => bail!("--build-arg {a:?}: expected KEY=VALUE or KEY"),
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    out.push((a.clone(), v));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The Dockerfile path (as given if it exists, else under the context) and the context.
+pub fn locate_dockerfile(input: &InputArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let context = input.context.clone();
+    let df = if input.dockerfile.is_absolute() || input.dockerfile.exists() {
+        input.dockerfile.clone()
+    } else {
+        context.join(&input.dockerfile)
+    };
+    Ok((df, context))
+}
+
+/// The front end's plan options for these inputs.
+pub fn plan_options(input: &InputArgs) -> anyhow::Result<strata_dockerfile::PlanOptions> {
+    Ok(strata_dockerfile::PlanOptions {
+        build_args: build_args(&input.build_args)?,
+        target: input.target.clone(),
+        ..Default::default()
+    })
+}
+
+/// Maps `strata build` arguments onto `BuildOptions`.
+pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
+    let (dockerfile, context) = locate_dockerfile(&a.input)?;
+    let mut o = BuildOptions::new(dockerfile, context);
+    if a.destinations.is_empty() && !a.no_push {
+        bail!("no --destination given: name where to push the image, or pass --no-push");
+    }
+    o.destinations = a.destinations.clone();
+    for d in &o.destinations {
+        d.parse::<strata_registry::Reference>().with_context(|| format!("--destination {d}"))?;
+    }
+    o.no_push = a.no_push;
+    o.build_args = build_args(&a.input.build_args)?;
+    o.target = a.input.target.clone();
+    o.labels = a.labels.iter().map(|l| split_kv("--label", l)).collect::<anyhow::Result<_>>()?;
+    o.oci_layout_path = a.oci_layout_path.clone();
+    o.digest_file = a.digest_file.clone();
+    o.snapshot_mode = match a.snapshot_mode {
+        SnapshotModeArg::Full => SnapshotMode::Full,
+        SnapshotModeArg::Redo => SnapshotMode::Redo,
+        SnapshotModeArg::Time => SnapshotMode::Time,
+    };
+    o.single_snapshot = a.single_snapshot;
+    o.compression = match a.compression {
+        CompressionArg::Gzip => Compression::Gzip { level: a.compression_level.map_or(6, |l| l.clamp(0, 9) as u32) },
+        CompressionArg::Zstd => Compression::Zstd { level: a.compression_level.unwrap_or(3), threads: 2 },
+        CompressionArg::None => Compression::None,
+    };
+    if a.reproducible {
+        let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => v.parse::<i64>().with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?,
+            Err(_) => 0,
+        };
+        o.reproducible_epoch = Some(epoch);
+    } else if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        o.reproducible_epoch = Some(v.parse::<i64>().with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?);
+    }
+    // Inside strata's own user namespace the euid is 0, but the build is still rootless.
+    let in_userns = strata_builder_core::exec::in_user_namespace();
+    let root = nix::unistd::geteuid().is_root() && !in_userns;
+    o.isolation = match a.isolation {
+        IsolationArg::Auto if root => Isolation::Chroot,
+        IsolationArg::Auto | IsolationArg::Chroot if in_userns => Isolation::Rootless,
+        IsolationArg::Auto => Isolation::Rootless,
+        IsolationArg::Chroot if !root => {
+            bail!("--isolation chroot needs root: run as uid 0 (in Kubernetes, runAsUser: 0) or use --isolation rootless")
+        }
+        IsolationArg::Chroot => Isolation::Chroot,
+        IsolationArg::Rootless => Isolation::Rootless,
+        IsolationArg::None => Isolation::None,
+    };
+    if o.isolation == Isolation::None {
+        strata_builder_core::exec::check_none_isolation(a.force).map_err(anyhow::Error::msg)?;
+    }
+    o.force = a.force;
+    if let Some(w) = &a.work_dir {
+        o.work_dir = w.clone();
+    }
+    o.cache_dir = a.cache_dir.clone();
+    o.secrets = a.secrets.iter().map(|s| s.parse().map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
+    for s in &o.secrets {
+        // Fail before any layer is pulled when a secret's source is missing (its value is not kept).
+        if let strata_builder_core::secrets::SecretSource::File(p) = &s.source {
+            std::fs::metadata(p).with_context(|| format!("--secret id={}: cannot read {}", s.id, p.display()))?;
+        }
+    }
+    let r = &mut o.registry;
+    r.insecure = a.insecure;
+    r.insecure_registries = a.insecure_registries.clone();
+    r.skip_tls_verify = a.skip_tls_verify;
+    r.skip_tls_verify_registries = a.skip_tls_verify_registries.clone();
+    for c in &a.registry_certificates {
+        let (_, path) = split_kv("--registry-certificate", c)?;
+        r.ca_certs.push(PathBuf::from(path));
+    }
+    r.registry_mirrors = a.registry_mirrors.clone();
+    r.registry_maps = a.registry_maps.iter().map(|m| split_kv("--registry-map", m)).collect::<anyhow::Result<_>>()?;
+    r.retries = a.push_retry;
+    r.docker_config_dir = std::env::var_os("DOCKER_CONFIG").map(PathBuf::from);
+    Ok(o)
+}

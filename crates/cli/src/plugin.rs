@@ -1,0 +1,455 @@
+//! The drone/Harness `kaniko-ecr` plugin ("Build and Push to ECR"): `PLUGIN_*` settings in, the
+//! plugin's outputs out.
+//!
+//! `strata` with no arguments (when `PLUGIN_REPO`, `PLUGIN_REGISTRY` or `PLUGIN_ENV_FILE` is set)
+//! or `strata plugin` runs in this mode. The settings are turned into the `strata build` flags the
+//! plugin would hand kaniko's executor, so both paths share `options::build_options`; what flags
+//! cannot carry (credentials, ECR role, per-registry CAs) is set on the options afterwards.
+
+mod dotenv;
+mod outputs;
+mod tags;
+
+use crate::args::{Cli, Command};
+use crate::{events, options};
+use anyhow::{bail, Context as _};
+use clap::Parser as _;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use strata_registry::Credentials;
+
+/// Where kaniko-ecr tells kaniko to write the digest; used when `/kaniko` exists.
+const KANIKO_DIGEST_FILE: &str = "/kaniko/digest-file";
+
+/// Whether this invocation is plugin mode: `strata plugin`, or `strata` alone with plugin settings.
+pub fn requested(argv: &[OsString]) -> bool {
+    match argv.get(1) {
+        Some(a) => a == "plugin",
+        None => ["PLUGIN_REPO", "PLUGIN_REGISTRY", "PLUGIN_ENV_FILE"].iter().any(|k| var(k).is_some()),
+    }
+}
+
+/// Whether the build may use rootless isolation (`STRATA_ISOLATION` unset, `auto` or `rootless`),
+/// so that a non-root user must first enter a user namespace.
+pub fn may_run_rootless() -> bool {
+    matches!(var("STRATA_ISOLATION").as_deref(), None | Some("auto" | "rootless"))
+}
+
+/// A non-empty environment variable.
+fn var(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+/// The first of `keys` that is set (urfave/cli's `EnvVar: "A,B"`).
+fn first(keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| var(k))
+}
+
+/// A boolean setting as Go's strconv.ParseBool reads it; unset or empty is false.
+fn flag(key: &str) -> anyhow::Result<bool> {
+    match var(key).as_deref() {
+        None => Ok(false),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
+        Some(other) => bail!("{key}={other:?}: expected true or false"),
+    }
+}
+
+/// A number setting; unset or empty is None.
+fn number(key: &str) -> anyhow::Result<Option<i64>> {
+    var(key).map(|v| v.trim().parse::<i64>().with_context(|| format!("{key}={v:?}: expected a whole number"))).transpose()
+}
+
+/// A comma-separated list setting (drone joins YAML lists with commas).
+fn list(key: &str) -> Vec<String> {
+    split_list(&var(key).unwrap_or_default(), &[','])
+}
+
+fn split_list(v: &str, seps: &[char]) -> Vec<String> {
+    v.split(seps).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// Everything read from the environment, before logging starts.
+pub struct Plan {
+    /// `strata build` arguments equivalent to the settings.
+    argv: Vec<String>,
+    /// Settings accepted but not honoured: one warning each once logging is up.
+    warnings: Vec<String>,
+    /// Set after `build_options`.
+    tweaks: RegistryTweaks,
+    verbosity: String,
+    log_format: String,
+    registry: String,
+    repo: String,
+    /// `PLUGIN_TAGS` as given (the artifact file lists these, not the expanded ones).
+    tags: Vec<String>,
+    destinations: Vec<String>,
+    artifact_file: Option<PathBuf>,
+    drone_output: Option<PathBuf>,
+    name_digest_file: Option<PathBuf>,
+    name_tag_digest_file: Option<PathBuf>,
+    /// The OIDC token written for the AWS SDK; removed after the build.
+    oidc_token_file: Option<PathBuf>,
+}
+
+// Hand-written so that no credential can reach a log through `{:?}`.
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan").field("registry", &self.registry).field("repo", &self.repo).field("destinations", &self.destinations).finish_non_exhaustive()
+    }
+}
+
+/// Settings applied to `ClientOptions` directly.
+#[derive(Debug, Default)]
+struct RegistryTweaks {
+    base_credentials: Option<(String, Credentials)>,
+    region: Option<String>,
+    assume_role: Option<String>,
+    external_id: Option<String>,
+    create_repository: bool,
+    ca_certs: Vec<PathBuf>,
+    registry_ca_certs: Vec<(String, PathBuf)>,
+    client_certs: Vec<(String, PathBuf, PathBuf)>,
+    work_dir: Option<PathBuf>,
+}
+
+/// Loads `PLUGIN_ENV_FILE`, reads every setting and exports the AWS keys for the SDK.
+///
+/// Call before any other thread exists: it changes the process environment.
+pub fn prepare(argv: &[OsString]) -> anyhow::Result<Plan> {
+    if argv.len() > 2 {
+        bail!("`strata plugin` takes no arguments: it reads the kaniko-ecr settings from PLUGIN_* environment variables");
+    }
+    if let Some(file) = var("PLUGIN_ENV_FILE") {
+        for (k, v) in dotenv::read(Path::new(&file))? {
+            // SAFETY: called from main before the async runtime or any other thread starts, so
+            // nothing reads the environment concurrently (setenv is not thread-safe).
+            unsafe { std::env::set_var(k, v) };
+        }
+    }
+    let mut plan = read_settings()?;
+    let role = plan.tweaks.assume_role.clone();
+    if let (Some(token), Some(role)) = (var("PLUGIN_OIDC_TOKEN_ID"), role) {
+        // As the plugin does: the role is assumed with the OIDC token (AssumeRoleWithWebIdentity,
+        // session kaniko-ecr-oidc), replacing any keys. The SDK's default chain does that when
+        // these variables are set and no keys are.
+        let file = oidc_token_file(&token)?;
+        // SAFETY: as above, still single-threaded.
+        unsafe {
+            std::env::set_var("AWS_WEB_IDENTITY_TOKEN_FILE", &file);
+            std::env::set_var("AWS_ROLE_ARN", role);
+            std::env::set_var("AWS_ROLE_SESSION_NAME", "kaniko-ecr-oidc");
+            for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+                std::env::remove_var(k);
+            }
+        }
+        plan.tweaks.assume_role = None;
+        plan.tweaks.external_id = None;
+        plan.oidc_token_file = Some(file);
+    } else if let (Some(a), Some(s)) = (var("PLUGIN_ACCESS_KEY"), var("PLUGIN_SECRET_KEY")) {
+        // The plugin exports the keys only without a role; strata also uses them as the base
+        // credentials for assuming the role, which the plugin leaves to the environment.
+        // SAFETY: as above, still single-threaded. The AWS SDK's default chain reads these.
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", a);
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", s);
+        }
+    } else if var("PLUGIN_OIDC_TOKEN_ID").is_some() {
+        plan.warnings.push("PLUGIN_OIDC_TOKEN_ID is accepted but ignored: it needs PLUGIN_ASSUME_ROLE (or PLUGIN_USER_ROLE_ARN)".into());
+    }
+    Ok(plan)
+}
+
+fn read_settings() -> anyhow::Result<Plan> {
+    let mut warnings = Vec::new();
+
+    let registry = var("PLUGIN_REGISTRY").unwrap_or_default().trim_end_matches('/').to_string();
+    let repo = var("PLUGIN_REPO").unwrap_or_default();
+    let no_push = flag("PLUGIN_NO_PUSH")?;
+    if !no_push && repo.is_empty() {
+        bail!("PLUGIN_REPO is not set: name the repository to push to (or set PLUGIN_NO_PUSH=true)");
+    }
+    if !no_push && registry.is_empty() {
+        bail!("PLUGIN_REGISTRY is not set: name the registry to push to, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com");
+    }
+
+    // Tags: PLUGIN_TAGS, else the .tags file drone's tag plugins write, else latest.
+    let mut given_tags = match std::env::var("PLUGIN_TAGS") {
+        Ok(v) => split_list(&v, &[',']),
+        Err(_) => match std::fs::read_to_string(".tags") {
+            Ok(text) => split_list(&text, &[',', '\n']),
+            Err(_) => Vec::new(),
+        },
+    };
+    if given_tags.is_empty() {
+        given_tags.push("latest".into());
+    }
+    let expand_tag = flag("PLUGIN_EXPAND_TAG")?;
+    let auto_tag = flag("PLUGIN_AUTO_TAG")?;
+    if auto_tag && expand_tag {
+        bail!("PLUGIN_AUTO_TAG conflicts with PLUGIN_EXPAND_TAG: set only one");
+    }
+    let tags = if auto_tag {
+        let commit_ref = var("DRONE_COMMIT_REF").or_else(|| var("DRONE_TAG").map(|t| format!("refs/tags/{t}"))).unwrap_or_default();
+        tags::auto(&given_tags, &commit_ref, &var("DRONE_REPO_BRANCH").unwrap_or_default(), &first(&["PLUGIN_AUTO_TAG_SUFFIX", "PLUGIN_DEFAULT_SUFFIX"]).unwrap_or_default())?
+    } else {
+        given_tags.iter().flat_map(|t| tags::expand(t, expand_tag)).collect()
+    };
+    let image = if registry.is_empty() { repo.clone() } else { format!("{registry}/{repo}") };
+    let destinations: Vec<String> = if no_push { Vec::new() } else { tags.iter().map(|t| format!("{image}:{t}")).collect() };
+
+    let mut argv: Vec<String> = vec!["strata".into(), "build".into()];
+    let mut push = |flag: &str, value: String| {
+        argv.push(flag.to_string());
+        argv.push(value);
+    };
+    let context = PathBuf::from(var("PLUGIN_CONTEXT").unwrap_or_else(|| ".".into()));
+    let context = match var("PLUGIN_CONTEXT_SUB_PATH") {
+        Some(sub) => context.join(sub),
+        None => context,
+    };
+    push("--context", context.to_string_lossy().into_owned());
+    push("--dockerfile", var("PLUGIN_DOCKERFILE").unwrap_or_else(|| "Dockerfile".into()));
+    for d in &destinations {
+        push("--destination", d.clone());
+    }
+    let build_args = if flag("PLUGIN_MULTIPLE_BUILD_ARGS")? {
+        split_list(&var("PLUGIN_BUILD_ARGS_NEW").unwrap_or_default(), &[';'])
+    } else {
+        list("PLUGIN_BUILD_ARGS")
+    };
+    for a in build_args {
+        push("--build-arg", a);
+    }
+    for name in list("PLUGIN_BUILD_ARGS_FROM_ENV") {
+        if let Ok(v) = std::env::var(&name) {
+            push("--build-arg", format!("{name}={v}"));
+        }
+    }
+    for l in list("PLUGIN_CUSTOM_LABELS") {
+        push("--label", l);
+    }
+    for m in list("PLUGIN_REGISTRY_MIRRORS").into_iter().chain(list("PLUGIN_REGISTRY_MIRROR")) {
+        push("--registry-mirror", m);
+    }
+    for m in list("STRATA_REGISTRY_MAP") {
+        push("--registry-map", m);
+    }
+    for r in list("PLUGIN_INSECURE_REGISTRY") {
+        push("--insecure-registry", r);
+    }
+    if let Some(t) = var("PLUGIN_TARGET") {
+        push("--target", t);
+    }
+    if let Some(m) = var("PLUGIN_SNAPSHOT_MODE") {
+        if !matches!(m.as_str(), "full" | "redo" | "time") {
+            bail!("PLUGIN_SNAPSHOT_MODE={m:?}: use full, redo or time");
+        }
+        push("--snapshot-mode", m);
+    }
+    if let Some(p) = var("PLUGIN_OCI_LAYOUT_PATH") {
+        push("--oci-layout-path", p);
+    }
+    let digest_file = var("PLUGIN_DIGEST_FILE").or_else(|| Path::new("/kaniko").is_dir().then(|| KANIKO_DIGEST_FILE.to_string()));
+    if let Some(f) = digest_file {
+        push("--digest-file", f);
+    }
+    // One retry count covers pulls and pushes: the larger of the two settings.
+    let retries = number("PLUGIN_PUSH_RETRY")?.into_iter().chain(number("PLUGIN_IMAGE_DOWNLOAD_RETRY")?).max();
+    if let Some(n) = retries {
+        push("--push-retry", n.clamp(0, i64::from(u32::MAX)).to_string());
+    }
+    if let Some(i) = var("STRATA_ISOLATION") {
+        push("--isolation", i);
+    }
+    for (key, flag_name) in [
+        ("PLUGIN_NO_PUSH", "--no-push"),
+        ("PLUGIN_INSECURE", "--insecure"),
+        ("PLUGIN_SKIP_TLS_VERIFY", "--skip-tls-verify"),
+        ("PLUGIN_REPRODUCIBLE", "--reproducible"),
+        ("PLUGIN_SINGLE_SNAPSHOT", "--single-snapshot"),
+        // kaniko's --force (build outside a container) is strata's --force for --isolation none.
+        ("PLUGIN_FORCE", "--force"),
+    ] {
+        if flag(key)? {
+            argv.push(flag_name.into());
+        }
+    }
+    if flag("PLUGIN_SKIP_TLS_VERIFY_REGISTRY")? && !registry.is_empty() {
+        argv.push("--skip-tls-verify-registry".into());
+        argv.push(registry.clone());
+    }
+
+    let verbosity = var("PLUGIN_VERBOSITY").unwrap_or_else(|| "info".into());
+    let log_format = var("PLUGIN_LOG_FORMAT").unwrap_or_else(|| "text".into());
+
+    let mut tweaks = RegistryTweaks::default();
+    if let Some(host) = first(&["PLUGIN_DOCKER_REGISTRY", "DOCKER_REGISTRY", "PLUGIN_BASE_IMAGE_REGISTRY"]) {
+        let username = first(&["PLUGIN_USERNAME", "PLUGIN_DOCKER_USERNAME", "PLUGIN_BASE_IMAGE_USERNAME", "DOCKER_USERNAME"]).unwrap_or_default();
+        let password = first(&["PLUGIN_PASSWORD", "PLUGIN_DOCKER_PASSWORD", "PLUGIN_BASE_IMAGE_PASSWORD", "DOCKER_PASSWORD"]).unwrap_or_default();
+        let host = host.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
+        // Docker Hub's legacy key `index.docker.io/v1` is the registry `index.docker.io`.
+        let host = host.strip_suffix("/v1").map(str::to_string).unwrap_or(host);
+        if !username.is_empty() || !password.is_empty() {
+            tweaks.base_credentials = Some((host, Credentials { username, password }));
+        }
+    }
+    tweaks.region = var("PLUGIN_REGION");
+    // Harness names the role PLUGIN_USER_ROLE_ARN (the AWS connector's cross-account role).
+    tweaks.assume_role = first(&["PLUGIN_ASSUME_ROLE", "PLUGIN_USER_ROLE_ARN"]);
+    tweaks.external_id = first(&["PLUGIN_EXTERNAL_ID", "PLUGIN_USER_ROLE_EXTERNAL_ID"]);
+    tweaks.create_repository = !no_push && flag("PLUGIN_CREATE_REPOSITORY")?;
+    for cert in list("PLUGIN_REGISTRY_CERTIFICATE").into_iter().chain(list("STRATA_REGISTRY_CERTIFICATE")) {
+        match cert.split_once('=') {
+            Some((host, path)) if !host.is_empty() => tweaks.registry_ca_certs.push((host.to_string(), PathBuf::from(path))),
+            _ => tweaks.ca_certs.push(PathBuf::from(cert)),
+        }
+    }
+    // kaniko's form: REGISTRY=CERT.pem,KEY.pem.
+    if let Some(v) = var("PLUGIN_REGISTRY_CLIENT_CERT") {
+        match v.split_once('=').and_then(|(h, rest)| rest.split_once(',').map(|(c, k)| (h, c, k))) {
+            Some((host, cert, key)) => tweaks.client_certs.push((host.to_string(), cert.into(), key.into())),
+            None => bail!("PLUGIN_REGISTRY_CLIENT_CERT={v:?}: expected REGISTRY=CERT.pem,KEY.pem"),
+        }
+    }
+    tweaks.work_dir = var("STRATA_WORK_DIR").map(PathBuf::from);
+
+    // Platform: strata builds for the host only.
+    if let Some(p) = first(&["PLUGIN_PLATFORM", "PLUGIN_CUSTOM_PLATFORM"]) {
+        let host = format!("linux/{}", host_arch());
+        if p != host {
+            warnings.push(format!("PLUGIN_PLATFORM/PLUGIN_CUSTOM_PLATFORM {p:?} is accepted but ignored: strata builds for the host platform ({host})"));
+        }
+    }
+    if flag("PLUGIN_ENABLE_CACHE")? || var("PLUGIN_CACHE_REPO").is_some() || var("PLUGIN_CACHE_TTL").is_some() {
+        warnings.push("PLUGIN_ENABLE_CACHE/PLUGIN_CACHE_REPO/PLUGIN_CACHE_TTL are accepted, but remote layer caching is not implemented yet: building without a cache".into());
+    }
+    let ignored: &[(&str, &str)] = &[
+        ("PLUGIN_CACHE_DIR", "no base-image cache directory; strata keeps its own blob cache in its work dir"),
+        ("PLUGIN_CACHE_COPY_LAYERS", "layer caching is not implemented yet"),
+        ("PLUGIN_CACHE_RUN_LAYERS", "layer caching is not implemented yet"),
+        ("PLUGIN_COMPRESSED_CACHING", "layer caching is not implemented yet"),
+        ("PLUGIN_LIFECYCLE_POLICY", "strata does not upload ECR lifecycle policies"),
+        ("PLUGIN_REPOSITORY_POLICY", "strata does not upload ECR repository policies"),
+        ("PLUGIN_TAR_PATH", "strata does not write image tarballs; use PLUGIN_OCI_LAYOUT_PATH"),
+        ("PLUGIN_INSECURE_PULL", "per-direction settings are not supported; use PLUGIN_INSECURE_REGISTRY for the base image registry"),
+        ("PLUGIN_SKIP_TLS_VERIFY_PULL", "per-direction settings are not supported; use PLUGIN_SKIP_TLS_VERIFY"),
+        ("PLUGIN_SKIP_DEFAULT_REGISTRY_FALLBACK", "mirrors always fall back to docker.io"),
+        ("PLUGIN_IGNORE_VAR_RUN", "not supported"),
+        ("PLUGIN_IGNORE_PATH", "not supported"),
+        ("PLUGIN_IMAGE_FS_EXTRACT_RETRY", "not supported"),
+        ("PLUGIN_LOG_TIMESTAMP", "not supported"),
+    ];
+    for (key, why) in ignored {
+        let on = !matches!(var(key).as_deref(), None | Some("false" | "0" | "f" | "F" | "FALSE" | "False"));
+        if on {
+            warnings.push(format!("{key} is accepted but ignored: {why}"));
+        }
+    }
+    // PLUGIN_SKIP_PUSH_PERMISSION_CHECK, PLUGIN_CLEANUP, PLUGIN_USE_NEW_RUN and
+    // PLUGIN_SKIP_UNUSED_STAGES need no warning: strata has no permission pre-check, keeps no
+    // build root behind, has one RUN implementation and builds only the stages the target
+    // depends on.
+
+    Ok(Plan {
+        argv,
+        warnings,
+        tweaks,
+        verbosity,
+        log_format,
+        registry,
+        repo,
+        tags: given_tags,
+        destinations,
+        artifact_file: var("PLUGIN_ARTIFACT_FILE").map(PathBuf::from),
+        drone_output: var("DRONE_OUTPUT").map(PathBuf::from),
+        name_digest_file: var("PLUGIN_IMAGE_NAME_WITH_DIGEST_FILE").map(PathBuf::from),
+        name_tag_digest_file: var("PLUGIN_IMAGE_NAME_TAG_WITH_DIGEST_FILE").map(PathBuf::from),
+        oidc_token_file: None,
+    })
+}
+
+/// Writes the OIDC token to a file only this user can read (the SDK reads tokens from files).
+fn oidc_token_file(token: &str) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = std::env::temp_dir().join(format!("strata-oidc-token-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("PLUGIN_OIDC_TOKEN_ID: cannot create {}", path.display()))?;
+    f.write_all(token.as_bytes()).with_context(|| format!("PLUGIN_OIDC_TOKEN_ID: cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// Builds and pushes as the plugin would, then writes its output files.
+pub async fn run(plan: Plan) -> anyhow::Result<()> {
+    events::init_logging(&plan.verbosity, &plan.log_format)?;
+    for w in &plan.warnings {
+        tracing::warn!("{w}");
+    }
+    let cli = Cli::try_parse_from(&plan.argv).map_err(|e| {
+        let msg = e.to_string();
+        let first = msg.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+        anyhow::anyhow!("plugin settings: {first}")
+    })?;
+    let Command::Build(args) = cli.command else { bail!("plugin settings did not map onto `strata build`") };
+    let mut opts = options::build_options(&args)?;
+    let t = plan.tweaks;
+    let r = &mut opts.registry;
+    if let Some(c) = t.base_credentials {
+        r.credentials.push(c);
+    }
+    r.ecr.region = t.region;
+    r.ecr.assume_role = t.assume_role;
+    r.ecr.external_id = t.external_id;
+    r.ecr.create_repository = t.create_repository;
+    r.ca_certs.extend(t.ca_certs);
+    r.registry_ca_certs.extend(t.registry_ca_certs);
+    r.client_certs.extend(t.client_certs);
+    if let Some(w) = t.work_dir {
+        opts.work_dir = w;
+    }
+    if plan.destinations.is_empty() {
+        tracing::info!(isolation = %opts.isolation, "plugin: building {} (no push)", opts.dockerfile.display());
+    } else {
+        tracing::info!(isolation = %opts.isolation, "plugin: building {} for {}", opts.dockerfile.display(), plan.destinations.join(", "));
+    }
+    let built = strata_builder_core::build(opts, Some(events::printer())).await;
+    if let Some(f) = &plan.oidc_token_file {
+        let _ = std::fs::remove_file(f);
+    }
+    let out = built?;
+
+    // The plugin reports a failure to write these on stderr and still succeeds.
+    if let Some(path) = &plan.artifact_file {
+        let written = outputs::artifact_json("ECR", &plan.registry, &plan.repo, &plan.tags, &out.digest).and_then(|b| outputs::write_file(path, &b));
+        if let Err(e) = written {
+            tracing::warn!("failed to write plugin artifact file at path: {}: {e:#}", path.display());
+        }
+    }
+    if let Some(path) = &plan.drone_output
+        && let Err(e) = outputs::write_file(path, outputs::drone_output(&[("digest", &out.digest)]).as_bytes())
+    {
+        tracing::warn!("failed to write plugin output file at path: {}: {e:#}", path.display());
+    }
+    for (path, with_tag) in [(&plan.name_digest_file, false), (&plan.name_tag_digest_file, true)] {
+        if let Some(path) = path {
+            outputs::write_file(path, outputs::names_with_digest(&plan.destinations, &out.digest, with_tag).as_bytes())?;
+        }
+    }
+    crate::print_stdout(&out.digest)
+}

@@ -1,0 +1,94 @@
+//! ECR (feature `ecr`): registry credentials from GetAuthorizationToken through aws-config's
+//! default chain (environment, profile, web identity/IRSA, container, IMDS), optionally via STS
+//! AssumeRole with an external id, and CreateRepository on request. `AWS_ENDPOINT_URL` (and the
+//! per-service `AWS_ENDPOINT_URL_ECR` / `_STS`) are honoured by aws-config itself.
+
+use crate::ecr_host::EcrHost;
+use crate::{Client, Credentials, Error};
+use aws_config::BehaviorVersion;
+use aws_sdk_ecr::config::{Region, SharedCredentialsProvider};
+use aws_sdk_ecr::error::DisplayErrorContext;
+use base64::Engine as _;
+use tracing::instrument::WithSubscriber;
+
+/// The AWS SDK logs whole HTTP response bodies at TRACE (the ECR token, STS session keys), so
+/// every SDK call runs with logging switched off for its duration.
+fn quiet() -> tracing::subscriber::NoSubscriber {
+    tracing::subscriber::NoSubscriber::default()
+}
+
+fn ecr_error(registry: &str, action: &str, message: String) -> Error {
+    Error::Ecr { registry: registry.to_string(), action: action.to_string(), message: crate::auth::redact(&message) }
+}
+
+async fn sdk_config(client: &Client, host: &EcrHost) -> aws_config::SdkConfig {
+    let o = &client.opts.ecr;
+    let region = Region::new(o.region.clone().unwrap_or_else(|| host.region.clone()));
+    let base = aws_config::defaults(BehaviorVersion::latest()).region(region.clone()).use_fips(host.fips).load().with_subscriber(quiet()).await;
+    let Some(role) = o.assume_role.as_deref().filter(|r| !r.is_empty()) else { return base };
+    let mut b = aws_config::sts::AssumeRoleProvider::builder(role).session_name("strata").region(region).configure(&base);
+    if let Some(x) = o.external_id.as_deref().filter(|x| !x.is_empty()) {
+        b = b.external_id(x);
+    }
+    let provider = b.build().with_subscriber(quiet()).await;
+    tracing::debug!(%role, "ECR: using an assumed role");
+    base.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
+}
+
+/// Username and password for `registry` from GetAuthorizationToken. The token's expiry is not
+/// consulted (moto's is fixed in 2015): the client keeps it for the build and fetches a new one
+/// once if the registry answers 401.
+pub(crate) async fn credentials(client: &Client, registry: &str, host: &EcrHost) -> Result<Credentials, Error> {
+    let conf = sdk_config(client, host).await;
+    let ecr = aws_sdk_ecr::Client::new(&conf);
+    let out = ecr
+        .get_authorization_token()
+        .send()
+        .with_subscriber(quiet())
+        .await
+        .map_err(|e| ecr_error(registry, "GetAuthorizationToken", format!("{}", DisplayErrorContext(&e))))?;
+    let token = out
+        .authorization_data()
+        .iter()
+        .find_map(|d| d.authorization_token())
+        .ok_or_else(|| ecr_error(registry, "GetAuthorizationToken", "the answer holds no authorization token".into()))?;
+    crate::auth::remember_secret(token);
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| ecr_error(registry, "GetAuthorizationToken", "the token is not base64".into()))?;
+    let decoded = String::from_utf8(decoded)
+        .map_err(|_| ecr_error(registry, "GetAuthorizationToken", "the token is not UTF-8".into()))?;
+    let (user, pass) = decoded
+        .split_once(':')
+        .ok_or_else(|| ecr_error(registry, "GetAuthorizationToken", "the token does not decode to user:password".into()))?;
+    crate::auth::remember_secret(pass);
+    tracing::debug!(%registry, user, "ECR: got an authorization token");
+    Ok(Credentials { username: user.to_string(), password: pass.to_string() })
+}
+
+/// Creates `repository` in `registry`'s account unless it exists (checked once per client).
+pub(crate) async fn ensure_repository(client: &Client, registry: &str, repository: &str) -> Result<(), Error> {
+    let key = format!("{registry}/{repository}");
+    if client.ecr_repos_checked.lock().map(|s| s.contains(&key)).unwrap_or(false) {
+        return Ok(());
+    }
+    let Some(host) = crate::ecr_host::parse(registry) else { return Ok(()) };
+    let conf = sdk_config(client, &host).await;
+    let ecr = aws_sdk_ecr::Client::new(&conf);
+    let described = ecr.describe_repositories().registry_id(&host.account).repository_names(repository).send().with_subscriber(quiet()).await;
+    match described {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {
+            match ecr.create_repository().registry_id(&host.account).repository_name(repository).send().with_subscriber(quiet()).await {
+                Ok(_) => tracing::info!(%registry, %repository, "created ECR repository"),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_already_exists_exception()) => {}
+                Err(e) => return Err(ecr_error(registry, "CreateRepository", format!("{repository}: {}", DisplayErrorContext(&e)))),
+            }
+        }
+        Err(e) => return Err(ecr_error(registry, "DescribeRepositories", format!("{repository}: {}", DisplayErrorContext(&e)))),
+    }
+    if let Ok(mut s) = client.ecr_repos_checked.lock() {
+        s.insert(key);
+    }
+    Ok(())
+}

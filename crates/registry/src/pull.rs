@@ -1,0 +1,335 @@
+//! Pulls: manifests (OCI, Docker v2 schema 2), platform choice in indexes and manifest lists, and
+//! blobs verified against their digest (streamed to disk, renamed into place only when correct).
+
+use crate::auth::Scope;
+use crate::digest::{DigestHasher, sha256_digest};
+use crate::manifest::media;
+use crate::transport::{Activity, Endpoint, connect_error, http_error, stall_guard};
+use crate::{Client, Error, Manifest, Platform, ProgressEvent, PulledImage, Reference};
+use futures_util::StreamExt;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Manifests larger than this are refused (the spec suggests registries cap them at 4 MiB).
+const MAX_MANIFEST: usize = 16 << 20;
+/// `get_blob_bytes` is for configs; refuse anything this large.
+const MAX_BLOB_IN_MEMORY: u64 = 128 << 20;
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Index {
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Vec<crate::Descriptor>,
+    #[serde(default)]
+    layers: Option<serde_json::Value>,
+}
+
+/// Tries each endpoint in order (mirrors first); returns the first success or the last error.
+async fn with_endpoints<T, F, Fut>(client: &Client, r: &Reference, mut f: F) -> Result<T, Error>
+where
+    F: FnMut(Arc<Endpoint>) -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let eps = client.pull_endpoints(&r.registry)?;
+    let n = eps.len();
+    let mut last = None;
+    for (i, ep) in eps.into_iter().enumerate() {
+        match f(ep.clone()).await {
+            Ok(v) => return Ok(v),
+            // A mirror that lacks the image or fails is skipped; a bad digest is never retried elsewhere.
+            Err(e) if i + 1 < n && !matches!(e, Error::DigestMismatch { .. }) => {
+                tracing::warn!(mirror = %ep.name, "mirror failed, trying the next endpoint: {e}");
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Options("no endpoint".into())))
+}
+
+async fn fetch_manifest(client: &Client, ep: &Endpoint, r: &Reference, reference: &str) -> Result<(Vec<u8>, String), Error> {
+    let url = ep.url(&format!("{}/manifests/{}", r.repository, reference));
+    let t = client.opts.stall_timeout;
+    let resp = client
+        .send(ep, &Scope::pull(&r.repository), "GET manifest", client.opts.retries, |h| {
+            Ok(h.get(&url).header(reqwest::header::ACCEPT, MANIFEST_ACCEPT).timeout(t))
+        })
+        .await?;
+    if !resp.status().is_success() {
+        return Err(http_error(ep, &r.repository, &format!("GET manifest {reference}"), resp).await);
+    }
+    let ct = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.split(';').next().unwrap_or(s).trim().to_string())
+        .unwrap_or_default();
+    let body = resp.bytes().await.map_err(|e| connect_error(ep, "GET manifest body", &e))?;
+    if body.len() > MAX_MANIFEST {
+        return Err(Error::Protocol {
+            registry: ep.name.clone(),
+            repository: r.repository.clone(),
+            action: format!("GET manifest {reference}"),
+            message: format!("manifest of {} bytes is larger than {MAX_MANIFEST}", body.len()),
+        });
+    }
+    let body = body.to_vec();
+    if reference.contains(':') {
+        let actual = sha256_digest(&body);
+        if actual != reference {
+            return Err(Error::DigestMismatch {
+                registry: ep.name.clone(),
+                repository: r.repository.clone(),
+                digest: reference.to_string(),
+                actual,
+            });
+        }
+    }
+    Ok((body, ct))
+}
+
+fn platform_matches(p: &Platform, want: &Platform) -> bool {
+    p.os == want.os
+        && p.architecture == want.architecture
+        && match (&want.variant, &p.variant) {
+            (Some(w), Some(v)) => w == v,
+            (Some(w), None) => w == "v8" && want.architecture == "arm64",
+            (None, _) => true,
+        }
+}
+
+fn platform_string(p: &Platform) -> String {
+    p.to_string()
+}
+
+pub(crate) async fn get_image(client: &Client, r: &Reference, platform: &Platform) -> Result<PulledImage, Error> {
+    let img = with_endpoints(client, r, |ep| async move {
+        let (raw, ct) = fetch_manifest(client, &ep, r, r.manifest_ref()).await?;
+        let proto = |message: String| Error::Protocol {
+            registry: ep.name.clone(),
+            repository: r.repository.clone(),
+            action: format!("GET manifest {}", r.manifest_ref()),
+            message,
+        };
+        let idx: Index = serde_json::from_slice(&raw).map_err(|e| proto(format!("manifest is not JSON: {e}")))?;
+        let mt = if ct.is_empty() || ct == "application/json" || ct == "text/plain" {
+            idx.media_type.clone().unwrap_or_default()
+        } else {
+            ct
+        };
+        let is_index = mt == media::OCI_INDEX || mt == media::DOCKER_LIST || (mt.is_empty() && !idx.manifests.is_empty() && idx.layers.is_none());
+        let (raw, mt) = if is_index {
+            let chosen = idx
+                .manifests
+                .iter()
+                .find(|d| d.platform.as_ref().is_some_and(|p| platform_matches(p, platform)))
+                .ok_or_else(|| Error::NoMatchingPlatform {
+                    registry: ep.name.clone(),
+                    repository: r.repository.clone(),
+                    wanted: platform_string(platform),
+                    available: idx.manifests.iter().filter_map(|d| d.platform.as_ref()).map(platform_string).collect::<Vec<_>>().join(", "),
+                })?;
+            tracing::debug!(reference = %r, digest = %chosen.digest, "index: chose {}", platform_string(platform));
+            let (raw2, ct2) = fetch_manifest(client, &ep, r, &chosen.digest).await?;
+            let mt2 = if ct2.is_empty() || ct2 == "application/json" { chosen.media_type.clone() } else { ct2 };
+            (raw2, mt2)
+        } else {
+            (raw, mt)
+        };
+        let manifest: Manifest = serde_json::from_slice(&raw).map_err(|e| proto(format!("not an image manifest ({mt}): {e}")))?;
+        let mt = if mt.is_empty() { manifest.media_type.clone().unwrap_or_else(|| media::OCI_MANIFEST.into()) } else { mt };
+        if mt != media::OCI_MANIFEST && mt != media::DOCKER_MANIFEST {
+            return Err(proto(format!("unsupported manifest media type {mt:?} (OCI or Docker v2 schema 2 expected)")));
+        }
+        Ok(PulledImage { digest: sha256_digest(&raw), media_type: mt, raw, manifest })
+    })
+    .await?;
+    let src = r.with_digest(&img.digest);
+    client.add_mount_source(&img.manifest.config.digest, &src);
+    for l in &img.manifest.layers {
+        client.add_mount_source(&l.digest, &src);
+    }
+    Ok(img)
+}
+
+/// `GET` a blob; `timeout` bounds the whole transfer (small blobs only: large ones are watched for stalls instead).
+async fn open_blob(
+    client: &Client,
+    ep: &Endpoint,
+    r: &Reference,
+    digest: &str,
+    timeout: Option<std::time::Duration>,
+    from: u64,
+) -> Result<reqwest::Response, Error> {
+    DigestHasher::for_digest(digest).map_err(|m| Error::Protocol {
+        registry: ep.name.clone(),
+        repository: r.repository.clone(),
+        action: "GET blob".into(),
+        message: m,
+    })?;
+    let url = ep.url(&format!("{}/blobs/{}", r.repository, digest));
+    let resp = client
+        .send(ep, &Scope::pull(&r.repository), "GET blob", client.opts.retries, |h| {
+            let mut rb = h.get(&url);
+            if from > 0 {
+                rb = rb.header(reqwest::header::RANGE, format!("bytes={from}-"));
+            }
+            Ok(match timeout {
+                Some(t) => rb.timeout(t),
+                None => rb,
+            })
+        })
+        .await?;
+    if !resp.status().is_success() {
+        return Err(http_error(ep, &r.repository, &format!("GET blob {digest}"), resp).await);
+    }
+    Ok(resp)
+}
+
+pub(crate) async fn get_blob_bytes(client: &Client, r: &Reference, digest: &str) -> Result<Vec<u8>, Error> {
+    with_endpoints(client, r, |ep| async move {
+        let resp = open_blob(client, &ep, r, digest, Some(client.opts.stall_timeout * 4), 0).await?;
+        if resp.content_length().is_some_and(|n| n > MAX_BLOB_IN_MEMORY) {
+            return Err(Error::Protocol {
+                registry: ep.name.clone(),
+                repository: r.repository.clone(),
+                action: format!("GET blob {digest}"),
+                message: "blob too large to read into memory; stream it to a file".into(),
+            });
+        }
+        let body = resp.bytes().await.map_err(|e| connect_error(&ep, "GET blob body", &e))?;
+        let mut h = DigestHasher::for_digest(digest).map_err(Error::Options)?;
+        h.update(&body);
+        let actual = h.finish();
+        if actual != digest {
+            return Err(Error::DigestMismatch {
+                registry: ep.name.clone(),
+                repository: r.repository.clone(),
+                digest: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(body.to_vec())
+    })
+    .await
+}
+
+pub(crate) async fn get_blob_to_file(client: &Client, r: &Reference, digest: &str, dest: &Path) -> Result<(), Error> {
+    with_endpoints(client, r, |ep| async move { download(client, &ep, r, digest, dest).await }).await
+}
+
+/// Bytes received so far: the partial file and the hash of what is in it.
+struct Partial {
+    file: tokio::fs::File,
+    hasher: DigestHasher,
+    done: u64,
+}
+
+async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, dest: &Path) -> Result<(), Error> {
+    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "blob".into());
+    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
+    let io = |source: std::io::Error, p: &Path| Error::Io { path: p.to_path_buf(), source };
+    let file = tokio::fs::File::create(&tmp).await.map_err(|e| io(e, &tmp))?;
+    let hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
+    let mut part = Partial { file, hasher, done: 0 };
+    let mut attempt = 0;
+    let res = loop {
+        match download_attempt(client, ep, r, digest, &mut part, &tmp).await {
+            Err(e) if e.is_transient() && attempt < client.opts.retries => {
+                attempt += 1;
+                tracing::warn!(reference = %r, %digest, attempt, from = part.done, "blob download failed, resuming: {e}");
+                tokio::time::sleep(client.backoff(attempt)).await;
+            }
+            other => break other,
+        }
+    };
+    let Partial { file, hasher, .. } = part;
+    drop(file);
+    if let Err(e) = res {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e);
+    }
+    let actual = hasher.finish();
+    if actual != digest {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(Error::DigestMismatch {
+            registry: ep.name.clone(),
+            repository: r.repository.clone(),
+            digest: digest.to_string(),
+            actual,
+        });
+    }
+    tokio::fs::rename(&tmp, dest).await.map_err(|e| io(e, dest))?;
+    client.add_mount_source(digest, r);
+    client.emit(ProgressEvent::BlobDone { digest: digest.to_string(), skipped: false });
+    Ok(())
+}
+
+/// One `GET`, from `part.done` on (a `Range` request after a failure; a registry that answers
+/// 200 instead of 206 sends everything again and the partial file starts over).
+async fn download_attempt(
+    client: &Client,
+    ep: &Endpoint,
+    r: &Reference,
+    digest: &str,
+    part: &mut Partial,
+    tmp: &Path,
+) -> Result<(), Error> {
+    use tokio::io::AsyncSeekExt;
+    let io = |source: std::io::Error| Error::Io { path: tmp.to_path_buf(), source };
+    let activity = Activity::new();
+    let copy = async {
+        // A write cancelled by the stall watchdog may have left the file out of step with the hash.
+        if part.done > 0 && part.file.metadata().await.map_err(io)?.len() != part.done {
+            part.file.set_len(0).await.map_err(io)?;
+            part.file.seek(std::io::SeekFrom::Start(0)).await.map_err(io)?;
+            part.hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
+            part.done = 0;
+        }
+        let resp = open_blob(client, ep, r, digest, None, part.done).await?;
+        activity.touch();
+        let resumed = part.done > 0
+            && resp.status() == reqwest::StatusCode::PARTIAL_CONTENT
+            && resp
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with(&format!("bytes {}-", part.done)));
+        if part.done > 0 && !resumed {
+            part.file.set_len(0).await.map_err(io)?;
+            part.file.seek(std::io::SeekFrom::Start(0)).await.map_err(io)?;
+            part.hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
+            part.done = 0;
+        }
+        if part.done == 0 {
+            client.emit(ProgressEvent::BlobStarted { digest: digest.to_string(), total: resp.content_length(), push: false });
+        }
+        let mut last_report = part.done;
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| connect_error(ep, "GET blob body", &e))?;
+            activity.touch();
+            part.file.write_all(&chunk).await.map_err(io)?;
+            part.hasher.update(&chunk);
+            part.done += chunk.len() as u64;
+            if part.done - last_report >= 1 << 20 {
+                last_report = part.done;
+                client.emit(ProgressEvent::BlobProgress { digest: digest.to_string(), done: part.done });
+            }
+        }
+        part.file.flush().await.map_err(io)?;
+        Ok(())
+    };
+    stall_guard(&activity, client.opts.stall_timeout, copy, || Error::Connect {
+        registry: ep.name.clone(),
+        action: format!("GET blob {digest}"),
+        message: format!("no data for {:?}", client.opts.stall_timeout),
+    })
+    .await
+}

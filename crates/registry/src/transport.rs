@@ -1,0 +1,366 @@
+//! Reaching a registry: the URL and HTTP client per registry (maps, mirrors, plain HTTP, TLS
+//! settings, client certificates), authenticated requests, and retries with backoff.
+
+use crate::auth::Scope;
+use crate::{Client, Error};
+use rand::Rng;
+use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// One way to reach a registry: base URL and a client configured for it.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    /// The registry name credentials and tokens are keyed by (`docker.io`, the ECR host, a mirror).
+    pub name: String,
+    /// `scheme://host:port[/prefix]`, without a trailing slash.
+    pub base: String,
+    /// HTTP client with this registry's TLS settings.
+    pub http: reqwest::Client,
+    /// ECR registry: monolithic uploads, tokens from the ECR API.
+    pub is_ecr: bool,
+}
+
+impl Endpoint {
+    /// `base/v2/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}", self.base, path)
+    }
+
+    /// Resolves a `Location` header (absolute, or relative to the registry root).
+    pub fn resolve_location(&self, loc: &str) -> String {
+        if loc.starts_with("http://") || loc.starts_with("https://") {
+            return loc.to_string();
+        }
+        // The base may carry a mirror path prefix; Location paths are absolute from the host.
+        let root = match self.base.find("://").and_then(|i| self.base[i + 3..].find('/').map(|j| i + 3 + j)) {
+            Some(cut) => &self.base[..cut],
+            None => &self.base,
+        };
+        if loc.starts_with('/') { format!("{root}{loc}") } else { format!("{root}/{loc}") }
+    }
+}
+
+/// rustls needs exactly one process-wide crypto provider; with the AWS SDK in the build two may
+/// be compiled in, and rustls then refuses to pick one, so install aws-lc-rs explicitly (once).
+pub(crate) fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    });
+}
+
+fn host_of(hostport: &str) -> &str {
+    if let Some(rest) = hostport.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    hostport.rsplit_once(':').map_or(hostport, |(h, _)| h)
+}
+
+fn matches_host(list_entry: &str, name: &str) -> bool {
+    let e = list_entry.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
+    e == name || (!e.contains(':') && host_of(name) == e && !name.contains(':'))
+}
+
+impl Client {
+    /// The endpoint for pushes and direct pulls from `registry` (maps applied, no mirrors).
+    pub(crate) fn endpoint(&self, registry: &str) -> Result<Arc<Endpoint>, Error> {
+        self.endpoint_for(registry, registry)
+    }
+
+    /// Endpoints to try in order for pulls: mirrors first for docker.io, then the registry.
+    pub(crate) fn pull_endpoints(&self, registry: &str) -> Result<Vec<Arc<Endpoint>>, Error> {
+        let mut out = Vec::new();
+        if registry == crate::reference::DOCKER_HUB {
+            for m in &self.opts.registry_mirrors {
+                let m = m.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
+                let host = m.split('/').next().unwrap_or(m);
+                out.push(self.endpoint_for(host, m)?);
+            }
+        }
+        out.push(self.endpoint(registry)?);
+        Ok(out)
+    }
+
+    fn endpoint_for(&self, name: &str, target: &str) -> Result<Arc<Endpoint>, Error> {
+        let key = format!("{name}|{target}");
+        if let Ok(m) = self.endpoints.lock()
+            && let Some(ep) = m.get(&key)
+        {
+            return Ok(ep.clone());
+        }
+        let ep = Arc::new(self.build_endpoint(name, target)?);
+        if let Ok(mut m) = self.endpoints.lock() {
+            m.insert(key, ep.clone());
+        }
+        Ok(ep)
+    }
+
+    fn build_endpoint(&self, name: &str, target: &str) -> Result<Endpoint, Error> {
+        let o = &self.opts;
+        let (mut hostport, prefix) = match target.split_once('/') {
+            Some((h, p)) => (h.to_string(), format!("/{}", p.trim_matches('/'))),
+            None => (target.to_string(), String::new()),
+        };
+        if hostport == crate::reference::DOCKER_HUB {
+            hostport = "registry-1.docker.io".into();
+        }
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(15))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")));
+        let mapped = o.registry_maps.iter().find(|(from, _)| from == name || from == &hostport).map(|(_, to)| to.clone());
+        let insecure_listed = |h: &str| o.insecure_registries.iter().any(|e| matches_host(e, h));
+        let insecure = o.insecure || insecure_listed(name) || insecure_listed(&hostport) || mapped.as_deref().is_some_and(insecure_listed);
+        let scheme = if insecure { "http" } else { "https" };
+        if let Some(to) = mapped {
+            let to_host = host_of(&to);
+            let to_ip = to_host.parse::<IpAddr>().ok();
+            let from_host = host_of(&hostport).to_string();
+            let from_is_name = from_host.parse::<IpAddr>().is_err() && !from_host.starts_with('[');
+            match (to_ip, scheme, from_is_name) {
+                // Keep the registry's own name in the URL (TLS verifies against it, e.g. the
+                // ECR wildcard SAN) while connecting to the mapped address.
+                (Some(ip), "https", true) => {
+                    let port = to.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).unwrap_or(443);
+                    b = b.resolve(&from_host, SocketAddr::new(ip, port));
+                    hostport = format!("{from_host}:{port}");
+                }
+                _ => hostport = to,
+            }
+        }
+        let skip_verify = o.skip_tls_verify
+            || o.skip_tls_verify_registries.iter().any(|e| matches_host(e, name) || matches_host(e, &hostport));
+        if skip_verify {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        let per_registry = o.registry_ca_certs.iter().filter(|(h, _)| matches_host(h, name) || matches_host(h, &hostport));
+        for path in o.ca_certs.iter().chain(per_registry.map(|(_, p)| p)) {
+            for cert in read_ca(path)? {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        if let Some((_, cert, key)) = o.client_certs.iter().find(|(h, _, _)| matches_host(h, name) || matches_host(h, &hostport)) {
+            let mut pem = read_file(cert)?;
+            pem.push(b'\n');
+            pem.extend(read_file(key)?);
+            let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                Error::Options(format!("client certificate {} / key {}: {}", cert.display(), key.display(), error_chain(&e)))
+            })?;
+            b = b.identity(id);
+        }
+        let http = b.build().map_err(|e| Error::Options(format!("HTTP client for {name}: {}", error_chain(&e))))?;
+        Ok(Endpoint {
+            name: name.to_string(),
+            base: format!("{scheme}://{hostport}{prefix}"),
+            http,
+            is_ecr: crate::ecr_host::parse(name).is_some(),
+        })
+    }
+
+    /// Sends an authenticated request built by `build` (called again for each attempt), retrying
+    /// transient failures up to `retries` times and re-authenticating once on 401. Returns every
+    /// other response, successful or not, for the caller to judge.
+    pub(crate) async fn send<F>(
+        &self,
+        ep: &Endpoint,
+        scope: &Scope,
+        action: &str,
+        retries: u32,
+        build: F,
+    ) -> Result<Response, Error>
+    where
+        F: Fn(&reqwest::Client) -> Result<RequestBuilder, Error>,
+    {
+        let mut attempt = 0u32;
+        let mut reauthed = false;
+        loop {
+            let auth = self.authorization(ep, scope).await?;
+            let mut rb = build(&ep.http)?;
+            if let Some(a) = &auth {
+                rb = rb.header(AUTHORIZATION, a.as_str());
+            }
+            let failure = match rb.send().await {
+                Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED => {
+                    let challenge = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    if reauthed {
+                        let detail = error_detail(resp).await;
+                        return Err(Error::Auth {
+                            registry: ep.name.clone(),
+                            repository: scope.repository.clone(),
+                            message: format!(
+                                "{action}: HTTP 401 after re-authenticating{detail} (check the credentials for {})",
+                                ep.name
+                            ),
+                        });
+                    }
+                    tracing::debug!(registry = %ep.name, repository = %scope.repository, "401: re-authenticating once");
+                    self.auth.invalidate(ep, scope, challenge.as_deref());
+                    reauthed = true;
+                    continue;
+                }
+                Ok(resp) if is_transient_status(resp.status()) => {
+                    let wait = retry_after(resp.headers());
+                    let status = resp.status().as_u16();
+                    let detail = error_detail(resp).await;
+                    (
+                        Error::Http {
+                            registry: ep.name.clone(),
+                            repository: scope.repository.clone(),
+                            action: action.to_string(),
+                            status,
+                            detail,
+                        },
+                        wait,
+                    )
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) => (connect_error(ep, action, &e), None),
+            };
+            let (err, wait) = failure;
+            if attempt >= retries {
+                return Err(err);
+            }
+            attempt += 1;
+            let delay = wait.unwrap_or_else(|| self.backoff(attempt));
+            tracing::warn!(registry = %ep.name, %action, attempt, delay_ms = delay.as_millis() as u64, "retrying: {err}");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Exponential backoff with full jitter: a random delay in [d/2, d], d = base * 2^(attempt-1), at most 30 s.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.opts.retry_base_delay.as_millis().max(1) as u64;
+        let d = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(16)).min(30_000);
+        Duration::from_millis(rand::rng().random_range(d / 2..=d))
+    }
+}
+
+pub(crate) fn is_transient_status(s: StatusCode) -> bool {
+    s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT
+}
+
+/// `Retry-After` in seconds (HTTP dates are rare for registries and fall back to backoff), at most 60 s.
+pub(crate) fn retry_after(h: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = h.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs.min(60)))
+}
+
+/// The message of an error and its sources, without URLs (they may carry upload state).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+pub(crate) fn connect_error(ep: &Endpoint, action: &str, e: &reqwest::Error) -> Error {
+    let e2 = reqwest_without_url(e);
+    let mut message = error_chain(&e2);
+    if e.is_timeout() {
+        message.push_str(" (timed out)");
+    }
+    Error::Connect { registry: ep.name.clone(), action: action.to_string(), message: format!("{message} ({})", ep.base) }
+}
+
+fn reqwest_without_url(e: &reqwest::Error) -> ReqwestMessage {
+    ReqwestMessage(e.to_string().split(" for url (").next().unwrap_or_default().to_string(), std::error::Error::source(e).map(error_chain))
+}
+
+#[derive(Debug)]
+struct ReqwestMessage(String, Option<String>);
+impl std::fmt::Display for ReqwestMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.1 {
+            Some(s) => write!(f, "{}: {}", self.0, s),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+impl std::error::Error for ReqwestMessage {}
+
+/// A short excerpt of an error body (the registry's JSON error), prefixed with ": ".
+pub(crate) async fn error_detail(resp: Response) -> String {
+    let text = resp.text().await.unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() {
+        return String::new();
+    }
+    let short: String = text.chars().take(300).collect();
+    format!(": {}", crate::auth::redact(&short))
+}
+
+/// An `Error::Http` for an unexpected response.
+pub(crate) async fn http_error(ep: &Endpoint, repository: &str, action: &str, resp: Response) -> Error {
+    let status = resp.status().as_u16();
+    Error::Http {
+        registry: ep.name.clone(),
+        repository: repository.to_string(),
+        action: action.to_string(),
+        status,
+        detail: error_detail(resp).await,
+    }
+}
+
+fn read_file(p: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(p).map_err(|source| Error::Io { path: p.to_path_buf(), source })
+}
+
+fn read_ca(p: &Path) -> Result<Vec<reqwest::Certificate>, Error> {
+    let pem = read_file(p)?;
+    reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| Error::Options(format!("CA certificate {}: {}", p.display(), error_chain(&e))))
+}
+
+/// Time of the last byte moved, shared by a transfer and its stall watchdog.
+#[derive(Debug, Clone)]
+pub(crate) struct Activity {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Activity {
+    pub fn new() -> Self {
+        Self { start: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)) }
+    }
+    pub fn touch(&self) {
+        self.last_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn idle(&self) -> Duration {
+        let now = self.start.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// Runs `fut`, failing with a timeout when `activity` sees no progress for `limit`.
+pub(crate) async fn stall_guard<T>(
+    activity: &Activity,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, Error>>,
+    on_stall: impl FnOnce() -> Error,
+) -> Result<T, Error> {
+    activity.touch();
+    let watchdog = async {
+        loop {
+            let idle = activity.idle();
+            if idle >= limit {
+                return;
+            }
+            tokio::time::sleep((limit - idle).max(Duration::from_millis(50))).await;
+        }
+    };
+    tokio::select! {
+        r = fut => r,
+        () = watchdog => Err(on_stall()),
+    }
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# End-to-end build+push benchmark on a Debian bookworm base, strata against buildah (vfs and
+# overlay storage, --layers=false), cold, in the same run; prints wall times, ratios and peak RSS.
+#   ROUNDS (default 3): runs per builder; the median is reported.
+# Needs root (buildah overlay). Makes the Debian base with debootstrap (cached) and strata itself.
+source "$(dirname "$0")/lib.sh"
+ROUNDS="${ROUNDS:-3}"
+"$STRATA_REPO/scripts/install.sh"
+"$STRATA_REPO/scripts/registry-up.sh"
+STRATA="$(cd "$STRATA_REPO" && cargo build -q --release -p strata-cli >&2 && echo "$STRATA_REPO/target/release/strata")"
+B="$STRATA_STATE/bench"; mkdir -p "$B"
+
+# ---- Debian base: debootstrap minbase, official-image-style cleanup, packaged by strata ----
+ROOTFS="$B/debian-ctx/rootfs"
+if [[ ! -e "$B/debian-ctx/.complete" ]]; then
+  rm -rf "$B/debian-ctx"; mkdir -p "$B/debian-ctx"
+  MIRROR="${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}"
+  [[ -n "$MIRROR" ]] || MIRROR="$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list)"
+  log "debootstrap --variant=minbase bookworm from $MIRROR"
+  debootstrap --variant=minbase bookworm "$ROOTFS" "$MIRROR" > "$LOG_DIR/debootstrap.log" 2>&1
+  rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/var/lib/apt/lists/* \
+         "${ROOTFS:?}"/dev/* "$ROOTFS"/var/log/*.log "$ROOTFS"/var/log/apt/* "$ROOTFS"/debootstrap
+  mkdir -p "$ROOTFS/var/lib/apt/lists/partial"
+  : > "$ROOTFS/etc/machine-id"; : > "$ROOTFS/etc/resolv.conf"; : > "$ROOTFS/etc/hostname"
+  printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOTFS/etc/hosts"
+  printf 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nCMD ["bash"]\n' > "$B/debian-ctx/Dockerfile"
+  touch "$B/debian-ctx/.complete"
+fi
+printf '.complete\n' > "$B/debian-ctx/.dockerignore"
+"$STRATA" build -v warn --context "$B/debian-ctx" --insecure-registry "$REG_HTTP_ADDR" \
+  --destination "$REG_HTTP_ADDR/library/debian:bookworm" --work-dir "$B/base-work" >/dev/null
+
+# ---- the app: 200 small files + 20 MiB incompressible file, RUNs that write 50 MiB and delete ----
+CTX="$B/app-ctx"
+if [[ ! -s "$CTX/big.bin" ]]; then
+  rm -rf "$CTX"; mkdir -p "$CTX"
+  for d in a b c d; do mkdir -p "$CTX/src/$d"; for i in $(seq 1 50); do printf 'file %s/%s\n' "$d" "$i" > "$CTX/src/$d/f$i.txt"; done; done
+  head -c 20M /dev/zero | openssl enc -aes-128-ctr -nosalt -pbkdf2 -pass pass:strata 2>/dev/null > "$CTX/big.bin"
+fi
+cat > "$CTX/Dockerfile" <<EOD
+FROM $REG_HTTP_ADDR/library/debian:bookworm
+ARG GREETING=hello
+ENV APP_HOME=/app
+WORKDIR /app
+COPY . /app/src
+RUN echo "\$GREETING" > /app/greeting && ls -la /app > /app/listing
+RUN mkdir -p /opt/data && dd if=/dev/urandom of=/opt/data/blob bs=1M count=50 2>/dev/null && rm -f /etc/motd
+USER 1000
+CMD ["cat", "/app/greeting"]
+EOD
+
+measure() {  # LABEL CMD... -> "wall_s rss_kb" appended to $B/results
+  local label="$1"; shift
+  local tf; tf="$(mktemp)"
+  local t0 t1
+  t0=$(date +%s%N)
+  /usr/bin/time -v -o "$tf" "$@" >/dev/null 2>>"$LOG_DIR/bench-build.log" || { log "$label failed (see $LOG_DIR/bench-build.log)"; rm -f "$tf"; return 1; }
+  t1=$(date +%s%N)
+  printf '%s %s %s\n' "$label" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')" \
+    "$(awk -F': ' '/Maximum resident set size/{print $2}' "$tf")" >> "$B/results"
+  rm -f "$tf"
+}
+wipe_buildah() {
+  local root="$1"
+  buildah --root "$root/root" --runroot "$root/run" rmi -a -f >/dev/null 2>&1 || true
+  for m in $(awk -v p="$root/" 'index($2, p) == 1 {print $2}' /proc/self/mounts | sort -r); do umount "$m" 2>/dev/null || true; done
+  rm -rf "$root"
+}
+: > "$B/results"
+for round in $(seq 1 "$ROUNDS"); do
+  rm -rf "$B/strata-work"
+  measure strata "$STRATA" build -v warn --context "$CTX" --insecure-registry "$REG_HTTP_ADDR" \
+    --destination "$REG_HTTP_ADDR/bench/app-strata:latest" --work-dir "$B/strata-work"
+  for driver in vfs overlay; do
+    root="$B/buildah-$driver"; wipe_buildah "$root"
+    measure "buildah-$driver" bash -c "buildah --storage-driver $driver --root $root/root --runroot $root/run bud --isolation chroot -q --layers=false -t bench-app -f $CTX/Dockerfile $CTX && buildah --storage-driver $driver --root $root/root --runroot $root/run push -q bench-app docker://$REG_HTTP_ADDR/bench/app-buildah-$driver:latest"
+    wipe_buildah "$root"
+  done
+  log "round $round done"
+done
+median() { grep "^$1 " "$B/results" | awk '{print $'"$2"'}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+S=$(median strata 2); V=$(median buildah-vfs 2); O=$(median buildah-overlay 2)
+echo "build+push, Debian base, cold, median of $ROUNDS (wall seconds):"
+printf '  strata          %6.2f s  peak RSS %6.1f MiB\n' "$S" "$(echo "$(median strata 3)/1024" | bc -l)"
+printf '  buildah vfs     %6.2f s  peak RSS %6.1f MiB\n' "$V" "$(echo "$(median buildah-vfs 3)/1024" | bc -l)"
+printf '  buildah overlay %6.2f s  peak RSS %6.1f MiB\n' "$O" "$(echo "$(median buildah-overlay 3)/1024" | bc -l)"
+printf '  ratio strata/buildah-vfs     %.2f (target <= 0.5)\n' "$(echo "$S/$V" | bc -l)"
+printf '  ratio strata/buildah-overlay %.2f (target <= 1.0)\n' "$(echo "$S/$O" | bc -l)"

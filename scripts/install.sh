@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install what strata's tests and demo need on Debian 12, as root (idempotent):
+# Debian packages, and a Python venv with moto (the ECR/STS emulator) when WITH_MOTO=1.
+source "$(dirname "$0")/lib.sh"
+
+PKGS=(docker-registry skopeo umoci buildah busybox-static debootstrap apache2-utils
+      openssl jq curl uidmap time ca-certificates python3-venv passwd bc)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  [[ $(id -u) == 0 ]] || { log "missing packages ${missing[*]}: run as root"; exit 1; }
+  log "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ "${WITH_MOTO:-0}" == 1 && ! -x "$STRATA_VENV/bin/moto_server" ]]; then
+  log "creating venv $STRATA_VENV with moto[server]"
+  python3 -m venv "$STRATA_VENV"
+  "$STRATA_VENV/bin/pip" install -q 'moto[server]'
+fi
+
+# buildah and skopeo read registries.conf: mark the plain-HTTP registry insecure.
+mkdir -p /etc/containers/registries.conf.d
+cat > /etc/containers/registries.conf.d/50-strata.conf <<EOC
+# written by strata scripts/install.sh
+[[registry]]
+location = "$REG_HTTP_ADDR"
+insecure = true
+EOC
+if [[ ! -e /etc/containers/policy.json ]]; then
+  echo '{"default":[{"type":"insecureAcceptAnything"}]}' > /etc/containers/policy.json
+fi
+log "packages ready"

@@ -1,0 +1,85 @@
+# shellcheck shell=bash
+# Shared settings for strata's own environment scripts. Source it; every variable can be
+# overridden from the environment.
+#
+#   STRATA_STATE     state root: registry storage, certs, base image contexts, logs, PIDs
+#   REG_HTTP_ADDR    plain-HTTP registry              (default 127.0.0.1:5000)
+#   REG_TLS_ADDR     TLS + basic-auth registry         (default 127.0.0.1:5443)
+#   MOTO_ADDR        moto_server (ECR + STS emulator)  (default 127.0.0.1:5005)
+#   REG_USER/REG_PASS  the TLS registry's one htpasswd entry; the default is exactly what moto's
+#                    ECR GetAuthorizationToken decodes to for its default account.
+
+set -euo pipefail
+
+: "${STRATA_STATE:=/tmp/strata-env}"
+: "${REG_HTTP_ADDR:=127.0.0.1:5000}"
+: "${REG_TLS_ADDR:=127.0.0.1:5443}"
+: "${MOTO_ADDR:=127.0.0.1:5005}"
+: "${REG_USER:=AWS}"
+: "${REG_PASS:=123456789012-auth-token}"
+: "${REG_EXTRA_SANS:=DNS:*.dkr.ecr.us-east-1.amazonaws.com,DNS:*.dkr.ecr.us-west-2.amazonaws.com,DNS:*.dkr.ecr.eu-west-1.amazonaws.com}"
+: "${STRATA_VENV:=$STRATA_STATE/venv}"
+
+STRATA_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PID_DIR="$STRATA_STATE/pids"
+LOG_DIR="$STRATA_STATE/logs"
+CERT_DIR="$STRATA_STATE/certs"     # only ca.crt: usable as skopeo/buildah --cert-dir
+PKI_DIR="$STRATA_STATE/pki"        # keys live here, never in CERT_DIR
+export STRATA_STATE STRATA_REPO REG_HTTP_ADDR REG_TLS_ADDR MOTO_ADDR REG_USER REG_PASS \
+       REG_EXTRA_SANS STRATA_VENV PID_DIR LOG_DIR CERT_DIR PKI_DIR
+mkdir -p "$STRATA_STATE" "$PID_DIR" "$LOG_DIR"
+
+log() { printf '[strata-env %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# pid_alive NAME: the PID in NAME.pid is alive and still runs the program we started.
+pid_alive() {
+  local f="$PID_DIR/$1.pid" pid want
+  [[ -s "$f" ]] || return 1
+  pid="$(cat "$f")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  want="$(cat "$PID_DIR/$1.cmd" 2>/dev/null || true)"
+  [[ -z "$want" ]] || tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$want"
+}
+
+# start_bg NAME CMD...: start CMD detached in its own session, with a PID file (idempotent).
+start_bg() {
+  local name="$1"; shift
+  if pid_alive "$name"; then
+    log "$name already running (pid $(cat "$PID_DIR/$name.pid"))"
+    return 0
+  fi
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! > "$PID_DIR/$name.pid"
+  echo "$1" > "$PID_DIR/$name.cmd"
+  log "started $name pid $! (log $LOG_DIR/$name.log)"
+}
+
+# stop_pid NAME: SIGTERM the recorded PID if it is still ours, SIGKILL after 5 s.
+stop_pid() {
+  local f="$PID_DIR/$1.pid" pid
+  [[ -s "$f" ]] || { rm -f "$f" "$PID_DIR/$1.cmd"; return 0; }
+  pid="$(cat "$f")"
+  if pid_alive "$1"; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    log "stopped $1 (pid $pid)"
+  fi
+  rm -f "$f" "$PID_DIR/$1.cmd"
+}
+
+# wait_http URL [curl args...]: wait up to 20 s for any HTTP answer.
+wait_http() {
+  local url="$1"; shift
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "$@" "$url" && return 0
+    sleep 0.2
+  done
+  log "timeout waiting for $url"; return 1
+}
+
+# strata_bin: path of the strata binary, built (dev profile, optimised deps) if missing or stale.
+strata_bin() {
+  (cd "$STRATA_REPO" && cargo build -q -p strata-cli >&2)
+  echo "$STRATA_REPO/target/debug/strata"
+}

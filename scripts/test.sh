@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Run every test, from a fresh Debian 12 machine as root: install what is missing, start the
+# real services (two registries, moto), make the base image with strata, run the unit and
+# end-to-end tests, stop the services. Exit status is cargo's.
+source "$(dirname "$0")/lib.sh"
+WITH_MOTO=1 "$STRATA_REPO/scripts/install.sh"
+trap '"$STRATA_REPO/scripts/stop-all.sh"' EXIT
+"$STRATA_REPO/scripts/registry-up.sh"
+[[ -x "$STRATA_REPO/scripts/moto-up.sh" ]] && "$STRATA_REPO/scripts/moto-up.sh"
+STRATA="$(strata_bin)"; export STRATA
+"$STRATA_REPO/scripts/base-busybox.sh"
+eval "$("$STRATA_REPO/scripts/env.sh")"
+cd "$STRATA_REPO"
+cargo test --workspace --all-features --no-fail-fast -- --test-threads=2 2>&1 | tee "$STRATA_STATE/logs/cargo-test.log"
+status=${PIPESTATUS[0]}
+grep -E '^test result:' "$STRATA_STATE/logs/cargo-test.log" | awk '{p+=$4; f+=$6; i+=$8} END {printf "%d passed, %d failed, %d skipped\n", p, f, i}'
+exit "$status"
