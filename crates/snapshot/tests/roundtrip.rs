@@ -463,7 +463,11 @@ fn files_named_like_whiteouts_are_left_out_of_layers() {
 
 /// Runs `mount`/`umount`; false if this environment does not allow mounting.
 fn mount(args: &[&str], target: &Path) -> bool {
-    std::process::Command::new("mount").args(args).arg(target).status().is_ok_and(|s| s.success())
+    std::process::Command::new("mount")
+        .args(args)
+        .arg(target)
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 #[test]
@@ -482,16 +486,25 @@ fn mount_points_under_the_rootfs_are_not_descended_or_reported() {
     let bind_src = tmp.path().join("hosts");
     std::fs::write(&bind_src, b"10.0.0.1 builder\n").unwrap();
     if !mount(&["-t", "tmpfs", "none"], &src.join("mnt/cache")) {
-        eprintln!("!!!! SKIPPED mount_points_under_the_rootfs_are_not_descended_or_reported: mount not permitted here !!!!");
+        eprintln!(
+            "!!!! SKIPPED mount_points_under_the_rootfs_are_not_descended_or_reported: mount not permitted here !!!!"
+        );
         return;
     }
-    let bound = mount(&["--bind", bind_src.to_str().unwrap()], &src.join("etc/hosts"));
+    let bound = mount(
+        &["--bind", bind_src.to_str().unwrap()],
+        &src.join("etc/hosts"),
+    );
     std::fs::write(src.join("mnt/cache/inside-tmpfs"), b"not in any layer").unwrap();
     write(&src, "etc/new", b"n");
     let changes = snap.diff();
-    let _ = std::process::Command::new("umount").arg(src.join("mnt/cache")).status();
+    let _ = std::process::Command::new("umount")
+        .arg(src.join("mnt/cache"))
+        .status();
     if bound {
-        let _ = std::process::Command::new("umount").arg(src.join("etc/hosts")).status();
+        let _ = std::process::Command::new("umount")
+            .arg(src.join("etc/hosts"))
+            .status();
     }
     let changes = changes.unwrap();
     let paths: Vec<&Path> = changes.entries.iter().map(|c| c.path()).collect();
