@@ -88,7 +88,9 @@ fn main() {
         "layer" => {
             let dir = PathBuf::from(arg(1));
             let changes = whole_tree(&dir);
-            let store = BlobStore::open(Path::new(&arg(3))).unwrap();
+            let store = BlobStore::open(Path::new(&arg(3)))
+                .unwrap()
+                .with_fsync(std::env::var_os("STRATA_BENCH_NO_FSYNC").is_none());
             let t = Instant::now();
             let info = write_layer(&dir, &changes, &LayerOptions { compression: compression(&arg(2)), reproducible_epoch: None }, &store).unwrap();
             let secs = t.elapsed().as_secs_f64();
@@ -125,9 +127,10 @@ fn main() {
             let info = write_layer(&dir, &changes, &LayerOptions::default(), &store).unwrap();
             let t_layer = t.elapsed().as_secs_f64();
             println!(
-                "workload={workload} mode={} changes={} index_s={t_index:.3} create_s={t_create:.3} diff_s={t_diff:.3} layer_s={t_layer:.3} run_total_s={:.3} layer_size={} peak_rss_kib={}",
+                "workload={workload} mode={} changes={} index_s={t_index:.3} create_s={t_create:.3} diff_s={t_diff:.3} layer_s={t_layer:.3} strata_s={:.3} run_total_s={:.3} layer_size={} peak_rss_kib={}",
                 arg(2),
                 changes.len(),
+                t_diff + t_layer,
                 t_create + t_diff + t_layer,
                 info.size,
                 peak_rss_kib()

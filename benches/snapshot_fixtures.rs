@@ -31,7 +31,7 @@ pub fn content(rng: &mut Rng, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 32);
     while out.len() < len {
         let r = rng.next();
-        if r % 64 == 0 {
+        if r.is_multiple_of(64) {
             // a run of incompressible bytes
             for _ in 0..8 {
                 out.extend_from_slice(&rng.next().to_le_bytes());

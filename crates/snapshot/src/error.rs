@@ -42,9 +42,6 @@ pub enum Error {
     /// A blob's content does not hash to the digest it was committed under.
     #[error("blob digest mismatch: expected {expected}, got {actual}")]
     BlobDigestMismatch { expected: String, actual: String },
-    /// A digest string that is not `sha256:<64 hex>`.
-    #[error("invalid digest {digest:?}: expected sha256:<64 lowercase hex digits>")]
-    InvalidDigest { digest: String },
 }
 
 impl Error {

@@ -249,7 +249,16 @@ fn plan(changes: &Changes) -> BTreeMap<PathBuf, Source> {
     let mut plan: BTreeMap<PathBuf, Source> = BTreeMap::new();
     for change in &changes.entries {
         let (name, source) = match change {
-            Change::Upsert(p) => (p.clone(), Source::Disk),
+            Change::Upsert(p) => {
+                if p.file_name()
+                    .is_some_and(|n| n.as_bytes().starts_with(whiteout::PREFIX.as_bytes()))
+                {
+                    // In a layer this name would delete a sibling instead of adding a file.
+                    tracing::warn!(path = %p.display(), "file name starts with .wh. (the OCI whiteout prefix); left out of the layer");
+                    continue;
+                }
+                (p.clone(), Source::Disk)
+            }
             Change::Delete(p) => {
                 let Some(base) = p.file_name() else { continue };
                 (p.with_file_name(whiteout::name_for(base)), Source::Whiteout)

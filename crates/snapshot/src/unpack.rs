@@ -8,11 +8,11 @@
 use crate::Error;
 use crate::compression;
 use crate::digest_io::HashingReader;
+use crate::fasthash::FxHashSet;
 use crate::rootdir::{self, Root, clean_relative, split_parent};
 use crate::whiteout::{self, Whiteout};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 use rustix::io::Errno;
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
@@ -67,7 +67,7 @@ struct Apply<'a> {
     root: Root,
     opts: &'a UnpackOptions,
     /// Every path written by this layer and all their ancestors: an opaque whiteout keeps them.
-    unpacked: HashSet<PathBuf>,
+    unpacked: FxHashSet<PathBuf>,
     /// Directory times are set at the end, because writing children changes them.
     dir_times: Vec<(PathBuf, Timestamps)>,
     stats: UnpackStats,
@@ -79,6 +79,7 @@ fn unpack_inner<R: Read>(
     rootfs: &Path,
     opts: &UnpackOptions,
 ) -> Result<UnpackStats, Error> {
+    std::fs::create_dir_all(rootfs).map_err(|e| Error::io(rootfs, e))?;
     let root = Root::open(rootfs).map_err(|e| Error::io(rootfs, e))?;
     let (kind, decoded) =
         compression::decoder(reader).map_err(|source| Error::Archive { source })?;
@@ -87,7 +88,7 @@ fn unpack_inner<R: Read>(
     let mut state = Apply {
         root,
         opts,
-        unpacked: HashSet::new(),
+        unpacked: FxHashSet::default(),
         dir_times: Vec::new(),
         stats: UnpackStats::default(),
         warned_xattr: false,

@@ -434,3 +434,82 @@ fn full_mode_skips_a_recreated_file_with_equal_content() {
         "{redo_changes:?}"
     );
 }
+
+#[test]
+fn files_named_like_whiteouts_are_left_out_of_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let dst = tmp.path().join("dst");
+    write(&src, "d/victim", b"v");
+    write(&dst, "d/victim", b"v");
+    let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
+    let mut snap = Snapshotter::new(&src, SnapshotMode::Full, Vec::new()).unwrap();
+    write(&src, "d/.wh.victim", b"a file a RUN happened to create");
+    write(&src, "d/normal", b"n");
+    let l = write_layer(
+        &src,
+        &snap.diff().unwrap(),
+        &LayerOptions::default(),
+        &store,
+    )
+    .unwrap();
+    apply(&store, &l, &dst);
+    assert!(
+        dst.join("d/victim").exists(),
+        "a file named .wh.victim must not delete victim"
+    );
+    assert!(dst.join("d/normal").exists());
+}
+
+/// Runs `mount`/`umount`; false if this environment does not allow mounting.
+fn mount(args: &[&str], target: &Path) -> bool {
+    std::process::Command::new("mount")
+        .args(args)
+        .arg(target)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn mount_points_under_the_rootfs_are_not_descended_or_reported() {
+    if skip_unless_root("mount_points_under_the_rootfs_are_not_descended_or_reported") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write(&src, "etc/hosts", b"127.0.0.1 localhost\n");
+    write(&src, "etc/keep", b"k");
+    std::fs::create_dir_all(src.join("mnt/cache")).unwrap();
+    write(&src, "mnt/cache/lower", b"under the mount");
+    let mut snap = Snapshotter::new(&src, SnapshotMode::Full, Vec::new()).unwrap();
+    // A tmpfs over a directory and a bind mount over a file, as a RUN with mounts has them.
+    let bind_src = tmp.path().join("hosts");
+    std::fs::write(&bind_src, b"10.0.0.1 builder\n").unwrap();
+    if !mount(&["-t", "tmpfs", "none"], &src.join("mnt/cache")) {
+        eprintln!(
+            "!!!! SKIPPED mount_points_under_the_rootfs_are_not_descended_or_reported: mount not permitted here !!!!"
+        );
+        return;
+    }
+    let bound = mount(
+        &["--bind", bind_src.to_str().unwrap()],
+        &src.join("etc/hosts"),
+    );
+    std::fs::write(src.join("mnt/cache/inside-tmpfs"), b"not in any layer").unwrap();
+    write(&src, "etc/new", b"n");
+    let changes = snap.diff();
+    let _ = std::process::Command::new("umount")
+        .arg(src.join("mnt/cache"))
+        .status();
+    if bound {
+        let _ = std::process::Command::new("umount")
+            .arg(src.join("etc/hosts"))
+            .status();
+    }
+    let changes = changes.unwrap();
+    let paths: Vec<&Path> = changes.entries.iter().map(|c| c.path()).collect();
+    assert_eq!(paths, vec![Path::new("etc/new")], "{changes:?}");
+    // After the mounts are gone, what was underneath is unchanged: nothing to report.
+    let after = snap.diff().unwrap();
+    assert!(after.is_empty(), "{after:?}");
+}
