@@ -75,9 +75,11 @@ fn skip_xattr(name: &[u8]) -> bool {
     name == b"security.selinux" || name.starts_with(b"system.")
 }
 
-/// Bytes per zstd worker job. Small jobs keep both workers busy from the first MiB to the last
-/// and bound memory; measured on 2 cores they cost 0.1% of ratio against the 8 MiB default.
-const ZSTD_JOB_SIZE: u32 = 1 << 20;
+/// Bytes per zstd worker job. Smaller than zstd's 8 MiB default so that both workers start early
+/// and memory stays bounded (37 MiB peak RSS for a 256 MiB layer); on an idle 2-core machine
+/// 4 MiB jobs matched `zstd -3 -T2` (median 0.89 s against 0.90 s for 256 MiB), where 1 MiB jobs
+/// were 14% slower.
+const ZSTD_JOB_SIZE: u32 = 4 << 20;
 
 /// Size of the tar chunks handed to the compressor thread.
 const CHUNK: usize = 1 << 20;
@@ -196,7 +198,7 @@ impl Encoder {
                 let mut enc = zstd::stream::write::Encoder::new(blob, level)?;
                 if threads > 0 {
                     enc.multithread(threads)?;
-                    // Each worker holds a job's input and output; small jobs keep a 1 GiB
+                    // Each worker holds a job's input and output; bounded jobs keep a 1 GiB
                     // layer well under 64 MiB of RSS.
                     enc.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_SIZE))?;
                 }
