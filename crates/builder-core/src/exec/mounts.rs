@@ -103,18 +103,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// The absolute in-image path of a target: relative ones are taken from the workdir.
 fn absolute_target(target: &str, workdir: &str) -> String {
-    let joined = if target.starts_with('/') { target.to_string() } else { format!("{}/{target}", workdir.trim_end_matches('/')) };
-    let mut parts: Vec<&str> = Vec::new();
-    for p in joined.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            _ => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    crate::instructions::workdir::join_workdir(workdir, target)
 }
 
 /// Prepares every mount of a RUN. Errors are messages for the RUN's line.
