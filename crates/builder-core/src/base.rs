@@ -68,13 +68,25 @@ impl BaseImages {
 
 /// Applies the pulled image's layers, in order, to `rootfs`, verifying each diff_id.
 pub fn unpack_into(store: &BlobStore, image: &PulledBase, rootfs: &std::path::Path, rootless: bool) -> Result<(), BuildError> {
-    for layer in &image.layers {
+    unpack_layers(store, &image.layers, rootfs, rootless, &strata_snapshot::KeepPaths::default())
+}
+
+/// Applies `layers`, in order, to `rootfs`, verifying each diff_id and leaving `keep` alone.
+pub fn unpack_layers(
+    store: &BlobStore,
+    layers: &[ImageLayer],
+    rootfs: &std::path::Path,
+    rootless: bool,
+    keep: &strata_snapshot::KeepPaths,
+) -> Result<(), BuildError> {
+    for layer in layers {
         let path = store.path(&layer.digest);
         let file = std::fs::File::open(&path).map_err(BuildError::io(&path))?;
         let opts = strata_snapshot::UnpackOptions {
             expected_diff_id: Some(layer.diff_id.clone()),
             layer_digest: Some(layer.digest.clone()),
             rootless,
+            keep: keep.clone(),
         };
         strata_snapshot::unpack_layer(std::io::BufReader::new(file), rootfs, &opts)?;
     }

@@ -57,6 +57,14 @@ pub(crate) struct Builder {
     pub(crate) bases: BaseImages,
     pub(crate) layer_opts: LayerOptions,
     pub(crate) created: String,
+    /// Set when the build root is `/` (`--isolation none`): what must survive and stay out of layers.
+    pub(crate) slash: Option<SlashRoot>,
+}
+
+/// The paths a build in `/` leaves alone, as unpack and clear want them and as the snapshotter does.
+pub(crate) struct SlashRoot {
+    keep: strata_snapshot::KeepPaths,
+    ignore: Vec<PathBuf>,
 }
 
 impl Builder {
@@ -79,6 +87,11 @@ impl Builder {
         let store = BlobStore::open(&opts.work_dir.join("blobs"))?;
         let build_dir = opts.work_dir.join("builds").join(format!("{}-{}", std::process::id(), now_nanos()));
         std::fs::create_dir_all(&build_dir).map_err(BuildError::io(&build_dir))?;
+        let slash = (opts.isolation == crate::Isolation::None).then(|| {
+            let ignore = crate::build_root::keep_paths(&opts);
+            tracing::debug!(?ignore, "building in /; these paths are kept");
+            SlashRoot { keep: strata_snapshot::KeepPaths::new(ignore.iter().cloned()), ignore }
+        });
         let layer_opts = LayerOptions { compression: opts.compression, reproducible_epoch: opts.reproducible_epoch };
         let created = match opts.reproducible_epoch {
             Some(epoch) => rfc3339(epoch),
@@ -100,6 +113,7 @@ impl Builder {
             built: HashMap::new(),
             layer_opts,
             created,
+            slash,
         })
     }
 
@@ -113,10 +127,25 @@ impl Builder {
         for warning in self.plan.warnings.clone() {
             self.emit(BuildEvent::Warning(warning.message));
         }
-        let result = self.check_destinations().and_then(|()| self.run_stages());
+        let result = self.check_isolation().and_then(|()| self.check_destinations()).and_then(|()| self.run_stages());
         // The rootfs trees are scratch space; the blob store keeps what is worth keeping.
         let _ = std::fs::remove_dir_all(&self.build_dir);
         result
+    }
+
+    /// `none` isolation empties `/` between stages: refuse it outside a container unless forced.
+    fn check_isolation(&self) -> Result<(), BuildError> {
+        if self.slash.is_some() {
+            crate::exec::check_none_isolation(self.opts.force).map_err(BuildError::Options)?;
+            // Without /proc the mount points (and strata's own binary) cannot be told apart
+            // from the image's files, and emptying / would fail on them or remove them.
+            if std::fs::metadata("/proc/self/mountinfo").is_err() {
+                return Err(BuildError::Options(
+                    "--isolation none needs /proc mounted in the container (to find its mount points); mount proc or use --isolation chroot".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Fails before any work when a destination is unreachable or refuses our credentials
@@ -137,7 +166,13 @@ impl Builder {
         let stages = self.plan.stages.clone();
         let target = self.plan.target;
         for planned in &stages {
-            let rootfs = self.build_dir.join(format!("stage-{}", planned.index));
+            let rootfs = match &self.slash {
+                Some(slash) => {
+                    crate::build_root::clear(&slash.keep)?;
+                    PathBuf::from("/")
+                }
+                None => self.build_dir.join(format!("stage-{}", planned.index)),
+            };
             std::fs::create_dir_all(&rootfs).map_err(BuildError::io(&rootfs))?;
             let base_label = match &planned.base {
                 StageBase::Scratch => "scratch".to_string(),
@@ -146,7 +181,8 @@ impl Builder {
             };
             self.emit(BuildEvent::StageStarted { index: planned.index, name: planned.name.clone(), base: base_label });
             let (config, layers) = self.start_from_base(&planned.base, &rootfs)?;
-            let snapshotter = Snapshotter::new(&rootfs, self.opts.snapshot_mode, Vec::new())?;
+            let ignore = self.slash.as_ref().map(|s| s.ignore.clone()).unwrap_or_default();
+            let snapshotter = Snapshotter::new(&rootfs, self.opts.snapshot_mode, ignore)?;
             let scope = StageScope::new(&self.dockerfile, &self.plan_opts, planned.index, &config.env_pairs());
             let mut st = StageRun {
                 index: planned.index,
@@ -184,7 +220,9 @@ impl Builder {
                 }
                 st.history_layer("strata single snapshot".into(), layer);
             }
-            self.built.insert(planned.index, BuiltStage { rootfs: st.rootfs, config: st.config, layers: st.layers });
+            // In `/` the next stage replaces this one; its layers can bring it back when needed.
+            let rootfs = if self.slash.is_some() { None } else { Some(st.rootfs) };
+            self.built.insert(planned.index, BuiltStage { rootfs, config: st.config, layers: st.layers });
         }
         let final_stage = self
             .built
@@ -209,7 +247,10 @@ impl Builder {
                         f(BuildEvent::Transfer(e));
                     }
                 })?;
-                crate::base::unpack_into(&self.store, &image, rootfs, self.opts.isolation == crate::Isolation::Rootless)?;
+                match &self.slash {
+                    Some(slash) => crate::base::unpack_layers(&self.store, &image.layers, rootfs, false, &slash.keep)?,
+                    None => crate::base::unpack_into(&self.store, &image, rootfs, self.opts.isolation == crate::Isolation::Rootless)?,
+                }
                 let mut config = image.config.clone();
                 if config.env_var("PATH").is_none() {
                     config.set_env("PATH", crate::exec::DEFAULT_PATH);
@@ -218,10 +259,32 @@ impl Builder {
             }
             StageBase::Stage(i) => {
                 let parent = self.built.get(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
-                copy_tree(&parent.rootfs, rootfs)?;
+                match (&self.slash, &parent.rootfs) {
+                    (Some(slash), _) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, false, &slash.keep)?,
+                    (None, Some(dir)) => copy_tree(dir, rootfs)?,
+                    (None, None) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, false, &Default::default())?,
+                }
                 Ok((parent.config.clone(), parent.layers.clone()))
             }
         }
+    }
+
+    /// The directory holding built stage `i`'s files (unpacked from its layers when the stage
+    /// was built in `/` and has been replaced since); None when it has not been built.
+    pub(crate) fn stage_root(&mut self, i: usize) -> Result<Option<PathBuf>, BuildError> {
+        let Some(stage) = self.built.get(&i) else {
+            return Ok(None);
+        };
+        if let Some(dir) = &stage.rootfs {
+            return Ok(Some(dir.clone()));
+        }
+        let dir = self.build_dir.join(format!("stage-{i}"));
+        std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
+        crate::base::unpack_layers(&self.store, &stage.layers, &dir, false, &Default::default())?;
+        if let Some(s) = self.built.get_mut(&i) {
+            s.rootfs = Some(dir.clone());
+        }
+        Ok(Some(dir))
     }
 
     /// Writes config and manifest, then every output.
@@ -251,6 +314,10 @@ impl Builder {
             }
         }
         if let Some(path) = &self.opts.digest_file {
+            // With the build root at `/` the final stage may lack the directory.
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(BuildError::io(parent))?;
+            }
             std::fs::write(path, &digest).map_err(BuildError::io(path))?;
         }
         Ok(BuildOutput { digest, config_digest, manifest: manifest_bytes, config, pushed })

@@ -15,6 +15,7 @@
 
 pub mod base;
 pub mod build;
+pub mod build_root;
 pub mod context;
 pub mod error;
 pub mod exec;

@@ -67,6 +67,9 @@ pub struct BuildOptions {
     pub force: bool,
     /// Where `RUN --mount=type=cache` directories persist (default `<work_dir>/run-cache`).
     pub cache_dir: Option<PathBuf>,
+    /// Paths never captured in a layer nor removed between stages when the build root is `/`
+    /// (kaniko's `--ignore-path`); strata's own files and mount points are always kept.
+    pub ignore_paths: Vec<PathBuf>,
 }
 
 impl BuildOptions {
@@ -92,6 +95,7 @@ impl BuildOptions {
             secrets: Vec::new(),
             force: false,
             cache_dir: None,
+            ignore_paths: Vec::new(),
         }
     }
 }

@@ -10,8 +10,9 @@ use strata_snapshot::{Changes, Snapshotter};
 /// A finished stage: what later stages may start from or copy out of.
 #[derive(Debug)]
 pub struct BuiltStage {
-    /// The stage's rootfs directory.
-    pub rootfs: PathBuf,
+    /// The stage's rootfs directory; None when it was built in `/` and is brought back from
+    /// its layers only if a later step needs its files.
+    pub rootfs: Option<PathBuf>,
     /// Its final config.
     pub config: ImageConfig,
     /// Its layers, base layers first.

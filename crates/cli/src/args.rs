@@ -141,6 +141,10 @@ pub struct BuildArgs {
     /// Where `RUN --mount=type=cache` directories persist (default: <work-dir>/run-cache).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// With `--isolation none`: a path of the container that is never captured in a layer nor
+    /// removed between stages (repeatable; strata's own files and mount points always are).
+    #[arg(long = "ignore-path", value_name = "PATH")]
+    pub ignore_paths: Vec<PathBuf>,
     /// Log level: error, warn, info, debug, trace.
     #[arg(short = 'v', long, default_value = "info")]
     pub verbosity: String,

@@ -109,6 +109,7 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         o.work_dir = w.clone();
     }
     o.cache_dir = a.cache_dir.clone();
+    o.ignore_paths = a.ignore_paths.clone();
     o.secrets = a.secrets.iter().map(|s| s.parse().map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
     for s in &o.secrets {
         // Fail before any layer is pulled when a secret's source is missing (its value is not kept).

@@ -262,6 +262,13 @@ fn read_settings() -> anyhow::Result<Plan> {
     if let Some(i) = var("STRATA_ISOLATION") {
         push("--isolation", i);
     }
+    // Paths of the build container kept out of the image with `--isolation none`.
+    for p in var("PLUGIN_IGNORE_PATH").iter().flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
+        push("--ignore-path", p.to_string());
+    }
+    if flag("PLUGIN_IGNORE_VAR_RUN")? {
+        push("--ignore-path", "/var/run".to_string());
+    }
     for (key, flag_name) in [
         ("PLUGIN_NO_PUSH", "--no-push"),
         ("PLUGIN_INSECURE", "--insecure"),
@@ -335,8 +342,6 @@ fn read_settings() -> anyhow::Result<Plan> {
         ("PLUGIN_INSECURE_PULL", "per-direction settings are not supported; use PLUGIN_INSECURE_REGISTRY for the base image registry"),
         ("PLUGIN_SKIP_TLS_VERIFY_PULL", "per-direction settings are not supported; use PLUGIN_SKIP_TLS_VERIFY"),
         ("PLUGIN_SKIP_DEFAULT_REGISTRY_FALLBACK", "mirrors always fall back to docker.io"),
-        ("PLUGIN_IGNORE_VAR_RUN", "not supported"),
-        ("PLUGIN_IGNORE_PATH", "not supported"),
         ("PLUGIN_IMAGE_FS_EXTRACT_RETRY", "not supported"),
         ("PLUGIN_LOG_TIMESTAMP", "not supported"),
     ];

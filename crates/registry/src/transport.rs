@@ -109,14 +109,11 @@ impl Client {
         if hostport == crate::reference::DOCKER_HUB {
             hostport = "registry-1.docker.io".into();
         }
-        let mut b = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(15))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")));
         let mapped = o.registry_maps.iter().find(|(from, _)| from == name || from == &hostport).map(|(_, to)| to.clone());
         let insecure_listed = |h: &str| o.insecure_registries.iter().any(|e| matches_host(e, h));
         let insecure = o.insecure || insecure_listed(name) || insecure_listed(&hostport) || mapped.as_deref().is_some_and(insecure_listed);
         let scheme = if insecure { "http" } else { "https" };
+        let mut resolve = None;
         if let Some(to) = mapped {
             let to_host = host_of(&to);
             let to_ip = to_host.parse::<IpAddr>().ok();
@@ -127,7 +124,7 @@ impl Client {
                 // ECR wildcard SAN) while connecting to the mapped address.
                 (Some(ip), "https", true) => {
                     let port = to.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).unwrap_or(443);
-                    b = b.resolve(&from_host, SocketAddr::new(ip, port));
+                    resolve = Some((from_host.clone(), SocketAddr::new(ip, port)));
                     hostport = format!("{from_host}:{port}");
                 }
                 _ => hostport = to,
@@ -135,25 +132,59 @@ impl Client {
         }
         let skip_verify = o.skip_tls_verify
             || o.skip_tls_verify_registries.iter().any(|e| matches_host(e, name) || matches_host(e, &hostport));
-        if skip_verify {
-            b = b.tls_danger_accept_invalid_certs(true);
-        }
         let per_registry = o.registry_ca_certs.iter().filter(|(h, _)| matches_host(h, name) || matches_host(h, &hostport));
+        let mut roots = Vec::new();
         for path in o.ca_certs.iter().chain(per_registry.map(|(_, p)| p)) {
-            for cert in read_ca(path)? {
-                b = b.add_root_certificate(cert);
-            }
+            roots.extend(read_ca(path)?);
         }
+        let mut identity = None;
         if let Some((_, cert, key)) = o.client_certs.iter().find(|(h, _, _)| matches_host(h, name) || matches_host(h, &hostport)) {
             let mut pem = read_file(cert)?;
             pem.push(b'\n');
             pem.extend(read_file(key)?);
-            let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            identity = Some(reqwest::Identity::from_pem(&pem).map_err(|e| {
                 Error::Options(format!("client certificate {} / key {}: {}", cert.display(), key.display(), error_chain(&e)))
-            })?;
-            b = b.identity(id);
+            })?);
         }
-        let http = b.build().map_err(|e| Error::Options(format!("HTTP client for {name}: {}", error_chain(&e))))?;
+        // `system_roots` false: the given CA certificates only (a container without /etc/ssl).
+        let make = |system_roots: bool, accept_invalid: bool| {
+            let mut b = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(15))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")));
+            if let Some((host, addr)) = &resolve {
+                b = b.resolve(host, *addr);
+            }
+            if accept_invalid {
+                b = b.tls_danger_accept_invalid_certs(true);
+            }
+            b = if system_roots { b.tls_certs_merge(roots.clone()) } else { b.tls_certs_only(roots.clone()) };
+            if let Some(id) = &identity {
+                b = b.identity(id.clone());
+            }
+            b.build()
+        };
+        let http = match make(true, skip_verify) {
+            Ok(c) => c,
+            Err(e) if error_chain(&e).contains("No CA certificates") => {
+                if !roots.is_empty() {
+                    tracing::warn!(registry = name, "no system CA certificates; trusting only the given --registry-certificate/--ca-cert");
+                    make(false, skip_verify)
+                } else if insecure || skip_verify {
+                    // Plain HTTP (or verification off anyway): TLS is only met on redirects, whose
+                    // content is still checked against its digest.
+                    tracing::warn!(registry = name, "no system CA certificates: TLS on redirects from this plain-HTTP registry is not verified");
+                    make(true, true).or_else(|_| make(false, true))
+                } else {
+                    return Err(Error::Options(format!(
+                        "HTTPS registry {name}: no CA certificates found on this system (/etc/ssl/certs, SSL_CERT_FILE, SSL_CERT_DIR); \
+                         install ca-certificates, set SSL_CERT_FILE, or give --registry-certificate {name}=CA.pem"
+                    )));
+                }
+                .map_err(|e| Error::Options(format!("HTTP client for {name}: {}", error_chain(&e))))?
+            }
+            Err(e) => return Err(Error::Options(format!("HTTP client for {name}: {}", error_chain(&e)))),
+        };
         Ok(Endpoint {
             name: name.to_string(),
             base: format!("{scheme}://{hostport}{prefix}"),

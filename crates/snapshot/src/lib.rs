@@ -32,4 +32,5 @@ pub use blobstore::{BlobStore, BlobWriter};
 pub use diff::{Change, Changes, SnapshotMode, SnapshotOptions, Snapshotter};
 pub use error::Error;
 pub use layer::{Compression, LayerInfo, LayerOptions, write_layer};
+pub use rootdir::KeepPaths;
 pub use unpack::{UnpackOptions, UnpackStats, unpack_layer};

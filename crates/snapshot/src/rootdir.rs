@@ -400,6 +400,83 @@ pub fn clear_dir(dir: BorrowedFd<'_>, keep: &mut dyn FnMut(&OsStr) -> bool) -> i
     Ok(())
 }
 
+/// In-root paths (relative, clean) that unpacking and clearing leave alone with everything
+/// below them: the build's own files and mount points when the build root is `/`.
+#[derive(Debug, Clone, Default)]
+pub struct KeepPaths {
+    paths: Vec<PathBuf>,
+}
+
+impl KeepPaths {
+    /// Keeps each of `paths` (absolute in-root or relative; `/` itself is ignored).
+    pub fn new(paths: impl IntoIterator<Item = PathBuf>) -> Self {
+        let mut paths: Vec<PathBuf> = paths
+            .into_iter()
+            .map(|p| clean_relative(p.as_os_str().as_bytes()))
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        paths.sort();
+        paths.dedup();
+        Self { paths }
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Whether `rel` is a kept path or lies below one.
+    pub fn is_kept(&self, rel: &Path) -> bool {
+        self.paths.iter().any(|p| rel.starts_with(p))
+    }
+
+    /// Whether a kept path lies strictly below `rel` (so `rel` must not be removed whole).
+    pub fn holds_kept(&self, rel: &Path) -> bool {
+        self.paths.iter().any(|p| p != rel && p.starts_with(rel))
+    }
+}
+
+/// Removes `name` (at in-root path `rel`) from `dir` except kept paths: a directory holding one
+/// is emptied of everything else and stays.
+pub fn remove_except(dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, keep: &KeepPaths) -> io::Result<()> {
+    if keep.is_kept(rel) {
+        return Ok(());
+    }
+    if !keep.holds_kept(rel) {
+        return remove_at(dir, name);
+    }
+    match lstat_at(dir, name)? {
+        Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+            let sub = rustix::fs::openat(
+                dir,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(to_io)?;
+            clear_dir_except(sub.as_fd(), rel, keep, &mut |_| false)
+        }
+        Some(_) => remove_at(dir, name),
+        None => Ok(()),
+    }
+}
+
+/// Removes every entry of the open directory `dir` (at in-root path `rel`) that is neither
+/// kept nor chosen by `also_keep(name)`; directories holding kept paths are emptied instead.
+pub fn clear_dir_except(
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    keep: &KeepPaths,
+    also_keep: &mut dyn FnMut(&OsStr) -> bool,
+) -> io::Result<()> {
+    for name in list_dir(dir)? {
+        if !also_keep(&name) {
+            remove_except(dir, &name, &rel.join(&name), keep)?;
+        }
+    }
+    Ok(())
+}
+
 /// The names in the open directory `dir`, without `.` and `..`.
 pub fn list_dir(dir: BorrowedFd<'_>) -> io::Result<Vec<OsString>> {
     let mut reader = rustix::fs::Dir::read_from(dir).map_err(to_io)?;

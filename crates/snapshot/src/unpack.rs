@@ -29,6 +29,8 @@ pub struct UnpackOptions {
     pub rootless: bool,
     /// The layer's blob digest, named in every error (optional).
     pub layer_digest: Option<String>,
+    /// Paths never written, replaced or removed (the build's own files when the root is `/`).
+    pub keep: rootdir::KeepPaths,
 }
 
 /// What unpacking did.
@@ -217,6 +219,16 @@ impl Apply<'_> {
         if matches!(kind, tar::EntryType::XGlobalHeader) {
             return Ok(());
         }
+        if self.opts.keep.is_kept(&rel) {
+            tracing::debug!(entry = %name, "entry at a kept path skipped");
+            return Ok(());
+        }
+        if !kind.is_dir() && self.opts.keep.holds_kept(&rel) {
+            // A layer's /var/run symlink over a container's /var/run/secrets mount: the
+            // container's directory stays, as kaniko's ignore list has it.
+            tracing::warn!(entry = %name, "not replacing a directory that holds a kept path (a mount point or strata's own files)");
+            return Ok(());
+        }
         if let Some(base) = rel.file_name() {
             match whiteout::classify(base) {
                 Whiteout::None => {}
@@ -266,7 +278,7 @@ impl Apply<'_> {
                 self.dir_times.push((rel.clone(), meta.times));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                rootdir::remove_at(parent, base).map_err(io_err)?;
+                rootdir::remove_except(parent, base, &rel, &self.opts.keep).map_err(io_err)?;
                 let fd = rustix::fs::openat(
                     parent,
                     base,
@@ -298,7 +310,7 @@ impl Apply<'_> {
                     .link_name_bytes()
                     .ok_or_else(|| entry_error(&name, "symlink without a target"))?
                     .into_owned();
-                rootdir::remove_at(parent, base).map_err(io_err)?;
+                rootdir::remove_except(parent, base, &rel, &self.opts.keep).map_err(io_err)?;
                 rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, base)
                     .map_err(|e| io_err(e.into()))?;
                 self.chown_at(parent, base, &meta, &name)?;
@@ -341,7 +353,7 @@ impl Apply<'_> {
                     }
                     Some(_) => {}
                 }
-                rootdir::remove_at(parent, base).map_err(io_err)?;
+                rootdir::remove_except(parent, base, &rel, &self.opts.keep).map_err(io_err)?;
                 // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
                 rustix::fs::linkat(tparent.as_fd(), tbase, parent, base, AtFlags::empty())
                     .map_err(|e| io_err(e.into()))?;
@@ -368,7 +380,7 @@ impl Apply<'_> {
                     self.stats.skipped_devices += 1;
                     return Ok(());
                 }
-                rootdir::remove_at(parent, base).map_err(io_err)?;
+                rootdir::remove_except(parent, base, &rel, &self.opts.keep).map_err(io_err)?;
                 rustix::fs::mknodat(parent, base, ftype, Mode::from_raw_mode(0o600), dev)
                     .map_err(|e| io_err(e.into()))?;
                 self.chown_at(parent, base, &meta, &name)?;
@@ -446,7 +458,7 @@ impl Apply<'_> {
             }
         };
         let unpacked = &self.unpacked;
-        rootdir::clear_dir(dir.as_fd(), &mut |child| {
+        rootdir::clear_dir_except(dir.as_fd(), &dir_rel, &self.opts.keep, &mut |child| {
             unpacked.contains(&dir_rel.join(child))
         })
         .map_err(|source| Error::Entry {
@@ -480,7 +492,7 @@ impl Apply<'_> {
                 });
             }
         };
-        rootdir::remove_at(parent.as_fd(), target).map_err(|source| Error::Entry {
+        rootdir::remove_except(parent.as_fd(), target, &parent_rel.join(target), &self.opts.keep).map_err(|source| Error::Entry {
             entry: name.to_string(),
             source,
         })?;

@@ -423,6 +423,7 @@ fn wrong_diff_id_fails_naming_the_layer() {
         expected_diff_id: Some(format!("sha256:{}", "0".repeat(64))),
         rootless: false,
         layer_digest: Some("sha256:feedface".into()),
+        ..Default::default()
     };
     let err = unpack_layer(&t[..], &fx.rootfs, &opts).unwrap_err();
     let msg = err.to_string();
@@ -596,4 +597,45 @@ fn fallback_resolver_passes_all_hostile_cases() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("test result: ok"), "{stdout}");
+}
+
+/// With the build root at `/`, the build's own files must survive any layer: entries at kept
+/// paths are skipped, and whiteouts or replacements of their parents leave them in place.
+#[test]
+fn kept_paths_survive_entries_whiteouts_and_opaque_dirs() {
+    let fx = Fixture::new();
+    write(&fx.rootfs, "work/blob", b"mine");
+    write(&fx.rootfs, "var/lib/strata/state", b"mine");
+    write(&fx.rootfs, "var/lib/other", b"base");
+    write(&fx.rootfs, "opq/kept/x", b"mine");
+    write(&fx.rootfs, "opq/gone", b"base");
+    let opts = UnpackOptions {
+        keep: KeepPaths::new(["/work".into(), "/var/lib/strata".into(), "opq/kept".into()]),
+        ..Default::default()
+    };
+    unpack_layer(
+        &tar(&[
+            ("work/blob", F, "", b"overwritten"),
+            ("work/new", F, "", b"new"),
+            ("var/.wh.lib", F, "", b""),
+            ("opq/.wh..wh..opq", F, "", b""),
+            ("opq/fresh", F, "", b"fresh"),
+        ])[..],
+        &fx.rootfs,
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(fx.rootfs.join("work/blob")).unwrap(), b"mine");
+    assert!(!fx.rootfs.join("work/new").exists(), "nothing is written below a kept path");
+    assert_eq!(std::fs::read(fx.rootfs.join("var/lib/strata/state")).unwrap(), b"mine");
+    assert!(!fx.rootfs.join("var/lib/other").exists(), "the whiteout removes the rest of var/lib");
+    assert_eq!(std::fs::read(fx.rootfs.join("opq/kept/x")).unwrap(), b"mine");
+    assert!(!fx.rootfs.join("opq/gone").exists(), "the opaque dir hides the lower entries");
+    assert!(fx.rootfs.join("opq/fresh").exists());
+
+    // A symlink or file replacing a directory that holds a kept path is skipped, never a deletion.
+    unpack_layer(&tar(&[("var", L, "/run", b""), ("work", F, "", b"file")])[..], &fx.rootfs, &opts).unwrap();
+    assert!(fx.rootfs.join("var").is_dir() && fx.rootfs.join("work").is_dir());
+    assert_eq!(std::fs::read(fx.rootfs.join("var/lib/strata/state")).unwrap(), b"mine");
+    fx.assert_sentinel_untouched();
 }

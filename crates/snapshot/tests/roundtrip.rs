@@ -35,6 +35,7 @@ fn apply(store: &BlobStore, layer: &LayerInfo, dest: &Path) -> UnpackStats {
             expected_diff_id: Some(layer.diff_id.clone()),
             rootless: false,
             layer_digest: Some(layer.digest.clone()),
+            ..Default::default()
         },
     )
     .unwrap()

@@ -231,7 +231,15 @@ pub fn run_none(spec: &RunSpec) -> io::Result<RunStatus> {
         return Err(io::Error::other("empty command"));
     };
     let mut stubs = Stubs::default();
-    let plan = match user_mount_steps(spec, &mut stubs) {
+    let prepared = user_mount_steps(spec, &mut stubs).and_then(|mut steps| {
+        if !spec.scripts.is_empty() {
+            // Heredoc scripts at /dev/pipes, as under chroot; the stub is removed afterwards.
+            let pipes = stubs.dir(Path::new("/"), "/dev/pipes")?;
+            steps.extend(super::devices::script_steps(&pipes, &spec.scripts));
+        }
+        Ok(steps)
+    });
+    let plan = match prepared {
         Ok(p) => p,
         Err(e) => {
             stubs.remove();

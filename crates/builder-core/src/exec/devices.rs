@@ -169,19 +169,7 @@ pub fn mount_plan(rootfs: &Path, scripts: &[(String, String)]) -> Vec<MountStep>
     }
     if !scripts.is_empty() {
         steps.push(Mkdir(cpath(&dev.join("pipes")), 0o755));
-        // Its own tmpfs: /dev is noexec, and the scripts must run.
-        steps.push(Mount {
-            source: Some(cstr("tmpfs")),
-            target: cpath(&dev.join("pipes")),
-            fstype: Some(cstr("tmpfs")),
-            flags: libc::MS_NOSUID | libc::MS_NODEV,
-            data: Some(cstr("mode=755,size=16384k")),
-            optional: false,
-        });
-        for (name, content) in scripts {
-            let file = dev.join("pipes").join(name.replace('/', "_"));
-            steps.push(WriteFile { path: cpath(&file), content: content.as_bytes().to_vec(), mode: 0o755 });
-        }
+        steps.extend(script_steps(&dev.join("pipes"), scripts));
     }
     // The host's name resolution, read-only, over files that exist in the image (the caller
     // creates missing ones and removes them afterwards, so they never reach a layer).
@@ -199,6 +187,24 @@ pub fn mount_plan(rootfs: &Path, scripts: &[(String, String)]) -> Vec<MountStep>
                 optional: true,
             });
         }
+    }
+    steps
+}
+
+/// Executable heredoc scripts in their own tmpfs at `pipes` (an existing directory): /dev
+/// is noexec, and the scripts must run.
+pub fn script_steps(pipes: &Path, scripts: &[(String, String)]) -> Vec<MountStep> {
+    let mut steps = vec![MountStep::Mount {
+        source: Some(cstr("tmpfs")),
+        target: cpath(pipes),
+        fstype: Some(cstr("tmpfs")),
+        flags: libc::MS_NOSUID | libc::MS_NODEV,
+        data: Some(cstr("mode=755,size=16384k")),
+        optional: false,
+    }];
+    for (name, content) in scripts {
+        let file = pipes.join(name.replace('/', "_"));
+        steps.push(MountStep::WriteFile { path: cpath(&file), content: content.as_bytes().to_vec(), mode: 0o755 });
     }
     steps
 }

@@ -136,9 +136,7 @@ fn copy_all(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, is
 fn source_root(b: &mut Builder, inst: &Instruction, word: &str) -> Result<PathBuf, BuildError> {
     if let Some(i) = b.plan.resolve_stage(word) {
         return b
-            .built
-            .get(&i)
-            .map(|s| s.rootfs.clone())
+            .stage_root(i)?
             .ok_or_else(|| fail(b, inst, format!("--from={word}: stage {i} has not been built before this step")));
     }
     let dir = b.build_dir.join(format!("from-{}", word.replace(['/', ':', '@'], "_")));

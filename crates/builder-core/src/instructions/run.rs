@@ -156,7 +156,10 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
 /// unpacked for it (once per build).
 fn mount_from_root(b: &mut Builder, word: &str) -> Result<PathBuf, String> {
     if let Some(i) = b.plan.resolve_stage(word) {
-        return b.built.get(&i).map(|s| s.rootfs.clone()).ok_or_else(|| format!("from={word}: stage {i} has not been built before this step"));
+        return b
+            .stage_root(i)
+            .map_err(|e| format!("from={word}: {e}"))?
+            .ok_or_else(|| format!("from={word}: stage {i} has not been built before this step"));
     }
     let dir = b.build_dir.join(format!("from-{}", word.replace(['/', ':', '@'], "_")));
     if !dir.exists() {

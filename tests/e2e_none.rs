@@ -1,0 +1,191 @@
+//! End to end, `--isolation none` (kaniko style): strata runs inside a throwaway container and
+//! builds in its `/`. The container is made here the way a Kubernetes pod has it: a root
+//! holding only strata (bind-mounted binary plus its shared libraries, as /kaniko does), a
+//! `/.dockerenv` marker, the context at /workspace, /proc of its own PID namespace, the host's
+//! /dev, bind-mounted /etc/hosts and /etc/resolv.conf and a tmpfs service-account secret under
+//! /var/run/secrets. `unshare` gives it mount and PID namespaces, `chroot` its root.
+//!
+//! The image it pushes must list exactly the same files as the `chroot` build of the same
+//! multi-stage Dockerfile, and nothing of the container may reach a layer or be lost.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use strata_tests::*;
+
+const DOCKERFILE: &str = r#"ARG BASE
+FROM ${BASE} AS build
+RUN mkdir -p /out && echo built > /out/a && ln -s a /out/link && ln /out/a /out/hard && chmod 750 /out
+RUN --mount=type=bind,source=ctx.txt,target=/mnt/ctx.txt cat /mnt/ctx.txt > /out/ctx
+
+FROM build AS more
+RUN echo more >> /out/a && rm /out/link && mkdir -p /var/lib/app && echo state > /var/lib/app/state
+
+FROM ${BASE}
+COPY --from=build /out /app
+COPY --from=more /out/a /app/more
+COPY --from=more /var/lib/app /var/lib/app
+COPY --chown=1000:1000 ctx.txt /app/ctx2
+RUN <<EOF
+#!/bin/sh
+echo "heredoc $0" > /app/heredoc
+EOF
+RUN rm /bin/vi && touch /tmp/t
+USER 1000:1000
+RUN id -u > /tmp/whoami
+"#;
+
+fn is_root() -> bool {
+    must(Command::new("id").arg("-u")).trim() == "0"
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}
+
+/// The shared libraries `binary` loads (with the dynamic loader), as absolute paths.
+fn shared_libraries(binary: &Path) -> Vec<PathBuf> {
+    let out = Command::new("ldd").arg(binary).output().expect("ldd");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// A container root with only what a kaniko-style image holds; returns its path.
+fn container_root(dir: &Path, context: &Path) -> PathBuf {
+    let root = dir.join("container");
+    for d in ["proc", "dev", "sys", "etc", "kaniko", "workspace", "tmp", "var/run/secrets/sa"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    std::fs::write(root.join("kaniko/strata"), "").expect("mount target");
+    std::fs::write(root.join(".dockerenv"), "").expect(".dockerenv");
+    for f in ["etc/hosts", "etc/resolv.conf"] {
+        std::fs::write(root.join(f), "").expect("mount target");
+    }
+    for lib in shared_libraries(&strata_bin()) {
+        let to = root.join(lib.strip_prefix("/").expect("absolute"));
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&lib, &to).unwrap_or_else(|e| panic!("copy {}: {e}", lib.display()));
+    }
+    must(Command::new("cp").arg("-a").arg(format!("{}/.", context.display())).arg(root.join("workspace")));
+    root
+}
+
+/// Runs strata in the container with `args`; the shell sets up the container's mounts first
+/// (its root a mount point of its own, as every container runtime makes it).
+fn run_in_container(root: &Path, args: &[String]) -> Run {
+    let r = root.display();
+    let setup = format!(
+        "set -e; mount --bind {r} {r}; mount -t proc proc {r}/proc; mount --rbind /dev {r}/dev; mount --bind /etc/hosts {r}/etc/hosts; \
+         mount --bind /etc/resolv.conf {r}/etc/resolv.conf; mount --bind \"$STRATA\" {r}/kaniko/strata; \
+         mount -t tmpfs -o size=1m tmpfs {r}/var/run/secrets/sa; echo sa-token > {r}/var/run/secrets/sa/token; \
+         exec chroot {r} /kaniko/strata \"$@\""
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--pid", "--fork"])
+        .args(["sh", "-c", &setup, "sh"])
+        .args(args)
+        .env("STRATA", strata_bin())
+        .env("HOME", "/root")
+        .output()
+        .expect("unshare");
+    Run {
+        ok: out.status.success(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{tag}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+#[test]
+fn none_in_a_container_equals_chroot_build() {
+    let test = "none_in_a_container_equals_chroot_build";
+    let Some(env) = test_env(test) else { return };
+    if !is_root() || !have("unshare") || !have("chroot") {
+        eprintln!("SKIPPED {test}: needs root, unshare and chroot (scripts/test.sh runs the tests as root)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let context = dir.path().join("ctx");
+    std::fs::create_dir_all(&context).expect("mkdir");
+    std::fs::write(context.join("Dockerfile"), DOCKERFILE).expect("Dockerfile");
+    std::fs::write(context.join("ctx.txt"), "from the context\n").expect("ctx.txt");
+    let tag = unique("none");
+    let chroot_dest = format!("{}/e2e/none-chroot:{tag}", env.registry_http);
+    let none_dest = format!("{}/e2e/none-none:{tag}", env.registry_http);
+    let base = format!("BASE={}", env.base_busybox);
+
+    let work = dir.path().join("work");
+    let chroot = strata(
+        &[
+            "build",
+            "--context",
+            &context.display().to_string(),
+            "--destination",
+            &chroot_dest,
+            "--insecure-registry",
+            &env.registry_http,
+            "--isolation",
+            "chroot",
+            "--work-dir",
+            &work.display().to_string(),
+            "--build-arg",
+            &base,
+        ],
+        &[],
+    );
+    assert!(chroot.ok, "chroot build failed: {}", chroot.stderr);
+
+    let root = container_root(dir.path(), &context);
+    let args: Vec<String> = [
+        "build",
+        "--context",
+        "/workspace",
+        "--destination",
+        &none_dest,
+        "--insecure-registry",
+        &env.registry_http,
+        "--isolation",
+        "none",
+        "--work-dir",
+        "/kaniko/work",
+        "--digest-file",
+        "/kaniko/digest",
+        "--build-arg",
+        &base,
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let none = run_in_container(&root, &args);
+    assert!(none.ok, "none build in the container failed: {}", none.stderr);
+    assert!(none.stderr.contains("isolation=none"), "{}", none.stderr);
+
+    let ours = pull_and_unpack(&none_dest, &["--src-tls-verify=false"]);
+    let theirs = pull_and_unpack(&chroot_dest, &["--src-tls-verify=false"]);
+    let (a, b) = (listing(&ours.rootfs), listing(&theirs.rootfs));
+    let only_none: Vec<&String> = a.iter().filter(|l| !b.contains(l)).collect();
+    let only_chroot: Vec<&String> = b.iter().filter(|l| !a.contains(l)).collect();
+    assert!(only_none.is_empty() && only_chroot.is_empty(), "listings differ\nnone only: {only_none:#?}\nchroot only: {only_chroot:#?}");
+    assert_eq!(ours.config["config"], theirs.config["config"], "configs differ");
+
+    let line = |p: &str| a.iter().find(|l| l.starts_with(&format!("{p}\t"))).cloned().unwrap_or_else(|| panic!("{p} missing: {a:#?}"));
+    assert!(line("app/heredoc").contains("\tfile\t"), "{}", line("app/heredoc"));
+    assert_eq!(std::fs::read_to_string(ours.rootfs.join("app/more")).expect("more"), "built\nmore\n");
+    assert!(line("tmp/whoami").contains("\t1000:1000\t"), "{}", line("tmp/whoami"));
+    for absent in ["kaniko", "workspace", ".dockerenv", "var/run/secrets", "proc/1", "bin/vi", "dev/pipes"] {
+        assert!(!a.iter().any(|l| l.starts_with(absent)), "{absent} reached the image");
+    }
+
+    // The container's own files survived the stage changes; its root is the final stage's.
+    let digest = std::fs::read_to_string(root.join("kaniko/digest")).expect("digest file");
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert!(root.join("kaniko/work/blobs").is_dir(), "the work dir survives");
+    assert!(root.join("workspace/Dockerfile").is_file(), "the context survives");
+    assert!(root.join("app/heredoc").is_file() && !root.join("out").exists(), "/ holds the final stage");
+}
