@@ -27,23 +27,32 @@ pub struct BaseImages {
 }
 
 impl BaseImages {
-    /// Pulls `reference` (once per build) and makes sure its layer blobs are in `store`.
+    /// Pulls `reference` for `platform` (once per build) and makes sure its layer blobs are in `store`.
     pub fn pull(
         &mut self,
         client: &Client,
         handle: &tokio::runtime::Handle,
         store: &BlobStore,
         reference: &str,
+        platform: &Platform,
         progress: &dyn Fn(ProgressEvent),
     ) -> Result<PulledBase, BuildError> {
-        if let Some(p) = self.pulled.get(reference) {
+        let key = format!("{reference} {platform}");
+        if let Some(p) = self.pulled.get(&key) {
             return Ok(p.clone());
         }
         let r: Reference = reference.parse()?;
-        let image = handle.block_on(client.get_image(&r, &Platform::host()))?;
+        let image = handle.block_on(client.get_image(&r, platform))?;
         let config_bytes = handle.block_on(client.get_blob_bytes(&r, &image.manifest.config.digest))?;
         let config: ImageConfig = serde_json::from_slice(&config_bytes)
             .map_err(|e| BuildError::Options(format!("{reference}: the image config is not valid JSON: {e}")))?;
+        // A single-platform image for another platform (BuildKit refuses it too).
+        if !config.architecture.is_empty() && (config.architecture != platform.architecture || (!config.os.is_empty() && config.os != platform.os)) {
+            return Err(BuildError::Options(format!(
+                "{reference} is a {}/{} image, but this stage is built for {platform}; use an image (or an index) with a {platform} variant, or build with --custom-platform {}/{}",
+                config.os, config.architecture, config.os, config.architecture
+            )));
+        }
         if config.rootfs.diff_ids.len() != image.manifest.layers.len() {
             return Err(BuildError::Options(format!(
                 "{reference}: the config lists {} diff_ids but the manifest {} layers",
@@ -61,7 +70,7 @@ impl BaseImages {
             layers.push(ImageLayer { digest: desc.digest.clone(), diff_id: diff_id.clone(), size: desc.size, media_type: desc.media_type.clone() });
         }
         let pulled = PulledBase { reference: r, digest: image.digest, config, layers };
-        self.pulled.insert(reference.to_string(), pulled.clone());
+        self.pulled.insert(key, pulled.clone());
         Ok(pulled)
     }
 }

@@ -82,7 +82,7 @@ impl Builder {
         let plan_opts = PlanOptions {
             build_args: opts.build_args.clone(),
             target: opts.target.clone(),
-            target_platform: None,
+            target_platform: opts.platform.clone(),
             build_platform: None,
         };
         let plan = strata_dockerfile::plan(&dockerfile, &plan_opts)?;
@@ -189,7 +189,8 @@ impl Builder {
                 StageBase::Stage(i) => format!("stage {i}"),
             };
             self.emit(BuildEvent::StageStarted { index: planned.index, name: planned.name.clone(), base: base_label });
-            let (config, layers, base_key) = self.start_from_base(&planned.base, &rootfs)?;
+            let platform = self.stage_platform(planned.platform.as_deref())?;
+            let (config, layers, base_key) = self.start_from_base(&planned.base, &rootfs, &platform)?;
             let ignore = self.slash.as_ref().map(|s| s.ignore.clone()).unwrap_or_default();
             let snapshotter = Snapshotter::new(&rootfs, self.opts.snapshot_mode, ignore)?;
             let scope = StageScope::new(&self.dockerfile, &self.plan_opts, planned.index, &config.env_pairs());
@@ -203,6 +204,7 @@ impl Builder {
                 cmd_set_here: false,
                 created: self.created.clone(),
                 cache_key: base_key,
+                platform,
             };
             // ONBUILD triggers of the base run first, and the new image does not inherit them.
             let triggers = st.config.config.on_build.take().unwrap_or_default();
@@ -242,17 +244,26 @@ impl Builder {
     }
 
     /// Fills `rootfs` from the stage's base and returns the starting config and layers.
-    fn start_from_base(&mut self, base: &StageBase, rootfs: &std::path::Path) -> Result<(ImageConfig, Vec<ImageLayer>, CacheKey), BuildError> {
+    fn start_from_base(
+        &mut self,
+        base: &StageBase,
+        rootfs: &std::path::Path,
+        platform: &Platform,
+    ) -> Result<(ImageConfig, Vec<ImageLayer>, CacheKey), BuildError> {
         match base {
             StageBase::Scratch => {
-                let host = Platform::host();
-                let mut config = ImageConfig { architecture: host.architecture, os: host.os, ..Default::default() };
+                let mut config = ImageConfig {
+                    architecture: platform.architecture.clone(),
+                    os: platform.os.clone(),
+                    variant: platform.variant.clone(),
+                    ..Default::default()
+                };
                 config.set_env("PATH", crate::exec::DEFAULT_PATH);
-                Ok((config, Vec::new(), CacheKey::base("scratch", "")))
+                Ok((config, Vec::new(), CacheKey::base("scratch", &platform.to_string())))
             }
             StageBase::Image(reference) => {
                 let events = self.events.clone();
-                let image = self.bases.pull(&self.client, &self.handle, &self.store, reference, &|e| {
+                let image = self.bases.pull(&self.client, &self.handle, &self.store, reference, platform, &|e| {
                     if let Some(f) = &events {
                         f(BuildEvent::Transfer(e));
                     }
@@ -276,6 +287,14 @@ impl Builder {
                 }
                 Ok((parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex())))
             }
+        }
+    }
+
+    /// The platform a stage is built for: its `FROM --platform`, else `--custom-platform`, else the host's.
+    fn stage_platform(&self, from_flag: Option<&str>) -> Result<Platform, BuildError> {
+        match from_flag.or(self.opts.platform.as_deref()) {
+            Some(p) => p.parse::<Platform>().map_err(|e| BuildError::Options(format!("{}: {e}", self.file_name))),
+            None => Ok(Platform::host()),
         }
     }
 

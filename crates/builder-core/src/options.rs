@@ -70,6 +70,8 @@ pub struct BuildOptions {
     /// Paths never captured in a layer nor removed between stages when the build root is `/`
     /// (kaniko's `--ignore-path`); strata's own files and mount points are always kept.
     pub ignore_paths: Vec<PathBuf>,
+    /// `--custom-platform`: the platform built for (`os/arch[/variant]`); the host's when None.
+    pub platform: Option<String>,
     /// `--cache`: reuse RUN layers of earlier builds (None: every RUN runs).
     pub cache: Option<CacheOptions>,
 }
@@ -115,6 +117,7 @@ impl BuildOptions {
             cache_dir: None,
             ignore_paths: Vec::new(),
             cache: None,
+            platform: None,
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct StageRun {
     pub created: String,
     /// The cache key so far (kept up to date only with `--cache`).
     pub cache_key: crate::cache::CacheKey,
+    /// The platform the stage is built for.
+    pub platform: strata_registry::Platform,
 }
 
 impl StageRun {

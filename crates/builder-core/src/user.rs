@@ -67,8 +67,10 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ExecUser, String> {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let user = if user.is_empty() { "root" } else { user };
     let users = passwd(rootfs);
+    // No USER: uid 0, by its passwd entry when there is one (an image without /etc/passwd,
+    // such as a scratch image with one static binary, still runs as root).
+    let user = if user.is_empty() { users.iter().find(|e| e.uid == 0).map_or("0", |e| e.name.as_str()) } else { user };
     let entry = match user.parse::<u32>() {
         Ok(uid) => users.iter().find(|e| e.uid == uid),
         Err(_) => users.iter().find(|e| e.name == user),
@@ -145,5 +147,15 @@ mod tests {
         assert!(resolve_user(dir.path(), "nobody").is_err());
         assert_eq!(resolve_chown(dir.path(), "user").expect("chown"), (1000, 1000));
         assert_eq!(resolve_chown(dir.path(), "1:wheel").expect("chown"), (1, 10));
+        let root = resolve_user(dir.path(), "").expect("no USER");
+        assert_eq!((root.uid, root.gid, root.home.as_str()), (0, 0, "/root"));
+    }
+
+    #[test]
+    fn no_user_without_passwd_is_uid_0() {
+        let empty = tempfile::tempdir().expect("tempdir");
+        let u = resolve_user(empty.path(), "").expect("no USER, no passwd");
+        assert_eq!((u.uid, u.gid, u.home.as_str()), (0, 0, "/"));
+        assert!(resolve_user(empty.path(), "root").is_err(), "an explicit name still needs an entry");
     }
 }

@@ -141,6 +141,10 @@ pub struct BuildArgs {
     /// Where `RUN --mount=type=cache` directories persist (default: <work-dir>/run-cache).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// The platform to build for, `os/arch[/variant]` (default: the host's); base images are
+    /// pulled for it. RUN steps for another architecture need binfmt emulation.
+    #[arg(long = "custom-platform", visible_alias = "platform", value_name = "OS/ARCH")]
+    pub custom_platform: Option<String>,
     /// Reuse RUN layers of earlier builds (kept in the work dir and in the cache repository).
     #[arg(long)]
     pub cache: bool,

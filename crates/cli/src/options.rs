@@ -110,6 +110,10 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     }
     o.cache_dir = a.cache_dir.clone();
     o.ignore_paths = a.ignore_paths.clone();
+    if let Some(p) = &a.custom_platform {
+        let parsed: strata_registry::Platform = p.parse().map_err(|e| anyhow::anyhow!("--custom-platform: {e}"))?;
+        o.platform = Some(parsed.to_string());
+    }
     if a.cache || a.cache_repo.is_some() {
         let mut c = strata_builder_core::CacheOptions { repo: a.cache_repo.clone(), ..Default::default() };
         if let Some(t) = &a.cache_ttl {

@@ -262,6 +262,9 @@ fn read_settings() -> anyhow::Result<Plan> {
     if let Some(i) = var("STRATA_ISOLATION") {
         push("--isolation", i);
     }
+    if let Some(p) = first(&["PLUGIN_PLATFORM", "PLUGIN_CUSTOM_PLATFORM"]) {
+        push("--custom-platform", p);
+    }
     // kaniko-ecr: the cache repository lives in PLUGIN_REGISTRY; the TTL is in hours.
     if flag("PLUGIN_ENABLE_CACHE")? {
         if let Some(repo) = var("PLUGIN_CACHE_REPO") {
@@ -333,13 +336,7 @@ fn read_settings() -> anyhow::Result<Plan> {
     }
     tweaks.work_dir = var("STRATA_WORK_DIR").map(PathBuf::from);
 
-    // Platform: strata builds for the host only.
-    if let Some(p) = first(&["PLUGIN_PLATFORM", "PLUGIN_CUSTOM_PLATFORM"]) {
-        let host = format!("linux/{}", host_arch());
-        if p != host {
-            warnings.push(format!("PLUGIN_PLATFORM/PLUGIN_CUSTOM_PLATFORM {p:?} is accepted but ignored: strata builds for the host platform ({host})"));
-        }
-    }
+
     if !flag("PLUGIN_ENABLE_CACHE")? && (var("PLUGIN_CACHE_REPO").is_some() || var("PLUGIN_CACHE_TTL").is_some()) {
         warnings.push("PLUGIN_CACHE_REPO/PLUGIN_CACHE_TTL have no effect without PLUGIN_ENABLE_CACHE=true".into());
     }
@@ -399,16 +396,6 @@ fn oidc_token_file(token: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("PLUGIN_OIDC_TOKEN_ID: cannot create {}", path.display()))?;
     f.write_all(token.as_bytes()).with_context(|| format!("PLUGIN_OIDC_TOKEN_ID: cannot write {}", path.display()))?;
     Ok(path)
-}
-
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
 }
 
 /// Builds and pushes as the plugin would, then writes its output files.

@@ -128,7 +128,7 @@ fn copy_all(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, is
                 written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
             }
             Some(word) => {
-                let root = source_root(b, inst, word)?;
+                let root = source_root(b, inst, word, &st.platform)?;
                 let from = CopyFrom { root: &root, ignore: None, is_rootfs: true };
                 written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
             }
@@ -138,7 +138,7 @@ fn copy_all(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, is
 }
 
 /// The rootfs `--from=word` names: a built stage, or an image pulled and unpacked for it.
-fn source_root(b: &mut Builder, inst: &Instruction, word: &str) -> Result<PathBuf, BuildError> {
+fn source_root(b: &mut Builder, inst: &Instruction, word: &str, platform: &strata_registry::Platform) -> Result<PathBuf, BuildError> {
     if let Some(i) = b.plan.resolve_stage(word) {
         return b
             .stage_root(i)?
@@ -148,7 +148,7 @@ fn source_root(b: &mut Builder, inst: &Instruction, word: &str) -> Result<PathBu
     if !dir.exists() {
         std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
         let events = b.events.clone();
-        let image = b.bases.pull(&b.client, &b.handle, &b.store, word, &|e| {
+        let image = b.bases.pull(&b.client, &b.handle, &b.store, word, platform, &|e| {
             if let Some(f) = &events {
                 f(crate::progress::BuildEvent::Transfer(e));
             }

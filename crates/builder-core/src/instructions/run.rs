@@ -80,7 +80,8 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         let context_ignore = b.context.ignore().clone();
         let cache_root = b.opts.run_cache_dir();
         let secrets = b.opts.secrets.clone();
-        let mut from_root = |word: &str| mount_from_root(b, word);
+        let platform = st.platform.clone();
+        let mut from_root = |word: &str| mount_from_root(b, word, &platform);
         let mut inputs = MountInputs {
             context_root: &context_root,
             context_ignore: Some(&context_ignore),
@@ -151,7 +152,18 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     drop(spec);
     prepared.release();
     let _ = std::fs::remove_dir_all(&scratch);
-    let status = result.map_err(|e| fail(b, inst, format!("cannot start {shown:?}: {e}")))?;
+    let status = result.map_err(|e| {
+        let host = strata_registry::Platform::host();
+        let hint = if st.platform.architecture != host.architecture {
+            format!(
+                " (this stage is built for {} on a {host} machine: RUN needs emulation, e.g. qemu-user-static registered with binfmt_misc, or build on a {} machine)",
+                st.platform, st.platform
+            )
+        } else {
+            String::new()
+        };
+        fail(b, inst, format!("cannot start {shown:?}: {e}{hint}"))
+    })?;
     match status {
         RunStatus::Exited(0) => {}
         RunStatus::Exited(code) => {
@@ -229,7 +241,7 @@ fn apply_cached(b: &Builder, st: &mut StageRun, layer: Option<crate::image::mani
 
 /// The root directory `RUN --mount=from=word` names: a built stage, or an image pulled and
 /// unpacked for it (once per build).
-fn mount_from_root(b: &mut Builder, word: &str) -> Result<PathBuf, String> {
+fn mount_from_root(b: &mut Builder, word: &str, platform: &strata_registry::Platform) -> Result<PathBuf, String> {
     if let Some(i) = b.plan.resolve_stage(word) {
         return b
             .stage_root(i)
@@ -242,7 +254,7 @@ fn mount_from_root(b: &mut Builder, word: &str) -> Result<PathBuf, String> {
         let events = b.events.clone();
         let image = b
             .bases
-            .pull(&b.client, &b.handle, &b.store, word, &|e| {
+            .pull(&b.client, &b.handle, &b.store, word, platform, &|e| {
                 if let Some(f) = &events {
                     f(crate::progress::BuildEvent::Transfer(e));
                 }

@@ -1,0 +1,127 @@
+//! End to end, `--custom-platform`: images for another architecture are built without
+//! emulation as long as no RUN needs it. strata builds an arm64 and an amd64 image, buildah
+//! joins them into an index in the real registry, and a build `FROM` that index picks the
+//! variant of the asked platform. A single-platform base of the wrong architecture is refused,
+//! and a RUN of a foreign binary fails with a hint about emulation.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use strata_tests::*;
+
+fn unique() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// `strata build` of `ctx` for `platform`, pushed to `dest`.
+fn build(env: &TestEnv, ctx: &Path, platform: Option<&str>, dest: &str, work: &Path) -> Run {
+    let mut args = vec![
+        "build".to_string(),
+        "--context".into(),
+        ctx.display().to_string(),
+        "--insecure-registry".into(),
+        env.registry_http.clone(),
+        "--destination".into(),
+        dest.into(),
+        "--work-dir".into(),
+        work.display().to_string(),
+    ];
+    if let Some(p) = platform {
+        args.extend(["--custom-platform".to_string(), p.to_string()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    strata(&refs, &[])
+}
+
+fn config_of(reference: &str) -> Value {
+    let out = must(Command::new("skopeo").args(["inspect", "--tls-verify=false", "--config", "--raw"]).arg(format!("docker://{reference}")));
+    serde_json::from_str(&out).expect("config json")
+}
+
+#[test]
+fn custom_platform_builds_and_picks_index_variants() {
+    let test = "custom_platform_builds_and_picks_index_variants";
+    let Some(env) = test_env(test) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = dir.path().join("work");
+    let id = unique();
+    let repo = format!("{}/e2e/platform-{id}", env.registry_http);
+
+    // Two single-platform images from scratch, each carrying its architecture's name.
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(ctx.join("amd64.txt"), "amd64\n").expect("write");
+    std::fs::write(ctx.join("arm64.txt"), "arm64\n").expect("write");
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nCOPY ${TARGETARCH}.txt /arch.txt\nLABEL target=$TARGETPLATFORM\n").expect("write");
+    for arch in ["arm64", "amd64"] {
+        let run = build(&env, &ctx, Some(&format!("linux/{arch}")), &format!("{repo}:{arch}"), &work);
+        assert!(run.ok, "{arch}: {}", run.stderr);
+        let config = config_of(&format!("{repo}:{arch}"));
+        assert_eq!(config["architecture"], arch);
+        assert_eq!(config["os"], "linux");
+        assert_eq!(config["config"]["Labels"]["target"], format!("linux/{arch}"));
+    }
+
+    // buildah makes the index (the oracle's own manifest-list code, not ours).
+    let store = dir.path().join("buildah");
+    let buildah = |args: &[&str]| {
+        must(Command::new("buildah").arg("--root").arg(store.join("root")).arg("--runroot").arg(store.join("run")).args(["--storage-driver", "vfs"]).args(args))
+    };
+    buildah(&["manifest", "create", "strata-platform-list"]);
+    for arch in ["amd64", "arm64"] {
+        buildah(&["manifest", "add", "--tls-verify=false", "strata-platform-list", &format!("docker://{repo}:{arch}")]);
+    }
+    buildah(&["manifest", "push", "--all", "--tls-verify=false", "strata-platform-list", &format!("docker://{repo}:multi")]);
+
+    // FROM the index: each platform gets its own variant.
+    let child = dir.path().join("child");
+    std::fs::create_dir_all(&child).expect("mkdir");
+    std::fs::write(child.join("extra.txt"), "extra\n").expect("write");
+    std::fs::write(child.join("Dockerfile"), format!("FROM {repo}:multi\nCOPY extra.txt /extra.txt\n")).expect("write");
+    for (platform, want) in [(Some("linux/arm64"), "arm64"), (None, "amd64")] {
+        let dest = format!("{repo}:child-{want}");
+        let run = build(&env, &child, platform, &dest, &work);
+        assert!(run.ok, "{platform:?}: {}", run.stderr);
+        let image = pull_and_unpack(&dest, &["--src-tls-verify=false", "--override-arch", want]);
+        assert_eq!(std::fs::read_to_string(image.rootfs.join("arch.txt")).expect("arch.txt"), format!("{want}\n"));
+        assert_eq!(image.config["architecture"], want);
+    }
+
+    // A single-platform image of another architecture is refused, naming both platforms.
+    let wrong = dir.path().join("wrong");
+    std::fs::create_dir_all(&wrong).expect("mkdir");
+    std::fs::write(wrong.join("Dockerfile"), format!("FROM {repo}:amd64\nLABEL x=y\n")).expect("write");
+    let run = build(&env, &wrong, Some("linux/arm64"), &format!("{repo}:wrong"), &work);
+    assert!(!run.ok && run.code == Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("is a linux/amd64 image, but this stage is built for linux/arm64"), "{}", run.stderr);
+}
+
+#[test]
+fn run_of_a_foreign_binary_names_emulation() {
+    let test = "run_of_a_foreign_binary_names_emulation";
+    let Some(env) = test_env(test) else { return };
+    if must(Command::new("id").arg("-u")).trim() != "0" {
+        eprintln!("SKIPPED {test}: chroot isolation needs root");
+        return;
+    }
+    if Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
+        eprintln!("SKIPPED {test}: this machine emulates arm64, so the RUN would work");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    // busybox with its ELF machine field set to AArch64: the kernel refuses it as arm64 code.
+    let mut elf = std::fs::read("/bin/busybox").expect("busybox-static");
+    assert_eq!(&elf[..4], b"\x7fELF");
+    elf[18] = 0xb7;
+    elf[19] = 0;
+    std::fs::write(ctx.join("sh"), &elf).expect("write");
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY --chmod=755 sh /bin/sh\nRUN echo hi\n").expect("write");
+    let run = build(&env, &ctx, Some("linux/arm64"), &format!("{}/e2e/platform-run:{}", env.registry_http, unique()), &dir.path().join("work"));
+    assert!(!run.ok && run.code == Some(1), "{}", run.stderr);
+    for part in ["Dockerfile:3", "Exec format error", "built for linux/arm64", "binfmt_misc"] {
+        assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+}
