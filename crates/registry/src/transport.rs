@@ -27,6 +27,9 @@ pub(crate) struct Endpoint {
     /// For a loopback registry not listed as insecure: the plain-HTTP base to fall back to when
     /// the registry does not speak TLS (decided once, before the first request).
     http_fallback: Option<String>,
+    /// Set when `http` cannot verify HTTPS (no CA certificates at all): why HTTPS is refused.
+    /// Only loopback endpoints get this far, to find out whether they speak plain HTTP.
+    unverifiable: Option<String>,
 }
 
 impl Endpoint {
@@ -116,10 +119,12 @@ impl Client {
             return Ok(ep.clone());
         }
         let mut ep = self.build_endpoint(name, target)?;
-        if let Some(http_base) = ep.http_fallback.take()
-            && speaks_plain_http(&ep, &http_base).await
-        {
-            ep.base = http_base;
+        if let Some(http_base) = ep.http_fallback.take() {
+            if speaks_plain_http(&ep, &http_base).await {
+                ep.base = http_base;
+            } else if let Some(message) = ep.unverifiable.take() {
+                return Err(Error::Options(message));
+            }
         }
         let ep = Arc::new(ep);
         if let Ok(mut m) = self.endpoints.lock() {
@@ -158,6 +163,9 @@ impl Client {
                 _ => hostport = to,
             }
         }
+        // `resolve` set: the URL keeps the registry's own (non-loopback) name for TLS.
+        let http_fallback = (scheme == "https" && resolve.is_none() && is_loopback(&hostport)).then(|| format!("http://{hostport}{prefix}"));
+        let mut unverifiable = None;
         let skip_verify = o.skip_tls_verify
             || o.skip_tls_verify_registries.iter().any(|e| matches_host(e, name) || matches_host(e, &hostport));
         let per_registry = o.registry_ca_certs.iter().filter(|(h, _)| matches_host(h, name) || matches_host(h, &hostport));
@@ -204,23 +212,30 @@ impl Client {
                     tracing::warn!(registry = name, "no system CA certificates: TLS on redirects from this plain-HTTP registry is not verified");
                     make(true, true).or_else(|_| make(false, true))
                 } else {
-                    return Err(Error::Options(format!(
+                    let message = format!(
                         "HTTPS registry {name}: no CA certificates found on this system (/etc/ssl/certs, SSL_CERT_FILE, SSL_CERT_DIR); \
                          install ca-certificates, set SSL_CERT_FILE, or give --registry-certificate {name}=CA.pem"
-                    )));
+                    );
+                    if http_fallback.is_none() {
+                        return Err(Error::Options(message));
+                    }
+                    // A loopback registry may not speak TLS at all, and then needs no CA: the
+                    // probe finds out (unverified, sending nothing but `GET /v2/`), and if it
+                    // does speak TLS the endpoint is refused with this message.
+                    unverifiable = Some(message);
+                    make(true, true).or_else(|_| make(false, true))
                 }
                 .map_err(|e| Error::Options(format!("HTTP client for {name}: {}", error_chain(&e))))?
             }
             Err(e) => return Err(Error::Options(format!("HTTP client for {name}: {}", error_chain(&e)))),
         };
-        // `resolve` set: the URL keeps the registry's own (non-loopback) name for TLS.
-        let http_fallback = (scheme == "https" && resolve.is_none() && is_loopback(&hostport)).then(|| format!("http://{hostport}{prefix}"));
         Ok(Endpoint {
             name: name.to_string(),
             base: format!("{scheme}://{hostport}{prefix}"),
             http,
             is_ecr: crate::ecr_host::parse(name).is_some(),
             http_fallback,
+            unverifiable,
         })
     }
 
@@ -505,6 +520,23 @@ mod tests {
         // A name mapped onto a loopback address keeps its name for TLS: no fallback either.
         let opts = ClientOptions { registry_maps: vec![("plain.registry.test:5000".into(), "127.0.0.1:5000".into())], ..Default::default() };
         assert_eq!(fallback_of(opts, "plain.registry.test:5000"), None);
+    }
+
+    #[tokio::test]
+    async fn the_plain_http_choice_is_made_once_per_process() {
+        // The plain registry scripts/test.sh starts (docker-registry); skipped loudly without it.
+        let Some(addr) = std::env::var("STRATA_TEST_REGISTRY_HTTP").ok().filter(|a| is_loopback(a)) else {
+            eprintln!("SKIPPED the_plain_http_choice_is_made_once_per_process: STRATA_TEST_REGISTRY_HTTP is not set (run scripts/test.sh)");
+            return;
+        };
+        let first = Client::new(ClientOptions::default()).unwrap_or_else(|e| panic!("client: {e}"));
+        let ep = first.endpoint(&addr).await.unwrap_or_else(|e| panic!("{addr}: {e}"));
+        assert_eq!(ep.base, format!("http://{addr}"));
+        let remembered = loopback_schemes().lock().ok().and_then(|m| m.get(&format!("https://{addr}")).copied());
+        assert_eq!(remembered, Some(true));
+        // Another client in the process takes the remembered answer.
+        let second = Client::new(ClientOptions::default()).unwrap_or_else(|e| panic!("client: {e}"));
+        assert_eq!(second.endpoint(&addr).await.unwrap_or_else(|e| panic!("{addr}: {e}")).base, format!("http://{addr}"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use std::process::Command;
 use std::time::Duration;
 use strata_registry::{Client, ClientOptions, Error, Platform, Reference};
 
@@ -76,4 +77,43 @@ async fn a_non_loopback_name_is_never_downgraded() {
     let text = err.to_string();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
     assert!(text.contains(&format!("https://{name}")), "stays on HTTPS: {text}");
+}
+
+#[tokio::test]
+async fn without_ca_certificates_a_plain_loopback_registry_still_works() {
+    const NAME: &str = "without_ca_certificates_a_plain_loopback_registry_still_works";
+    let env = require_env!(NAME);
+    if std::env::var_os("STRATA_TEST_NO_CA_CHILD").is_none() {
+        // This test again, in a process that finds no CA certificate at all (as in a container
+        // without ca-certificates): the variables must hold before the first TLS client exists.
+        let dir = scratch(&env, "no-ca");
+        let (file, certs) = (dir.path().join("empty.pem"), dir.path().join("certs"));
+        std::fs::write(&file, "").unwrap();
+        std::fs::create_dir_all(&certs).unwrap();
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env("STRATA_TEST_NO_CA_CHILD", "1")
+            .env("SSL_CERT_FILE", &file)
+            .env("SSL_CERT_DIR", &certs)
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.contains("1 passed"), "child run failed:\n{text}");
+        assert!(text.contains("CHILD RAN"), "the child did not run the checks:\n{text}");
+        return;
+    }
+    println!("CHILD RAN");
+    // The process really has no CA: any other HTTPS registry is refused before connecting.
+    let elsewhere = Client::new(no_flags()).unwrap().get_image(&r("registry.example.test/x:1"), &Platform::host()).await.unwrap_err();
+    assert!(elsewhere.to_string().contains("no CA certificates found"), "{elsewhere}");
+    let dir = scratch(&env, "no-ca-child");
+    let img = make_image(dir.path(), 4444, &[1000], "amd64", false);
+    let reference = r(&format!("{}/{}:v1", env.http, unique_repo("no-ca")));
+    let client = Client::new(no_flags()).unwrap();
+    assert_eq!(client.push_image(&reference, &img.push).await.unwrap(), img.manifest_digest);
+    // A loopback registry that speaks TLS cannot be verified: refused, with what to do.
+    let tls = r(&format!("{}/{}:v1", env.tls, unique_repo("no-ca")));
+    let opts = ClientOptions { credentials: vec![(env.tls.clone(), env.creds())], ..no_flags() };
+    let err = Client::new(opts).unwrap().get_image(&tls, &Platform::host()).await.unwrap_err();
+    assert!(err.to_string().contains("no CA certificates found"), "{err}");
 }
