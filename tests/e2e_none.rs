@@ -90,12 +90,7 @@ fn run_in_container(root: &Path, args: &[String]) -> Run {
         .env("HOME", "/root")
         .output()
         .expect("unshare");
-    Run {
-        ok: out.status.success(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    to_run(out)
 }
 
 fn unique(tag: &str) -> String {

@@ -142,10 +142,11 @@ fn plugin_pushes_expanded_tags_with_args_labels_base_credentials_and_outputs() {
             // Exported for the AWS SDK, which must not hand them to RUN.
             e("PLUGIN_ACCESS_KEY", "AKIASTRATAPLUGIN"),
             e("PLUGIN_SECRET_KEY", SECRET_KEY),
-            // Accepted, not honoured: one warning each, never an error.
+            // The layer cache, in PLUGIN_REGISTRY/cache-<repo>, entries valid for 6 hours.
             e("PLUGIN_ENABLE_CACHE", "true"),
-            e("PLUGIN_CACHE_REPO", "cache"),
+            e("PLUGIN_CACHE_REPO", format!("cache-{repo}")),
             e("PLUGIN_CACHE_TTL", "6"),
+            // Accepted, not honoured: one warning each, never an error.
             e("PLUGIN_LIFECYCLE_POLICY", "policy.json"),
         ],
     );
@@ -191,8 +192,10 @@ fn plugin_pushes_expanded_tags_with_args_labels_base_credentials_and_outputs() {
     let text = std::fs::read_to_string(&artifact).unwrap_or_default();
     assert!(text.starts_with("{\n\t\"kind\": \"docker/v1\",\n\t\"data\": {"), "tab-indented like Go's MarshalIndent: {text}");
 
+    // Each RUN left a cache entry in the cache repository, tagged by its key.
+    let cache_tags = tags_of(&format!("{}/cache-{repo}", env.registry_http), &plain);
+    assert!(!cache_tags.is_empty() && cache_tags.iter().all(|t| t.len() == 64), "cache entries: {cache_tags:?}");
     // One warning per unhonoured setting.
-    assert_eq!(run.stderr.matches("remote layer caching is not implemented yet").count(), 1, "{}", run.stderr);
     assert_eq!(run.stderr.matches("PLUGIN_LIFECYCLE_POLICY is accepted but ignored").count(), 1, "{}", run.stderr);
     assert_no_secret(&run, &[&env.pass, SECRET_KEY]);
 }

@@ -93,13 +93,7 @@ fn build(ws: &Workspace, env: &TestEnv, base: &str, destination: &str, home: Opt
         }
     };
     cmd.args(&strata_args).current_dir(ws.dir.path());
-    let out = cmd.output().expect("run strata");
-    Run {
-        ok: out.status.success(),
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    to_run(cmd.output().expect("run strata"))
 }
 
 fn unique(tag: &str) -> String {

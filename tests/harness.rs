@@ -70,7 +70,8 @@ pub fn strata(args: &[&str], envs: &[(&str, &str)]) -> Run {
     to_run(out)
 }
 
-fn to_run(out: Output) -> Run {
+/// The [`Run`] of a finished process.
+pub fn to_run(out: Output) -> Run {
     Run {
         ok: out.status.success(),
         code: out.status.code(),

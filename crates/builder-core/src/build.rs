@@ -2,6 +2,7 @@
 //! the target's image, and write it to every output.
 
 use crate::base::BaseImages;
+use crate::cache::CacheKey;
 use crate::context::BuildContext;
 use crate::error::BuildError;
 use crate::image::manifest::{oci_manifest, ImageLayer};
@@ -45,7 +46,7 @@ pub(crate) struct Builder {
     pub(crate) opts: BuildOptions,
     pub(crate) events: Option<EventFn>,
     pub(crate) handle: tokio::runtime::Handle,
-    pub(crate) client: Client,
+    pub(crate) client: std::sync::Arc<Client>,
     pub(crate) store: BlobStore,
     pub(crate) build_dir: PathBuf,
     pub(crate) file_name: String,
@@ -59,6 +60,8 @@ pub(crate) struct Builder {
     pub(crate) created: String,
     /// Set when the build root is `/` (`--isolation none`): what must survive and stay out of layers.
     pub(crate) slash: Option<SlashRoot>,
+    /// The layer cache, with `--cache`.
+    pub(crate) cache: Option<crate::cache::LayerCache>,
 }
 
 /// The paths a build in `/` leaves alone, as unpack and clear want them and as the snapshotter does.
@@ -83,7 +86,8 @@ impl Builder {
             build_platform: None,
         };
         let plan = strata_dockerfile::plan(&dockerfile, &plan_opts)?;
-        let client = Client::new(opts.registry.clone())?;
+        let client = std::sync::Arc::new(Client::new(opts.registry.clone())?);
+        let cache = layer_cache(&opts)?;
         let store = BlobStore::open(&opts.work_dir.join("blobs"))?;
         let build_dir = opts.work_dir.join("builds").join(format!("{}-{}", std::process::id(), now_nanos()));
         std::fs::create_dir_all(&build_dir).map_err(BuildError::io(&build_dir))?;
@@ -114,6 +118,7 @@ impl Builder {
             layer_opts,
             created,
             slash,
+            cache,
         })
     }
 
@@ -128,6 +133,10 @@ impl Builder {
             self.emit(BuildEvent::Warning(warning.message));
         }
         let result = self.check_isolation().and_then(|()| self.check_destinations()).and_then(|()| self.run_stages());
+        // Cache entries of the steps that ran are worth keeping even when a later one failed.
+        if let Some(cache) = &mut self.cache {
+            cache.finish(&self.handle);
+        }
         // The rootfs trees are scratch space; the blob store keeps what is worth keeping.
         let _ = std::fs::remove_dir_all(&self.build_dir);
         result
@@ -180,7 +189,7 @@ impl Builder {
                 StageBase::Stage(i) => format!("stage {i}"),
             };
             self.emit(BuildEvent::StageStarted { index: planned.index, name: planned.name.clone(), base: base_label });
-            let (config, layers) = self.start_from_base(&planned.base, &rootfs)?;
+            let (config, layers, base_key) = self.start_from_base(&planned.base, &rootfs)?;
             let ignore = self.slash.as_ref().map(|s| s.ignore.clone()).unwrap_or_default();
             let snapshotter = Snapshotter::new(&rootfs, self.opts.snapshot_mode, ignore)?;
             let scope = StageScope::new(&self.dockerfile, &self.plan_opts, planned.index, &config.env_pairs());
@@ -193,6 +202,7 @@ impl Builder {
                 scope,
                 cmd_set_here: false,
                 created: self.created.clone(),
+                cache_key: base_key,
             };
             // ONBUILD triggers of the base run first, and the new image does not inherit them.
             let triggers = st.config.config.on_build.take().unwrap_or_default();
@@ -222,7 +232,7 @@ impl Builder {
             }
             // In `/` the next stage replaces this one; its layers can bring it back when needed.
             let rootfs = if self.slash.is_some() { None } else { Some(st.rootfs) };
-            self.built.insert(planned.index, BuiltStage { rootfs, config: st.config, layers: st.layers });
+            self.built.insert(planned.index, BuiltStage { rootfs, config: st.config, layers: st.layers, cache_key: st.cache_key });
         }
         let final_stage = self
             .built
@@ -232,13 +242,13 @@ impl Builder {
     }
 
     /// Fills `rootfs` from the stage's base and returns the starting config and layers.
-    fn start_from_base(&mut self, base: &StageBase, rootfs: &std::path::Path) -> Result<(ImageConfig, Vec<ImageLayer>), BuildError> {
+    fn start_from_base(&mut self, base: &StageBase, rootfs: &std::path::Path) -> Result<(ImageConfig, Vec<ImageLayer>, CacheKey), BuildError> {
         match base {
             StageBase::Scratch => {
                 let host = Platform::host();
                 let mut config = ImageConfig { architecture: host.architecture, os: host.os, ..Default::default() };
                 config.set_env("PATH", crate::exec::DEFAULT_PATH);
-                Ok((config, Vec::new()))
+                Ok((config, Vec::new(), CacheKey::base("scratch", "")))
             }
             StageBase::Image(reference) => {
                 let events = self.events.clone();
@@ -255,7 +265,7 @@ impl Builder {
                 if config.env_var("PATH").is_none() {
                     config.set_env("PATH", crate::exec::DEFAULT_PATH);
                 }
-                Ok((config, image.layers.clone()))
+                Ok((config, image.layers.clone(), CacheKey::base("image", &image.digest)))
             }
             StageBase::Stage(i) => {
                 let parent = self.built.get(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
@@ -264,9 +274,14 @@ impl Builder {
                     (None, Some(dir)) => copy_tree(dir, rootfs)?,
                     (None, None) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, false, &Default::default())?,
                 }
-                Ok((parent.config.clone(), parent.layers.clone()))
+                Ok((parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex())))
             }
         }
+    }
+
+    /// What unpacking into the stage's root must leave alone (nothing unless the root is `/`).
+    pub(crate) fn slash_keep(&self) -> strata_snapshot::KeepPaths {
+        self.slash.as_ref().map(|s| s.keep.clone()).unwrap_or_default()
     }
 
     /// The directory holding built stage `i`'s files (unpacked from its layers when the stage
@@ -326,6 +341,37 @@ impl Builder {
         }
         Ok(BuildOutput { digest, config_digest, manifest: manifest_bytes, config, pushed })
     }
+}
+
+/// The layer cache `opts.cache` asks for: entries in `<work dir>/cache/steps` and in the cache
+/// repository (given, or `<first destination>/cache` when pushing).
+fn layer_cache(opts: &BuildOptions) -> Result<Option<crate::cache::LayerCache>, BuildError> {
+    let Some(c) = &opts.cache else { return Ok(None) };
+    let repo = match (&c.repo, opts.no_push, opts.destinations.first()) {
+        (Some(r), _, _) => Some(r.clone()),
+        (None, false, Some(dest)) => {
+            let d: strata_registry::Reference = dest.parse()?;
+            Some(format!("{}/{}/cache", d.registry, d.repository))
+        }
+        _ => None,
+    };
+    let repo = match repo {
+        Some(text) => {
+            let mut r: strata_registry::Reference =
+                text.parse().map_err(|e| BuildError::Options(format!("--cache-repo {text}: {e}")))?;
+            if r.tag.is_some() || r.digest.is_some() {
+                return Err(BuildError::Options(format!("--cache-repo {text}: give a repository without a tag or digest (entries are tagged by key)")));
+            }
+            r.tag = None;
+            Some(r)
+        }
+        None => None,
+    };
+    if opts.single_snapshot {
+        tracing::warn!("--cache has no effect with --single-snapshot (RUN steps make no layers of their own)");
+        return Ok(None);
+    }
+    Ok(Some(crate::cache::LayerCache::new(opts.work_dir.join("cache/steps"), repo, c.ttl)))
 }
 
 /// Copies a stage's rootfs for a child stage, keeping every attribute (`cp -a`).

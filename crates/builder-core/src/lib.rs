@@ -16,6 +16,7 @@
 pub mod base;
 pub mod build;
 pub mod build_root;
+pub mod cache;
 pub mod context;
 pub mod error;
 pub mod exec;
@@ -31,5 +32,5 @@ pub mod user;
 
 pub use build::{build, BuildOutput};
 pub use error::BuildError;
-pub use options::{BuildOptions, Isolation};
+pub use options::{BuildOptions, CacheOptions, Isolation};
 pub use progress::{BuildEvent, EventFn};

@@ -72,6 +72,24 @@ pub struct BuildOptions {
     /// Paths never captured in a layer nor removed between stages when the build root is `/`
     /// (kaniko's `--ignore-path`); strata's own files and mount points are always kept.
     pub ignore_paths: Vec<PathBuf>,
+    /// `--cache`: reuse RUN layers of earlier builds (None: every RUN runs).
+    pub cache: Option<CacheOptions>,
+}
+
+/// Layer cache settings.
+#[derive(Debug, Clone)]
+pub struct CacheOptions {
+    /// Repository holding cache entries (`registry/path`); default `<first destination>/cache`
+    /// when pushing, else the work dir only.
+    pub repo: Option<String>,
+    /// Entries older than this are misses (kaniko's default: two weeks).
+    pub ttl: std::time::Duration,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        Self { repo: None, ttl: std::time::Duration::from_secs(336 * 3600) }
+    }
 }
 
 impl BuildOptions {
@@ -99,6 +117,7 @@ impl BuildOptions {
             force: false,
             cache_dir: None,
             ignore_paths: Vec::new(),
+            cache: None,
         }
     }
 }

@@ -15,6 +15,38 @@ pub fn resolve_parent_in_root(rootfs: &Path, path: &str) -> io::Result<PathBuf> 
     resolve(rootfs, path, false)
 }
 
+/// Creates each missing directory along the in-image path `dir` (mode 0755, owned by `owner`
+/// or root), symlinks resolved as the image sees them; `prepare` sees each prefix first.
+/// Returns whether it made any.
+pub fn make_dirs(
+    rootfs: &Path,
+    dir: &str,
+    owner: Option<(u32, u32)>,
+    prepare: &mut dyn FnMut(&str) -> io::Result<()>,
+) -> io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut so_far = String::new();
+    let mut made = false;
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        so_far.push('/');
+        so_far.push_str(part);
+        prepare(&so_far)?;
+        let host = resolve_in_root(rootfs, &so_far)?;
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(io::Error::other(format!("{so_far} exists and is not a directory"))),
+            Err(_) => {
+                std::fs::create_dir(&host)?;
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))?;
+                let (uid, gid) = owner.unwrap_or((0, 0));
+                std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
+                made = true;
+            }
+        }
+    }
+    Ok(made)
+}
+
 fn resolve(rootfs: &Path, path: &str, follow_last: bool) -> io::Result<PathBuf> {
     let mut pending: Vec<String> = Vec::new();
     push_components(&mut pending, path);

@@ -17,6 +17,8 @@ pub struct BuiltStage {
     pub config: ImageConfig,
     /// Its layers, base layers first.
     pub layers: Vec<ImageLayer>,
+    /// The cache key after its last instruction.
+    pub cache_key: crate::cache::CacheKey,
 }
 
 /// A stage being built.
@@ -38,6 +40,8 @@ pub struct StageRun {
     pub cmd_set_here: bool,
     /// Created time for history entries.
     pub created: String,
+    /// The cache key so far (kept up to date only with `--cache`).
+    pub cache_key: crate::cache::CacheKey,
 }
 
 impl StageRun {

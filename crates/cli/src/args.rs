@@ -144,6 +144,15 @@ pub struct BuildArgs {
     /// Where `RUN --mount=type=cache` directories persist (default: <work-dir>/run-cache).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Reuse RUN layers of earlier builds (kept in the work dir and in the cache repository).
+    #[arg(long)]
+    pub cache: bool,
+    /// Repository for cache entries (default `<first destination>/cache` when pushing).
+    #[arg(long, value_name = "REGISTRY/REPO")]
+    pub cache_repo: Option<String>,
+    /// Cache entries older than this are not used: `336h` (the default), `30m`, `1h30m`, `45s`; a bare number is hours.
+    #[arg(long, value_name = "DURATION")]
+    pub cache_ttl: Option<String>,
     /// With `--isolation none`: a path of the container that is never captured in a layer nor
     /// removed between stages (repeatable; strata's own files and mount points always are).
     #[arg(long = "ignore-path", value_name = "PATH")]

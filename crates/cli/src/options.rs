@@ -111,6 +111,13 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     }
     o.cache_dir = a.cache_dir.clone();
     o.ignore_paths = a.ignore_paths.clone();
+    if a.cache || a.cache_repo.is_some() {
+        let mut c = strata_builder_core::CacheOptions { repo: a.cache_repo.clone(), ..Default::default() };
+        if let Some(t) = &a.cache_ttl {
+            c.ttl = parse_duration(t).with_context(|| format!("--cache-ttl {t:?}: expected a duration such as 336h, 30m or 1h30m"))?;
+        }
+        o.cache = Some(c);
+    }
     o.secrets = a.secrets.iter().map(|s| s.parse().map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
     for s in &o.secrets {
         // Fail before any layer is pulled when a secret's source is missing (its value is not kept).
@@ -135,4 +142,53 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     r.retries = a.push_retry;
     r.docker_config_dir = std::env::var_os("DOCKER_CONFIG").map(PathBuf::from);
     Ok(o)
+}
+
+/// Parses a Go-style duration (`336h`, `1h30m`, `45s`, `500ms`); a bare number is hours (drone's `cache_ttl`).
+pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let t = text.trim();
+    if let Ok(hours) = t.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(hours.saturating_mul(3600)));
+    }
+    let mut total = 0f64;
+    let mut rest = t;
+    if rest.is_empty() {
+        anyhow::bail!("empty duration");
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let value: f64 = rest[..num_len].parse().map_err(|_| anyhow::anyhow!("no number before {:?}", &rest[num_len..]))?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            other => anyhow::bail!("unknown unit {other:?}"),
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations_and_bare_hours() {
+        assert_eq!(parse_duration("336h").expect("ok"), Duration::from_secs(336 * 3600));
+        assert_eq!(parse_duration("1h30m").expect("ok"), Duration::from_secs(5400));
+        assert_eq!(parse_duration("336h0m0s").expect("ok"), Duration::from_secs(336 * 3600));
+        assert_eq!(parse_duration("24").expect("ok"), Duration::from_secs(24 * 3600));
+        assert_eq!(parse_duration("500ms").expect("ok"), Duration::from_millis(500));
+        assert!(parse_duration("2 weeks").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("h").is_err());
+    }
 }

@@ -274,6 +274,17 @@ fn read_settings() -> anyhow::Result<Plan> {
     if let Some(i) = var("STRATA_ISOLATION") {
         push("--isolation", i);
     }
+    // kaniko-ecr: the cache repository lives in PLUGIN_REGISTRY; the TTL is in hours.
+    if flag("PLUGIN_ENABLE_CACHE")? {
+        if let Some(repo) = var("PLUGIN_CACHE_REPO") {
+            let registry = registry.trim_end_matches('/');
+            let full = if registry.is_empty() || repo.starts_with(&format!("{registry}/")) { repo } else { format!("{registry}/{repo}") };
+            push("--cache-repo", full);
+        }
+        if let Some(ttl) = var("PLUGIN_CACHE_TTL").filter(|t| t != "0") {
+            push("--cache-ttl", ttl);
+        }
+    }
     // Paths of the build container kept out of the image with `--isolation none`.
     for p in var("PLUGIN_IGNORE_PATH").iter().flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
         push("--ignore-path", p.to_string());
@@ -283,6 +294,7 @@ fn read_settings() -> anyhow::Result<Plan> {
     }
     for (key, flag_name) in [
         ("PLUGIN_NO_PUSH", "--no-push"),
+        ("PLUGIN_ENABLE_CACHE", "--cache"),
         ("PLUGIN_INSECURE", "--insecure"),
         ("PLUGIN_SKIP_TLS_VERIFY", "--skip-tls-verify"),
         ("PLUGIN_REPRODUCIBLE", "--reproducible"),
@@ -340,14 +352,13 @@ fn read_settings() -> anyhow::Result<Plan> {
             warnings.push(format!("PLUGIN_PLATFORM/PLUGIN_CUSTOM_PLATFORM {p:?} is accepted but ignored: strata builds for the host platform ({host})"));
         }
     }
-    if flag("PLUGIN_ENABLE_CACHE")? || var("PLUGIN_CACHE_REPO").is_some() || var("PLUGIN_CACHE_TTL").is_some() {
-        warnings.push("PLUGIN_ENABLE_CACHE/PLUGIN_CACHE_REPO/PLUGIN_CACHE_TTL are accepted, but remote layer caching is not implemented yet: building without a cache".into());
+    if !flag("PLUGIN_ENABLE_CACHE")? && (var("PLUGIN_CACHE_REPO").is_some() || var("PLUGIN_CACHE_TTL").is_some()) {
+        warnings.push("PLUGIN_CACHE_REPO/PLUGIN_CACHE_TTL have no effect without PLUGIN_ENABLE_CACHE=true".into());
     }
     let ignored: &[(&str, &str)] = &[
         ("PLUGIN_CACHE_DIR", "no base-image cache directory; strata keeps its own blob cache in its work dir"),
-        ("PLUGIN_CACHE_COPY_LAYERS", "layer caching is not implemented yet"),
-        ("PLUGIN_CACHE_RUN_LAYERS", "layer caching is not implemented yet"),
-        ("PLUGIN_COMPRESSED_CACHING", "layer caching is not implemented yet"),
+        ("PLUGIN_CACHE_COPY_LAYERS", "strata caches RUN layers; COPY always runs (it is cheap) and its content keys the steps after it"),
+        ("PLUGIN_COMPRESSED_CACHING", "strata streams layers and never holds one in memory"),
         ("PLUGIN_LIFECYCLE_POLICY", "strata does not upload ECR lifecycle policies"),
         ("PLUGIN_REPOSITORY_POLICY", "strata does not upload ECR repository policies"),
         ("PLUGIN_INSECURE_PULL", "per-direction settings are not supported; use PLUGIN_INSECURE_REGISTRY for the base image registry"),

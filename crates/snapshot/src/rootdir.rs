@@ -369,19 +369,24 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<rustix::
     }
 }
 
+/// Opens the directory `name` in `dir` without following a symlink.
+fn open_subdir(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(to_io)
+}
+
 /// Removes `name` in `dir` whatever it is; a directory is removed with everything below it,
 /// never following a symlink.
 pub fn remove_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
     match lstat_at(dir, name)? {
         None => Ok(()),
         Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-            let sub = rustix::fs::openat(
-                dir,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(to_io)?;
+            let sub = open_subdir(dir, name)?;
             clear_dir(sub.as_fd(), &mut |_| false)?;
             rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR).map_err(to_io)
         }
@@ -447,13 +452,7 @@ pub fn remove_except(dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, keep: &KeepP
     }
     match lstat_at(dir, name)? {
         Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-            let sub = rustix::fs::openat(
-                dir,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(to_io)?;
+            let sub = open_subdir(dir, name)?;
             clear_dir_except(sub.as_fd(), rel, keep, &mut |_| false)
         }
         Some(_) => remove_at(dir, name),

@@ -360,25 +360,8 @@ fn make_parent_copies(ctx: &Ctx<'_>, rootfs: &Path, dest_dir: &str, item: &Item)
 /// Creates the missing parent directories of `path` inside `rootfs` (0755, `owner` or root).
 /// With `link`, a symlink on the way is replaced by such a directory instead of followed.
 fn make_parents(rootfs: &Path, path: &str, owner: Option<(u32, u32)>, link: bool) -> io::Result<()> {
-    let mut so_far = String::new();
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    for part in parts.iter().take(parts.len().saturating_sub(1)) {
-        so_far.push('/');
-        so_far.push_str(part);
-        if link {
-            replace_symlink_with_dir(rootfs, &so_far)?;
-        }
-        let host = resolve_in_root(rootfs, &so_far)?;
-        match std::fs::symlink_metadata(&host) {
-            Ok(m) if m.is_dir() => continue,
-            Ok(_) => return Err(io::Error::other(format!("{so_far} exists and is not a directory"))),
-            Err(_) => {
-                std::fs::create_dir(&host)?;
-                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))?;
-                chown(&host, owner.unwrap_or((0, 0)))?;
-            }
-        }
-    }
+    let parent = path.trim_end_matches('/').rsplit_once('/').map_or("", |(p, _)| p);
+    crate::rootfs::make_dirs(rootfs, parent, owner, &mut |prefix| if link { replace_symlink_with_dir(rootfs, prefix) } else { Ok(()) })?;
     Ok(())
 }
 

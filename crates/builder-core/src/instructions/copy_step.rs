@@ -73,6 +73,11 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
     let paths: Vec<PathBuf> = written.iter().map(PathBuf::from).collect();
     // A copy onto `/` may touch anything: that is a whole-tree diff.
     let changes = if written.iter().any(|p| p.trim_end_matches('/').is_empty()) { st.snapshotter.diff()? } else { st.snapshotter.paths(&paths)? };
+    if b.cache.is_some() {
+        // What was copied, by content and metadata but not time, decides later RUNs' keys.
+        let content = crate::cache::key::changes_digest(&st.rootfs, &changes)?;
+        st.cache_key = st.cache_key.then(&[b"COPY", inst.original.as_bytes(), content.as_bytes()]);
+    }
     let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
     if let Some(l) = &layer {
         b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });

@@ -18,8 +18,16 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction) ->
         InstructionKind::Run(run) => run::execute(b, st, inst, run),
         InstructionKind::Copy(c) => copy_step::execute(b, st, inst, c, false),
         InstructionKind::Add(c) => copy_step::execute(b, st, inst, c, true),
-        InstructionKind::Workdir(dir) => workdir::execute(b, st, inst, dir),
-        _ => metadata::execute(b, st, inst),
+        other => {
+            if b.cache.is_some() {
+                // Metadata and WORKDIR: the expanded text decides what they do.
+                st.cache_key = st.cache_key.then(&[other.keyword().as_bytes(), inst.original.as_bytes()]);
+            }
+            match other {
+                InstructionKind::Workdir(dir) => workdir::execute(b, st, inst, dir),
+                _ => metadata::execute(b, st, inst),
+            }
+        }
     }
 }
 

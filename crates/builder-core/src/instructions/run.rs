@@ -99,6 +99,29 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
             return Err(fail(b, inst, format!("RUN --mount: {m}")));
         }
     };
+    let history = created_by(&argv, &st.scope.history_args());
+    let key = match &b.cache {
+        Some(_) => match run_key(b, st, run, &argv, &env, &user, &cwd, &prepared.mounts) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                prepared.release();
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    if let Some(k) = &key
+        && let Some(hit) = b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, k))
+    {
+        prepared.release();
+        let _ = std::fs::remove_dir_all(&scratch);
+        b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
+        apply_cached(b, st, hit.layer, history)?;
+        st.cache_key = k.clone();
+        return Ok(());
+    }
+    // Secrets given as variables come last: they are in no cache key, config or history.
     for (k, v) in &prepared.env {
         env.retain(|(ek, _)| ek != k);
         env.push((k.clone(), v.clone()));
@@ -138,7 +161,6 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
             return Err(BuildError::RunKilled { file: b.file_name.clone(), line: inst.span.start_line, command: shown, signal })
         }
     }
-    let history = created_by(&argv, &st.scope.history_args());
     if b.opts.single_snapshot {
         st.history_metadata(history);
         return Ok(());
@@ -147,6 +169,59 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
     if let Some(l) = &layer {
         b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
+    }
+    if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {
+        cache.store(&b.client, &b.handle, &b.store, k, layer.as_ref(), &history);
+        st.cache_key = k.clone();
+    }
+    st.history_layer(history, layer);
+    Ok(())
+}
+
+/// The cache key of a RUN: the stage's key so far, the command as written and as run, the
+/// environment, user and working directory it runs with, the snapshot and compression
+/// settings its layer depends on, and the content of its bind mounts.
+#[allow(clippy::too_many_arguments)]
+fn run_key(
+    b: &Builder,
+    st: &StageRun,
+    run: &Run,
+    argv: &[String],
+    env: &[(String, String)],
+    user: &crate::user::ExecUser,
+    cwd: &str,
+    mounts: &[crate::exec::RunMount],
+) -> Result<crate::cache::CacheKey, BuildError> {
+    let run_json = serde_json::to_vec(run).map_err(|e| BuildError::Options(format!("cache key: {e}")))?;
+    let argv_text = argv.join("\0");
+    let env_text: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let user_text = format!("{}:{}:{:?}", user.uid, user.gid, user.groups);
+    let settings = format!("{:?} {:?}", b.opts.snapshot_mode, b.layer_opts);
+    let mut binds = String::new();
+    for m in mounts {
+        if let crate::exec::RunMountSource::Bind { host, readonly } = &m.source {
+            binds.push_str(&format!("{} {readonly} {}\n", m.target, crate::cache::key::tree_digest(host)?));
+        }
+    }
+    Ok(st.cache_key.then(&[
+        b"RUN",
+        &run_json,
+        argv_text.as_bytes(),
+        env_text.join("\0").as_bytes(),
+        user_text.as_bytes(),
+        cwd.as_bytes(),
+        settings.as_bytes(),
+        binds.as_bytes(),
+    ]))
+}
+
+/// Applies a cached RUN result: its layer goes onto the rootfs and into the image.
+fn apply_cached(b: &Builder, st: &mut StageRun, layer: Option<crate::image::manifest::ImageLayer>, history: String) -> Result<(), BuildError> {
+    if let Some(l) = &layer {
+        let keep = b.slash_keep();
+        crate::base::unpack_layers(&b.store, std::slice::from_ref(l), &st.rootfs, b.opts.isolation == crate::Isolation::Rootless, &keep)?;
+        // The unpacked files are the new baseline, not changes of the next step.
+        st.snapshotter.diff()?;
     }
     st.history_layer(history, layer);
     Ok(())

@@ -3,35 +3,15 @@
 use super::fail;
 use crate::build::Builder;
 use crate::error::BuildError;
-use crate::rootfs::resolve_in_root;
 use crate::stage::{layer_from_changes, StageRun};
 use crate::user::resolve_user;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use strata_dockerfile::Instruction;
 
 /// Creates the in-image directory `dir` and its parents if missing; returns whether it made any.
 pub fn ensure_dir(rootfs: &Path, dir: &str, owner: Option<(u32, u32)>) -> io::Result<bool> {
-    let mut so_far = String::new();
-    let mut made = false;
-    for part in dir.split('/').filter(|p| !p.is_empty()) {
-        so_far.push('/');
-        so_far.push_str(part);
-        let host = resolve_in_root(rootfs, &so_far)?;
-        match std::fs::symlink_metadata(&host) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(io::Error::other(format!("{so_far} exists and is not a directory"))),
-            Err(_) => {
-                std::fs::create_dir(&host)?;
-                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))?;
-                let (uid, gid) = owner.unwrap_or((0, 0));
-                std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
-                made = true;
-            }
-        }
-    }
-    Ok(made)
+    crate::rootfs::make_dirs(rootfs, dir, owner, &mut |_| Ok(()))
 }
 
 /// Joins a WORKDIR value onto the current one and cleans it.

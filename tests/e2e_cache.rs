@@ -1,0 +1,175 @@
+//! End to end, the layer cache (`--cache`): a RUN whose inputs did not change is not run again
+//! (each RUN here records a fresh random id, so "not run" is visible in the image), in the
+//! same work dir and, through a cache repository in the real registry, on a machine with an
+//! empty work dir, as a CI pod starts. File times do not matter; content, build args and the
+//! TTL do; the steps that ran before a failure are cached.
+
+use std::path::{Path, PathBuf};
+use strata_tests::*;
+
+const DOCKERFILE: &str = "ARG BASE\nFROM ${BASE}\nARG FLAVOUR=plain\n\
+    COPY app.txt /app/app.txt\n\
+    RUN cat /proc/sys/kernel/random/uuid > /app/run-id\n\
+    RUN echo \"$FLAVOUR\" > /app/flavour && cat /proc/sys/kernel/random/uuid > /app/run-id2\n";
+
+struct Case {
+    dir: tempfile::TempDir,
+    env: TestEnv,
+    builds: usize,
+}
+
+/// The two random ids of an image, and the build's stderr.
+struct Built {
+    ids: (String, String),
+    stderr: String,
+    layers: Vec<String>,
+}
+
+impl Case {
+    fn new(env: TestEnv) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = dir.path().join("ctx");
+        std::fs::create_dir_all(&ctx).expect("mkdir");
+        std::fs::write(ctx.join("Dockerfile"), DOCKERFILE).expect("Dockerfile");
+        std::fs::write(ctx.join("app.txt"), "version 1\n").expect("app.txt");
+        std::fs::write(ctx.join("unused.txt"), "not copied\n").expect("unused.txt");
+        Self { dir, env, builds: 0 }
+    }
+
+    fn ctx(&self, rel: &str) -> PathBuf {
+        self.dir.path().join("ctx").join(rel)
+    }
+
+    fn work(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// Builds into an OCI layout with `--cache` and `extra` flags, in work dir `work`.
+    fn build(&mut self, work: &str, extra: &[&str]) -> Built {
+        self.builds += 1;
+        let layout = self.dir.path().join(format!("layout-{}", self.builds));
+        let base = format!("BASE={}", self.env.base_busybox);
+        let mut args = vec![
+            "build".to_string(),
+            "--context".into(),
+            self.ctx("").display().to_string(),
+            "--insecure-registry".into(),
+            self.env.registry_http.clone(),
+            "--work-dir".into(),
+            self.work(work),
+            "--build-arg".into(),
+            base,
+            "--oci-layout-path".into(),
+            layout.display().to_string(),
+            "--cache".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        if !extra.contains(&"--destination") {
+            args.push("--no-push".into());
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = strata(&refs, &[]);
+        assert!(run.ok, "build {} failed: {}", self.builds, run.stderr);
+        let image = unpack_layout(&layout, tag_of(extra));
+        let read = |p: &str| std::fs::read_to_string(image.rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        let layers = image.manifest["layers"].as_array().map(|a| a.iter().map(|l| l["digest"].to_string()).collect()).unwrap_or_default();
+        Built { ids: (read("app/run-id"), read("app/run-id2")), stderr: run.stderr, layers }
+    }
+}
+
+/// The tag the OCI layout is written under: the destination's, else `latest`.
+fn tag_of(extra: &[&str]) -> &'static str {
+    if extra.contains(&"--destination") { "cached" } else { "latest" }
+}
+
+/// The layers of the two RUNs (the last two).
+fn run_layers(b: &Built) -> &[String] {
+    &b.layers[b.layers.len().saturating_sub(2)..]
+}
+
+fn hits(stderr: &str) -> usize {
+    stderr.matches("cache hit").count()
+}
+
+fn set_mtime(path: &Path, secs: u64) {
+    let f = std::fs::File::options().write(true).open(path).expect("open");
+    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).expect("mtime");
+}
+
+#[test]
+fn cache_skips_unchanged_runs_and_follows_content_and_args() {
+    let test = "cache_skips_unchanged_runs_and_follows_content_and_args";
+    let Some(env) = test_env(test) else { return };
+    let mut c = Case::new(env);
+    let first = c.build("work", &[]);
+    assert_eq!(hits(&first.stderr), 0, "{}", first.stderr);
+
+    let again = c.build("work", &[]);
+    assert_eq!(hits(&again.stderr), 2, "both RUNs hit: {}", again.stderr);
+    assert!(again.stderr.contains("cache hit (local)"), "{}", again.stderr);
+    assert_eq!(again.ids, first.ids, "a hit reuses the RUN's files");
+    // The COPY layer is made again (its directory times are new); the RUN layers are reused.
+    assert_eq!(run_layers(&again), run_layers(&first), "and its layers");
+
+    // A fresh checkout: new times on the copied file, a changed file that is not copied.
+    set_mtime(&c.ctx("app.txt"), 1_000_000);
+    std::fs::write(c.ctx("unused.txt"), "changed, still not copied\n").expect("write");
+    let touched = c.build("work", &[]);
+    assert_eq!(hits(&touched.stderr), 2, "times and unused files do not matter: {}", touched.stderr);
+    assert_eq!(touched.ids, first.ids);
+
+    // A build arg the RUNs see changes both keys.
+    let flavoured = c.build("work", &["--build-arg", "FLAVOUR=spicy"]);
+    assert_eq!(hits(&flavoured.stderr), 0, "{}", flavoured.stderr);
+    assert_ne!(flavoured.ids.0, first.ids.0);
+
+    // New content of a copied file misses every RUN after the COPY.
+    std::fs::write(c.ctx("app.txt"), "version 2\n").expect("write");
+    let changed = c.build("work", &[]);
+    assert_eq!(hits(&changed.stderr), 0, "{}", changed.stderr);
+    assert_ne!(changed.ids.0, first.ids.0);
+    assert_ne!(changed.ids.1, first.ids.1);
+}
+
+#[test]
+fn cache_repo_serves_an_empty_work_dir_and_honours_the_ttl() {
+    let test = "cache_repo_serves_an_empty_work_dir_and_honours_the_ttl";
+    let Some(env) = test_env(test) else { return };
+    let unique = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
+    let cache_repo = format!("{}/e2e/cache-{unique}", env.registry_http);
+    let dest = format!("{}/e2e/cached-{unique}:cached", env.registry_http);
+    let mut c = Case::new(env);
+    let first = c.build("pod-1", &["--destination", &dest, "--cache-repo", &cache_repo]);
+    assert_eq!(hits(&first.stderr), 0, "{}", first.stderr);
+
+    // A new pod: nothing in its work dir, the entries come from the registry.
+    let second = c.build("pod-2", &["--destination", &dest, "--cache-repo", &cache_repo]);
+    assert_eq!(hits(&second.stderr), 2, "{}", second.stderr);
+    assert!(second.stderr.contains(&format!("cache hit ({})", cache_repo)), "{}", second.stderr);
+    assert_eq!(second.ids, first.ids);
+    assert_eq!(run_layers(&second), run_layers(&first));
+
+    // Entries older than the TTL are misses.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let expired = c.build("pod-3", &["--destination", &dest, "--cache-repo", &cache_repo, "--cache-ttl", "1s"]);
+    assert_eq!(hits(&expired.stderr), 0, "{}", expired.stderr);
+    assert_ne!(expired.ids.0, first.ids.0);
+}
+
+#[test]
+fn steps_before_a_failure_are_cached() {
+    let test = "steps_before_a_failure_are_cached";
+    let Some(env) = test_env(test) else { return };
+    let mut c = Case::new(env);
+    let good = DOCKERFILE.to_string();
+    std::fs::write(c.ctx("Dockerfile"), format!("{good}RUN exit 7\n")).expect("Dockerfile");
+    let base = format!("BASE={}", c.env.base_busybox);
+    let failed = strata(
+        &["build", "--context", &c.ctx("").display().to_string(), "--insecure-registry", &c.env.registry_http.clone(), "--work-dir", &c.work("work"), "--build-arg", &base, "--no-push", "--cache"],
+        &[],
+    );
+    assert!(!failed.ok && failed.stderr.contains("exit code 7"), "{}", failed.stderr);
+    std::fs::write(c.ctx("Dockerfile"), good).expect("Dockerfile");
+    let fixed = c.build("work", &[]);
+    assert_eq!(hits(&fixed.stderr), 2, "the two RUNs that succeeded are reused: {}", fixed.stderr);
+}
