@@ -2,7 +2,7 @@
 //! followed as the image would see them, with `/` meaning the rootfs.
 
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Resolves the in-image path `path` (absolute or relative to `/`) under `rootfs`,
 /// following symlinks inside the root; the final component is followed too.
@@ -48,57 +48,8 @@ pub fn make_dirs(
 }
 
 fn resolve(rootfs: &Path, path: &str, follow_last: bool) -> io::Result<PathBuf> {
-    let mut pending: Vec<String> = Vec::new();
-    push_components(&mut pending, path);
-    pending.reverse();
-    let mut resolved: Vec<String> = Vec::new();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        match part.as_str() {
-            "." | "" => continue,
-            ".." => {
-                resolved.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let mut candidate = rootfs.to_path_buf();
-        candidate.extend(resolved.iter());
-        candidate.push(&part);
-        let is_last = pending.is_empty();
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(m) if m.file_type().is_symlink() && (follow_last || !is_last) => {
-                links += 1;
-                if links > 255 {
-                    return Err(io::Error::other(format!("too many levels of symbolic links resolving {path}")));
-                }
-                let target = std::fs::read_link(&candidate)?;
-                let target = target.to_string_lossy().into_owned();
-                if target.starts_with('/') {
-                    resolved.clear();
-                }
-                let mut more = Vec::new();
-                push_components(&mut more, &target);
-                for c in more.into_iter().rev() {
-                    pending.push(c);
-                }
-            }
-            _ => resolved.push(part),
-        }
-    }
-    let mut out = rootfs.to_path_buf();
-    out.extend(resolved.iter());
-    Ok(out)
-}
-
-fn push_components(out: &mut Vec<String>, path: &str) {
-    for c in Path::new(path).components() {
-        match c {
-            Component::Normal(s) => out.push(s.to_string_lossy().into_owned()),
-            Component::ParentDir => out.push("..".into()),
-            _ => {}
-        }
-    }
+    let rel = strata_snapshot::rootdir::resolve_lexically(rootfs, Path::new(path), follow_last)?;
+    Ok(rootfs.join(rel))
 }
 
 #[cfg(test)]

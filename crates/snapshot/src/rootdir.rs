@@ -311,10 +311,14 @@ impl Root {
 /// as if `root` were `/`), leaving the last component as it is. For trees nobody is modifying,
 /// such as a rootfs between build steps; unpacking uses the fd-based [`Root`] instead.
 pub fn resolve_parents_lexically(root: &Path, rel: &Path) -> io::Result<PathBuf> {
-    let Some((parent, last)) = split_parent(rel) else {
-        return Ok(PathBuf::new());
-    };
-    let mut queue: VecDeque<OsString> = components(parent).collect();
+    resolve_lexically(root, rel, false)
+}
+
+/// Resolves `rel` (relative or absolute, taken inside `root`) by path: symlinks are followed as
+/// if `root` were `/` and `..` never climbs above it; the last component is followed only when
+/// `follow_last`. Returns the path relative to `root`. For trees nobody is modifying.
+pub fn resolve_lexically(root: &Path, rel: &Path, follow_last: bool) -> io::Result<PathBuf> {
+    let mut queue: VecDeque<OsString> = components(rel).collect();
     let mut resolved = PathBuf::new();
     let mut links = 0usize;
     while let Some(comp) = queue.pop_front() {
@@ -327,8 +331,9 @@ pub fn resolve_parents_lexically(root: &Path, rel: &Path) -> io::Result<PathBuf>
             continue;
         }
         let candidate = resolved.join(&comp);
+        let is_last = queue.is_empty();
         match std::fs::symlink_metadata(root.join(&candidate)) {
-            Ok(md) if md.file_type().is_symlink() => {
+            Ok(md) if md.file_type().is_symlink() && (follow_last || !is_last) => {
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return Err(to_io(Errno::LOOP));
@@ -349,7 +354,7 @@ pub fn resolve_parents_lexically(root: &Path, rel: &Path) -> io::Result<PathBuf>
             _ => resolved = candidate,
         }
     }
-    Ok(resolved.join(last))
+    Ok(resolved)
 }
 
 fn components(rel: &Path) -> impl Iterator<Item = OsString> + '_ {
