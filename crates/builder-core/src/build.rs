@@ -339,6 +339,10 @@ impl Builder {
         if let Some(dir) = &self.opts.oci_layout_path {
             output::write_oci_layout(&self.store, dir, &digest, &manifest_bytes, &config_digest, &stage.layers, self.opts.destinations.first())?;
         }
+        if let Some(path) = &self.opts.tar_path {
+            let image = output::TarballImage { manifest_digest: &digest, manifest: &manifest_bytes, config_digest: &config_digest, layers: &stage.layers, destinations: &self.opts.destinations };
+            output::write_docker_archive(&self.store, path, &image)?;
+        }
         let mut pushed = Vec::new();
         if !self.opts.no_push {
             for dest in &self.opts.destinations.clone() {

@@ -43,6 +43,7 @@ pub fn keep_paths(opts: &BuildOptions) -> Vec<PathBuf> {
     paths.push(opts.dockerfile.clone());
     paths.extend(opts.ignore_paths.iter().cloned());
     paths.extend(opts.oci_layout_path.iter().cloned());
+    paths.extend(opts.tar_path.iter().cloned());
     paths.extend(opts.digest_file.iter().cloned());
     if let Ok(exe) = std::env::current_exe() {
         paths.push(exe);

@@ -45,6 +45,8 @@ pub struct BuildOptions {
     pub labels: Vec<(String, String)>,
     /// Write the image as an OCI layout into this directory too.
     pub oci_layout_path: Option<PathBuf>,
+    /// Write the image as a `docker load` tarball (docker-archive) at this path too.
+    pub tar_path: Option<PathBuf>,
     /// Write the manifest digest to this file.
     pub digest_file: Option<PathBuf>,
     /// RUN isolation.
@@ -104,6 +106,7 @@ impl BuildOptions {
             target: None,
             labels: Vec::new(),
             oci_layout_path: None,
+            tar_path: None,
             digest_file: None,
             isolation: Isolation::default(),
             snapshot_mode: SnapshotMode::default(),

@@ -1,4 +1,8 @@
-//! Outputs of a build: registry pushes and OCI layout directories.
+//! Outputs of a build: registry pushes, OCI layout directories and `docker load` tarballs.
+
+mod tarball;
+
+pub(crate) use tarball::{write_docker_archive, TarballImage};
 
 use crate::build::Builder;
 use crate::error::BuildError;

@@ -81,6 +81,9 @@ pub struct BuildArgs {
     /// Also write the image as an OCI layout in this directory.
     #[arg(long, value_name = "DIR")]
     pub oci_layout_path: Option<PathBuf>,
+    /// Also write the image as a `docker load` tarball (docker-archive) at this path.
+    #[arg(long, value_name = "FILE")]
+    pub tar_path: Option<PathBuf>,
     /// Write the image manifest digest to this file.
     #[arg(long, value_name = "FILE")]
     pub digest_file: Option<PathBuf>,

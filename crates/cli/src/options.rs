@@ -66,6 +66,7 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     o.target = a.input.target.clone();
     o.labels = a.labels.iter().map(|l| split_kv("--label", l)).collect::<anyhow::Result<_>>()?;
     o.oci_layout_path = a.oci_layout_path.clone();
+    o.tar_path = a.tar_path.clone();
     o.digest_file = a.digest_file.clone();
     o.snapshot_mode = match a.snapshot_mode {
         SnapshotModeArg::Full => SnapshotMode::Full,

@@ -86,6 +86,8 @@ pub struct Plan {
     destinations: Vec<String>,
     artifact_file: Option<PathBuf>,
     drone_output: Option<PathBuf>,
+    /// `PLUGIN_TAR_PATH`, reported as `IMAGE_TAR_PATH` in `DRONE_OUTPUT` as drone-kaniko does.
+    tar_path: Option<String>,
     name_digest_file: Option<PathBuf>,
     name_tag_digest_file: Option<PathBuf>,
     /// The OIDC token written for the AWS SDK; removed after the build.
@@ -250,6 +252,16 @@ fn read_settings() -> anyhow::Result<Plan> {
     if let Some(p) = var("PLUGIN_OCI_LAYOUT_PATH") {
         push("--oci-layout-path", p);
     }
+    let tar_path = var("PLUGIN_TAR_PATH");
+    if let Some(p) = &tar_path {
+        push("--tar-path", p.clone());
+        // Nothing is pushed with PLUGIN_NO_PUSH, but the tarball still loads as REPO:TAG.
+        if no_push && !repo.is_empty() {
+            for t in &tags {
+                push("--destination", format!("{image}:{t}"));
+            }
+        }
+    }
     let digest_file = var("PLUGIN_DIGEST_FILE").or_else(|| Path::new("/kaniko").is_dir().then(|| KANIKO_DIGEST_FILE.to_string()));
     if let Some(f) = digest_file {
         push("--digest-file", f);
@@ -346,7 +358,6 @@ fn read_settings() -> anyhow::Result<Plan> {
         ("PLUGIN_COMPRESSED_CACHING", "strata streams layers and never holds one in memory"),
         ("PLUGIN_LIFECYCLE_POLICY", "strata does not upload ECR lifecycle policies"),
         ("PLUGIN_REPOSITORY_POLICY", "strata does not upload ECR repository policies"),
-        ("PLUGIN_TAR_PATH", "strata does not write image tarballs; use PLUGIN_OCI_LAYOUT_PATH"),
         ("PLUGIN_INSECURE_PULL", "per-direction settings are not supported; use PLUGIN_INSECURE_REGISTRY for the base image registry"),
         ("PLUGIN_SKIP_TLS_VERIFY_PULL", "per-direction settings are not supported; use PLUGIN_SKIP_TLS_VERIFY"),
         ("PLUGIN_SKIP_DEFAULT_REGISTRY_FALLBACK", "mirrors always fall back to docker.io"),
@@ -376,6 +387,7 @@ fn read_settings() -> anyhow::Result<Plan> {
         destinations,
         artifact_file: var("PLUGIN_ARTIFACT_FILE").map(PathBuf::from),
         drone_output: var("DRONE_OUTPUT").map(PathBuf::from),
+        tar_path,
         name_digest_file: var("PLUGIN_IMAGE_NAME_WITH_DIGEST_FILE").map(PathBuf::from),
         name_tag_digest_file: var("PLUGIN_IMAGE_NAME_TAG_WITH_DIGEST_FILE").map(PathBuf::from),
         oidc_token_file: None,
@@ -445,7 +457,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         }
     }
     if let Some(path) = &plan.drone_output
-        && let Err(e) = outputs::write_file(path, outputs::drone_output(&[("digest", &out.digest)]).as_bytes())
+        && let Err(e) = outputs::write_file(path, outputs::drone_output(&[("digest", &out.digest), ("IMAGE_TAR_PATH", plan.tar_path.as_deref().unwrap_or_default())]).as_bytes())
     {
         tracing::warn!("failed to write plugin output file at path: {}: {e:#}", path.display());
     }

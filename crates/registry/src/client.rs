@@ -222,7 +222,7 @@ impl Client {
         let mut done: Vec<(&str, &str)> = Vec::new();
         for r in refs {
             if done.contains(&(r.registry.as_str(), r.repository.as_str())) {
-                let ep = self.endpoint(&r.registry)?;
+                let ep = self.endpoint(&r.registry).await?;
                 crate::push::push_manifest(self, &ep, r, image, &digest).await?;
             } else {
                 digest = self.push_image(r, image).await?;
@@ -241,7 +241,7 @@ impl Client {
 
     /// Whether `digest` exists in `r`'s repository (a `HEAD` request).
     pub async fn blob_exists(&self, r: &Reference, digest: &str) -> Result<bool, Error> {
-        let ep = self.endpoint(&r.registry)?;
+        let ep = self.endpoint(&r.registry).await?;
         crate::push::blob_exists(self, &ep, &r.repository, digest).await
     }
 

@@ -35,7 +35,7 @@ where
     F: FnMut(Arc<Endpoint>) -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
-    let eps = client.pull_endpoints(&r.registry)?;
+    let eps = client.pull_endpoints(&r.registry).await?;
     let n = eps.len();
     let mut last = None;
     for (i, ep) in eps.into_iter().enumerate() {

@@ -26,7 +26,7 @@ pub(crate) async fn blob_exists(client: &Client, ep: &Endpoint, repository: &str
 }
 
 pub(crate) async fn push_image(client: &Client, r: &Reference, image: &PushImage) -> Result<String, Error> {
-    let ep = client.endpoint(&r.registry)?;
+    let ep = client.endpoint(&r.registry).await?;
     #[cfg(feature = "ecr")]
     if ep.is_ecr && client.opts.ecr.create_repository {
         crate::ecr::ensure_repository(client, &ep.name, &r.repository).await?;

@@ -6,9 +6,10 @@ use crate::{Client, Error};
 use rand::Rng;
 use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,12 @@ pub(crate) struct Endpoint {
     pub http: reqwest::Client,
     /// ECR registry: monolithic uploads, tokens from the ECR API.
     pub is_ecr: bool,
+    /// For a loopback registry not listed as insecure: the plain-HTTP base to fall back to when
+    /// the registry does not speak TLS (decided once, before the first request).
+    http_fallback: Option<String>,
+    /// Set when `http` cannot verify HTTPS (no CA certificates at all): why HTTPS is refused.
+    /// Only loopback endpoints get this far, to find out whether they speak plain HTTP.
+    unverifiable: Option<String>,
 }
 
 impl Endpoint {
@@ -54,6 +61,24 @@ pub(crate) fn install_crypto_provider() {
     });
 }
 
+/// Whether `hostport` names this machine's loopback: `localhost`, `127.0.0.0/8` or `::1`.
+/// Only these registries may fall back to plain HTTP without `--insecure-registry`, as Docker
+/// and go-containerregistry (kaniko) allow; a name is never resolved to decide it.
+pub(crate) fn is_loopback(hostport: &str) -> bool {
+    let host = host_of(hostport);
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Loopback registries found to speak plain HTTP (`true`) or HTTPS (`false`), by HTTPS base URL,
+/// for the rest of the process: every `Client` probes a given registry at most once.
+fn loopback_schemes() -> &'static Mutex<HashMap<String, bool>> {
+    static SCHEMES: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    SCHEMES.get_or_init(Mutex::default)
+}
+
+/// How long the HTTPS and the plain-HTTP probe of a loopback registry may take.
+const LOOPBACK_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn host_of(hostport: &str) -> &str {
     if let Some(rest) = hostport.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
@@ -68,32 +93,40 @@ fn matches_host(list_entry: &str, name: &str) -> bool {
 
 impl Client {
     /// The endpoint for pushes and direct pulls from `registry` (maps applied, no mirrors).
-    pub(crate) fn endpoint(&self, registry: &str) -> Result<Arc<Endpoint>, Error> {
-        self.endpoint_for(registry, registry)
+    pub(crate) async fn endpoint(&self, registry: &str) -> Result<Arc<Endpoint>, Error> {
+        self.endpoint_for(registry, registry).await
     }
 
     /// Endpoints to try in order for pulls: mirrors first for docker.io, then the registry.
-    pub(crate) fn pull_endpoints(&self, registry: &str) -> Result<Vec<Arc<Endpoint>>, Error> {
+    pub(crate) async fn pull_endpoints(&self, registry: &str) -> Result<Vec<Arc<Endpoint>>, Error> {
         let mut out = Vec::new();
         if registry == crate::reference::DOCKER_HUB {
             for m in &self.opts.registry_mirrors {
                 let m = m.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
                 let host = m.split('/').next().unwrap_or(m);
-                out.push(self.endpoint_for(host, m)?);
+                out.push(self.endpoint_for(host, m).await?);
             }
         }
-        out.push(self.endpoint(registry)?);
+        out.push(self.endpoint(registry).await?);
         Ok(out)
     }
 
-    fn endpoint_for(&self, name: &str, target: &str) -> Result<Arc<Endpoint>, Error> {
+    async fn endpoint_for(&self, name: &str, target: &str) -> Result<Arc<Endpoint>, Error> {
         let key = format!("{name}|{target}");
         if let Ok(m) = self.endpoints.lock()
             && let Some(ep) = m.get(&key)
         {
             return Ok(ep.clone());
         }
-        let ep = Arc::new(self.build_endpoint(name, target)?);
+        let mut ep = self.build_endpoint(name, target)?;
+        if let Some(http_base) = ep.http_fallback.take() {
+            if speaks_plain_http(&ep, &http_base).await {
+                ep.base = http_base;
+            } else if let Some(message) = ep.unverifiable.take() {
+                return Err(Error::Options(message));
+            }
+        }
+        let ep = Arc::new(ep);
         if let Ok(mut m) = self.endpoints.lock() {
             m.insert(key, ep.clone());
         }
@@ -130,6 +163,9 @@ impl Client {
                 _ => hostport = to,
             }
         }
+        // `resolve` set: the URL keeps the registry's own (non-loopback) name for TLS.
+        let http_fallback = (scheme == "https" && resolve.is_none() && is_loopback(&hostport)).then(|| format!("http://{hostport}{prefix}"));
+        let mut unverifiable = None;
         let skip_verify = o.skip_tls_verify
             || o.skip_tls_verify_registries.iter().any(|e| matches_host(e, name) || matches_host(e, &hostport));
         let per_registry = o.registry_ca_certs.iter().filter(|(h, _)| matches_host(h, name) || matches_host(h, &hostport));
@@ -176,10 +212,18 @@ impl Client {
                     tracing::warn!(registry = name, "no system CA certificates: TLS on redirects from this plain-HTTP registry is not verified");
                     make(true, true).or_else(|_| make(false, true))
                 } else {
-                    return Err(Error::Options(format!(
+                    let message = format!(
                         "HTTPS registry {name}: no CA certificates found on this system (/etc/ssl/certs, SSL_CERT_FILE, SSL_CERT_DIR); \
                          install ca-certificates, set SSL_CERT_FILE, or give --registry-certificate {name}=CA.pem"
-                    )));
+                    );
+                    if http_fallback.is_none() {
+                        return Err(Error::Options(message));
+                    }
+                    // A loopback registry may not speak TLS at all, and then needs no CA: the
+                    // probe finds out (unverified, sending nothing but `GET /v2/`), and if it
+                    // does speak TLS the endpoint is refused with this message.
+                    unverifiable = Some(message);
+                    make(true, true).or_else(|_| make(false, true))
                 }
                 .map_err(|e| Error::Options(format!("HTTP client for {name}: {}", error_chain(&e))))?
             }
@@ -190,6 +234,8 @@ impl Client {
             base: format!("{scheme}://{hostport}{prefix}"),
             http,
             is_ecr: crate::ecr_host::parse(name).is_some(),
+            http_fallback,
+            unverifiable,
         })
     }
 
@@ -268,6 +314,45 @@ impl Client {
         let base = self.opts.retry_base_delay.as_millis().max(1) as u64;
         let d = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(16)).min(30_000);
         Duration::from_millis(rand::rng().random_range(d / 2..=d))
+    }
+}
+
+/// Whether the loopback registry behind `ep` (an HTTPS endpoint) must be reached over plain
+/// HTTP at `http_base`: its HTTPS port does not speak TLS (or refuses the connection) and plain
+/// HTTP gets a registry's answer. A certificate the client does not trust is never a reason to
+/// go plain: that registry does speak TLS, and credentials must keep going over it. The answer
+/// is remembered for the process.
+async fn speaks_plain_http(ep: &Endpoint, http_base: &str) -> bool {
+    if let Some(plain) = loopback_schemes().lock().ok().and_then(|m| m.get(&ep.base).copied()) {
+        return plain;
+    }
+    let remember = |plain: bool| {
+        if let Ok(mut m) = loopback_schemes().lock() {
+            m.insert(ep.base.clone(), plain);
+        }
+    };
+    let https_error = match ep.http.get(ep.url("")).timeout(LOOPBACK_PROBE_TIMEOUT).send().await {
+        Ok(_) => {
+            remember(false);
+            return false;
+        }
+        Err(e) => error_chain(&reqwest_without_url(&e)),
+    };
+    if https_error.to_ascii_lowercase().contains("certificate") {
+        tracing::debug!(registry = %ep.name, "HTTPS probe failed on the certificate; staying on HTTPS: {https_error}");
+        return false;
+    }
+    let url = format!("{http_base}/v2/");
+    match ep.http.get(&url).timeout(LOOPBACK_PROBE_TIMEOUT).send().await {
+        // A registry answers `/v2/` with 200 or 401; a TLS port answers plain HTTP with 400.
+        Ok(resp) if resp.url().scheme() == "http" && (resp.status().is_success() || resp.status() == StatusCode::UNAUTHORIZED) => {
+            tracing::info!(registry = %ep.name, "loopback registry without TLS: using plain HTTP (as Docker does for localhost and 127.0.0.0/8)");
+            tracing::debug!(registry = %ep.name, "HTTPS probe of {} failed: {https_error}", ep.base);
+            remember(true);
+            true
+        }
+        // Neither answers (down, or not a registry): keep HTTPS, so errors name the HTTPS URL.
+        _ => false,
     }
 }
 
@@ -393,5 +478,76 @@ pub(crate) async fn stall_guard<T>(
     tokio::select! {
         r = fut => r,
         () = watchdog => Err(on_stall()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ClientOptions;
+
+    fn fallback_of(opts: ClientOptions, registry: &str) -> Option<String> {
+        let client = Client::new(opts).unwrap_or_else(|e| panic!("client: {e}"));
+        client.build_endpoint(registry, registry).unwrap_or_else(|e| panic!("{registry}: {e}")).http_fallback
+    }
+
+    #[test]
+    fn only_loopback_hosts_count_as_loopback() {
+        for h in ["localhost", "localhost:5000", "LOCALHOST:5000", "127.0.0.1", "127.0.0.1:5000", "127.1.2.3:80", "[::1]:5000", "[::1]"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "registry.example.com:5000",
+            "10.0.0.1:5000",
+            "0.0.0.0:5000",
+            "[::]:5000",
+            "localhost.example.com:5000",
+            "127.0.0.1.nip.io:5000",
+            "mylocalhost:5000",
+            "docker.io",
+            "[::ffff:127.0.0.1]:5000",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn non_loopback_registries_never_get_a_plain_http_fallback() {
+        for r in ["registry.example.com:5000", "10.0.0.1:5000", "docker.io", "localhost.example.com"] {
+            assert_eq!(fallback_of(ClientOptions::default(), r), None, "{r}");
+        }
+        // A name mapped onto a loopback address keeps its name for TLS: no fallback either.
+        let opts = ClientOptions { registry_maps: vec![("plain.registry.test:5000".into(), "127.0.0.1:5000".into())], ..Default::default() };
+        assert_eq!(fallback_of(opts, "plain.registry.test:5000"), None);
+    }
+
+    #[tokio::test]
+    async fn the_plain_http_choice_is_made_once_per_process() {
+        // The plain registry scripts/test.sh starts (docker-registry); skipped loudly without it.
+        let Some(addr) = std::env::var("STRATA_TEST_REGISTRY_HTTP").ok().filter(|a| is_loopback(a)) else {
+            eprintln!("SKIPPED the_plain_http_choice_is_made_once_per_process: STRATA_TEST_REGISTRY_HTTP is not set (run scripts/test.sh)");
+            return;
+        };
+        let first = Client::new(ClientOptions::default()).unwrap_or_else(|e| panic!("client: {e}"));
+        let ep = first.endpoint(&addr).await.unwrap_or_else(|e| panic!("{addr}: {e}"));
+        assert_eq!(ep.base, format!("http://{addr}"));
+        let remembered = loopback_schemes().lock().ok().and_then(|m| m.get(&format!("https://{addr}")).copied());
+        assert_eq!(remembered, Some(true));
+        // Another client in the process takes the remembered answer.
+        let second = Client::new(ClientOptions::default()).unwrap_or_else(|e| panic!("client: {e}"));
+        assert_eq!(second.endpoint(&addr).await.unwrap_or_else(|e| panic!("{addr}: {e}")).base, format!("http://{addr}"));
+    }
+
+    #[test]
+    fn loopback_registries_fall_back_unless_the_scheme_is_given() {
+        assert_eq!(fallback_of(ClientOptions::default(), "127.0.0.1:5000").as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(fallback_of(ClientOptions::default(), "localhost:5000").as_deref(), Some("http://localhost:5000"));
+        assert_eq!(fallback_of(ClientOptions::default(), "[::1]:5000").as_deref(), Some("http://[::1]:5000"));
+        // Listed as insecure: plain HTTP from the start, nothing to probe.
+        let insecure = ClientOptions { insecure_registries: vec!["127.0.0.1:5000".into()], ..Default::default() };
+        assert_eq!(fallback_of(insecure, "127.0.0.1:5000"), None);
+        let all = ClientOptions { insecure: true, ..Default::default() };
+        assert_eq!(fallback_of(all, "localhost:5000"), None);
     }
 }
