@@ -52,9 +52,10 @@ fn shared_libraries(binary: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// A container root with only what a kaniko-style image holds; returns its path.
-fn container_root(dir: &Path, context: &Path) -> PathBuf {
-    let root = dir.join("container");
+/// A fresh container root (`dir/name`) with only what a kaniko-style image holds; returns its
+/// path. A container is used for one build, as a pod is: its / holds the image afterwards.
+fn container_root(dir: &Path, name: &str, context: &Path) -> PathBuf {
+    let root = dir.join(name);
     for d in ["proc", "dev", "sys", "etc", "kaniko", "workspace", "tmp", "var/run/secrets/sa"] {
         std::fs::create_dir_all(root.join(d)).expect("mkdir");
     }
@@ -74,13 +75,15 @@ fn container_root(dir: &Path, context: &Path) -> PathBuf {
 
 /// Runs strata in the container with `args`; the shell sets up the container's mounts first
 /// (its root a mount point of its own, as every container runtime makes it).
-fn run_in_container(root: &Path, args: &[String]) -> Run {
+fn run_in_container(root: &Path, args: &[String], drop_sys_admin: bool) -> Run {
     let r = root.display();
     let setup = format!(
         "set -e; mount --bind {r} {r}; mount -t proc proc {r}/proc; mount --rbind /dev {r}/dev; mount --bind /etc/hosts {r}/etc/hosts; \
          mount --bind /etc/resolv.conf {r}/etc/resolv.conf; mount --bind \"$STRATA\" {r}/kaniko/strata; \
          mount -t tmpfs -o size=1m tmpfs {r}/var/run/secrets/sa; echo sa-token > {r}/var/run/secrets/sa/token; \
-         exec chroot {r} /kaniko/strata \"$@\""
+         exec {drop} chroot {r} /kaniko/strata \"$@\"",
+        // As a Kubernetes pod without privileges: root, but no CAP_SYS_ADMIN.
+        drop = if drop_sys_admin { "setpriv --bounding-set -sys_admin --inh-caps -sys_admin" } else { "" }
     );
     let out = Command::new("unshare")
         .args(["--mount", "--pid", "--fork"])
@@ -98,76 +101,76 @@ fn unique(tag: &str) -> String {
     format!("{tag}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
 
-#[test]
-fn none_in_a_container_equals_chroot_build() {
-    let test = "none_in_a_container_equals_chroot_build";
-    let Some(env) = test_env(test) else { return };
-    if !is_root() || !have("unshare") || !have("chroot") {
-        eprintln!("SKIPPED {test}: needs root, unshare and chroot (scripts/test.sh runs the tests as root)");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let context = dir.path().join("ctx");
+/// A build context with `dockerfile` and ctx.txt.
+fn context(dir: &Path, dockerfile: &str) -> PathBuf {
+    let context = dir.join("ctx");
     std::fs::create_dir_all(&context).expect("mkdir");
-    std::fs::write(context.join("Dockerfile"), DOCKERFILE).expect("Dockerfile");
+    std::fs::write(context.join("Dockerfile"), dockerfile).expect("Dockerfile");
     std::fs::write(context.join("ctx.txt"), "from the context\n").expect("ctx.txt");
-    let tag = unique("none");
-    let chroot_dest = format!("{}/e2e/none-chroot:{tag}", env.registry_http);
-    let none_dest = format!("{}/e2e/none-none:{tag}", env.registry_http);
-    let base = format!("BASE={}", env.base_busybox);
+    context
+}
 
-    let work = dir.path().join("work");
-    let chroot = strata(
-        &[
-            "build",
-            "--context",
-            &context.display().to_string(),
-            "--destination",
-            &chroot_dest,
-            "--insecure-registry",
-            &env.registry_http,
-            "--isolation",
-            "chroot",
-            "--work-dir",
-            &work.display().to_string(),
-            "--build-arg",
-            &base,
-        ],
+/// strata's arguments in the container, pushing to `dest`, plus `extra`.
+fn container_args(env: &TestEnv, dest: &str, extra: &[&str]) -> Vec<String> {
+    let base = format!("BASE={}", env.base_busybox);
+    let mut args: Vec<String> = ["build", "--context", "/workspace", "--destination", dest, "--insecure-registry", &env.registry_http]
+        .map(str::to_string)
+        .to_vec();
+    args.extend(["--work-dir", "/kaniko/work", "--digest-file", "/kaniko/digest", "--build-arg", &base].map(str::to_string));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// The chroot build of `context` on this machine, pushed to `dest`.
+fn chroot_build(env: &TestEnv, context: &Path, work: &Path, dest: &str) {
+    let base = format!("BASE={}", env.base_busybox);
+    let (ctx, work) = (context.display().to_string(), work.display().to_string());
+    let run = strata(
+        &["build", "--context", &ctx, "--destination", dest, "--insecure-registry", &env.registry_http, "--isolation", "chroot", "--work-dir", &work, "--build-arg", &base],
         &[],
     );
-    assert!(chroot.ok, "chroot build failed: {}", chroot.stderr);
+    assert!(run.ok, "chroot build failed: {}", run.stderr);
+}
 
-    let root = container_root(dir.path(), &context);
-    let args: Vec<String> = [
-        "build",
-        "--context",
-        "/workspace",
-        "--destination",
-        &none_dest,
-        "--insecure-registry",
-        &env.registry_http,
-        "--isolation",
-        "none",
-        "--work-dir",
-        "/kaniko/work",
-        "--digest-file",
-        "/kaniko/digest",
-        "--build-arg",
-        &base,
-    ]
-    .map(str::to_string)
-    .to_vec();
-    let none = run_in_container(&root, &args);
-    assert!(none.ok, "none build in the container failed: {}", none.stderr);
-    assert!(none.stderr.contains("isolation=none"), "{}", none.stderr);
-
-    let ours = pull_and_unpack(&none_dest, &["--src-tls-verify=false"]);
-    let theirs = pull_and_unpack(&chroot_dest, &["--src-tls-verify=false"]);
+/// Pulls both images and asserts equal listings and configs; returns the first's listing and tree.
+fn assert_same_image(ours: &str, theirs: &str) -> (Vec<String>, Unpacked) {
+    let ours = pull_and_unpack(ours, &["--src-tls-verify=false"]);
+    let theirs = pull_and_unpack(theirs, &["--src-tls-verify=false"]);
     let (a, b) = (listing(&ours.rootfs), listing(&theirs.rootfs));
     let only_none: Vec<&String> = a.iter().filter(|l| !b.contains(l)).collect();
     let only_chroot: Vec<&String> = b.iter().filter(|l| !a.contains(l)).collect();
     assert!(only_none.is_empty() && only_chroot.is_empty(), "listings differ\nnone only: {only_none:#?}\nchroot only: {only_chroot:#?}");
     assert_eq!(ours.config["config"], theirs.config["config"], "configs differ");
+    (a, ours)
+}
+
+fn skip(test: &str) -> bool {
+    if is_root() && have("unshare") && have("chroot") && have("setpriv") {
+        return false;
+    }
+    eprintln!("SKIPPED {test}: needs root, unshare, chroot and setpriv (scripts/test.sh runs the tests as root)");
+    true
+}
+
+#[test]
+fn none_in_a_container_equals_chroot_build() {
+    let test = "none_in_a_container_equals_chroot_build";
+    let Some(env) = test_env(test) else { return };
+    if skip(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let context = context(dir.path(), DOCKERFILE);
+    let tag = unique("none");
+    let chroot_dest = format!("{}/e2e/none-chroot:{tag}", env.registry_http);
+    let none_dest = format!("{}/e2e/none-none:{tag}", env.registry_http);
+    chroot_build(&env, &context, &dir.path().join("work"), &chroot_dest);
+
+    let root = container_root(dir.path(), "container", &context);
+    let none = run_in_container(&root, &container_args(&env, &none_dest, &["--isolation", "none"]), false);
+    assert!(none.ok, "none build in the container failed: {}", none.stderr);
+    assert!(none.stderr.contains("isolation=none"), "{}", none.stderr);
+    let (a, ours) = assert_same_image(&none_dest, &chroot_dest);
 
     let line = |p: &str| a.iter().find(|l| l.starts_with(&format!("{p}\t"))).cloned().unwrap_or_else(|| panic!("{p} missing: {a:#?}"));
     assert!(line("app/heredoc").contains("\tfile\t"), "{}", line("app/heredoc"));
@@ -183,4 +186,44 @@ fn none_in_a_container_equals_chroot_build() {
     assert!(root.join("kaniko/work/blobs").is_dir(), "the work dir survives");
     assert!(root.join("workspace/Dockerfile").is_file(), "the context survives");
     assert!(root.join("app/heredoc").is_file() && !root.join("out").exists(), "/ holds the final stage");
+}
+
+/// Without CAP_SYS_ADMIN, as kaniko's users run it: strata picks `none` itself, heredoc
+/// scripts still run, and what needs a namespace fails with a message that says so.
+#[test]
+fn a_container_without_cap_sys_admin_gets_none_isolation() {
+    let test = "a_container_without_cap_sys_admin_gets_none_isolation";
+    let Some(env) = test_env(test) else { return };
+    if skip(test) {
+        return;
+    }
+    let dockerfile = "ARG BASE\nFROM ${BASE} AS build\nRUN mkdir /out && echo built > /out/a\n\
+        FROM ${BASE}\nCOPY --from=build /out /app\nRUN <<EOF\n#!/bin/sh\necho script > /app/script\nEOF\nRUN rm /bin/vi\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let context = context(dir.path(), dockerfile);
+    let tag = unique("nocap");
+    let chroot_dest = format!("{}/e2e/nocap-chroot:{tag}", env.registry_http);
+    let none_dest = format!("{}/e2e/nocap-none:{tag}", env.registry_http);
+    chroot_build(&env, &context, &dir.path().join("work"), &chroot_dest);
+
+    let root = container_root(dir.path(), "auto", &context);
+    let auto = run_in_container(&root, &container_args(&env, &none_dest, &[]), true);
+    assert!(auto.ok, "auto isolation without CAP_SYS_ADMIN failed: {}", auto.stderr);
+    assert!(auto.stderr.contains("may not create mount and PID namespaces") && auto.stderr.contains("isolation=none"), "{}", auto.stderr);
+    let (a, _) = assert_same_image(&none_dest, &chroot_dest);
+    assert!(a.iter().any(|l| l.starts_with("app/script\t")), "the heredoc script ran");
+
+    // chroot asked for explicitly: refused before anything is pulled.
+    let root = container_root(dir.path(), "chroot", &context);
+    let chroot = run_in_container(&root, &container_args(&env, &none_dest, &["--isolation", "chroot"]), true);
+    assert!(!chroot.ok && chroot.code == Some(1), "{}", chroot.stderr);
+    assert!(chroot.stderr.contains("--isolation chroot: this process may not create mount and PID namespaces"), "{}", chroot.stderr);
+    assert!(!chroot.stderr.contains(" INFO stage"), "nothing was built: {}", chroot.stderr);
+
+    // RUN --mount needs a mount namespace: the error names the line and the cause.
+    let root = container_root(dir.path(), "mount", &context);
+    std::fs::write(root.join("workspace/Dockerfile"), "ARG BASE\nFROM ${BASE}\nRUN --mount=type=bind,source=ctx.txt,target=/x cat /x\n").expect("Dockerfile");
+    let mount = run_in_container(&root, &container_args(&env, &none_dest, &[]), true);
+    assert!(!mount.ok && mount.code == Some(1), "{}", mount.stderr);
+    assert!(mount.stderr.contains("Dockerfile:3") && mount.stderr.contains("need mount and network namespaces"), "{}", mount.stderr);
 }

@@ -231,18 +231,37 @@ pub fn run_none(spec: &RunSpec) -> io::Result<RunStatus> {
         return Err(io::Error::other("empty command"));
     };
     let mut stubs = Stubs::default();
-    let prepared = user_mount_steps(spec, &mut stubs).and_then(|mut steps| {
+    let mut scripts = Vec::new();
+    let prepared = user_mount_steps(spec, &mut stubs).and_then(|steps| {
         if !spec.scripts.is_empty() {
-            // Heredoc scripts at /dev/pipes, as under chroot; the stub is removed afterwards.
+            // Heredoc scripts at /dev/pipes, as under chroot, written straight into the
+            // container's /dev (never captured), so no mount is needed.
             let pipes = stubs.dir(Path::new("/"), "/dev/pipes")?;
-            steps.extend(super::devices::script_steps(&pipes, &spec.scripts));
+            for (name, content) in &spec.scripts {
+                let file = pipes.join(name.replace('/', "_"));
+                std::fs::write(&file, content)?;
+                std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+                scripts.push(file);
+            }
+        }
+        if (!steps.is_empty() || spec.network_none) && !super::can_create_namespaces() {
+            return Err(io::Error::other(
+                "RUN --mount and --network=none need mount and network namespaces, which this container does not allow \
+                 (no CAP_SYS_ADMIN); give the build pod that capability, or build without them",
+            ));
         }
         Ok(steps)
     });
+    let cleanup = |stubs: Stubs, scripts: &[std::path::PathBuf]| {
+        for f in scripts {
+            let _ = std::fs::remove_file(f);
+        }
+        stubs.remove();
+    };
     let plan = match prepared {
         Ok(p) => p,
         Err(e) => {
-            stubs.remove();
+            cleanup(stubs, &scripts);
             return Err(e);
         }
     };
@@ -287,7 +306,7 @@ pub fn run_none(spec: &RunSpec) -> io::Result<RunStatus> {
         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
         status
     });
-    stubs.remove();
+    cleanup(stubs, &scripts);
     Ok(status_of(result?))
 }
 

@@ -10,11 +10,13 @@ mod cleanup;
 pub mod container;
 mod devices;
 pub mod mounts;
+pub mod probe;
 mod stubs;
 pub mod userns;
 
 pub use chroot::{run_chroot, run_none};
 pub use container::{check_none_isolation, running_in_container};
+pub use probe::can_create_namespaces;
 pub use userns::{enter_user_namespace_if_needed, in_user_namespace};
 
 use std::path::PathBuf;
