@@ -13,17 +13,20 @@ ROUNDS="${ROUNDS:-3}"
 "$STRATA_REPO/scripts/install.sh"
 "$STRATA_REPO/scripts/registry-up.sh"
 STRATA="$(cd "$STRATA_REPO" && cargo build -q --release -p strata-cli >&2 && echo "$STRATA_REPO/target/release/strata")"
-B="$STRATA_STATE/bench-cache"; rm -rf "$B"; mkdir -p "$B"
+# A new directory per run, and nothing deleted until the end: ext4 is slow to allocate inodes
+# where many were deleted in the last minutes, which would tax whatever was measured next.
+B="$STRATA_STATE/bench-cache/run-$$"; mkdir -p "$B"
 STRATA="$STRATA" "$STRATA_REPO/scripts/base-debian.sh"
 
 CTX="$B/ctx"; mkdir -p "$CTX/deps" "$CTX/app"
 for i in $(seq 1 100); do echo "dependency $i" > "$CTX/deps/d$i.txt"; done
 echo "app v1" > "$CTX/app/main.txt"
-# The "dependency install": 20k files and 40 MiB written by shell, the slow part of real builds.
+# The "dependency install", the slow part of real builds: 5 s of waiting (standing for the
+# package download, which no machine here can do), then 20k files and 40 MiB written by shell.
 cat > "$CTX/Dockerfile" <<EOD
 FROM $REG_HTTP_ADDR/library/debian:bookworm
 COPY deps /deps
-RUN mkdir -p /opt/deps && i=0; while [ \$i -lt 20000 ]; do echo "\$i" > /opt/deps/f\$i; i=\$((i+1)); done \
+RUN sleep 5 && mkdir -p /opt/deps && i=0; while [ \$i -lt 20000 ]; do echo "\$i" > /opt/deps/f\$i; i=\$((i+1)); done \
  && dd if=/dev/urandom of=/opt/deps/blob bs=1M count=40 2>/dev/null
 COPY app /app
 RUN cat /app/main.txt > /app/built
@@ -37,30 +40,27 @@ measure() {  # LABEL CMD...
   t1=$(date +%s%N)
   printf '%s %s\n' "$label" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')" >> "$B/results"
 }
-strata_build() {  # WORK TAG [flags...]
+strata_build() {  # WORK TAG [flags...]; WORK must not exist yet (a new pod's empty disk)
   local work="$1" tag="$2"; shift 2
-  rm -rf "$work"
   "$STRATA" build -v warn --context "$CTX" --insecure-registry "$REG_HTTP_ADDR" \
     --destination "$REG_HTTP_ADDR/bench/cache-app:$tag" --work-dir "$work" "$@"
 }
 : > "$B/results"
 for round in $(seq 1 "$ROUNDS"); do
   repo="$REG_HTTP_ADDR/bench/cache-$round-$$"
+  R="$B/round-$round"; mkdir -p "$R"
   echo "app v1" > "$CTX/app/main.txt"
-  measure cold strata_build "$B/w-cold" cold
-  measure cold+cache strata_build "$B/w1" c1 --cache --cache-repo "$repo"
-  measure new-pod strata_build "$B/w2" c2 --cache --cache-repo "$repo"
+  measure cold strata_build "$R/w-cold" cold
+  measure cold+cache strata_build "$R/w1" c1 --cache --cache-repo "$repo"
+  measure new-pod strata_build "$R/w2" c2 --cache --cache-repo "$repo"
   echo "app v2 round $round" > "$CTX/app/main.txt"
-  measure app-change strata_build "$B/w3" c3 --cache --cache-repo "$repo"
-  root="$B/buildah"; rm -rf "$root"
+  measure app-change strata_build "$R/w3" c3 --cache --cache-repo "$repo"
+  root="$R/buildah"
   echo "app v1" > "$CTX/app/main.txt"
   bb() { buildah --storage-driver vfs --root "$root/root" --runroot "$root/run" bud --isolation chroot -q --layers -t bench-cache -f "$CTX/Dockerfile" "$CTX"; }
   bb >/dev/null 2>>"$LOG_DIR/bench-cache.log"
   echo "app v2 round $round" > "$CTX/app/main.txt"
   measure buildah-layers-app-change bb
-  buildah --root "$root/root" --runroot "$root/run" rmi -a -f >/dev/null 2>&1 || true
-  for m in $(awk -v p="$root/" 'index($2, p) == 1 {print $2}' /proc/self/mounts | sort -r); do umount "$m" 2>/dev/null || true; done
-  rm -rf "$root"
   log "round $round done"
 done
 median() { grep "^$1 " "$B/results" | awk '{print $2}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -71,3 +71,4 @@ printf '  cold, --cache (entries pushed)  %6.2f s  ratio to cold %.2f\n' "$CC" "
 printf '  new pod, nothing changed        %6.2f s  ratio to cold %.2f\n' "$N" "$(echo "$N/$C" | bc -l)"
 printf '  new pod, app source changed     %6.2f s  ratio to cold %.2f\n' "$A" "$(echo "$A/$C" | bc -l)"
 printf '  buildah --layers, same machine, app source changed (no push) %6.2f s\n' "$BL"
+rm -rf "$STRATA_STATE/bench-cache"

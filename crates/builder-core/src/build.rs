@@ -323,6 +323,11 @@ impl Builder {
 
     /// Writes config and manifest, then every output.
     fn finish(&mut self, stage: BuiltStage) -> Result<BuildOutput, BuildError> {
+        // Cache entries first: pushed while the build ran, mostly done by now, and the
+        // destination push then mounts their layers instead of uploading them again.
+        if let Some(cache) = &mut self.cache {
+            cache.finish(&self.handle);
+        }
         let mut config = stage.config;
         if !self.opts.labels.is_empty() {
             let labels = config.config.labels.get_or_insert_with(Default::default);
