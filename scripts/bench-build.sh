@@ -9,6 +9,9 @@ ROUNDS="${ROUNDS:-3}"
 "$STRATA_REPO/scripts/registry-up.sh"
 STRATA="$(cd "$STRATA_REPO" && cargo build -q --release -p strata-cli >&2 && echo "$STRATA_REPO/target/release/strata")"
 B="$STRATA_STATE/bench"; mkdir -p "$B"
+# Every build gets a new empty volume (fresh_volume in lib.sh), as a pod does.
+SCR="$B/run-$$"; mkdir -p "$SCR"
+trap 'release_volumes "$SCR/"' EXIT
 
 STRATA="$STRATA" "$STRATA_REPO/scripts/base-debian.sh"
 
@@ -46,18 +49,18 @@ wipe_buildah() {
   local root="$1"
   buildah --root "$root/root" --runroot "$root/run" rmi -a -f >/dev/null 2>&1 || true
   for m in $(awk -v p="$root/" 'index($2, p) == 1 {print $2}' /proc/self/mounts | sort -r); do umount "$m" 2>/dev/null || true; done
-  rm -rf "$root"
 }
 : > "$B/results"
 for round in $(seq 1 "$ROUNDS"); do
-  rm -rf "$B/strata-work"
+  fresh_volume "$SCR/strata-work-$round"
   measure strata "$STRATA" build -v warn --context "$CTX" --insecure-registry "$REG_HTTP_ADDR" \
-    --destination "$REG_HTTP_ADDR/bench/app-strata:latest" --work-dir "$B/strata-work"
+    --destination "$REG_HTTP_ADDR/bench/app-strata:latest" --work-dir "$SCR/strata-work-$round"
   for driver in vfs overlay; do
-    root="$B/buildah-$driver"; wipe_buildah "$root"
+    root="$SCR/buildah-$driver-$round"; fresh_volume "$root"
     measure "buildah-$driver" bash -c "buildah --storage-driver $driver --root $root/root --runroot $root/run bud --isolation chroot -q --layers=false -t bench-app -f $CTX/Dockerfile $CTX && buildah --storage-driver $driver --root $root/root --runroot $root/run push -q bench-app docker://$REG_HTTP_ADDR/bench/app-buildah-$driver:latest"
     wipe_buildah "$root"
   done
+  release_volumes "$SCR/"
   log "round $round done"
 done
 median() { grep "^$1 " "$B/results" | awk '{print $'"$2"'}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -13,9 +13,9 @@ ROUNDS="${ROUNDS:-3}"
 "$STRATA_REPO/scripts/install.sh"
 "$STRATA_REPO/scripts/registry-up.sh"
 STRATA="$(cd "$STRATA_REPO" && cargo build -q --release -p strata-cli >&2 && echo "$STRATA_REPO/target/release/strata")"
-# A new directory per run, and nothing deleted until the end: ext4 is slow to allocate inodes
-# where many were deleted in the last minutes, which would tax whatever was measured next.
 B="$STRATA_STATE/bench-cache/run-$$"; mkdir -p "$B"
+# Every build gets a new empty volume (fresh_volume in lib.sh), as a pod does.
+trap 'release_volumes "$B/"' EXIT
 STRATA="$STRATA" "$STRATA_REPO/scripts/base-debian.sh"
 
 CTX="$B/ctx"; mkdir -p "$CTX/deps" "$CTX/app"
@@ -40,8 +40,9 @@ measure() {  # LABEL CMD...
   t1=$(date +%s%N)
   printf '%s %s\n' "$label" "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}')" >> "$B/results"
 }
-strata_build() {  # WORK TAG [flags...]; WORK must not exist yet (a new pod's empty disk)
+strata_build() {  # WORK TAG [flags...]; WORK is a new pod's empty volume
   local work="$1" tag="$2"; shift 2
+  fresh_volume "$work"
   "$STRATA" build -v warn --context "$CTX" --insecure-registry "$REG_HTTP_ADDR" \
     --destination "$REG_HTTP_ADDR/bench/cache-app:$tag" --work-dir "$work" "$@"
 }
@@ -55,12 +56,13 @@ for round in $(seq 1 "$ROUNDS"); do
   measure new-pod strata_build "$R/w2" c2 --cache --cache-repo "$repo"
   echo "app v2 round $round" > "$CTX/app/main.txt"
   measure app-change strata_build "$R/w3" c3 --cache --cache-repo "$repo"
-  root="$R/buildah"
+  root="$R/buildah"; fresh_volume "$root"
   echo "app v1" > "$CTX/app/main.txt"
   bb() { buildah --storage-driver vfs --root "$root/root" --runroot "$root/run" bud --isolation chroot -q --layers -t bench-cache -f "$CTX/Dockerfile" "$CTX"; }
   bb >/dev/null 2>>"$LOG_DIR/bench-cache.log"
   echo "app v2 round $round" > "$CTX/app/main.txt"
   measure buildah-layers-app-change bb
+  release_volumes "$R/"
   log "round $round done"
 done
 median() { grep "^$1 " "$B/results" | awk '{print $2}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -83,3 +83,23 @@ strata_bin() {
   (cd "$STRATA_REPO" && cargo build -q -p strata-cli >&2)
   echo "$STRATA_REPO/target/debug/strata"
 }
+
+# fresh_volume DIR: mounts a new, empty ext4 file system (an 8 GiB sparse image next to DIR) at
+# DIR, as a new pod gets an empty volume. Benchmarks give every build one: on a reused
+# directory each build would pay for the previous one's deletions, because ext4 allocates
+# inodes slowly where many were deleted in the last minutes.
+fresh_volume() {
+  mkdir -p "$1"
+  truncate -s 8G "$1.img"
+  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$1.img"
+  mount -o loop "$1.img" "$1"
+}
+
+# release_volumes PREFIX: unmounts everything mounted below PREFIX and deletes the images.
+release_volumes() {
+  local m
+  for m in $(awk -v p="$1" 'index($2, p) == 1 {print $2}' /proc/self/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m"
+  done
+  find "$1" -maxdepth 1 -name '*.img' -delete 2>/dev/null || true
+}

@@ -183,7 +183,7 @@ impl Drop for Pipeline {
 
 /// The compressor in front of the blob file.
 enum Encoder {
-    Gzip(flate2::write::GzEncoder<BlobWriter>),
+    Gzip(crate::pargzip::ParGzWriter<BlobWriter>),
     Zstd(zstd::stream::write::Encoder<'static, BlobWriter>),
     Plain(BlobWriter),
 }
@@ -191,9 +191,11 @@ enum Encoder {
 impl Encoder {
     fn new(compression: Compression, blob: BlobWriter) -> io::Result<Self> {
         Ok(match compression {
-            Compression::Gzip { level } => Encoder::Gzip(
-                flate2::GzBuilder::new().write(blob, flate2::Compression::new(level.min(9))),
-            ),
+            Compression::Gzip { level } => {
+                // Up to 4 workers: more rarely pays for a layer on the machines builds run on.
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+                Encoder::Gzip(crate::pargzip::ParGzWriter::new(blob, level, threads)?)
+            }
             Compression::Zstd { level, threads } => {
                 let mut enc = zstd::stream::write::Encoder::new(blob, level)?;
                 if threads > 0 {

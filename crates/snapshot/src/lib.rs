@@ -22,6 +22,7 @@ pub mod error;
 pub mod fasthash;
 pub mod layer;
 pub mod mounts;
+pub mod pargzip;
 pub mod rootdir;
 pub mod tarwriter;
 pub mod unpack;
