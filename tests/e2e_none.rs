@@ -220,10 +220,77 @@ fn a_container_without_cap_sys_admin_gets_none_isolation() {
     assert!(chroot.stderr.contains("--isolation chroot: this process may not create mount and PID namespaces"), "{}", chroot.stderr);
     assert!(!chroot.stderr.contains(" INFO stage"), "nothing was built: {}", chroot.stderr);
 
-    // RUN --mount needs a mount namespace: the error names the line and the cause.
-    let root = container_root(dir.path(), "mount", &context);
-    std::fs::write(root.join("workspace/Dockerfile"), "ARG BASE\nFROM ${BASE}\nRUN --mount=type=bind,source=ctx.txt,target=/x cat /x\n").expect("Dockerfile");
-    let mount = run_in_container(&root, &container_args(&env, &none_dest, &[]), true);
-    assert!(!mount.ok && mount.code == Some(1), "{}", mount.stderr);
-    assert!(mount.stderr.contains("Dockerfile:3") && mount.stderr.contains("need mount and network namespaces"), "{}", mount.stderr);
+    // --network=none needs a network namespace: the error names the line and the cause.
+    let root = container_root(dir.path(), "network", &context);
+    std::fs::write(root.join("workspace/Dockerfile"), "ARG BASE\nFROM ${BASE}\nRUN --network=none true\n").expect("Dockerfile");
+    let net = run_in_container(&root, &container_args(&env, &none_dest, &[]), true);
+    assert!(!net.ok && net.code == Some(1), "{}", net.stderr);
+    assert!(net.stderr.contains("Dockerfile:3") && net.stderr.contains("needs a network namespace"), "{}", net.stderr);
+}
+
+/// Without CAP_SYS_ADMIN no mount can be made, where kaniko offers no `RUN --mount` at all:
+/// strata copies what each mount would show into place and takes it away again, so the image
+/// equals the chroot build's, and a cache mount keeps what the RUN added.
+#[test]
+fn mounts_are_emulated_without_cap_sys_admin() {
+    let test = "mounts_are_emulated_without_cap_sys_admin";
+    let Some(env) = test_env(test) else { return };
+    if skip(test) {
+        return;
+    }
+    let dockerfile = "ARG BASE\nFROM ${BASE}\n\
+        RUN --mount=type=bind,source=ctx.txt,target=/mnt/ctx.txt cat /mnt/ctx.txt > /from-bind\n\
+        RUN --mount=type=bind,target=/src ls /src > /bind-dir\n\
+        RUN --mount=type=cache,target=/var/cache/app sh -c 'echo run >> /var/cache/app/log; wc -l < /var/cache/app/log > /cache-lines'\n\
+        RUN --mount=type=tmpfs,target=/scratch sh -c 'echo t > /scratch/t && ls /scratch > /tmpfs-seen'\n\
+        RUN --mount=type=secret,id=token sh -c 'wc -c < /run/secrets/token > /secret-len'\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let context = context(dir.path(), dockerfile);
+    let tag = unique("emulated");
+    let chroot_dest = format!("{}/e2e/emulated-chroot:{tag}", env.registry_http);
+    let none_dest = format!("{}/e2e/emulated-none:{tag}", env.registry_http);
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cr3t-t0ken").expect("token");
+    let base = format!("BASE={}", env.base_busybox);
+    let (ctx, work) = (context.display().to_string(), dir.path().join("work").display().to_string());
+    let secret = format!("id=token,src={}", token.display());
+    let run = strata(
+        &["build", "--context", &ctx, "--destination", &chroot_dest, "--insecure-registry", &env.registry_http, "--isolation", "chroot", "--work-dir", &work, "--build-arg", &base, "--secret", &secret],
+        &[],
+    );
+    assert!(run.ok, "chroot build failed: {}", run.stderr);
+
+    let root = container_root(dir.path(), "container", &context);
+    std::fs::write(root.join("kaniko/token"), "s3cr3t-t0ken").expect("token");
+    let none = run_in_container(&root, &container_args(&env, &none_dest, &["--secret", "id=token,src=/kaniko/token"]), true);
+    assert!(none.ok, "emulated mounts failed: {}", none.stderr);
+    let (a, ours) = assert_same_image(&none_dest, &chroot_dest);
+    let read = |p: &str| std::fs::read_to_string(ours.rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read("from-bind"), "from the context\n");
+    assert!(read("bind-dir").contains("Dockerfile") && read("bind-dir").contains("ctx.txt"), "{}", read("bind-dir"));
+    assert_eq!(read("cache-lines").trim(), "1");
+    assert_eq!(read("tmpfs-seen"), "t\n");
+    assert_eq!(read("secret-len").trim(), "12");
+    for absent in ["mnt/ctx.txt", "src", "var/cache/app", "scratch", "run/secrets"] {
+        assert!(!a.iter().any(|l| l.starts_with(&format!("{absent}\t"))), "{absent} reached the image");
+    }
+    // The cache mount's content went back to the cache directory.
+    let cache_root = root.join("kaniko/work/run-cache");
+    let logs: Vec<String> = walk(&cache_root).into_iter().filter(|p| p.ends_with("/log")).collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(std::fs::read_to_string(&logs[0]).expect("log"), "run\n");
+    assert!(!none.stderr.contains("s3cr3t-t0ken"));
+}
+
+/// Every path below `dir`.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        out.push(p.display().to_string());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk(&p));
+        }
+    }
+    out
 }

@@ -232,7 +232,24 @@ pub fn run_none(spec: &RunSpec) -> io::Result<RunStatus> {
     };
     let mut stubs = Stubs::default();
     let mut scripts = Vec::new();
-    let prepared = user_mount_steps(spec, &mut stubs).and_then(|steps| {
+    // Without CAP_SYS_ADMIN (a kaniko-style pod) mounts are emulated by copying.
+    let namespaces = (spec.mounts.is_empty() && !spec.network_none) || super::can_create_namespaces();
+    if spec.network_none && !namespaces {
+        return Err(io::Error::other(
+            "RUN --network=none needs a network namespace, which this container does not allow (no CAP_SYS_ADMIN); \
+             give the build pod that capability, or drop --network=none",
+        ));
+    }
+    let mut emulated = None;
+    let mounted = if namespaces {
+        user_mount_steps(spec, &mut stubs)
+    } else {
+        super::emulated_mounts::emulate(&spec.mounts).map(|e| {
+            emulated = Some(e);
+            Vec::new()
+        })
+    };
+    let prepared = mounted.and_then(|steps| {
         if !spec.scripts.is_empty() {
             // Heredoc scripts at /dev/pipes, as under chroot, written straight into the
             // container's /dev (never captured), so no mount is needed.
@@ -244,24 +261,21 @@ pub fn run_none(spec: &RunSpec) -> io::Result<RunStatus> {
                 scripts.push(file);
             }
         }
-        if (!steps.is_empty() || spec.network_none) && !super::can_create_namespaces() {
-            return Err(io::Error::other(
-                "RUN --mount and --network=none need mount and network namespaces, which this container does not allow \
-                 (no CAP_SYS_ADMIN); give the build pod that capability, or build without them",
-            ));
-        }
         Ok(steps)
     });
-    let cleanup = |stubs: Stubs, scripts: &[std::path::PathBuf]| {
+    let cleanup = |stubs: Stubs, scripts: &[std::path::PathBuf], emulated: Option<super::emulated_mounts::Emulated>| {
         for f in scripts {
             let _ = std::fs::remove_file(f);
+        }
+        if let Some(e) = emulated {
+            e.undo();
         }
         stubs.remove();
     };
     let plan = match prepared {
         Ok(p) => p,
         Err(e) => {
-            cleanup(stubs, &scripts);
+            cleanup(stubs, &scripts, emulated);
             return Err(e);
         }
     };
@@ -306,7 +320,7 @@ pub fn run_none(spec: &RunSpec) -> io::Result<RunStatus> {
         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
         status
     });
-    cleanup(stubs, &scripts);
+    cleanup(stubs, &scripts, emulated);
     Ok(status_of(result?))
 }
 

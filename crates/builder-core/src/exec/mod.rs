@@ -9,6 +9,7 @@ mod chroot;
 mod cleanup;
 pub mod container;
 mod devices;
+mod emulated_mounts;
 pub mod mounts;
 pub mod probe;
 mod stubs;
