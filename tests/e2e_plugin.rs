@@ -5,10 +5,8 @@
 
 use serde_json::Value;
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 use strata_tests::*;
 
 const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -269,50 +267,9 @@ fn plugin_reads_env_file_and_tags_file_and_fails_like_the_cli() {
     assert!(bare.stderr.contains("Usage: strata"), "{}", bare.stderr);
 }
 
-/// moto_server at STRATA_TEST_MOTO, or one started here on a free port.
-struct Moto {
-    addr: String,
-    child: Option<Child>,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn answers(addr: &str) -> bool {
-    addr.parse::<SocketAddr>().is_ok_and(|sa| TcpStream::connect_timeout(&sa, Duration::from_millis(300)).is_ok())
-}
-
-fn moto(env: &TestEnv) -> Option<Moto> {
-    if answers(&env.moto) {
-        return Some(Moto { addr: env.moto.clone(), child: None });
-    }
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(v) = std::env::var("STRATA_VENV") {
-        candidates.push(PathBuf::from(v).join("bin/moto_server"));
-    }
-    candidates.push(env.state.join("venv/bin/moto_server"));
-    if let Ok(path) = std::env::var("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|p| p.join("moto_server")));
-    }
-    candidates.push("/tmp/motovenv/bin/moto_server".into());
-    let bin = candidates.into_iter().find(|p| p.is_file())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let child = Command::new(&bin).args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
-    let addr = format!("127.0.0.1:{port}");
-    let moto = Moto { addr, child: Some(child) };
-    for _ in 0..300 {
-        if answers(&moto.addr) {
-            return Some(moto);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
+/// The moto of the test environment (STRATA_TEST_MOTO), or one started here.
+fn moto(env: &TestEnv) -> Option<strata_test_support::Moto> {
+    strata_test_support::moto(Some(&env.moto), &env.state)
 }
 
 /// Repository names moto's ECR holds (DescribeRepositories; moto does not check signatures).

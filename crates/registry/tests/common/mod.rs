@@ -241,48 +241,9 @@ pub fn make_pki(dir: &Path, sans: &str) {
 
 pub mod proxy;
 
-/// A moto_server: the one STRATA_TEST_MOTO names when it answers, else one started here (from
-/// $STRATA_VENV, $STRATA_TEST_STATE/venv, PATH or /tmp/motovenv) on a free port, killed on drop.
-#[derive(Debug)]
-pub struct Moto {
-    pub addr: String,
-    child: Option<Child>,
-}
+pub use strata_test_support::Moto;
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
+/// The moto of the test environment (STRATA_TEST_MOTO), or one started here.
 pub fn moto(env: &TestEnv) -> Option<Moto> {
-    if let Some(addr) = &env.moto
-        && let Ok(sa) = addr.parse::<SocketAddr>()
-        && TcpStream::connect_timeout(&sa, Duration::from_millis(300)).is_ok()
-    {
-        return Some(Moto { addr: addr.clone(), child: None });
-    }
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(v) = std::env::var("STRATA_VENV") {
-        candidates.push(PathBuf::from(v).join("bin/moto_server"));
-    }
-    candidates.push(env.state.join("venv/bin/moto_server"));
-    if let Ok(path) = std::env::var("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|p| p.join("moto_server")));
-    }
-    candidates.push("/tmp/motovenv/bin/moto_server".into());
-    let bin = candidates.into_iter().find(|p| p.is_file())?;
-    let port = free_port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let addr = format!("127.0.0.1:{port}");
-    wait_port(&addr);
-    Some(Moto { addr, child: Some(child) })
+    strata_test_support::moto(env.moto.as_deref(), &env.state)
 }
