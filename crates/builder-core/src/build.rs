@@ -62,6 +62,9 @@ pub(crate) struct Builder {
     pub(crate) slash: Option<SlashRoot>,
     /// The layer cache, with `--cache`.
     pub(crate) cache: Option<crate::cache::LayerCache>,
+    /// Content digests of bind-mount sources already walked in this build (the context,
+    /// finished stages and pulled images do not change while it runs).
+    pub(crate) tree_digests: std::sync::Mutex<HashMap<PathBuf, String>>,
 }
 
 /// The paths a build in `/` leaves alone, as unpack and clear want them and as the snapshotter does.
@@ -119,6 +122,7 @@ impl Builder {
             created,
             slash,
             cache,
+            tree_digests: Default::default(),
         })
     }
 
@@ -296,6 +300,18 @@ impl Builder {
             Some(p) => p.parse::<Platform>().map_err(|e| BuildError::Options(format!("{}: {e}", self.file_name))),
             None => Ok(Platform::host()),
         }
+    }
+
+    /// The cache-key digest of the tree at `path`, walked once per build.
+    pub(crate) fn cache_tree_digest(&self, path: &std::path::Path) -> Result<String, BuildError> {
+        if let Some(d) = self.tree_digests.lock().ok().and_then(|m| m.get(path).cloned()) {
+            return Ok(d);
+        }
+        let d = crate::cache::key::tree_digest(path)?;
+        if let Ok(mut m) = self.tree_digests.lock() {
+            m.insert(path.to_path_buf(), d.clone());
+        }
+        Ok(d)
     }
 
     /// What unpacking into the stage's root must leave alone (nothing unless the root is `/`).

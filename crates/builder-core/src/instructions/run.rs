@@ -212,7 +212,7 @@ fn run_key(
     let mut binds = String::new();
     for m in mounts {
         if let crate::exec::RunMountSource::Bind { host, readonly } = &m.source {
-            binds.push_str(&format!("{} {readonly} {}\n", m.target, crate::cache::key::tree_digest(host)?));
+            binds.push_str(&format!("{} {readonly} {}\n", m.target, b.cache_tree_digest(host)?));
         }
     }
     Ok(st.cache_key.then(&[
