@@ -124,7 +124,8 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     o.cache_dir = a.cache_dir.clone();
     o.ignore_paths = a.ignore_paths.clone();
     if let Some(p) = &a.custom_platform {
-        let parsed: strata_registry::Platform = p.parse().map_err(|e| anyhow::anyhow!("--custom-platform: {e}"))?;
+        let parsed: strata_registry::Platform =
+            p.parse().map_err(|_| anyhow::anyhow!("--custom-platform {p:?}: expected os/arch[/variant], like linux/amd64 or linux/arm64/v8"))?;
         o.platform = Some(parsed.to_string());
     }
     if a.cache || a.cache_repo.is_some() {
