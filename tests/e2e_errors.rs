@@ -117,3 +117,21 @@ fn wrong_credentials_push_nothing() {
         .expect("skopeo");
     assert!(!String::from_utf8_lossy(&tags.stdout).contains("latest"), "nothing may be pushed with wrong credentials");
 }
+
+#[test]
+fn bad_cache_and_platform_flags_are_named() {
+    let Some(env) = test_env("bad_cache_and_platform_flags_are_named") else { return };
+    let ctx = tempfile::tempdir().expect("tempdir");
+    write_ctx(ctx.path(), "FROM scratch\nLABEL a=b\n");
+    let dest = format!("{}/e2e/err-flags:latest", env.registry_http);
+    let cases: [(&[&str], &[&str]); 3] = [
+        (&["--cache", "--cache-ttl", "2weeks"], &["--cache-ttl", "2weeks", "336h"]),
+        (&["--cache", "--cache-repo", "127.0.0.1:5000/c:tag"], &["--cache-repo", "without a tag"]),
+        (&["--custom-platform", "linux"], &["--custom-platform", "os/arch"]),
+    ];
+    for (flags, words) in cases {
+        let run = build(&env, ctx.path(), &dest, flags);
+        assert_one_line_error(&run, words);
+    }
+    assert!(!has_tags(&env, "e2e/err-flags"));
+}
