@@ -15,7 +15,8 @@ pub enum BuildEvent {
     Transfer(strata_registry::ProgressEvent),
     /// The image was pushed to a destination.
     Pushed { reference: String, digest: String },
-    /// A RUN was not run: its layer came from the cache (`source`: `local` or the cache repository).
+    /// A step's layer came from the cache (`source`: `local` or the cache repository): a RUN
+    /// was not run; a COPY was, but its earlier layer (same content) stands for it.
     CacheHit { stage: usize, line: usize, source: String },
     /// A warning for the user.
     Warning(String),

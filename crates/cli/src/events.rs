@@ -35,6 +35,6 @@ pub fn printer() -> EventFn {
         BuildEvent::Transfer(t) => tracing::debug!("{t:?}"),
         BuildEvent::Pushed { reference, digest } => tracing::info!("pushed {reference}@{digest}"),
         BuildEvent::Warning(w) => tracing::warn!("{w}"),
-        BuildEvent::CacheHit { line, source, .. } => tracing::info!("line {line}: cache hit ({source}), not running it"),
+        BuildEvent::CacheHit { line, source, .. } => tracing::info!("line {line}: cache hit ({source}), its layer reused"),
     })
 }

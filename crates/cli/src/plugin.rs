@@ -354,7 +354,6 @@ fn read_settings() -> anyhow::Result<Plan> {
     }
     let ignored: &[(&str, &str)] = &[
         ("PLUGIN_CACHE_DIR", "no base-image cache directory; strata keeps its own blob cache in its work dir"),
-        ("PLUGIN_CACHE_COPY_LAYERS", "strata caches RUN layers; COPY always runs (it is cheap) and its content keys the steps after it"),
         ("PLUGIN_COMPRESSED_CACHING", "strata streams layers and never holds one in memory"),
         ("PLUGIN_LIFECYCLE_POLICY", "strata does not upload ECR lifecycle policies"),
         ("PLUGIN_REPOSITORY_POLICY", "strata does not upload ECR repository policies"),

@@ -73,16 +73,28 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
     let paths: Vec<PathBuf> = written.iter().map(PathBuf::from).collect();
     // A copy onto `/` may touch anything: that is a whole-tree diff.
     let changes = if written.iter().any(|p| p.trim_end_matches('/').is_empty()) { st.snapshotter.diff()? } else { st.snapshotter.paths(&paths)? };
+    let history = format!("{} # buildkit", inst.original);
     if b.cache.is_some() {
-        // What was copied, by content and metadata but not time, decides later RUNs' keys.
+        // What was copied, by content and metadata but not time, decides this step's key and
+        // so every later one's. Same content: the cached layer (same digest, nothing new to
+        // push) stands for it, although the files were copied again with new times.
         let content = crate::cache::key::changes_digest(&st.rootfs, &changes)?;
-        st.cache_key = st.cache_key.then(&[b"COPY", inst.original.as_bytes(), content.as_bytes()]);
+        let settings = format!("{:?}", b.layer_opts);
+        st.cache_key = st.cache_key.then(&[b"COPY", inst.original.as_bytes(), content.as_bytes(), settings.as_bytes()]);
+        if let Some(hit) = b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, &st.cache_key)) {
+            b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
+            st.history_layer(history, hit.layer);
+            return Ok(());
+        }
     }
     let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
     if let Some(l) = &layer {
         b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
     }
-    st.history_layer(format!("{} # buildkit", inst.original), layer);
+    if let Some(cache) = b.cache.as_mut() {
+        cache.store(&b.client, &b.handle, &b.store, &st.cache_key, layer.as_ref(), &history);
+    }
+    st.history_layer(history, layer);
     Ok(())
 }
 
