@@ -8,6 +8,7 @@
 //! The image it pushes must list exactly the same files as the `chroot` build of the same
 //! multi-stage Dockerfile, and nothing of the container may reach a layer or be lost.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use strata_tests::*;
@@ -64,6 +65,11 @@ fn container_root(dir: &Path, name: &str, context: &Path) -> PathBuf {
     for f in ["etc/hosts", "etc/resolv.conf"] {
         std::fs::write(root.join(f), "").expect("mount target");
     }
+    // Files of the container itself, which it must find again after the build.
+    std::fs::write(root.join("etc/container-marker"), "mine\n").expect("marker");
+    std::fs::create_dir_all(root.join("opt/tool")).expect("mkdir");
+    std::fs::write(root.join("opt/tool/version"), "tool 1\n").expect("tool");
+    std::fs::set_permissions(root.join("opt/tool"), std::os::unix::fs::PermissionsExt::from_mode(0o750)).expect("chmod");
     for lib in shared_libraries(&strata_bin()) {
         let to = root.join(lib.strip_prefix("/").expect("absolute"));
         std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
@@ -180,12 +186,22 @@ fn none_in_a_container_equals_chroot_build() {
         assert!(!a.iter().any(|l| l.starts_with(absent)), "{absent} reached the image");
     }
 
-    // The container's own files survived the stage changes; its root is the final stage's.
+    // The container is given back as it was: its own files are there again, the build's gone.
     let digest = std::fs::read_to_string(root.join("kaniko/digest")).expect("digest file");
     assert!(digest.starts_with("sha256:"), "{digest}");
     assert!(root.join("kaniko/work/blobs").is_dir(), "the work dir survives");
     assert!(root.join("workspace/Dockerfile").is_file(), "the context survives");
-    assert!(root.join("app/heredoc").is_file() && !root.join("out").exists(), "/ holds the final stage");
+    assert_eq!(std::fs::read_to_string(root.join("opt/tool/version")).expect("the container's own file"), "tool 1\n");
+    assert_eq!(std::fs::metadata(root.join("opt/tool")).expect("dir").permissions().mode() & 0o7777, 0o750);
+    assert!(root.join(".dockerenv").is_file() && root.join("etc/container-marker").is_file());
+    for lib in shared_libraries(&strata_bin()) {
+        assert!(root.join(lib.strip_prefix("/").expect("absolute")).is_file(), "{} is back", lib.display());
+    }
+    for gone in ["app", "out", "bin/busybox", "etc/passwd"] {
+        assert!(std::fs::symlink_metadata(root.join(gone)).is_err(), "the build's /{gone} is left in the container");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&root).expect("root").flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".strata-container")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 /// Without CAP_SYS_ADMIN, as kaniko's users run it: strata picks `none` itself, heredoc
@@ -226,6 +242,9 @@ fn a_container_without_cap_sys_admin_gets_none_isolation() {
     let net = run_in_container(&root, &container_args(&env, &none_dest, &[]), true);
     assert!(!net.ok && net.code == Some(1), "{}", net.stderr);
     assert!(net.stderr.contains("Dockerfile:3") && net.stderr.contains("needs a network namespace"), "{}", net.stderr);
+    // A failed build gives the container back too.
+    assert!(root.join("etc/container-marker").is_file() && root.join("opt/tool/version").is_file(), "the container's files are back");
+    assert!(std::fs::symlink_metadata(root.join("bin/busybox")).is_err(), "the build's files are gone");
 }
 
 /// Without CAP_SYS_ADMIN no mount can be made, where kaniko offers no `RUN --mount` at all:

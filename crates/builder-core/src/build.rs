@@ -71,6 +71,8 @@ pub(crate) struct Builder {
 pub(crate) struct SlashRoot {
     keep: strata_snapshot::KeepPaths,
     ignore: Vec<PathBuf>,
+    /// The container's own files, moved aside at the first stage and moved back at the end.
+    saved: Option<crate::build_root::SavedRoot>,
 }
 
 impl Builder {
@@ -97,7 +99,7 @@ impl Builder {
         let slash = (opts.isolation == crate::Isolation::None).then(|| {
             let ignore = crate::build_root::keep_paths(&opts);
             tracing::debug!(?ignore, "building in /; these paths are kept");
-            SlashRoot { keep: strata_snapshot::KeepPaths::new(ignore.iter().cloned()), ignore }
+            SlashRoot { keep: strata_snapshot::KeepPaths::new(ignore.iter().cloned()), ignore, saved: None }
         });
         let layer_opts = LayerOptions { compression: opts.compression, reproducible_epoch: opts.reproducible_epoch };
         let created = match opts.reproducible_epoch {
@@ -136,7 +138,15 @@ impl Builder {
         for warning in self.plan.warnings.clone() {
             self.emit(BuildEvent::Warning(warning.message));
         }
-        let result = self.check_isolation().and_then(|()| self.check_destinations()).and_then(|()| self.run_stages());
+        let mut result = self.check_isolation().and_then(|()| self.check_destinations()).and_then(|()| self.run_stages());
+        // With `/` as the build root: give the container back as it was.
+        if let Some(slash) = &mut self.slash
+            && let Some(saved) = slash.saved.take()
+            && let Err(e) = saved.restore(&slash.keep)
+        {
+            tracing::error!("giving the container its files back failed: {e}");
+            result = result.and(Err(e));
+        }
         // Cache entries of the steps that ran are worth keeping even when a later one failed.
         if let Some(cache) = &mut self.cache {
             cache.finish(&self.handle);
@@ -179,9 +189,13 @@ impl Builder {
         let stages = self.plan.stages.clone();
         let target = self.plan.target;
         for planned in &stages {
-            let rootfs = match &self.slash {
+            let rootfs = match &mut self.slash {
                 Some(slash) => {
-                    crate::build_root::clear(&slash.keep)?;
+                    if slash.saved.is_none() {
+                        slash.saved = Some(crate::build_root::save(&slash.keep)?);
+                    } else {
+                        crate::build_root::clear(&slash.keep)?;
+                    }
                     PathBuf::from("/")
                 }
                 None => self.build_dir.join(format!("stage-{}", planned.index)),
