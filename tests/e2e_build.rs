@@ -5,33 +5,6 @@
 use std::process::Command;
 use strata_tests::*;
 
-fn hello_dir() -> std::path::PathBuf {
-    repo_root().join("examples/hello")
-}
-
-fn build_hello(env: &TestEnv, work: &std::path::Path, destination: &str, extra: &[&str], envs: &[(&str, &str)]) -> Run {
-    let ctx = hello_dir();
-    let df = ctx.join("Dockerfile");
-    let base = format!("BASE={}", env.base_busybox);
-    let mut args = vec![
-        "build",
-        "--build-arg",
-        base.as_str(),
-        "--context",
-        ctx.to_str().expect("utf8"),
-        "--dockerfile",
-        df.to_str().expect("utf8"),
-        "--destination",
-        destination,
-        "--insecure-registry",
-        env.registry_http.as_str(),
-        "--work-dir",
-        work.to_str().expect("utf8"),
-    ];
-    args.extend_from_slice(extra);
-    strata(&args, envs)
-}
-
 fn line<'a>(listing: &'a [String], path: &str) -> &'a str {
     listing.iter().find(|l| l.split('\t').next() == Some(path)).map(String::as_str).unwrap_or_else(|| panic!("{path} missing from the image"))
 }

@@ -4,37 +4,15 @@
 //! unpacking what skopeo copied out of it.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use strata_tests::*;
 
-fn hello_dir() -> PathBuf {
-    repo_root().join("examples/hello")
-}
-
-/// `strata build` of examples/hello with `--reproducible`, so two builds of it are identical.
-fn build_hello(env: &TestEnv, work: &Path, destination: &str, extra: &[&str]) -> Run {
-    let ctx = hello_dir();
-    let df = ctx.join("Dockerfile");
-    let base = format!("BASE={}", env.base_busybox);
-    let mut args = vec![
-        "build",
-        "--build-arg",
-        base.as_str(),
-        "--context",
-        ctx.to_str().expect("utf8"),
-        "--dockerfile",
-        df.to_str().expect("utf8"),
-        "--destination",
-        destination,
-        "--insecure-registry",
-        env.registry_http.as_str(),
-        "--work-dir",
-        work.to_str().expect("utf8"),
-        "--reproducible",
-    ];
-    args.extend_from_slice(extra);
-    strata(&args, &[("SOURCE_DATE_EPOCH", "1700000000")])
+/// examples/hello with `--reproducible`, so two builds of it are identical.
+fn build_reproducible(env: &TestEnv, work: &Path, destination: &str, extra: &[&str]) -> Run {
+    let mut flags = vec!["--reproducible"];
+    flags.extend_from_slice(extra);
+    build_hello(env, work, destination, &flags, &[("SOURCE_DATE_EPOCH", "1700000000")])
 }
 
 /// The names in the tarball, in order (`tar -tf`).
@@ -56,7 +34,7 @@ fn tar_path_is_a_docker_archive_equal_to_the_pushed_image() {
     let tar = work.path().join("out/hello.tar");
     let tar_arg = tar.to_str().expect("utf8").to_string();
     let tagged = format!("{}/e2e/outputs:tar", env.registry_http);
-    let run = build_hello(&env, work.path(), &tagged, &["--no-push", "--tar-path", &tar_arg]);
+    let run = build_reproducible(&env, work.path(), &tagged, &["--no-push", "--tar-path", &tar_arg]);
     assert!(run.ok, "strata failed: {}", run.stderr);
     let tar_digest = run.stdout.trim().to_string();
     assert!(tar.is_file(), "--tar-path wrote nothing at {}", tar.display());
@@ -91,7 +69,7 @@ fn tar_path_is_a_docker_archive_equal_to_the_pushed_image() {
 
     // The same build, pushed: the same image (reproducible) and the same files.
     let pushed = format!("{}/e2e/outputs:pushed", env.registry_http);
-    let run = build_hello(&env, work.path(), &pushed, &[]);
+    let run = build_reproducible(&env, work.path(), &pushed, &[]);
     assert!(run.ok, "strata failed: {}", run.stderr);
     assert_eq!(run.stdout.trim(), tar_digest, "a reproducible build gives the same digest with or without --tar-path");
     let config_in_tar = tar_member(&tar, &config_path);
@@ -117,7 +95,7 @@ fn tar_path_also_writes_when_pushing_and_is_an_oci_archive() {
     let tar_arg = tar.to_str().expect("utf8").to_string();
     let dest = format!("{}/e2e/outputs:both", env.registry_http);
     let second = format!("{}/e2e/outputs:both-2", env.registry_http);
-    let run = build_hello(&env, work.path(), &dest, &["--destination", &second, "--tar-path", &tar_arg]);
+    let run = build_reproducible(&env, work.path(), &dest, &["--destination", &second, "--tar-path", &tar_arg]);
     assert!(run.ok, "strata failed: {}", run.stderr);
     let digest = run.stdout.trim().to_string();
     let manifest_json: Value = serde_json::from_slice(&tar_member(&tar, "manifest.json")).expect("manifest.json is JSON");

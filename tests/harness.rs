@@ -320,3 +320,34 @@ pub fn sorted_json(v: &Value) -> Value {
         other => other.clone(),
     }
 }
+
+/// examples/hello, the project's example.
+pub fn hello_dir() -> PathBuf {
+    repo_root().join("examples/hello")
+}
+
+/// `strata build` of examples/hello on the busybox base, pushed to `destination` (plain registry),
+/// with `extra` flags and `envs`.
+pub fn build_hello(env: &TestEnv, work: &Path, destination: &str, extra: &[&str], envs: &[(&str, &str)]) -> Run {
+    let ctx = hello_dir();
+    let df = ctx.join("Dockerfile");
+    let base = format!("BASE={}", env.base_busybox);
+    let (ctx, df, work) = (ctx.display().to_string(), df.display().to_string(), work.display().to_string());
+    let mut args = vec![
+        "build",
+        "--build-arg",
+        base.as_str(),
+        "--context",
+        &ctx,
+        "--dockerfile",
+        &df,
+        "--destination",
+        destination,
+        "--insecure-registry",
+        env.registry_http.as_str(),
+        "--work-dir",
+        &work,
+    ];
+    args.extend_from_slice(extra);
+    strata(&args, envs)
+}
