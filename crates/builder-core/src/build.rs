@@ -208,7 +208,7 @@ impl Builder {
             };
             self.emit(BuildEvent::StageStarted { index: planned.index, name: planned.name.clone(), base: base_label });
             let platform = self.stage_platform(planned.platform.as_deref())?;
-            let (config, layers, base_key) = self.start_from_base(&planned.base, &rootfs, &platform)?;
+            let (config, layers, base_key) = self.start_from_base(planned.index, &planned.base, &rootfs, &platform)?;
             let ignore = self.slash.as_ref().map(|s| s.ignore.clone()).unwrap_or_default();
             let snapshotter = Snapshotter::new(&rootfs, self.opts.snapshot_mode, ignore)?;
             let scope = StageScope::new(&self.dockerfile, &self.plan_opts, planned.index, &config.env_pairs());
@@ -264,6 +264,7 @@ impl Builder {
     /// Fills `rootfs` from the stage's base and returns the starting config and layers.
     fn start_from_base(
         &mut self,
+        child: usize,
         base: &StageBase,
         rootfs: &std::path::Path,
         platform: &Platform,
@@ -297,11 +298,20 @@ impl Builder {
                 Ok((config, image.layers.clone(), CacheKey::base("image", &image.digest)))
             }
             StageBase::Stage(i) => {
-                let parent = self.built.get(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
+                let rootless = self.opts.isolation == crate::Isolation::Rootless;
+                // The only stage built on it takes its tree over instead of copying it; should
+                // a later step still want its files, they come back from its layers.
+                let hand_over = self.only_user(*i, child);
+                let parent = self.built.get_mut(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
                 match (&self.slash, &parent.rootfs) {
                     (Some(slash), _) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, false, &slash.keep)?,
+                    (None, Some(dir)) if hand_over => {
+                        std::fs::rename(dir, rootfs).map_err(BuildError::io(dir))?;
+                        tracing::debug!(stage = i, "stage tree handed over to stage {child}");
+                        parent.rootfs = None;
+                    }
                     (None, Some(dir)) => copy_tree(dir, rootfs)?,
-                    (None, None) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, false, &Default::default())?,
+                    (None, None) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, rootless, &Default::default())?,
                 }
                 Ok((parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex())))
             }
@@ -333,6 +343,11 @@ impl Builder {
         self.slash.as_ref().map(|s| s.keep.clone()).unwrap_or_default()
     }
 
+    /// Whether `child` is the only stage of the plan that depends on stage `parent`.
+    fn only_user(&self, parent: usize, child: usize) -> bool {
+        self.plan.stages.iter().filter(|s| s.index != child).all(|s| !s.deps.contains(&parent))
+    }
+
     /// The directory holding built stage `i`'s files (unpacked from its layers when the stage
     /// was built in `/` and has been replaced since); None when it has not been built.
     pub(crate) fn stage_root(&mut self, i: usize) -> Result<Option<PathBuf>, BuildError> {
@@ -344,7 +359,8 @@ impl Builder {
         }
         let dir = self.build_dir.join(format!("stage-{i}"));
         std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
-        crate::base::unpack_layers(&self.store, &stage.layers, &dir, false, &Default::default())?;
+        let rootless = self.opts.isolation == crate::Isolation::Rootless;
+        crate::base::unpack_layers(&self.store, &stage.layers, &dir, rootless, &Default::default())?;
         if let Some(s) = self.built.get_mut(&i) {
             s.rootfs = Some(dir.clone());
         }
