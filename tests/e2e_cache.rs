@@ -169,3 +169,23 @@ fn steps_before_a_failure_are_cached() {
     let fixed = c.build("work", &[]);
     assert_eq!(hits(&fixed.stderr), 3, "the COPY and the two RUNs that succeeded are reused: {}", fixed.stderr);
 }
+
+#[test]
+fn runs_mounting_an_image_hit() {
+    let test = "runs_mounting_an_image_hit";
+    let Some(env) = test_env(test) else { return };
+    let mut c = Case::new(env);
+    let image = c.env.base_busybox.clone();
+    std::fs::write(
+        c.ctx("Dockerfile"),
+        format!(
+            "{DOCKERFILE}RUN --mount=type=bind,from={image},source=/etc,target=/base-etc cat /base-etc/motd > /app/motd \
+             && cat /proc/sys/kernel/random/uuid > /app/run-id3\n"
+        ),
+    )
+    .expect("Dockerfile");
+    let first = c.build("work", &[]);
+    let again = c.build("work", &[]);
+    assert_eq!(hits(&again.stderr), 4, "the COPY, two RUNs and the RUN mounting an image hit: {}", again.stderr);
+    assert_eq!(again.layers, first.layers);
+}

@@ -65,6 +65,8 @@ pub(crate) struct Builder {
     /// Content digests of bind-mount sources already walked in this build (the context,
     /// finished stages and pulled images do not change while it runs).
     pub(crate) tree_digests: std::sync::Mutex<HashMap<PathBuf, String>>,
+    /// Directories holding an image unpacked for `--mount=from=<image>`, with its manifest digest.
+    pub(crate) image_roots: std::sync::Mutex<Vec<(PathBuf, String)>>,
 }
 
 /// The paths a build in `/` leaves alone, as unpack and clear want them and as the snapshotter does.
@@ -125,6 +127,7 @@ impl Builder {
             slash,
             cache,
             tree_digests: Default::default(),
+            image_roots: Default::default(),
         })
     }
 
@@ -328,6 +331,12 @@ impl Builder {
 
     /// The cache-key digest of the tree at `path`, walked once per build.
     pub(crate) fn cache_tree_digest(&self, path: &std::path::Path) -> Result<String, BuildError> {
+        // Inside an unpacked image: its digest and the path within it say it all.
+        if let Some(key) = self.image_roots.lock().ok().and_then(|roots| {
+            roots.iter().find_map(|(dir, digest)| path.strip_prefix(dir).ok().map(|rel| format!("image {digest} {}", rel.display())))
+        }) {
+            return Ok(key);
+        }
         if let Some(d) = self.tree_digests.lock().ok().and_then(|m| m.get(path).cloned()) {
             return Ok(d);
         }

@@ -248,7 +248,7 @@ fn mount_from_root(b: &mut Builder, word: &str, platform: &strata_registry::Plat
             .map_err(|e| format!("from={word}: {e}"))?
             .ok_or_else(|| format!("from={word}: stage {i} has not been built before this step"));
     }
-    let dir = b.build_dir.join(format!("from-{}", word.replace(['/', ':', '@'], "_")));
+    let dir = b.build_dir.join(format!("from-{}-{}", word.replace(['/', ':', '@'], "_"), platform.to_string().replace('/', "_")));
     if !dir.exists() {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let events = b.events.clone();
@@ -262,6 +262,10 @@ fn mount_from_root(b: &mut Builder, word: &str, platform: &strata_registry::Plat
             .map_err(|e| format!("from={word}: {e}"))?;
         crate::base::unpack_into(&b.store, &image, &dir, b.opts.isolation == crate::Isolation::Rootless)
             .map_err(|e| format!("from={word}: {e}"))?;
+        // Cache keys name the image by its digest instead of walking its files.
+        if let Ok(mut roots) = b.image_roots.lock() {
+            roots.push((dir.clone(), image.digest.clone()));
+        }
     }
     Ok(dir)
 }
