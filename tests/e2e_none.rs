@@ -82,12 +82,21 @@ fn container_root(dir: &Path, name: &str, context: &Path) -> PathBuf {
 /// Runs strata in the container with `args`; the shell sets up the container's mounts first
 /// (its root a mount point of its own, as every container runtime makes it).
 fn run_in_container(root: &Path, args: &[String], drop_sys_admin: bool) -> Run {
+    run_in_pod(root, args, drop_sys_admin, &[], true)
+}
+
+/// [`run_in_container`] with extra environment, and the binary bound in from this build
+/// (`bind_binary`) or the one the image holds.
+fn run_in_pod(root: &Path, args: &[String], drop_sys_admin: bool, envs: &[(String, String)], bind_binary: bool) -> Run {
     let r = root.display();
     let setup = format!(
         "set -e; mount --bind {r} {r}; mount -t proc proc {r}/proc; mount --rbind /dev {r}/dev; mount --bind /etc/hosts {r}/etc/hosts; \
-         mount --bind /etc/resolv.conf {r}/etc/resolv.conf; mount --bind \"$STRATA\" {r}/kaniko/strata; \
+         mount --bind /etc/resolv.conf {r}/etc/resolv.conf; {bind} \
          mount -t tmpfs -o size=1m tmpfs {r}/var/run/secrets/sa; echo sa-token > {r}/var/run/secrets/sa/token; \
-         exec {drop} chroot {r} /kaniko/strata \"$@\"",
+         exec {drop} {path} \"$(command -v chroot)\" {r} /kaniko/strata \"$@\"",
+        // The pod's PATH applies inside only: the set-up needs the host's.
+        path = envs.iter().find(|(k, _)| k == "PATH").map_or(String::new(), |(_, v)| format!("env PATH={v}")),
+        bind = if bind_binary { format!("mount --bind \"$STRATA\" {r}/kaniko/strata;") } else { String::new() },
         // As a Kubernetes pod without privileges: root, but no CAP_SYS_ADMIN.
         drop = if drop_sys_admin { "setpriv --bounding-set -sys_admin --inh-caps -sys_admin" } else { "" }
     );
@@ -97,6 +106,7 @@ fn run_in_container(root: &Path, args: &[String], drop_sys_admin: bool) -> Run {
         .args(args)
         .env("STRATA", strata_bin())
         .env("HOME", "/root")
+        .envs(envs.iter().filter(|(k, _)| k != "PATH").map(|(k, v)| (k, v)))
         .output()
         .expect("unshare");
     to_run(out)
@@ -312,4 +322,69 @@ fn walk(dir: &Path) -> Vec<String> {
         }
     }
     out
+}
+
+/// scripts/image.sh packages strata as the kaniko-ecr drop-in image (built by strata, FROM
+/// scratch). Run as a Kubernetes pod runs it, unprivileged, with the image's environment and
+/// only `PLUGIN_*` settings, it builds and pushes examples/hello, and gives the pod back.
+#[test]
+fn the_strata_image_runs_the_plugin_in_an_unprivileged_pod() {
+    let test = "the_strata_image_runs_the_plugin_in_an_unprivileged_pod";
+    let Some(env) = test_env(test) else { return };
+    if skip(test) {
+        return;
+    }
+    let tag = unique("image");
+    let image = format!("{}/e2e/strata-image:{tag}", env.registry_http);
+    must(
+        Command::new("bash")
+            .arg(repo_root().join("scripts/image.sh"))
+            .env("STRATA", strata_bin())
+            .env("IMAGE", &image)
+            .env("STRATA_STATE", &env.state)
+            .env("REG_HTTP_ADDR", &env.registry_http),
+    );
+    let pod = pull_and_unpack(&image, &["--src-tls-verify=false"]);
+    let root = pod.rootfs.clone();
+    assert_eq!(pod.config["config"]["Entrypoint"], serde_json::json!(["/kaniko/strata"]));
+    // What a container runtime adds: mount points for /proc, /dev, /sys and the bound files.
+    for d in ["proc", "dev", "sys", "var/run/secrets/sa"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    for f in ["etc/hosts", "etc/resolv.conf"] {
+        if !root.join(f).exists() {
+            std::fs::write(root.join(f), "").expect("mount target");
+        }
+    }
+    must(Command::new("cp").arg("-a").arg(format!("{}/.", repo_root().join("examples/hello").display())).arg(root.join("workspace")));
+
+    // The pod's environment: the image's, plus what Kubernetes and the step set.
+    let mut envs: Vec<(String, String)> = pod.config["config"]["Env"]
+        .as_array()
+        .expect("Env")
+        .iter()
+        .filter_map(|e| e.as_str()?.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    let repo = format!("e2e/from-strata-image-{tag}");
+    for (k, v) in [
+        ("KUBERNETES_SERVICE_HOST", "10.96.0.1".to_string()),
+        ("PLUGIN_REGISTRY", env.registry_http.clone()),
+        ("PLUGIN_REPO", repo.clone()),
+        ("PLUGIN_TAGS", "v1".to_string()),
+        ("PLUGIN_INSECURE_REGISTRY", env.registry_http.clone()),
+        ("PLUGIN_CONTEXT", "/workspace".to_string()),
+        ("PLUGIN_BUILD_ARGS", format!("BASE={}", env.base_busybox)),
+    ] {
+        envs.push((k.to_string(), v));
+    }
+    let run = run_in_pod(&root, &[], true, &envs, false);
+    assert!(run.ok, "the plugin in the strata image failed: {}", run.stderr);
+    assert!(run.stdout.trim().starts_with("sha256:"), "{}", run.stdout);
+    assert!(run.stderr.contains("isolation=none"), "{}", run.stderr);
+
+    let built = pull_and_unpack(&format!("{}/{repo}:v1", env.registry_http), &["--src-tls-verify=false"]);
+    assert!(built.rootfs.join("app/greeting").is_file(), "examples/hello was built");
+    assert!(!listing(&built.rootfs).iter().any(|l| l.starts_with("kaniko") || l.starts_with("workspace")), "nothing of the pod in the image");
+    assert!(root.join("kaniko/work/blobs").is_dir() && root.join("kaniko/ssl/certs/ca-certificates.crt").is_file());
+    assert!(std::fs::symlink_metadata(root.join("app")).is_err(), "the pod is given back without the build's files");
 }
