@@ -284,12 +284,7 @@ impl Builder {
                 Ok((config, Vec::new(), CacheKey::base("scratch", &platform.to_string())))
             }
             StageBase::Image(reference) => {
-                let events = self.events.clone();
-                let image = self.bases.pull(&self.client, &self.handle, &self.store, reference, platform, &|e| {
-                    if let Some(f) = &events {
-                        f(BuildEvent::Transfer(e));
-                    }
-                })?;
+                let image = self.pull(reference, platform)?;
                 match &self.slash {
                     Some(slash) => crate::base::unpack_layers(&self.store, &image.layers, rootfs, false, &slash.keep)?,
                     None => crate::base::unpack_into(&self.store, &image, rootfs, self.opts.isolation == crate::Isolation::Rootless)?,
@@ -350,6 +345,32 @@ impl Builder {
     /// What unpacking into the stage's root must leave alone (nothing unless the root is `/`).
     pub(crate) fn slash_keep(&self) -> strata_snapshot::KeepPaths {
         self.slash.as_ref().map(|s| s.keep.clone()).unwrap_or_default()
+    }
+
+    /// Pulls `reference` for `platform` (once per build), passing transfer events on.
+    pub(crate) fn pull(&mut self, reference: &str, platform: &Platform) -> Result<crate::base::PulledBase, BuildError> {
+        let events = self.events.clone();
+        self.bases.pull(&self.client, &self.handle, &self.store, reference, platform, &|e| {
+            if let Some(f) = &events {
+                f(BuildEvent::Transfer(e));
+            }
+        })
+    }
+
+    /// The directory holding image `reference` for `platform`, unpacked once per build (the
+    /// source of `COPY --from=<image>` and `RUN --mount=from=<image>`).
+    pub(crate) fn image_root(&mut self, reference: &str, platform: &Platform) -> Result<PathBuf, BuildError> {
+        let dir = self.build_dir.join(format!("from-{}-{}", reference.replace(['/', ':', '@'], "_"), platform.to_string().replace('/', "_")));
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
+            let image = self.pull(reference, platform)?;
+            crate::base::unpack_into(&self.store, &image, &dir, self.opts.isolation == crate::Isolation::Rootless)?;
+            // Cache keys name the image by its digest instead of walking its files.
+            if let Ok(mut roots) = self.image_roots.lock() {
+                roots.push((dir.clone(), image.digest.clone()));
+            }
+        }
+        Ok(dir)
     }
 
     /// Whether `child` is the only stage of the plan that depends on stage `parent`.
@@ -467,7 +488,8 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), BuildEr
     Ok(())
 }
 
-fn now_secs() -> i64 {
+/// Seconds since the epoch now.
+pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 

@@ -60,10 +60,6 @@ pub struct LayerCache {
     pending: Vec<(String, tokio::task::JoinHandle<Result<String, strata_registry::Error>>)>,
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 impl LayerCache {
     /// A cache in `dir`, backed by the repository `repo` (`registry/path`, no tag) when given.
     pub fn new(dir: PathBuf, repo: Option<Reference>, ttl: Duration) -> Self {
@@ -76,7 +72,7 @@ impl LayerCache {
     }
 
     fn fresh(&self, created: i64) -> bool {
-        now().saturating_sub(created) <= i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)
+        crate::build::now_secs().saturating_sub(created) <= i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)
     }
 
     fn record_path(&self, key: &CacheKey) -> PathBuf {
@@ -175,7 +171,7 @@ impl LayerCache {
         layer: Option<&ImageLayer>,
         created_by: &str,
     ) {
-        let record = Record { layer: layer.map(RecordLayer::from), created: now() };
+        let record = Record { layer: layer.map(RecordLayer::from), created: crate::build::now_secs() };
         self.write_local(key, &record);
         let Some(r) = self.tagged(key) else { return };
         let host = Platform::host();

@@ -5,6 +5,12 @@
 /// Whether a child of this process can unshare mount and PID namespaces and make its mounts
 /// private (what every `chroot` RUN starts with).
 pub fn can_create_namespaces() -> bool {
+    // The answer does not change while the process runs: probe once.
+    static CAN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CAN.get_or_init(probe)
+}
+
+fn probe() -> bool {
     // SAFETY: fork() in a possibly multi-threaded process: the child only makes raw syscalls
     // (unshare, mount, _exit), which are async-signal-safe, and never returns.
     let pid = unsafe { libc::fork() };

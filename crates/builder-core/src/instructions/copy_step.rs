@@ -156,18 +156,7 @@ fn source_root(b: &mut Builder, inst: &Instruction, word: &str, platform: &strat
             .stage_root(i)?
             .ok_or_else(|| fail(b, inst, format!("--from={word}: stage {i} has not been built before this step")));
     }
-    let dir = b.build_dir.join(format!("from-{}", word.replace(['/', ':', '@'], "_")));
-    if !dir.exists() {
-        std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
-        let events = b.events.clone();
-        let image = b.bases.pull(&b.client, &b.handle, &b.store, word, platform, &|e| {
-            if let Some(f) = &events {
-                f(crate::progress::BuildEvent::Transfer(e));
-            }
-        })?;
-        crate::base::unpack_into(&b.store, &image, &dir, b.opts.isolation == crate::Isolation::Rootless)?;
-    }
-    Ok(dir)
+    b.image_root(word, platform)
 }
 
 #[cfg(test)]

@@ -248,24 +248,5 @@ fn mount_from_root(b: &mut Builder, word: &str, platform: &strata_registry::Plat
             .map_err(|e| format!("from={word}: {e}"))?
             .ok_or_else(|| format!("from={word}: stage {i} has not been built before this step"));
     }
-    let dir = b.build_dir.join(format!("from-{}-{}", word.replace(['/', ':', '@'], "_"), platform.to_string().replace('/', "_")));
-    if !dir.exists() {
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let events = b.events.clone();
-        let image = b
-            .bases
-            .pull(&b.client, &b.handle, &b.store, word, platform, &|e| {
-                if let Some(f) = &events {
-                    f(crate::progress::BuildEvent::Transfer(e));
-                }
-            })
-            .map_err(|e| format!("from={word}: {e}"))?;
-        crate::base::unpack_into(&b.store, &image, &dir, b.opts.isolation == crate::Isolation::Rootless)
-            .map_err(|e| format!("from={word}: {e}"))?;
-        // Cache keys name the image by its digest instead of walking its files.
-        if let Ok(mut roots) = b.image_roots.lock() {
-            roots.push((dir.clone(), image.digest.clone()));
-        }
-    }
-    Ok(dir)
+    b.image_root(word, platform).map_err(|e| format!("from={word}: {e}"))
 }
