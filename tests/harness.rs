@@ -87,6 +87,29 @@ pub fn must(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Errors of the oracle's own runtime that say nothing about the build: the kernel may refuse
+/// to seal buildah's re-exec memfd with EBUSY while its pages are briefly pinned under load.
+const ORACLE_FLAKES: &[&str] = &["sealing memfd copy"];
+
+/// `must` for an oracle command, run again (up to three times in all) when it fails with one
+/// of [`ORACLE_FLAKES`].
+pub fn must_despite_oracle_flakes(cmd: &mut Command) -> String {
+    for attempt in 1.. {
+        let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        if attempt < 3 && ORACLE_FLAKES.iter().any(|f| stderr.contains(f)) {
+            eprintln!("oracle flake (attempt {attempt}), running again: {}", stderr.trim());
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            continue;
+        }
+        panic!("{cmd:?} failed:\n{}\n{stderr}", String::from_utf8_lossy(&out.stdout));
+    }
+    unreachable!("the loop returns or panics")
+}
+
 /// A docker config dir holding credentials for `registry`.
 pub fn docker_config(dir: &Path, registry: &str, user: &str, pass: &str) -> PathBuf {
     use base64_engine::encode;
@@ -231,7 +254,7 @@ pub fn buildah_build_target(dockerfile: &Path, context: &Path, build_args: &[&st
         bud.args(["--target", t]);
     }
     bud.arg(context);
-    must(&mut bud);
+    must_despite_oracle_flakes(&mut bud);
     let layout = store.path().join("layout");
     let mut push = Command::new("buildah");
     base(&mut push);
