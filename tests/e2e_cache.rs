@@ -189,3 +189,45 @@ fn runs_mounting_an_image_hit() {
     assert_eq!(hits(&again.stderr), 4, "the COPY, two RUNs and the RUN mounting an image hit: {}", again.stderr);
     assert_eq!(again.layers, first.layers);
 }
+
+/// A stage whose steps all hit is never unpacked; when a later step misses, the base and the
+/// cached layers so far are unpacked first, so the step sees exactly the files it would have
+/// seen in a build without the cache. A stage copied from after a miss comes from its layers.
+#[test]
+fn a_stage_is_unpacked_only_when_a_step_misses() {
+    let test = "a_stage_is_unpacked_only_when_a_step_misses";
+    let Some(env) = test_env(test) else { return };
+    let mut c = Case::new(env);
+    std::fs::write(
+        c.ctx("Dockerfile"),
+        "ARG BASE\nFROM ${BASE} AS deps\nWORKDIR /deps\nRUN cat /proc/sys/kernel/random/uuid > dep-id\n\
+         FROM ${BASE}\nWORKDIR /app\nCOPY app.txt .\n\
+         RUN cat /proc/sys/kernel/random/uuid > run-id && cat /proc/sys/kernel/random/uuid > run-id2\n\
+         ARG SALT=one\nRUN echo \"$SALT\" > salt && cat app.txt run-id > seen\n\
+         COPY --from=deps /deps/dep-id .\nRUN cat dep-id >> seen && ls / > root-listing\n",
+    )
+    .expect("Dockerfile");
+    const UNPACKING: &str = "a step missed the cache";
+    let first = c.build("work", &[]);
+    assert_eq!(first.stderr.matches(UNPACKING).count(), 2, "each stage is unpacked at its first miss: {}", first.stderr);
+
+    let again = c.build("work", &[]);
+    assert_eq!(hits(&again.stderr), 8, "{}", again.stderr);
+    assert!(!again.stderr.contains(UNPACKING), "nothing is unpacked when every step hits: {}", again.stderr);
+    assert_eq!(again.layers, first.layers);
+
+    // The fifth step of the final stage misses: the base, the WORKDIR, the COPY and the first
+    // RUN's layers are unpacked before it runs, and the deps stage (all hits) comes from its
+    // layers for the COPY --from.
+    let salted = c.build("work", &["--build-arg", "SALT=two"]);
+    assert_eq!(hits(&salted.stderr), 5, "{}", salted.stderr);
+    assert_eq!(salted.stderr.matches(UNPACKING).count(), 1, "{}", salted.stderr);
+    assert_eq!(salted.ids, first.ids, "the cached RUN's files are the ones unpacked");
+    let image = unpack_layout(&c.dir.path().join(format!("layout-{}", c.builds)), "latest");
+    let first_image = unpack_layout(&c.dir.path().join("layout-1"), "latest");
+    let read = |u: &Unpacked, p: &str| std::fs::read_to_string(u.rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(read(&image, "app/salt"), "two\n");
+    assert_eq!(read(&image, "app/seen"), format!("version 1\n{}{}", first.ids.0, read(&first_image, "app/dep-id")));
+    assert_eq!(read(&image, "app/root-listing"), read(&first_image, "app/root-listing"), "the base was unpacked under the cached layers");
+    assert_eq!(listing(&image.rootfs).len(), listing(&first_image.rootfs).len());
+}

@@ -212,6 +212,28 @@ fn none_in_a_container_equals_chroot_build() {
     }
     let leftovers: Vec<_> = std::fs::read_dir(&root).expect("root").flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".strata-container")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // With --cache in the same container (a pod with a cache volume): the second build hits
+    // every step and unpacks nothing into /; a step added at the end misses and finds every
+    // file of the cached steps in /.
+    const UNPACKING: &str = "a step missed the cache";
+    let cached_dest = format!("{}/e2e/none-cached:{tag}", env.registry_http);
+    let cache_repo = format!("{}/e2e/none-cache-{tag}", env.registry_http);
+    let cached = ["--isolation", "none", "--cache", "--cache-repo", &cache_repo];
+    let cold = run_in_container(&root, &container_args(&env, &cached_dest, &cached), false);
+    assert!(cold.ok, "cold cached build failed: {}", cold.stderr);
+    let warm = run_in_container(&root, &container_args(&env, &cached_dest, &cached), false);
+    assert!(warm.ok, "warm cached build failed: {}", warm.stderr);
+    assert!(!warm.stderr.contains(UNPACKING), "{}", warm.stderr);
+    assert_same_image(&cached_dest, &chroot_dest);
+    std::fs::write(root.join("workspace/Dockerfile"), format!("{DOCKERFILE}USER 0\nRUN cat /app/a /app/more /var/lib/app/state /tmp/whoami > /seen\n")).expect("Dockerfile");
+    let late_dest = format!("{}/e2e/none-late:{tag}", env.registry_http);
+    let late = run_in_container(&root, &container_args(&env, &late_dest, &cached), false);
+    assert!(late.ok, "build with a new last step failed: {}", late.stderr);
+    assert_eq!(late.stderr.matches(UNPACKING).count(), 1, "{}", late.stderr);
+    let late_image = pull_and_unpack(&late_dest, &["--src-tls-verify=false"]);
+    assert_eq!(std::fs::read_to_string(late_image.rootfs.join("seen")).expect("seen"), "built\nbuilt\nmore\nstate\n1000\n");
+    assert!(root.join("etc/container-marker").is_file() && std::fs::symlink_metadata(root.join("bin/busybox")).is_err(), "the container is given back");
 }
 
 /// Without CAP_SYS_ADMIN, as kaniko's users run it: strata picks `none` itself, heredoc

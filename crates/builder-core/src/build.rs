@@ -211,9 +211,11 @@ impl Builder {
             };
             self.emit(BuildEvent::StageStarted { index: planned.index, name: planned.name.clone(), base: base_label });
             let platform = self.stage_platform(planned.platform.as_deref())?;
-            let (config, layers, base_key) = self.start_from_base(planned.index, &planned.base, &rootfs, &platform)?;
-            let ignore = self.slash.as_ref().map(|s| s.ignore.clone()).unwrap_or_default();
-            let snapshotter = Snapshotter::new(&rootfs, self.opts.snapshot_mode, ignore)?;
+            let (config, layers, base_key, unpacked) = self.start_from_base(planned.index, &planned.base, &rootfs, &platform)?;
+            let snapshotter = match unpacked {
+                true => Some(self.snapshotter_for(&rootfs)?),
+                false => None,
+            };
             let scope = StageScope::new(&self.dockerfile, &self.plan_opts, planned.index, &config.env_pairs());
             let mut st = StageRun {
                 index: planned.index,
@@ -246,7 +248,7 @@ impl Builder {
                 crate::instructions::execute(self, &mut st, &expanded)?;
             }
             if self.opts.single_snapshot {
-                let changes = st.snapshotter.diff()?;
+                let changes = st.snapshot()?.diff()?;
                 let layer = layer_from_changes(&st.rootfs, &changes, &self.layer_opts, &self.store)?;
                 if let Some(l) = &layer {
                     self.emit(BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
@@ -254,7 +256,8 @@ impl Builder {
                 st.history_layer("strata single snapshot".into(), layer);
             }
             // In `/` the next stage replaces this one; its layers can bring it back when needed.
-            let rootfs = if self.slash.is_some() { None } else { Some(st.rootfs) };
+            // A stage never unpacked (every step hit the cache) has only its layers too.
+            let rootfs = if self.slash.is_some() || !st.is_unpacked() { None } else { Some(st.rootfs) };
             self.built.insert(planned.index, BuiltStage { rootfs, config: st.config, layers: st.layers, cache_key: st.cache_key });
         }
         let final_stage = self
@@ -264,14 +267,36 @@ impl Builder {
         self.finish(final_stage)
     }
 
-    /// Fills `rootfs` from the stage's base and returns the starting config and layers.
+    /// Change tracking for a stage root that holds its files.
+    fn snapshotter_for(&self, rootfs: &std::path::Path) -> Result<Snapshotter, BuildError> {
+        let ignore = self.slash.as_ref().map(|s| s.ignore.clone()).unwrap_or_default();
+        Ok(Snapshotter::new(rootfs, self.opts.snapshot_mode, ignore)?)
+    }
+
+    /// Unpacks the layers of a stage started lazily into its root, when its first step misses
+    /// the cache (a no-op when the root holds its files already).
+    pub(crate) fn materialize(&self, st: &mut StageRun) -> Result<(), BuildError> {
+        if st.is_unpacked() {
+            return Ok(());
+        }
+        tracing::info!(stage = st.index, layers = st.layers.len(), "a step missed the cache: unpacking the stage's layers");
+        let rootless = self.opts.isolation == crate::Isolation::Rootless;
+        crate::base::unpack_layers(&self.store, &st.layers, &st.rootfs, rootless, &self.slash_keep())?;
+        st.snapshotter = Some(self.snapshotter_for(&st.rootfs)?);
+        Ok(())
+    }
+
+    /// Fills `rootfs` from the stage's base and returns the starting config, layers and key,
+    /// and whether the root holds the base's files. With `--cache` it does not yet: the
+    /// layers are unpacked by the first step that misses (see [`Builder::materialize`]).
     fn start_from_base(
         &mut self,
         child: usize,
         base: &StageBase,
         rootfs: &std::path::Path,
         platform: &Platform,
-    ) -> Result<(ImageConfig, Vec<ImageLayer>, CacheKey), BuildError> {
+    ) -> Result<(ImageConfig, Vec<ImageLayer>, CacheKey, bool), BuildError> {
+        let lazy = self.cache.is_some();
         match base {
             StageBase::Scratch => {
                 let mut config = ImageConfig {
@@ -281,11 +306,12 @@ impl Builder {
                     ..Default::default()
                 };
                 config.set_env("PATH", crate::exec::DEFAULT_PATH);
-                Ok((config, Vec::new(), CacheKey::base("scratch", &platform.to_string())))
+                Ok((config, Vec::new(), CacheKey::base("scratch", &platform.to_string()), true))
             }
             StageBase::Image(reference) => {
                 let image = self.pull(reference, platform)?;
                 match &self.slash {
+                    _ if lazy => {}
                     Some(slash) => crate::base::unpack_layers(&self.store, &image.layers, rootfs, false, &slash.keep)?,
                     None => crate::base::unpack_into(&self.store, &image, rootfs, self.opts.isolation == crate::Isolation::Rootless)?,
                 }
@@ -293,7 +319,7 @@ impl Builder {
                 if config.env_var("PATH").is_none() {
                     config.set_env("PATH", crate::exec::DEFAULT_PATH);
                 }
-                Ok((config, image.layers.clone(), CacheKey::base("image", &image.digest)))
+                Ok((config, image.layers.clone(), CacheKey::base("image", &image.digest), !lazy))
             }
             StageBase::Stage(i) => {
                 let rootless = self.opts.isolation == crate::Isolation::Rootless;
@@ -301,7 +327,9 @@ impl Builder {
                 // a later step still want its files, they come back from its layers.
                 let hand_over = self.only_user(*i, child);
                 let parent = self.built.get_mut(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
+                let unpacked = !(lazy && parent.rootfs.is_none());
                 match (&self.slash, &parent.rootfs) {
+                    _ if !unpacked => {}
                     (Some(slash), _) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, false, &slash.keep)?,
                     (None, Some(dir)) if hand_over => {
                         std::fs::rename(dir, rootfs).map_err(BuildError::io(dir))?;
@@ -311,7 +339,7 @@ impl Builder {
                     (None, Some(dir)) => copy_tree(dir, rootfs)?,
                     (None, None) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, rootless, &Default::default())?,
                 }
-                Ok((parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex())))
+                Ok((parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex()), unpacked))
             }
         }
     }

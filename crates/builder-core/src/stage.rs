@@ -32,8 +32,9 @@ pub struct StageRun {
     pub config: ImageConfig,
     /// The layers so far.
     pub layers: Vec<ImageLayer>,
-    /// Change tracking for the rootfs.
-    pub snapshotter: Snapshotter,
+    /// Change tracking for the rootfs; None while the stage's layers are not unpacked there
+    /// yet (with `--cache`, a stage starts without its files until a step misses the cache).
+    pub snapshotter: Option<Snapshotter>,
     /// ARG/ENV scope for expansion.
     pub scope: StageScope,
     /// Whether CMD was set in this stage (ENTRYPOINT resets only an inherited CMD).
@@ -47,6 +48,18 @@ pub struct StageRun {
 }
 
 impl StageRun {
+    /// Whether the rootfs holds the stage's files (see [`StageRun::snapshotter`]).
+    pub fn is_unpacked(&self) -> bool {
+        self.snapshotter.is_some()
+    }
+
+    /// The change tracker of the unpacked rootfs.
+    pub fn snapshot(&mut self) -> Result<&mut Snapshotter, BuildError> {
+        self.snapshotter
+            .as_mut()
+            .ok_or_else(|| BuildError::Options(format!("internal error: stage {} was used before its files were unpacked", self.index)))
+    }
+
     /// The shell for shell-form commands: the config's SHELL or `/bin/sh -c`.
     pub fn shell(&self) -> Vec<String> {
         self.config.config.shell.clone().unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])

@@ -1,16 +1,17 @@
 //! Cache keys: a running sha256 over everything that decides a stage's files so far (the base
-//! image's digest, each instruction as expanded, the content COPY brought in, the environment
-//! and user a RUN saw). File times are left out, so a fresh CI checkout still hits.
+//! image's digest, each instruction as expanded, the content COPY reads from its sources, the
+//! environment and USER a RUN saw). File times are left out, so a fresh CI checkout still
+//! hits. Nothing in a key is read from the stage's own rootfs (what it would say is decided by
+//! the key so far), so a stage whose steps all hit never needs its files unpacked.
 
 use crate::error::BuildError;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use strata_snapshot::{Change, Changes};
 
 /// Bumped whenever what a key covers changes, so old cache entries are never misread.
-const FORMAT: &[u8] = b"strata-layer-cache-v1";
+const FORMAT: &[u8] = b"strata-layer-cache-v2";
 
 /// A cache key (64 hex digits), usable as a registry tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,27 +46,8 @@ impl CacheKey {
     }
 }
 
-/// A digest of what `changes` wrote into `rootfs`: path, type, mode, owner, size, content or
-/// link target of each upsert, and each delete. Times are not part of it.
-pub fn changes_digest(rootfs: &Path, changes: &Changes) -> Result<String, BuildError> {
-    let mut h = Sha256::new();
-    for c in &changes.entries {
-        match c {
-            Change::Upsert(rel) => {
-                h.update(b"U");
-                entry_digest(&mut h, &rootfs.join(rel), rel)?;
-            }
-            Change::Delete(rel) => {
-                h.update(b"D");
-                h.update(rel.as_os_str().as_encoded_bytes());
-                h.update([0]);
-            }
-        }
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
-/// A digest of the tree at `root` (a bind-mount source), on the same terms as [`changes_digest`].
+/// A digest of the tree at `root` (a bind-mount source): path, type, mode, owner, size,
+/// content or link target of each entry, without times.
 pub fn tree_digest(root: &Path) -> Result<String, BuildError> {
     let mut h = Sha256::new();
     tree_into(&mut h, root, Path::new(""))?;

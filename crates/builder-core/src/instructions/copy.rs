@@ -147,10 +147,13 @@ fn resolve_wildcards(root: &Path, pattern: &str, ignore: Option<&DockerIgnore>) 
     Ok(found.into_iter().filter(|p| !ignore.is_some_and(|ig| ig.is_excluded(p))).collect())
 }
 
-/// Performs the copy into `rootfs`; returns the in-image paths written (top level of each source).
-pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec<String>, String> {
-    let excludes = DockerIgnore::from_patterns(&req.exclude).map_err(|e| format!("invalid --exclude pattern {:?}: {}", e.pattern, e.message))?;
-    let dest_abs = absolute_dest(&req.dest, &req.workdir);
+/// The `--exclude` patterns of `req`, parsed.
+fn exclude_patterns(req: &CopyRequest) -> Result<DockerIgnore, String> {
+    DockerIgnore::from_patterns(&req.exclude).map_err(|e| format!("invalid --exclude pattern {:?}: {}", e.pattern, e.message))
+}
+
+/// The source paths `req` names in `from`, wildcards resolved, in copy order.
+fn items(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<Vec<Item>, String> {
     let mut items: Vec<Item> = Vec::new();
     for src in &req.sources {
         let (dropped, cleaned) = pivot(src);
@@ -177,6 +180,14 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
             items.push(Item { keep: keep_of(&cleaned), base: parent_of(&cleaned), rel: cleaned });
         }
     }
+    Ok(items)
+}
+
+/// Performs the copy into `rootfs`; returns the in-image paths written (top level of each source).
+pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec<String>, String> {
+    let excludes = exclude_patterns(req)?;
+    let dest_abs = absolute_dest(&req.dest, &req.workdir);
+    let items = items(from, req)?;
     // Several sources make `dest` a directory; several matches of one pattern are copied one
     // after the other onto the same `dest` (fsutil, and buildah, do that), so the last wins.
     let several = req.sources.len() > 1;
@@ -539,6 +550,9 @@ fn set_times(dest: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
     let mtime = TimeSpec::new(meta.mtime(), meta.mtime_nsec());
     utimensat(nix::fcntl::AT_FDCWD, dest, &atime, &mtime, UtimensatFlags::NoFollowSymlink).map_err(io::Error::from)
 }
+
+mod digest;
+pub use digest::source_digest;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
-//! The COPY/ADD step: choose the sources (context, stage, image, heredocs, URLs), copy, and
-//! snapshot exactly the paths written.
+//! The COPY/ADD step: choose the sources (context, stage, image, heredocs, URLs), key them,
+//! copy, and snapshot exactly the paths written.
 
 use super::add;
 use super::copy::{copy, CopyFrom, CopyRequest};
@@ -32,10 +32,6 @@ fn parse_chmod_any(spec: &str) -> Result<(Option<u32>, Option<SymbolicMode>), St
 }
 
 pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, is_add: bool) -> Result<(), BuildError> {
-    let owner = match &c.chown {
-        Some(spec) => Some(resolve_chown(&st.rootfs, spec).map_err(|m| fail(b, inst, format!("--chown={spec}: {m} (add the user to /etc/passwd first, or use numeric ids)")))?),
-        None => None,
-    };
     let (chmod, chmod_symbolic) = match c.chmod.as_deref() {
         Some(spec) => parse_chmod_any(spec).map_err(|m| fail(b, inst, m))?,
         None => (None, None),
@@ -53,7 +49,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
         sources: Vec::new(),
         dest: c.dest.clone(),
         workdir: st.workdir(),
-        owner,
+        owner: None,
         chmod,
         chmod_symbolic,
         exclude: c.exclude.clone(),
@@ -63,44 +59,32 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
         dest_is_dir: c.sources.len() + c.heredocs.len() > 1,
     };
     let scratch = b.build_dir.join(format!("copy-{}-{}", st.index, inst.span.start_line));
-    let result = copy_all(b, st, inst, c, is_add, &base, &scratch);
+    let result = gather(b, inst, c, is_add, &scratch).and_then(|groups| copy_step(b, st, inst, c, &base, &groups));
     let _ = std::fs::remove_dir_all(&scratch);
-    let written = result?;
-    if b.opts.single_snapshot {
-        st.history_metadata(format!("{} # buildkit", inst.original));
-        return Ok(());
-    }
-    let paths: Vec<PathBuf> = written.iter().map(PathBuf::from).collect();
-    // A copy onto `/` may touch anything: that is a whole-tree diff.
-    let changes = if written.iter().any(|p| p.trim_end_matches('/').is_empty()) { st.snapshotter.diff()? } else { st.snapshotter.paths(&paths)? };
-    let history = format!("{} # buildkit", inst.original);
-    if b.cache.is_some() {
-        // What was copied, by content and metadata but not time, decides this step's key and
-        // so every later one's. Same content: the cached layer (same digest, nothing new to
-        // push) stands for it, although the files were copied again with new times.
-        let content = crate::cache::key::changes_digest(&st.rootfs, &changes)?;
-        let settings = format!("{:?}", b.layer_opts);
-        st.cache_key = st.cache_key.then(&[b"COPY", inst.original.as_bytes(), content.as_bytes(), settings.as_bytes()]);
-        if let Some(hit) = b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, &st.cache_key)) {
-            b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
-            st.history_layer(history, hit.layer);
-            return Ok(());
-        }
-    }
-    let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
-    if let Some(l) = &layer {
-        b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
-    }
-    if let Some(cache) = b.cache.as_mut() {
-        cache.store(&b.client, &b.handle, &b.store, &st.cache_key, layer.as_ref(), &history);
-    }
-    st.history_layer(history, layer);
-    Ok(())
+    result
 }
 
-/// Every source group of the instruction, in order: heredocs, URLs, then local paths.
-fn copy_all(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, is_add: bool, base: &CopyRequest, scratch: &std::path::Path) -> Result<Vec<String>, BuildError> {
-    let mut written = Vec::new();
+/// Where one group of sources is read from.
+enum SourceRoot {
+    /// A directory: the build context (with `.dockerignore`), or heredocs and downloads.
+    Dir { root: PathBuf, context: bool },
+    /// A stage of this build (`--from=<stage>`).
+    Stage(usize),
+    /// An image (`--from=<image>`).
+    Image(String),
+}
+
+/// Sources of one kind, copied with one request.
+struct Group {
+    root: SourceRoot,
+    sources: Vec<String>,
+    unpack_archives: bool,
+}
+
+/// Every source group of the instruction, in order: heredocs, URLs (downloaded), then local
+/// paths. Nothing here needs the stage's rootfs.
+fn gather(b: &mut Builder, inst: &Instruction, c: &Copy, is_add: bool, scratch: &std::path::Path) -> Result<Vec<Group>, BuildError> {
+    let mut groups = Vec::new();
     let mkdir = |dir: &std::path::Path| std::fs::create_dir_all(dir).map_err(BuildError::io(dir));
     if !c.heredocs.is_empty() {
         // BuildKit writes each heredoc as a 0644 file named after its delimiter, then copies it.
@@ -114,49 +98,122 @@ fn copy_all(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, is
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(BuildError::io(&path))?;
             names.push(h.name.clone());
         }
-        let from = CopyFrom { root: &dir, ignore: None, is_rootfs: false };
-        let req = CopyRequest { sources: names, ..base.clone() };
-        written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
+        groups.push(Group { root: SourceRoot::Dir { root: dir, context: false }, sources: names, unpack_archives: false });
     }
     let (urls, locals): (Vec<String>, Vec<String>) = c.sources.iter().cloned().partition(|s| is_add && add::is_url(s));
-    if !urls.is_empty() {
-        let dir = scratch.join("downloads");
-        for (i, url) in urls.iter().enumerate() {
-            let one = dir.join(i.to_string());
-            mkdir(&one)?;
-            let name = add::download(&b.handle, url, &one, c.checksum.as_deref()).map_err(|m| fail(b, inst, m))?;
-            let from = CopyFrom { root: &one, ignore: None, is_rootfs: false };
-            // Remote archives stay files unless `--unpack=true` asks for extraction (Dockerfile 1.17).
-            let req = CopyRequest { sources: vec![name], unpack_archives: c.unpack == Some(true), ..base.clone() };
-            written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
-        }
+    for (i, url) in urls.iter().enumerate() {
+        let one = scratch.join("downloads").join(i.to_string());
+        mkdir(&one)?;
+        let name = add::download(&b.handle, url, &one, c.checksum.as_deref()).map_err(|m| fail(b, inst, m))?;
+        // Remote archives stay files unless `--unpack=true` asks for extraction (Dockerfile 1.17).
+        groups.push(Group { root: SourceRoot::Dir { root: one, context: false }, sources: vec![name], unpack_archives: c.unpack == Some(true) });
     }
     if !locals.is_empty() {
-        let unpack = is_add && c.unpack != Some(false);
-        let req = CopyRequest { sources: locals, unpack_archives: unpack, ..base.clone() };
-        match &c.from {
-            None => {
-                let from = CopyFrom { root: b.context.root(), ignore: Some(b.context.ignore()), is_rootfs: false };
-                written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
-            }
-            Some(word) => {
-                let root = source_root(b, inst, word, &st.platform)?;
-                let from = CopyFrom { root: &root, ignore: None, is_rootfs: true };
-                written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
-            }
-        }
+        let root = match &c.from {
+            None => SourceRoot::Dir { root: b.context.root().to_path_buf(), context: true },
+            Some(word) => match b.plan.resolve_stage(word) {
+                Some(i) => SourceRoot::Stage(i),
+                None => SourceRoot::Image(word.clone()),
+            },
+        };
+        groups.push(Group { root, sources: locals, unpack_archives: is_add && c.unpack != Some(false) });
     }
-    Ok(written)
+    Ok(groups)
 }
 
-/// The rootfs `--from=word` names: a built stage, or an image pulled and unpacked for it.
-fn source_root(b: &mut Builder, inst: &Instruction, word: &str, platform: &strata_registry::Platform) -> Result<PathBuf, BuildError> {
-    if let Some(i) = b.plan.resolve_stage(word) {
-        return b
-            .stage_root(i)?
-            .ok_or_else(|| fail(b, inst, format!("--from={word}: stage {i} has not been built before this step")));
+/// The cache key of the step: the key so far, the instruction as expanded, and what its
+/// sources hold (a stage by its own key, an image by its digest, files by content).
+fn step_key(b: &mut Builder, st: &StageRun, inst: &Instruction, base: &CopyRequest, groups: &[Group]) -> Result<crate::cache::CacheKey, BuildError> {
+    let mut sources = String::new();
+    for g in groups {
+        let part = match &g.root {
+            SourceRoot::Dir { root, context } => {
+                let from = CopyFrom { root, ignore: context.then(|| b.context.ignore()), is_rootfs: false };
+                let req = CopyRequest { sources: g.sources.clone(), unpack_archives: g.unpack_archives, ..base.clone() };
+                let digest = super::copy::source_digest(&from, &req).map_err(|m| fail(b, inst, m))?;
+                format!("files {:?} {} {digest}", g.sources, g.unpack_archives)
+            }
+            SourceRoot::Stage(i) => {
+                let stage = b.built.get(i).ok_or_else(|| fail(b, inst, format!("stage {i} has not been built before this step")))?;
+                format!("stage {} {:?}", stage.cache_key.hex(), g.sources)
+            }
+            SourceRoot::Image(word) => {
+                let image = b.pull(word, &st.platform)?;
+                format!("image {} {:?}", image.digest, g.sources)
+            }
+        };
+        sources.push_str(&part);
+        sources.push('\n');
     }
-    b.image_root(word, platform)
+    let settings = format!("{:?}", b.layer_opts);
+    Ok(st.cache_key.then(&[b"COPY", inst.original.as_bytes(), sources.as_bytes(), settings.as_bytes()]))
+}
+
+/// Copies the groups into the rootfs and snapshots exactly the paths written; with `--cache`,
+/// a step whose key has an entry takes the cached layer (same digest, nothing new to push),
+/// and a stage not unpacked yet is not unpacked for it at all.
+fn copy_step(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, base: &CopyRequest, groups: &[Group]) -> Result<(), BuildError> {
+    let history = format!("{} # buildkit", inst.original);
+    let key = match b.cache.is_some() {
+        true => Some(step_key(b, st, inst, base, groups)?),
+        false => None,
+    };
+    let lookup = |b: &Builder, key: &Option<crate::cache::CacheKey>| key.as_ref().and_then(|k| b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, k)));
+    let mut looked_up = false;
+    if !st.is_unpacked() {
+        looked_up = true;
+        if let Some(hit) = lookup(b, &key) {
+            b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
+            st.history_layer(history, hit.layer);
+            st.cache_key = key.unwrap_or_else(|| st.cache_key.clone());
+            return Ok(());
+        }
+        b.materialize(st)?;
+    }
+    let owner = match &c.chown {
+        Some(spec) => Some(resolve_chown(&st.rootfs, spec).map_err(|m| fail(b, inst, format!("--chown={spec}: {m} (add the user to /etc/passwd first, or use numeric ids)")))?),
+        None => None,
+    };
+    let mut written = Vec::new();
+    for g in groups {
+        let req = CopyRequest { sources: g.sources.clone(), owner, unpack_archives: g.unpack_archives, ..base.clone() };
+        let (root, ignore, is_rootfs) = match &g.root {
+            SourceRoot::Dir { root, context } => (root.clone(), *context, false),
+            SourceRoot::Stage(i) => {
+                let root = b.stage_root(*i)?.ok_or_else(|| fail(b, inst, format!("--from: stage {i} has not been built before this step")))?;
+                (root, false, true)
+            }
+            SourceRoot::Image(word) => (b.image_root(word, &st.platform)?, false, true),
+        };
+        let from = CopyFrom { root: &root, ignore: ignore.then(|| b.context.ignore()), is_rootfs };
+        written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
+    }
+    if b.opts.single_snapshot {
+        st.history_metadata(history);
+        return Ok(());
+    }
+    let paths: Vec<PathBuf> = written.iter().map(PathBuf::from).collect();
+    // A copy onto `/` may touch anything: that is a whole-tree diff.
+    let changes = if written.iter().any(|p| p.trim_end_matches('/').is_empty()) { st.snapshot()?.diff()? } else { st.snapshot()?.paths(&paths)? };
+    if let Some(k) = &key {
+        st.cache_key = k.clone();
+        // Same sources: the cached layer stands for the new copy, although its files were
+        // copied again with new times.
+        if !looked_up && let Some(hit) = lookup(b, &key) {
+            b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
+            st.history_layer(history, hit.layer);
+            return Ok(());
+        }
+    }
+    let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
+    if let Some(l) = &layer {
+        b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
+    }
+    if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {
+        cache.store(&b.client, &b.handle, &b.store, k, layer.as_ref(), &history);
+    }
+    st.history_layer(history, layer);
+    Ok(())
 }
 
 #[cfg(test)]

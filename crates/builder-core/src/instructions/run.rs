@@ -37,7 +37,6 @@ fn created_by(argv: &[String], args: &[(String, String)]) -> String {
 
 pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, run: &Run) -> Result<(), BuildError> {
     let (argv, script) = command_line(&st.shell(), run);
-    let user = resolve_user(&st.rootfs, st.config.config.user.as_deref().unwrap_or("")).map_err(|m| fail(b, inst, m))?;
     let mut env = st.config.env_pairs();
     let args = st.scope.build_args();
     for (k, v) in &args {
@@ -45,28 +44,12 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
             env.push((k.clone(), v.clone()));
         }
     }
-    if !env.iter().any(|(k, _)| k == "HOME") {
-        env.push(("HOME".into(), user.home.clone()));
-    }
     let cwd = st.workdir();
-    super::workdir::ensure_dir(&st.rootfs, &cwd, None).map_err(|e| fail(b, inst, format!("cannot create working directory {cwd}: {e}")))?;
     if b.opts.isolation == crate::Isolation::None {
         check_none_isolation(b.opts.force).map_err(|m| fail(b, inst, m))?;
         // Running in / while the stage lives elsewhere would change the wrong tree.
         if st.rootfs != std::path::Path::new("/") {
             return Err(fail(b, inst, format!("--isolation none runs RUN in / but this stage's root is {}; use --isolation chroot or rootless", st.rootfs.display())));
-        }
-    }
-    if crate::exec::in_user_namespace() {
-        use crate::exec::userns::id_is_mapped;
-        for (file, id) in [("/proc/self/uid_map", user.uid), ("/proc/self/gid_map", user.gid)] {
-            if !id_is_mapped(file, id) {
-                return Err(fail(
-                    b,
-                    inst,
-                    format!("id {id} does not exist in the rootless user namespace (only {}); give this user ranges in /etc/subuid and /etc/subgid", crate::exec::userns::describe_uid_map()),
-                ));
-            }
         }
     }
     if let Some(net) = run.network.as_deref().filter(|n| !matches!(*n, "none" | "default" | "host")) {
@@ -101,26 +84,83 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         }
     };
     let history = created_by(&argv, &st.scope.history_args());
-    let key = match &b.cache {
-        Some(_) => match run_key(b, st, run, &argv, &env, &user, &cwd, &prepared.mounts) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                prepared.release();
-                let _ = std::fs::remove_dir_all(&scratch);
-                return Err(e);
-            }
-        },
-        None => None,
+    let cached = match &b.cache {
+        Some(_) => run_key(b, st, run, &argv, &env, &cwd, &prepared.mounts)
+            .map(|k| (b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, &k)), Some(k))),
+        None => Ok((None, None)),
     };
-    if let Some(k) = &key
-        && let Some(hit) = b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, k))
-    {
-        prepared.release();
-        let _ = std::fs::remove_dir_all(&scratch);
-        b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
-        apply_cached(b, st, hit.layer, history)?;
-        st.cache_key = k.clone();
+    let result = match cached {
+        Ok((Some(hit), Some(k))) => {
+            b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
+            st.cache_key = k;
+            Ok(Hit(hit.layer))
+        }
+        Ok((_, key)) => run_isolated(b, st, inst, run, argv, script, env, cwd, &prepared).map(|()| Ran(key)),
+        Err(e) => Err(e),
+    };
+    prepared.release();
+    let _ = std::fs::remove_dir_all(&scratch);
+    let key = match result? {
+        Hit(layer) => return apply_cached(b, st, layer, history),
+        Ran(key) => key,
+    };
+    if b.opts.single_snapshot {
+        st.history_metadata(history);
         return Ok(());
+    }
+    let changes = st.snapshot()?.diff()?;
+    let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
+    if let Some(l) = &layer {
+        b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
+    }
+    if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {
+        cache.store(&b.client, &b.handle, &b.store, k, layer.as_ref(), &history);
+        st.cache_key = k.clone();
+    }
+    st.history_layer(history, layer);
+    Ok(())
+}
+
+use Outcome::{Hit, Ran};
+
+/// How a RUN step was satisfied.
+enum Outcome {
+    /// From the cache: the layer it made (None: it changed nothing).
+    Hit(Option<crate::image::manifest::ImageLayer>),
+    /// By running it; with the key to store its result under.
+    Ran(Option<crate::cache::CacheKey>),
+}
+
+/// Runs the command in the stage's rootfs (unpacked first when the stage started lazily).
+#[allow(clippy::too_many_arguments)]
+fn run_isolated(
+    b: &mut Builder,
+    st: &mut StageRun,
+    inst: &Instruction,
+    run: &Run,
+    argv: Vec<String>,
+    script: Option<(String, String)>,
+    mut env: Vec<(String, String)>,
+    cwd: String,
+    prepared: &crate::exec::mounts::PreparedMounts,
+) -> Result<(), BuildError> {
+    b.materialize(st)?;
+    let user = resolve_user(&st.rootfs, st.config.config.user.as_deref().unwrap_or("")).map_err(|m| fail(b, inst, m))?;
+    if !env.iter().any(|(k, _)| k == "HOME") {
+        env.push(("HOME".into(), user.home.clone()));
+    }
+    super::workdir::ensure_dir(&st.rootfs, &cwd, None).map_err(|e| fail(b, inst, format!("cannot create working directory {cwd}: {e}")))?;
+    if crate::exec::in_user_namespace() {
+        use crate::exec::userns::id_is_mapped;
+        for (file, id) in [("/proc/self/uid_map", user.uid), ("/proc/self/gid_map", user.gid)] {
+            if !id_is_mapped(file, id) {
+                return Err(fail(
+                    b,
+                    inst,
+                    format!("id {id} does not exist in the rootless user namespace (only {}); give this user ranges in /etc/subuid and /etc/subgid", crate::exec::userns::describe_uid_map()),
+                ));
+            }
+        }
     }
     // Secrets given as variables come last: they are in no cache key, config or history.
     for (k, v) in &prepared.env {
@@ -129,7 +169,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     }
     let spec = RunSpec {
         rootfs: st.rootfs.clone(),
-        argv: argv.clone(),
+        argv,
         env,
         cwd,
         uid: user.uid,
@@ -149,9 +189,6 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         crate::Isolation::Chroot | crate::Isolation::Rootless => run_chroot(&spec),
         crate::Isolation::None => run_none(&spec),
     };
-    drop(spec);
-    prepared.release();
-    let _ = std::fs::remove_dir_all(&scratch);
     let status = result.map_err(|e| {
         let host = strata_registry::Platform::host();
         let hint = if st.platform.architecture != host.architecture {
@@ -165,33 +202,15 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         fail(b, inst, format!("cannot start {shown:?}: {e}{hint}"))
     })?;
     match status {
-        RunStatus::Exited(0) => {}
-        RunStatus::Exited(code) => {
-            return Err(BuildError::RunFailed { file: b.file_name.clone(), line: inst.span.start_line, command: shown, code })
-        }
-        RunStatus::Signaled(signal) => {
-            return Err(BuildError::RunKilled { file: b.file_name.clone(), line: inst.span.start_line, command: shown, signal })
-        }
+        RunStatus::Exited(0) => Ok(()),
+        RunStatus::Exited(code) => Err(BuildError::RunFailed { file: b.file_name.clone(), line: inst.span.start_line, command: shown, code }),
+        RunStatus::Signaled(signal) => Err(BuildError::RunKilled { file: b.file_name.clone(), line: inst.span.start_line, command: shown, signal }),
     }
-    if b.opts.single_snapshot {
-        st.history_metadata(history);
-        return Ok(());
-    }
-    let changes = st.snapshotter.diff()?;
-    let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
-    if let Some(l) = &layer {
-        b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
-    }
-    if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {
-        cache.store(&b.client, &b.handle, &b.store, k, layer.as_ref(), &history);
-        st.cache_key = k.clone();
-    }
-    st.history_layer(history, layer);
-    Ok(())
 }
 
 /// The cache key of a RUN: the stage's key so far, the command as written and as run, the
-/// environment, user and working directory it runs with, the snapshot and compression
+/// environment (without the HOME taken from the user's passwd entry), USER and working
+/// directory it runs with, the snapshot and compression
 /// settings its layer depends on, and the content of its bind mounts.
 #[allow(clippy::too_many_arguments)]
 fn run_key(
@@ -200,14 +219,14 @@ fn run_key(
     run: &Run,
     argv: &[String],
     env: &[(String, String)],
-    user: &crate::user::ExecUser,
     cwd: &str,
     mounts: &[crate::exec::RunMount],
 ) -> Result<crate::cache::CacheKey, BuildError> {
     let run_json = serde_json::to_vec(run).map_err(|e| BuildError::Options(format!("cache key: {e}")))?;
     let argv_text = argv.join("\0");
     let env_text: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let user_text = format!("{}:{}:{:?}", user.uid, user.gid, user.groups);
+    // The USER as written: what it resolves to is decided by the files the key already covers.
+    let user_text = st.config.config.user.clone().unwrap_or_default();
     let settings = format!("{:?} {:?}", b.opts.snapshot_mode, b.layer_opts);
     let mut binds = String::new();
     for m in mounts {
@@ -227,13 +246,16 @@ fn run_key(
     ]))
 }
 
-/// Applies a cached RUN result: its layer goes onto the rootfs and into the image.
+/// Applies a cached RUN result: its layer goes into the image, and onto the rootfs unless the
+/// stage has not been unpacked yet (then it is unpacked with the rest when a step needs it).
 fn apply_cached(b: &Builder, st: &mut StageRun, layer: Option<crate::image::manifest::ImageLayer>, history: String) -> Result<(), BuildError> {
-    if let Some(l) = &layer {
+    if let Some(l) = &layer
+        && st.is_unpacked()
+    {
         let keep = b.slash_keep();
         crate::base::unpack_layers(&b.store, std::slice::from_ref(l), &st.rootfs, b.opts.isolation == crate::Isolation::Rootless, &keep)?;
         // The unpacked files are the new baseline, not changes of the next step.
-        st.snapshotter.diff()?;
+        st.snapshot()?.diff()?;
     }
     st.history_layer(history, layer);
     Ok(())

@@ -33,6 +33,23 @@ pub fn join_workdir(current: &str, dir: &str) -> String {
 pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, dir: &str) -> Result<(), BuildError> {
     let path = join_workdir(&st.workdir(), dir);
     st.config.config.working_dir = Some(path.clone());
+    let created_by = format!("WORKDIR {path}");
+    // With `--cache` (the key is already advanced past this step): whether it made a layer,
+    // and which, is recorded like any step's, so a stage not unpacked yet stays so.
+    let cached = b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, &st.cache_key));
+    if let Some(hit) = &cached {
+        b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
+    }
+    if !st.is_unpacked() {
+        if let Some(hit) = cached {
+            match hit.layer {
+                Some(l) => st.history_layer(created_by, Some(l)),
+                None => st.history_metadata(created_by),
+            }
+            return Ok(());
+        }
+        b.materialize(st)?;
+    }
     let owner = match st.config.config.user.as_deref() {
         Some(u) if !u.is_empty() => {
             let user = resolve_user(&st.rootfs, u).map_err(|m| fail(b, inst, m))?;
@@ -41,14 +58,25 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, di
         _ => None,
     };
     let made = ensure_dir(&st.rootfs, &path, owner).map_err(|e| fail(b, inst, format!("cannot create {path}: {e}")))?;
-    let created_by = format!("WORKDIR {path}");
-    if !made || b.opts.single_snapshot {
-        st.history_metadata(created_by);
-        return Ok(());
+    let layer = if made && !b.opts.single_snapshot {
+        let changes = st.snapshot()?.paths(&[PathBuf::from(&path)])?;
+        // A directory made again has a new time: the cached layer stands for it.
+        match cached.as_ref().and_then(|hit| hit.layer.clone()) {
+            Some(l) => Some(l),
+            None => layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?,
+        }
+    } else {
+        None
+    };
+    if cached.is_none()
+        && let Some(cache) = b.cache.as_mut()
+    {
+        cache.store(&b.client, &b.handle, &b.store, &st.cache_key, layer.as_ref(), &created_by);
     }
-    let changes = st.snapshotter.paths(&[PathBuf::from(&path)])?;
-    let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
-    st.history_layer(created_by, layer);
+    match layer {
+        Some(l) => st.history_layer(created_by, Some(l)),
+        None => st.history_metadata(created_by),
+    }
     Ok(())
 }
 
