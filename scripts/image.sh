@@ -5,7 +5,8 @@
 #   STRATA  the binary to package (default: a release build of this checkout)
 # Layout as kaniko's: /kaniko/strata (with the shared libraries it needs at their paths),
 # /kaniko/ssl/certs/ca-certificates.crt, DOCKER_CONFIG=/kaniko/.docker, work dir /kaniko/work,
-# ENTRYPOINT /kaniko/strata (with PLUGIN_* settings and no arguments it runs in plugin mode).
+# ENTRYPOINT /kaniko/strata (with PLUGIN_* settings and no arguments it runs in plugin mode),
+# and /kaniko/executor, which takes kaniko's executor command line.
 source "$(dirname "$0")/lib.sh"
 "$STRATA_REPO/scripts/install.sh"
 "$STRATA_REPO/scripts/registry-up.sh"
@@ -17,6 +18,8 @@ R="$CTX/rootfs"
 mkdir -p "$R"/{kaniko/ssl/certs,kaniko/.docker,workspace,root,tmp,etc,proc,sys,dev,var/run}
 chmod 1777 "$R/tmp"; chmod 700 "$R/root"
 install -m 0755 "$STRATA" "$R/kaniko/strata"
+# kaniko's own entry point: jobs written for /kaniko/executor run unchanged.
+ln -s strata "$R/kaniko/executor"
 for lib in $(ldd "$STRATA" | grep -o '/[^ ]*'); do
   install -D -m 0755 "$lib" "$R$lib"
 done

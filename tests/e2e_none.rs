@@ -82,18 +82,18 @@ fn container_root(dir: &Path, name: &str, context: &Path) -> PathBuf {
 /// Runs strata in the container with `args`; the shell sets up the container's mounts first
 /// (its root a mount point of its own, as every container runtime makes it).
 fn run_in_container(root: &Path, args: &[String], drop_sys_admin: bool) -> Run {
-    run_in_pod(root, args, drop_sys_admin, &[], true)
+    run_in_pod(root, "/kaniko/strata", args, drop_sys_admin, &[], true)
 }
 
-/// [`run_in_container`] with extra environment, and the binary bound in from this build
-/// (`bind_binary`) or the one the image holds.
-fn run_in_pod(root: &Path, args: &[String], drop_sys_admin: bool, envs: &[(String, String)], bind_binary: bool) -> Run {
+/// [`run_in_container`] of `program` with extra environment, and the binary bound in from this
+/// build (`bind_binary`) or the one the image holds.
+fn run_in_pod(root: &Path, program: &str, args: &[String], drop_sys_admin: bool, envs: &[(String, String)], bind_binary: bool) -> Run {
     let r = root.display();
     let setup = format!(
         "set -e; mount --bind {r} {r}; mount -t proc proc {r}/proc; mount --rbind /dev {r}/dev; mount --bind /etc/hosts {r}/etc/hosts; \
          mount --bind /etc/resolv.conf {r}/etc/resolv.conf; {bind} \
          mount -t tmpfs -o size=1m tmpfs {r}/var/run/secrets/sa; echo sa-token > {r}/var/run/secrets/sa/token; \
-         exec {drop} {path} \"$(command -v chroot)\" {r} /kaniko/strata \"$@\"",
+         exec {drop} {path} \"$(command -v chroot)\" {r} {program} \"$@\"",
         // The pod's PATH applies inside only: the set-up needs the host's.
         path = envs.iter().find(|(k, _)| k == "PATH").map_or(String::new(), |(_, v)| format!("env PATH={v}")),
         bind = if bind_binary { format!("mount --bind \"$STRATA\" {r}/kaniko/strata;") } else { String::new() },
@@ -387,9 +387,10 @@ fn the_strata_image_runs_the_plugin_in_an_unprivileged_pod() {
         .iter()
         .filter_map(|e| e.as_str()?.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
         .collect();
+    envs.push(("KUBERNETES_SERVICE_HOST".into(), "10.96.0.1".into()));
+    let pod_envs = envs.clone();
     let repo = format!("e2e/from-strata-image-{tag}");
     for (k, v) in [
-        ("KUBERNETES_SERVICE_HOST", "10.96.0.1".to_string()),
         ("PLUGIN_REGISTRY", env.registry_http.clone()),
         ("PLUGIN_REPO", repo.clone()),
         ("PLUGIN_TAGS", "v1".to_string()),
@@ -399,7 +400,7 @@ fn the_strata_image_runs_the_plugin_in_an_unprivileged_pod() {
     ] {
         envs.push((k.to_string(), v));
     }
-    let run = run_in_pod(&root, &[], true, &envs, false);
+    let run = run_in_pod(&root, "/kaniko/strata", &[], true, &envs, false);
     assert!(run.ok, "the plugin in the strata image failed: {}", run.stderr);
     assert!(run.stdout.trim().starts_with("sha256:"), "{}", run.stdout);
     assert!(run.stderr.contains("isolation=none"), "{}", run.stderr);
@@ -409,4 +410,28 @@ fn the_strata_image_runs_the_plugin_in_an_unprivileged_pod() {
     assert!(!listing(&built.rootfs).iter().any(|l| l.starts_with("kaniko") || l.starts_with("workspace")), "nothing of the pod in the image");
     assert!(root.join("kaniko/work/blobs").is_dir() && root.join("kaniko/ssl/certs/ca-certificates.crt").is_file());
     assert!(std::fs::symlink_metadata(root.join("app")).is_err(), "the pod is given back without the build's files");
+
+    // A GitLab or Tekton job written for kaniko calls /kaniko/executor with kaniko's flags.
+    let kaniko_dest = format!("{}/e2e/from-executor-{tag}:v1", env.registry_http);
+    let base = format!("BASE={}", env.base_busybox);
+    let args: Vec<String> = [
+        "--context=dir:///workspace",
+        "--dockerfile=/workspace/Dockerfile",
+        "--destination",
+        &kaniko_dest,
+        "--insecure-registry",
+        &env.registry_http,
+        "--build-arg",
+        &base,
+        "--cache=true",
+        "--cache-copy-layers=true",
+        "--cleanup",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let executor = run_in_pod(&root, "/kaniko/executor", &args, true, &pod_envs, false);
+    assert!(executor.ok, "/kaniko/executor in the strata image failed: {}", executor.stderr);
+    assert!(executor.stderr.contains("isolation=none") && executor.stderr.contains("kaniko flag --cleanup is accepted and ignored"), "{}", executor.stderr);
+    let from_executor = pull_and_unpack(&kaniko_dest, &["--src-tls-verify=false"]);
+    assert_eq!(listing(&from_executor.rootfs), listing(&built.rootfs), "the same image as the plugin's");
 }

@@ -1,4 +1,5 @@
-//! Command-line arguments, named after kaniko's flags where they mean the same.
+//! Command-line arguments, named after kaniko's flags where they mean the same (kaniko's own
+//! command line is rewritten onto these first: see `kaniko_flags`).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ pub struct InputArgs {
     /// written `tar://PATH`) whose Dockerfile may be inside it.
     #[arg(short = 'c', long, default_value = ".")]
     pub context: PathBuf,
+    /// A directory within the context to use as the context (kaniko's flag).
+    #[arg(long, value_name = "PATH")]
+    pub context_sub_path: Option<PathBuf>,
     /// Build argument `KEY=VALUE`, or `KEY` to take the value from the environment.
     #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
     pub build_args: Vec<String>,
@@ -87,6 +91,12 @@ pub struct BuildArgs {
     /// Write the image manifest digest to this file.
     #[arg(long, value_name = "FILE")]
     pub digest_file: Option<PathBuf>,
+    /// Write `REPO@DIGEST` of each destination to this file, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub image_name_with_digest_file: Option<PathBuf>,
+    /// Write `REPO:TAG@DIGEST` of each destination to this file, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub image_name_tag_with_digest_file: Option<PathBuf>,
     /// Label `KEY=VALUE` for the image (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
@@ -105,6 +115,9 @@ pub struct BuildArgs {
     /// `REGISTRY=PATH` of a CA certificate (PEM) to trust for that registry (repeatable).
     #[arg(long = "registry-certificate", value_name = "REGISTRY=PATH")]
     pub registry_certificates: Vec<String>,
+    /// `REGISTRY=CERT.pem,KEY.pem`: a client certificate for mutual TLS with that registry (repeatable).
+    #[arg(long = "registry-client-cert", value_name = "REGISTRY=CERT,KEY")]
+    pub registry_client_certs: Vec<String>,
     /// A mirror tried first for docker.io images (repeatable).
     #[arg(long = "registry-mirror", value_name = "HOST")]
     pub registry_mirrors: Vec<String>,
@@ -133,7 +146,7 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub isolation: IsolationArg,
     /// Where strata keeps its blob cache and build directories.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "STRATA_WORK_DIR")]
     pub work_dir: Option<PathBuf>,
     /// A secret for `RUN --mount=type=secret`: `id=ID,src=PATH` or `id=ID,env=VAR` (repeatable).
     #[arg(long = "secret", value_name = "id=ID,src=PATH|env=VAR")]

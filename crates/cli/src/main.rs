@@ -2,6 +2,7 @@
 
 mod args;
 mod events;
+mod kaniko_flags;
 mod options;
 mod plugin;
 
@@ -29,7 +30,15 @@ fn main() -> ExitCode {
             }
         }
     } else {
-        let cli = Cli::parse();
+        // kaniko's executor command line means the same here.
+        let (argv, notes) = match kaniko_flags::normalize(argv) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let cli = Cli::parse_from(argv);
         // Rootless: re-execute inside a user namespace now, while the process has one thread.
         if let Command::Build(args) = &cli.command
             && matches!(args.isolation, args::IsolationArg::Auto | args::IsolationArg::Rootless)
@@ -38,7 +47,7 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
-        Mode::Cli(Box::new(cli))
+        Mode::Cli(Box::new(cli), notes)
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
@@ -48,7 +57,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match mode {
-        Mode::Cli(cli) => runtime.block_on(run(*cli)),
+        Mode::Cli(cli, notes) => runtime.block_on(run(*cli, notes)),
         Mode::Plugin(plan) => runtime.block_on(plugin::run(*plan)),
     };
     match result {
@@ -62,20 +71,28 @@ fn main() -> ExitCode {
 
 /// What this invocation does.
 enum Mode {
-    Cli(Box<Cli>),
+    Cli(Box<Cli>, Vec<String>),
     Plugin(Box<plugin::Plan>),
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, notes: Vec<String>) -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => {
             events::init_logging(&args.verbosity, &args.log_format)?;
+            for n in &notes {
+                tracing::warn!("{n}");
+            }
             let opts = options::build_options(&args)?;
             tracing::info!(isolation = %opts.isolation, "building {}", opts.dockerfile.display());
             if strata_builder_core::exec::in_user_namespace() {
                 tracing::info!(uid_map = %strata_builder_core::exec::userns::describe_uid_map(), "rootless: running in a user namespace");
             }
             let out = strata_builder_core::build(opts, Some(events::printer())).await?;
+            for (path, with_tag) in [(&args.image_name_with_digest_file, false), (&args.image_name_tag_with_digest_file, true)] {
+                if let Some(path) = path {
+                    plugin::outputs::write_file(path, plugin::outputs::names_with_digest(&args.destinations, &out.digest, with_tag).as_bytes())?;
+                }
+            }
             print_stdout(&out.digest)
         }
         Command::Plan(args) => {

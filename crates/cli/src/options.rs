@@ -32,7 +32,10 @@ pub fn build_args(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
 
 /// The Dockerfile path (as given if it exists, else under the context) and the context.
 pub fn locate_dockerfile(input: &InputArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
-    let context = input.context.clone();
+    let context = match &input.context_sub_path {
+        Some(sub) => input.context.join(sub),
+        None => input.context.clone(),
+    };
     let df = if input.dockerfile.is_absolute() || input.dockerfile.exists() {
         input.dockerfile.clone()
     } else {
@@ -152,6 +155,13 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         match c.split_once('=') {
             Some((host, path)) if !host.is_empty() => r.registry_ca_certs.push((host.to_string(), PathBuf::from(path))),
             _ => r.ca_certs.push(PathBuf::from(c)),
+        }
+    }
+    for c in &a.registry_client_certs {
+        // kaniko's form: REGISTRY=CERT.pem,KEY.pem.
+        match c.split_once('=').and_then(|(h, rest)| rest.split_once(',').map(|(cert, key)| (h, cert, key))) {
+            Some((host, cert, key)) if !host.is_empty() => r.client_certs.push((host.to_string(), cert.into(), key.into())),
+            _ => bail!("--registry-client-cert {c:?}: expected REGISTRY=CERT.pem,KEY.pem"),
         }
     }
     r.registry_mirrors = a.registry_mirrors.clone();

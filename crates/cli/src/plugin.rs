@@ -7,7 +7,7 @@
 //! cannot carry (credentials, ECR role, per-registry CAs) is set on the options afterwards.
 
 mod dotenv;
-mod outputs;
+pub(crate) mod outputs;
 mod tags;
 
 use crate::args::{Cli, Command};
