@@ -41,7 +41,7 @@ pub fn normalize(argv: Vec<OsString>) -> Result<(Vec<OsString>, Vec<String>), St
     let first = rest.first().and_then(|a| a.to_str()).unwrap_or("");
     let is_command = matches!(first, "build" | "plan" | "help");
     let asks_for_help = matches!(first, "-h" | "--help" | "-V" | "--version");
-    let kaniko_style = !is_command && (invoked_as_executor && !asks_for_help || first.starts_with('-') && !asks_for_help);
+    let kaniko_style = (first.starts_with('-') || invoked_as_executor) && !asks_for_help && !is_command;
     if !kaniko_style {
         out.extend(rest);
         return Ok((out, notes));
