@@ -69,6 +69,11 @@ impl Workspace {
 
 /// `strata build` of the workspace's context: as root when `user` is None, else as the user.
 fn build(ws: &Workspace, env: &TestEnv, base: &str, destination: &str, home: Option<&Path>) -> Run {
+    build_with(ws, env, base, destination, home, &[])
+}
+
+/// [`build`] with `extra` flags.
+fn build_with(ws: &Workspace, env: &TestEnv, base: &str, destination: &str, home: Option<&Path>, extra: &[&str]) -> Run {
     let base = format!("BASE={base}");
     let strata_args = [
         "build",
@@ -92,7 +97,7 @@ fn build(ws: &Workspace, env: &TestEnv, base: &str, destination: &str, home: Opt
             c
         }
     };
-    cmd.args(&strata_args).current_dir(ws.dir.path());
+    cmd.args(&strata_args).args(extra).current_dir(ws.dir.path());
     to_run(cmd.output().expect("run strata"))
 }
 
@@ -226,4 +231,52 @@ fn rootless_debian_equals_root_build() {
     assert!(line("home/app").contains("\t1500:1500\t"), "{}", line("home/app"));
     assert!(line("srv/data").contains("\tdir\t2770\t1500:1500\t"), "{}", line("srv/data"));
     assert!(line("srv/data/x").contains("\t1500:1500\t"), "{}", line("srv/data/x"));
+}
+
+/// With `--cache`, a rootless build whose first steps hit unpacks their cached layers (owners
+/// mapped through the user namespace) before the step that misses, and ends with the image a
+/// root build without the cache makes.
+#[test]
+fn rootless_cache_hits_then_unpacks_like_the_root_build() {
+    let test = "rootless_cache_hits_then_unpacks_like_the_root_build";
+    let Some(env) = test_env(test) else { return };
+    if skip_unless_root(test) {
+        return;
+    }
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::write(ctx.path().join("f.txt"), "owned\n").expect("write");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\n\
+         COPY --chown=1234:2345 f.txt /data/f.txt\n\
+         RUN mkdir -p /srv && chown 5:7 /srv && echo one > /srv/v\n\
+         ARG LATE=1\n\
+         RUN cat /srv/v /data/f.txt > /srv/seen && ls -ln /data /srv | sed 's/  */ /g' | cut -d' ' -f1-4 > /srv/owners && echo $LATE > /srv/late\n",
+    )
+    .expect("write Dockerfile");
+    let home = ensure_user();
+    let ws = Workspace::new(ctx.path());
+    let tag = unique(test);
+    let root_dest = format!("{}/e2e/rootless-cache-root:{tag}", env.registry_http);
+    let user_dest = format!("{}/e2e/rootless-cache-user:{tag}", env.registry_http);
+    let as_root = build_with(&ws, &env, &env.base_busybox, &root_dest, None, &["--build-arg", "LATE=2"]);
+    assert!(as_root.ok, "root build failed: {}", as_root.stderr);
+    let cold = build_with(&ws, &env, &env.base_busybox, &user_dest, Some(&home), &["--cache", "--cache-repo", &format!("{}/e2e/rootless-cache-{tag}", env.registry_http)]);
+    assert!(cold.ok, "cold rootless build failed: {}", cold.stderr);
+    let warm = build_with(
+        &ws,
+        &env,
+        &env.base_busybox,
+        &user_dest,
+        Some(&home),
+        &["--cache", "--cache-repo", &format!("{}/e2e/rootless-cache-{tag}", env.registry_http), "--build-arg", "LATE=2"],
+    );
+    assert!(warm.ok, "warm rootless build failed: {}", warm.stderr);
+    assert_eq!(warm.stderr.matches("cache hit").count(), 2, "{}", warm.stderr);
+    assert_eq!(warm.stderr.matches("a step missed the cache").count(), 1, "{}", warm.stderr);
+    let [root, user] = [root_dest, user_dest].map(|d| {
+        let image = pull_and_unpack(&d, &["--src-tls-verify=false"]);
+        (listing(&image.rootfs), image.config)
+    });
+    assert_same(test, &root, &user);
 }
