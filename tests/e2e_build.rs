@@ -16,6 +16,9 @@ fn hello_pushed_to_plain_registry_pulls_back_and_runs() {
     let dest = format!("{}/e2e/hello:plain", env.registry_http);
     let run = build_hello(&env, work.path(), &dest, &["--build-arg", "GREETING=bonjour"], &[]);
     assert!(run.ok, "strata failed: {}", run.stderr);
+    // Not a terminal: each finished transfer is one log line (a terminal gets bars).
+    assert!(run.stderr.contains(" INFO pulled sha256:") && run.stderr.contains(" KiB in "), "{}", run.stderr);
+    assert!(run.stderr.contains(" INFO pushed blob sha256:"), "{}", run.stderr);
     let digest = run.stdout.trim().to_string();
     assert!(digest.starts_with("sha256:") && digest.len() == 71, "stdout should be the digest: {:?}", run.stdout);
 

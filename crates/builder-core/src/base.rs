@@ -4,7 +4,7 @@ use crate::error::BuildError;
 use crate::image::manifest::ImageLayer;
 use crate::image::ImageConfig;
 use std::collections::HashMap;
-use strata_registry::{Client, Platform, ProgressEvent, Reference};
+use strata_registry::{Client, Platform, Reference};
 use strata_snapshot::BlobStore;
 
 /// A pulled image: its config and layers, with blobs present in the store.
@@ -35,7 +35,6 @@ impl BaseImages {
         store: &BlobStore,
         reference: &str,
         platform: &Platform,
-        progress: &dyn Fn(ProgressEvent),
     ) -> Result<PulledBase, BuildError> {
         let key = format!("{reference} {platform}");
         if let Some(p) = self.pulled.get(&key) {
@@ -63,9 +62,7 @@ impl BaseImages {
         let mut layers = Vec::new();
         for (desc, diff_id) in image.manifest.layers.iter().zip(config.rootfs.diff_ids.iter()) {
             if !store.contains(&desc.digest) {
-                progress(ProgressEvent::BlobStarted { digest: desc.digest.clone(), total: Some(desc.size), push: false });
                 handle.block_on(client.get_blob_to_file(&r, &desc.digest, &store.path(&desc.digest)))?;
-                progress(ProgressEvent::BlobDone { digest: desc.digest.clone(), skipped: false });
             }
             layers.push(ImageLayer { digest: desc.digest.clone(), diff_id: diff_id.clone(), size: desc.size, media_type: desc.media_type.clone() });
         }

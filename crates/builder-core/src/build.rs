@@ -93,7 +93,15 @@ impl Builder {
             build_platform: None,
         };
         let plan = strata_dockerfile::plan(&dockerfile, &plan_opts)?;
-        let client = std::sync::Arc::new(Client::new(opts.registry.clone())?);
+        // Transfers (pulls, pushes, cache entries) reach the caller as build events, unless
+        // the caller asked the registry client for them directly.
+        let mut registry = opts.registry.clone();
+        if registry.progress.is_none()
+            && let Some(f) = events.clone()
+        {
+            registry.progress = Some(std::sync::Arc::new(move |e| f(BuildEvent::Transfer(e))));
+        }
+        let client = std::sync::Arc::new(Client::new(registry)?);
         let cache = layer_cache(&opts)?;
         let store = BlobStore::open(&opts.work_dir.join("blobs"))?;
         let build_dir = opts.work_dir.join("builds").join(format!("{}-{}", std::process::id(), now_nanos()));
@@ -375,14 +383,9 @@ impl Builder {
         self.slash.as_ref().map(|s| s.keep.clone()).unwrap_or_default()
     }
 
-    /// Pulls `reference` for `platform` (once per build), passing transfer events on.
+    /// Pulls `reference` for `platform` (once per build).
     pub(crate) fn pull(&mut self, reference: &str, platform: &Platform) -> Result<crate::base::PulledBase, BuildError> {
-        let events = self.events.clone();
-        self.bases.pull(&self.client, &self.handle, &self.store, reference, platform, &|e| {
-            if let Some(f) = &events {
-                f(BuildEvent::Transfer(e));
-            }
-        })
+        self.bases.pull(&self.client, &self.handle, &self.store, reference, platform)
     }
 
     /// The directory holding image `reference` for `platform`, unpacked once per build (the

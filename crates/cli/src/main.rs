@@ -78,7 +78,7 @@ enum Mode {
 async fn run(cli: Cli, notes: Vec<String>) -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => {
-            events::init_logging(&args.verbosity, &args.log_format)?;
+            let progress = events::init_logging(&args.verbosity, &args.log_format)?;
             for n in &notes {
                 tracing::warn!("{n}");
             }
@@ -87,7 +87,7 @@ async fn run(cli: Cli, notes: Vec<String>) -> anyhow::Result<()> {
             if strata_builder_core::exec::in_user_namespace() {
                 tracing::info!(uid_map = %strata_builder_core::exec::userns::describe_uid_map(), "rootless: running in a user namespace");
             }
-            let out = strata_builder_core::build(opts, Some(events::printer())).await?;
+            let out = strata_builder_core::build(opts, Some(events::printer(progress))).await?;
             for (path, with_tag) in [(&args.image_name_with_digest_file, false), (&args.image_name_tag_with_digest_file, true)] {
                 if let Some(path) = path {
                     plugin::outputs::write_file(path, plugin::outputs::names_with_digest(&args.destinations, &out.digest, with_tag).as_bytes())?;

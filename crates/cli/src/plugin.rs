@@ -411,7 +411,7 @@ fn oidc_token_file(token: &str) -> anyhow::Result<PathBuf> {
 
 /// Builds and pushes as the plugin would, then writes its output files.
 pub async fn run(plan: Plan) -> anyhow::Result<()> {
-    events::init_logging(&plan.verbosity, &plan.log_format)?;
+    let progress = events::init_logging(&plan.verbosity, &plan.log_format)?;
     for w in &plan.warnings {
         tracing::warn!("{w}");
     }
@@ -442,7 +442,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     } else {
         tracing::info!(isolation = %opts.isolation, "plugin: building {} for {}", opts.dockerfile.display(), plan.destinations.join(", "));
     }
-    let built = strata_builder_core::build(opts, Some(events::printer())).await;
+    let built = strata_builder_core::build(opts, Some(events::printer(progress))).await;
     if let Some(f) = &plan.oidc_token_file {
         let _ = std::fs::remove_file(f);
     }
