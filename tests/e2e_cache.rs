@@ -231,3 +231,61 @@ fn a_stage_is_unpacked_only_when_a_step_misses() {
     assert_eq!(read(&image, "app/root-listing"), read(&first_image, "app/root-listing"), "the base was unpacked under the cached layers");
     assert_eq!(listing(&image.rootfs).len(), listing(&first_image.rootfs).len());
 }
+
+/// A new pod whose steps all hit downloads no layer at all: the base's and the cached layers
+/// are mounted from where they are into the destination repository, and the image is whole.
+#[test]
+fn a_new_pod_where_every_step_hits_downloads_no_layer() {
+    let test = "a_new_pod_where_every_step_hits_downloads_no_layer";
+    let Some(env) = test_env(test) else { return };
+    let unique = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
+    let cache_repo = format!("{}/e2e/cache-nodl-{unique}", env.registry_http);
+    let first_dest = format!("{}/e2e/nodl-first-{unique}:cached", env.registry_http);
+    let second_dest = format!("{}/e2e/nodl-second-{unique}:v1", env.registry_http);
+    let mut c = Case::new(env);
+    let first = c.build("pod-1", &["--destination", &first_dest, "--cache-repo", &cache_repo]);
+    assert_eq!(hits(&first.stderr), 0, "{}", first.stderr);
+
+    let base = format!("BASE={}", c.env.base_busybox);
+    let work = c.work("pod-2");
+    let ctx = c.ctx("").display().to_string();
+    let registry = c.env.registry_http.clone();
+    let second = strata(
+        &["build", "--context", &ctx, "--insecure-registry", &registry, "--work-dir", &work, "--build-arg", &base, "--cache", "--cache-repo", &cache_repo, "--destination", &second_dest],
+        &[],
+    );
+    assert!(second.ok, "{}", second.stderr);
+    assert_eq!(hits(&second.stderr), 3, "{}", second.stderr);
+    assert!(!second.stderr.contains("pulled sha256:"), "nothing is downloaded: {}", second.stderr);
+    let image = pull_and_unpack(&second_dest, &["--src-tls-verify=false"]);
+    let stored: Vec<String> = std::fs::read_dir(Path::new(&work).join("blobs/sha256"))
+        .map(|d| d.flatten().map(|e| format!("sha256:{}", e.file_name().to_string_lossy())).collect())
+        .unwrap_or_default();
+    for layer in image.manifest["layers"].as_array().expect("layers") {
+        let digest = layer["digest"].as_str().expect("digest");
+        assert!(!stored.iter().any(|s| s == digest), "layer {digest} was downloaded");
+    }
+    let reference = pull_and_unpack(&first_dest, &["--src-tls-verify=false"]);
+    assert_eq!(listing(&image.rootfs), listing(&reference.rootfs));
+    assert_eq!(std::fs::read_to_string(image.rootfs.join("app/run-id")).expect("run-id"), first.ids.0);
+
+    // Another registry cannot mount them: the layers are fetched for the upload, then pushed.
+    let work = c.work("pod-3");
+    let cfg = docker_config(Path::new(&c.work("")), &c.env.registry_tls, &c.env.user, &c.env.pass);
+    let tls_dest = format!("{}/e2e/nodl-tls-{unique}:v1", c.env.registry_tls);
+    let cert = format!("{}={}", c.env.registry_tls, c.env.registry_ca.display());
+    let third = strata(
+        &[
+            "build", "--context", &ctx, "--insecure-registry", &registry, "--work-dir", &work, "--build-arg", &base, "--cache", "--cache-repo", &cache_repo,
+            "--destination", &tls_dest, "--registry-certificate", &cert,
+        ],
+        &[("DOCKER_CONFIG", cfg.to_str().expect("utf8"))],
+    );
+    assert!(third.ok, "{}", third.stderr);
+    assert_eq!(hits(&third.stderr), 3, "{}", third.stderr);
+    assert!(third.stderr.contains("pulled sha256:"), "{}", third.stderr);
+    let creds = format!("{}:{}", c.env.user, c.env.pass);
+    let cert_dir = c.env.registry_ca.parent().expect("ca dir").to_str().expect("utf8").to_string();
+    let pushed = pull_and_unpack(&tls_dest, &["--src-creds", &creds, "--src-cert-dir", &cert_dir]);
+    assert_eq!(listing(&pushed.rootfs), listing(&reference.rootfs));
+}

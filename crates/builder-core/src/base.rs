@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use strata_registry::{Client, Platform, Reference};
 use strata_snapshot::BlobStore;
 
-/// A pulled image: its config and layers, with blobs present in the store.
+/// A pulled image: its config and layers (blobs in the store, or known to the client by where they are).
 #[derive(Debug, Clone)]
 pub struct PulledBase {
     /// The reference it was pulled by.
@@ -27,7 +27,7 @@ pub struct BaseImages {
 }
 
 impl BaseImages {
-    /// Pulls `reference` for `platform` (once per build) and makes sure its layer blobs are in `store`.
+    /// Resolves `reference` for `platform` (once per build): manifest and config.
     pub fn pull(
         &mut self,
         client: &Client,
@@ -61,8 +61,10 @@ impl BaseImages {
         }
         let mut layers = Vec::new();
         for (desc, diff_id) in image.manifest.layers.iter().zip(config.rootfs.diff_ids.iter()) {
+            // Fetched when first needed (see `Builder::fetch_missing`): a build whose steps
+            // all hit the cache never downloads its base's layers.
             if !store.contains(&desc.digest) {
-                handle.block_on(client.get_blob_to_file(&r, &desc.digest, &store.path(&desc.digest)))?;
+                client.add_mount_source(&desc.digest, &r);
             }
             layers.push(ImageLayer { digest: desc.digest.clone(), diff_id: diff_id.clone(), size: desc.size, media_type: desc.media_type.clone() });
         }
@@ -70,11 +72,6 @@ impl BaseImages {
         self.pulled.insert(key, pulled.clone());
         Ok(pulled)
     }
-}
-
-/// Applies the pulled image's layers, in order, to `rootfs`, verifying each diff_id.
-pub fn unpack_into(store: &BlobStore, image: &PulledBase, rootfs: &std::path::Path, rootless: bool) -> Result<(), BuildError> {
-    unpack_layers(store, &image.layers, rootfs, rootless, &strata_snapshot::KeepPaths::default())
 }
 
 /// Applies `layers`, in order, to `rootfs`, verifying each diff_id and leaving `keep` alone.

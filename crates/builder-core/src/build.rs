@@ -289,7 +289,7 @@ impl Builder {
         }
         tracing::info!(stage = st.index, layers = st.layers.len(), "a step missed the cache: unpacking the stage's layers");
         let rootless = self.opts.isolation == crate::Isolation::Rootless;
-        crate::base::unpack_layers(&self.store, &st.layers, &st.rootfs, rootless, &self.slash_keep())?;
+        self.unpack(&st.layers, &st.rootfs, rootless, &self.slash_keep())?;
         st.snapshotter = Some(self.snapshotter_for(&st.rootfs)?);
         Ok(())
     }
@@ -320,8 +320,8 @@ impl Builder {
                 let image = self.pull(reference, platform)?;
                 match &self.slash {
                     _ if lazy => {}
-                    Some(slash) => crate::base::unpack_layers(&self.store, &image.layers, rootfs, false, &slash.keep)?,
-                    None => crate::base::unpack_into(&self.store, &image, rootfs, self.opts.isolation == crate::Isolation::Rootless)?,
+                    Some(slash) => self.unpack(&image.layers, rootfs, false, &slash.keep)?,
+                    None => self.unpack(&image.layers, rootfs, self.opts.isolation == crate::Isolation::Rootless, &Default::default())?,
                 }
                 let mut config = image.config.clone();
                 if config.env_var("PATH").is_none() {
@@ -334,11 +334,18 @@ impl Builder {
                 // The only stage built on it takes its tree over instead of copying it; should
                 // a later step still want its files, they come back from its layers.
                 let hand_over = self.only_user(*i, child);
+                let keep = self.slash_keep();
+                if let Some(parent) = self.built.get(i)
+                    && parent.rootfs.is_none()
+                    && !lazy
+                {
+                    self.fetch_missing(&parent.layers)?;
+                }
                 let parent = self.built.get_mut(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
                 let unpacked = !(lazy && parent.rootfs.is_none());
                 match (&self.slash, &parent.rootfs) {
                     _ if !unpacked => {}
-                    (Some(slash), _) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, false, &slash.keep)?,
+                    (Some(_), _) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, false, &keep)?,
                     (None, Some(dir)) if hand_over => {
                         std::fs::rename(dir, rootfs).map_err(BuildError::io(dir))?;
                         tracing::debug!(stage = i, "stage tree handed over to stage {child}");
@@ -350,6 +357,21 @@ impl Builder {
                 Ok((parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex()), unpacked))
             }
         }
+    }
+
+    /// Fetches the blobs of `layers` that are not in the store yet (base layers and cached
+    /// layers are only noted where they are until something reads them).
+    pub(crate) fn fetch_missing(&self, layers: &[ImageLayer]) -> Result<(), BuildError> {
+        for l in layers.iter().filter(|l| !self.store.contains(&l.digest)) {
+            self.handle.block_on(self.client.get_known_blob(&l.digest, &self.store.path(&l.digest)))?;
+        }
+        Ok(())
+    }
+
+    /// Applies `layers`, in order, to `dir` (fetching missing blobs first), leaving `keep` alone.
+    pub(crate) fn unpack(&self, layers: &[ImageLayer], dir: &std::path::Path, rootless: bool, keep: &strata_snapshot::KeepPaths) -> Result<(), BuildError> {
+        self.fetch_missing(layers)?;
+        crate::base::unpack_layers(&self.store, layers, dir, rootless, keep)
     }
 
     /// The platform a stage is built for: its `FROM --platform`, else `--custom-platform`, else the host's.
@@ -395,7 +417,7 @@ impl Builder {
         if !dir.exists() {
             std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
             let image = self.pull(reference, platform)?;
-            crate::base::unpack_into(&self.store, &image, &dir, self.opts.isolation == crate::Isolation::Rootless)?;
+            self.unpack(&image.layers, &dir, self.opts.isolation == crate::Isolation::Rootless, &Default::default())?;
             // Cache keys name the image by its digest instead of walking its files.
             if let Ok(mut roots) = self.image_roots.lock() {
                 roots.push((dir.clone(), image.digest.clone()));
@@ -421,7 +443,8 @@ impl Builder {
         let dir = self.build_dir.join(format!("stage-{i}"));
         std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
         let rootless = self.opts.isolation == crate::Isolation::Rootless;
-        crate::base::unpack_layers(&self.store, &stage.layers, &dir, rootless, &Default::default())?;
+        let layers = stage.layers.clone();
+        self.unpack(&layers, &dir, rootless, &Default::default())?;
         if let Some(s) = self.built.get_mut(&i) {
             s.rootfs = Some(dir.clone());
         }
@@ -448,6 +471,9 @@ impl Builder {
         let manifest = oci_manifest(&config_digest, config_bytes.len() as u64, &stage.layers);
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| BuildError::Options(format!("cannot serialise the manifest: {e}")))?;
         let digest = self.store.put_bytes(&manifest_bytes)?;
+        if self.opts.oci_layout_path.is_some() || self.opts.tar_path.is_some() {
+            self.fetch_missing(&stage.layers)?;
+        }
         if let Some(dir) = &self.opts.oci_layout_path {
             output::write_oci_layout(&self.store, dir, &digest, &manifest_bytes, &config_digest, &stage.layers, self.opts.destinations.first())?;
         }

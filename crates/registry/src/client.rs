@@ -239,6 +239,20 @@ impl Client {
         }
     }
 
+    /// Downloads `digest` to `dest` from the repository a pull or [`Client::add_mount_source`]
+    /// last saw it in: a blob known by where it is is fetched only when it is needed.
+    pub async fn get_known_blob(&self, digest: &str, dest: &Path) -> Result<(), Error> {
+        let source = self.blob_sources.lock().ok().and_then(|m| m.get(digest).cloned());
+        let Some((registry, repository)) = source else {
+            return Err(Error::Io {
+                path: dest.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("blob {digest} is neither here nor known to be in any registry")),
+            });
+        };
+        let r = Reference { registry, repository, tag: None, digest: None };
+        self.get_blob_to_file(&r, digest, dest).await
+    }
+
     /// Whether `digest` exists in `r`'s repository (a `HEAD` request).
     pub async fn blob_exists(&self, r: &Reference, digest: &str) -> Result<bool, Error> {
         let ep = self.endpoint(&r.registry).await?;

@@ -124,6 +124,21 @@ async fn push_blob(client: &Client, ep: &Endpoint, repository: &str, blob: &Push
         client.emit(ProgressEvent::BlobDone { digest: digest.to_string(), skipped: true });
         return Ok(());
     }
+    let mut session: Option<Session> = None;
+    let mut tried_mount = false;
+    if !blob.path.exists() {
+        // A blob known only by where it is (a base layer never unpacked, a cached layer):
+        // mounted from there when the registry allows it, else fetched, then uploaded.
+        match start_upload(client, ep, repository, digest, true).await? {
+            None => {
+                client.emit(ProgressEvent::BlobDone { digest: digest.to_string(), skipped: true });
+                return Ok(());
+            }
+            Some(s) => session = Some(s),
+        }
+        tried_mount = true;
+        client.get_known_blob(digest, &blob.path).await?;
+    }
     let meta = std::fs::metadata(&blob.path).map_err(|source| Error::Io { path: blob.path.clone(), source })?;
     if meta.len() != blob.size {
         return Err(Error::Protocol {
@@ -140,9 +155,7 @@ async fn push_blob(client: &Client, ep: &Endpoint, repository: &str, blob: &Push
         UploadMode::Chunked => true,
         UploadMode::Auto => blob.size > client.opts.chunk_size.max(1),
     };
-    let mut session: Option<Session> = None;
     let mut attempt = 0u32;
-    let mut tried_mount = false;
     let mut restarted = false;
     loop {
         let res = async {

@@ -137,8 +137,9 @@ impl LayerCache {
         let layer = match (image.manifest.layers.as_slice(), diff_ids.as_slice()) {
             ([], []) => None,
             ([desc], [diff_id]) => {
+                // Fetched only if a step needs its files or a push its bytes.
                 if !store.contains(&desc.digest) {
-                    client.get_blob_to_file(r, &desc.digest, &store.path(&desc.digest)).await?;
+                    client.add_mount_source(&desc.digest, r);
                 }
                 Some(RecordLayer { digest: desc.digest.clone(), diff_id: diff_id.clone(), size: desc.size, media_type: desc.media_type.clone() })
             }

@@ -253,7 +253,7 @@ fn apply_cached(b: &Builder, st: &mut StageRun, layer: Option<crate::image::mani
         && st.is_unpacked()
     {
         let keep = b.slash_keep();
-        crate::base::unpack_layers(&b.store, std::slice::from_ref(l), &st.rootfs, b.opts.isolation == crate::Isolation::Rootless, &keep)?;
+        b.unpack(std::slice::from_ref(l), &st.rootfs, b.opts.isolation == crate::Isolation::Rootless, &keep)?;
         // The unpacked files are the new baseline, not changes of the next step.
         st.snapshot()?.diff()?;
     }
