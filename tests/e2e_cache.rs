@@ -137,6 +137,15 @@ fn cache_repo_serves_an_empty_work_dir_and_honours_the_ttl() {
     let mut c = Case::new(env);
     let first = c.build("pod-1", &["--destination", &dest, "--cache-repo", &cache_repo]);
     assert_eq!(hits(&first.stderr), 0, "{}", first.stderr);
+    // Entries are small images tagged by key; their manifests carry what a lookup needs.
+    let tags: serde_json::Value =
+        serde_json::from_str(&must(std::process::Command::new("skopeo").args(["list-tags", "--tls-verify=false"]).arg(format!("docker://{cache_repo}")))).expect("tags");
+    let tags = tags["Tags"].as_array().expect("Tags");
+    assert_eq!(tags.len(), 3, "one entry per COPY and RUN: {tags:?}");
+    for tag in tags {
+        let raw = must(std::process::Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{cache_repo}:{}", tag.as_str().expect("tag"))));
+        assert!(raw.contains("\"dev.strata.cache.created\"") && raw.contains("\"dev.strata.cache.diff_id\":\"sha256:"), "{raw}");
+    }
 
     // A new pod: nothing in its work dir, the entries come from the registry.
     let second = c.build("pod-2", &["--destination", &dest, "--cache-repo", &cache_repo]);

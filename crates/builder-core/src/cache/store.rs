@@ -12,8 +12,11 @@ use strata_registry::manifest::media;
 use strata_registry::{Client, Platform, PushBlob, PushImage, Reference};
 use strata_snapshot::BlobStore;
 
-/// The label holding when a remote entry was made (unix seconds).
+/// The label (config) and annotation (manifest) holding when a remote entry was made (unix seconds).
 const CREATED_LABEL: &str = "dev.strata.cache.created";
+
+/// The annotation on an entry's layer descriptor holding the layer's diff_id.
+const DIFF_ID_ANNOTATION: &str = "dev.strata.cache.diff_id";
 
 /// What a cached step left: its layer (None: it changed no file) and when it was made.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,17 +126,29 @@ impl LayerCache {
             Err(strata_registry::Error::Http { status: 404, .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let config_bytes = client.get_blob_bytes(r, &image.manifest.config.digest).await?;
-        let config: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap_or_default();
-        let created = config["config"]["Labels"][CREATED_LABEL].as_str().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+        // The manifest's annotations say all a lookup needs (one request); the config says it
+        // too, for entries written without them.
+        let annotated = image.manifest.annotations.get(CREATED_LABEL).and_then(|s| s.parse::<i64>().ok()).map(|created| {
+            let diff_ids: Vec<String> = image.manifest.layers.iter().filter_map(|l| l.annotations.get(DIFF_ID_ANNOTATION).cloned()).collect();
+            (created, diff_ids)
+        });
+        let (created, diff_ids) = match annotated {
+            Some(a) => a,
+            None => {
+                let config_bytes = client.get_blob_bytes(r, &image.manifest.config.digest).await?;
+                let config: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap_or_default();
+                let created = config["config"]["Labels"][CREATED_LABEL].as_str().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+                let diff_ids = config["rootfs"]["diff_ids"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default();
+                (created, diff_ids)
+            }
+        };
         if !self.fresh(created) {
             tracing::debug!(tag = ?r.tag, "remote cache entry expired");
             return Ok(None);
         }
-        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-            .unwrap_or_default();
         let layer = match (image.manifest.layers.as_slice(), diff_ids.as_slice()) {
             ([], []) => None,
             ([desc], [diff_id]) => {
@@ -187,7 +202,12 @@ impl LayerCache {
         let pushed = serde_json::to_vec(&config).map_err(|e| e.to_string()).and_then(|bytes| {
             let digest = store.put_bytes(&bytes).map_err(|e| e.to_string())?;
             let layers: Vec<ImageLayer> = layer.into_iter().cloned().collect();
-            let manifest = serde_json::to_vec(&oci_manifest(&digest, bytes.len() as u64, &layers)).map_err(|e| e.to_string())?;
+            let mut manifest = oci_manifest(&digest, bytes.len() as u64, &layers);
+            manifest.annotations.insert(CREATED_LABEL.to_string(), record.created.to_string());
+            for (desc, l) in manifest.layers.iter_mut().zip(&layers) {
+                desc.annotations.insert(DIFF_ID_ANNOTATION.to_string(), l.diff_id.clone());
+            }
+            let manifest = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
             let mut blobs: Vec<PushBlob> =
                 layers.iter().map(|l| PushBlob { digest: l.digest.clone(), size: l.size, path: store.path(&l.digest) }).collect();
             blobs.push(PushBlob { digest: digest.clone(), size: bytes.len() as u64, path: store.path(&digest) });
