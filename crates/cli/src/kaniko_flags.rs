@@ -132,9 +132,15 @@ fn context_path(value: &str) -> Result<String, String> {
     if value.starts_with("tar://") || !value.contains("://") {
         return Ok(value.to_string());
     }
-    let scheme = value.split("://").next().unwrap_or_default();
+    let (scheme, rest) = value.split_once("://").unwrap_or((value, ""));
+    // A URL may carry credentials (`https://user:token@host/…`): they are not repeated.
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let shown = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+        None => value.to_string(),
+    };
     Err(format!(
-        "--context {value}: {scheme}:// contexts are not supported; fetch the context in an earlier step and pass its directory (or a tar archive as tar://PATH)"
+        "--context {shown}: {scheme}:// contexts are not supported; fetch the context in an earlier step and pass its directory (or a tar archive as tar://PATH)"
     ))
 }
 
@@ -204,6 +210,8 @@ mod tests {
         assert!(err(&["executor", "--cache=maybe"]).contains("--cache=maybe: expected true or false"));
         assert!(err(&["executor", "--context", "s3://bucket/ctx.tar.gz"]).contains("s3:// contexts are not supported"));
         assert!(err(&["executor", "--git", "branch=main"]).contains("git contexts are not supported"));
+        let secret = err(&["executor", "--context=https://ci:s3cr3t@example.com/ctx.tar.gz"]);
+        assert!(secret.contains("--context https://***@example.com/ctx.tar.gz: https:// contexts") && !secret.contains("s3cr3t"), "{secret}");
         assert_eq!(norm(&["executor", "--context=tar://ctx.tar"]).0, ["executor", "build", "--context", "tar://ctx.tar"]);
         assert_eq!(norm(&["executor", "-c", "dir://ctx"]).0, ["executor", "build", "--context", "ctx"]);
     }
