@@ -26,7 +26,7 @@ pub fn detect(prefix: &[u8]) -> Detected {
 
 /// Reads the first bytes of `reader` and returns the detected compression and a reader of the
 /// decompressed stream (the peeked bytes included).
-pub fn decoder<'a, R: Read + 'a>(mut reader: R) -> io::Result<(Detected, Box<dyn Read + 'a>)> {
+pub fn decoder<'a, R: Read + Send + 'a>(mut reader: R) -> io::Result<(Detected, Box<dyn Read + Send + 'a>)> {
     let mut prefix = [0u8; 4];
     let mut filled = 0;
     while filled < prefix.len() {
@@ -40,7 +40,7 @@ pub fn decoder<'a, R: Read + 'a>(mut reader: R) -> io::Result<(Detected, Box<dyn
     let head = io::Cursor::new(prefix[..filled].to_vec());
     let joined = head.chain(reader);
     let kind = detect(&prefix[..filled]);
-    let out: Box<dyn Read + 'a> = match kind {
+    let out: Box<dyn Read + Send + 'a> = match kind {
         Detected::Gzip => Box::new(flate2::read::MultiGzDecoder::new(joined)),
         Detected::Zstd => Box::new(zstd::stream::read::Decoder::new(joined)?),
         Detected::Plain => Box::new(joined),

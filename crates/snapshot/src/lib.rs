@@ -23,6 +23,7 @@ pub mod fasthash;
 pub mod layer;
 pub mod mounts;
 pub mod pargzip;
+pub mod readahead;
 pub mod rootdir;
 pub mod tarwriter;
 pub mod unpack;

@@ -49,7 +49,7 @@ pub struct UnpackStats {
 }
 
 /// Applies the layer read from `reader` to the directory `rootfs`.
-pub fn unpack_layer<R: Read>(
+pub fn unpack_layer<R: Read + Send>(
     reader: R,
     rootfs: &Path,
     opts: &UnpackOptions,
@@ -76,7 +76,7 @@ struct Apply<'a> {
     warned_xattr: bool,
 }
 
-fn unpack_inner<R: Read>(
+fn unpack_inner<R: Read + Send>(
     reader: R,
     rootfs: &Path,
     opts: &UnpackOptions,
@@ -86,7 +86,35 @@ fn unpack_inner<R: Read>(
     let (kind, decoded) =
         compression::decoder(reader).map_err(|source| Error::Archive { source })?;
     tracing::debug!(?kind, rootfs = %rootfs.display(), "unpacking layer");
-    let mut hashing = HashingReader::new(decoded);
+    let (tx, mut ahead) = crate::readahead::channel();
+    std::thread::scope(|scope| {
+        // Decompression and the diff_id's hash run on their own thread, ahead of the writes.
+        let producer = scope.spawn(move || crate::readahead::produce(HashingReader::new(decoded), tx));
+        let applied = apply_entries(&mut ahead, root, opts);
+        // On an error the reader goes first, which stops the producer.
+        drop(ahead);
+        let hashing = producer.join().map_err(|_| Error::Archive { source: io::Error::other("the decompression thread panicked") })?;
+        let mut state = applied?;
+        let (diff_id, size) = hashing.finish();
+        if let Some(expected) = &opts.expected_diff_id
+            && *expected != diff_id
+        {
+            return Err(Error::DiffIdMismatch {
+                expected: expected.clone(),
+                actual: diff_id,
+            });
+        }
+        for (rel, times) in std::mem::take(&mut state.dir_times) {
+            state.set_dir_times(&rel, &times)?;
+        }
+        state.stats.diff_id = diff_id;
+        state.stats.tar_size = size;
+        Ok(state.stats)
+    })
+}
+
+/// Applies every entry of the tar stream `stream` to the root, and reads the stream to its end.
+fn apply_entries<'a>(stream: &mut crate::readahead::ChannelReader, root: Root, opts: &'a UnpackOptions) -> Result<Apply<'a>, Error> {
     let mut state = Apply {
         root,
         opts,
@@ -96,7 +124,7 @@ fn unpack_inner<R: Read>(
         warned_xattr: false,
     };
     {
-        let mut archive = tar::Archive::new(&mut hashing);
+        let mut archive = tar::Archive::new(&mut *stream);
         let entries = archive
             .entries()
             .map_err(|source| Error::Archive { source })?;
@@ -107,22 +135,8 @@ fn unpack_inner<R: Read>(
     }
     // The diff_id covers the whole stream, including the zero blocks and any padding after the
     // end-of-archive marker; reading to the end also makes gzip check its CRC.
-    io::copy(&mut hashing, &mut io::sink()).map_err(|source| Error::Archive { source })?;
-    let (diff_id, size) = hashing.finish();
-    if let Some(expected) = &opts.expected_diff_id
-        && *expected != diff_id
-    {
-        return Err(Error::DiffIdMismatch {
-            expected: expected.clone(),
-            actual: diff_id,
-        });
-    }
-    for (rel, times) in std::mem::take(&mut state.dir_times) {
-        state.set_dir_times(&rel, &times)?;
-    }
-    state.stats.diff_id = diff_id;
-    state.stats.tar_size = size;
-    Ok(state.stats)
+    io::copy(stream, &mut io::sink()).map_err(|source| Error::Archive { source })?;
+    Ok(state)
 }
 
 /// Metadata of one tar entry that is applied after its content.

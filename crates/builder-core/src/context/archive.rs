@@ -39,7 +39,7 @@ pub fn detect(prefix: &[u8]) -> Compression {
 }
 
 /// Opens `path` and returns a reader of its decompressed bytes.
-pub fn open_decompressed(path: &Path) -> io::Result<Box<dyn Read>> {
+pub fn open_decompressed(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     let mut file = File::open(path)?;
     let mut prefix = [0u8; 8];
     let n = read_up_to(&mut file, &mut prefix)?;
