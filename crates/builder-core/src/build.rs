@@ -362,10 +362,14 @@ impl Builder {
     /// Fetches the blobs of `layers` that are not in the store yet (base layers and cached
     /// layers are only noted where they are until something reads them).
     pub(crate) fn fetch_missing(&self, layers: &[ImageLayer]) -> Result<(), BuildError> {
+        let mut missing: Vec<(String, PathBuf)> = Vec::new();
         for l in layers.iter().filter(|l| !self.store.contains(&l.digest)) {
-            self.handle.block_on(self.client.get_known_blob(&l.digest, &self.store.path(&l.digest)))?;
+            if !missing.iter().any(|(d, _)| d == &l.digest) {
+                missing.push((l.digest.clone(), self.store.path(&l.digest)));
+            }
         }
-        Ok(())
+        // Several at a time: one connection rarely fills the link to a remote registry.
+        Ok(self.handle.block_on(self.client.get_known_blobs(&missing))?)
     }
 
     /// Applies `layers`, in order, to `dir` (fetching missing blobs first), leaving `keep` alone.
