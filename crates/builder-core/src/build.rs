@@ -372,10 +372,37 @@ impl Builder {
         Ok(self.handle.block_on(self.client.get_known_blobs(&missing))?)
     }
 
-    /// Applies `layers`, in order, to `dir` (fetching missing blobs first), leaving `keep` alone.
+    /// Applies `layers`, in order, to `dir`, leaving `keep` alone. Missing blobs are fetched
+    /// in the background, several at a time, and each layer is unpacked as soon as its blob is
+    /// in: downloading the later layers overlaps unpacking the earlier ones.
     pub(crate) fn unpack(&self, layers: &[ImageLayer], dir: &std::path::Path, rootless: bool, keep: &strata_snapshot::KeepPaths) -> Result<(), BuildError> {
-        self.fetch_missing(layers)?;
-        crate::base::unpack_layers(&self.store, layers, dir, rootless, keep)
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(self.opts.registry.max_concurrent_uploads.max(1)));
+        let mut fetching: HashMap<String, tokio::task::JoinHandle<Result<(), strata_registry::Error>>> = HashMap::new();
+        for l in layers {
+            if self.store.contains(&l.digest) || fetching.contains_key(&l.digest) {
+                continue;
+            }
+            let (client, slots, digest, dest) = (self.client.clone(), slots.clone(), l.digest.clone(), self.store.path(&l.digest));
+            let task = self.handle.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                client.get_known_blob(&digest, &dest).await
+            });
+            fetching.insert(l.digest.clone(), task);
+        }
+        let result = (|| {
+            for l in layers {
+                if let Some(task) = fetching.remove(&l.digest) {
+                    self.handle.block_on(task).map_err(|e| BuildError::Options(format!("fetching {}: {e}", l.digest)))??;
+                }
+                crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep)?;
+            }
+            Ok(())
+        })();
+        // After a failure, the downloads still under way are of no use.
+        for task in fetching.into_values() {
+            task.abort();
+        }
+        result
     }
 
     /// The platform a stage is built for: its `FROM --platform`, else `--custom-platform`, else the host's.
