@@ -71,6 +71,8 @@ fn kaniko_command_line_builds_and_pushes() {
     // The same build through `strata build` gives the same files.
     let ours = build_hello(&env, &dir.path().join("work2"), &format!("{}/e2e/kaniko-cli:strata-{nanos}", env.registry_http), &["--snapshot-mode", "redo"], &[]);
     assert!(ours.ok, "{}", ours.stderr);
+    // Each RUN says how long it ran and what its snapshot (in the mode asked for) found.
+    assert!(ours.stderr.contains(": ran in ") && ours.stderr.contains(": snapshot (redo) in ") && ours.stderr.contains(" changes among "), "{}", ours.stderr);
     let theirs = pull_and_unpack(&format!("{}/e2e/kaniko-cli:strata-{nanos}", env.registry_http), &["--src-tls-verify=false"]);
     assert_eq!(listing(&image.rootfs), listing(&theirs.rootfs));
 }

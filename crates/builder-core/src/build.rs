@@ -10,7 +10,7 @@ use crate::image::ImageConfig;
 use crate::options::BuildOptions;
 use crate::output;
 use crate::progress::{BuildEvent, EventFn};
-use crate::stage::{layer_from_changes, BuiltStage, StageRun};
+use crate::stage::{BuiltStage, StageRun};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use strata_dockerfile::{BuildPlan, Dockerfile, Instruction, PlanOptions, StageBase, StageScope};
@@ -256,11 +256,9 @@ impl Builder {
                 crate::instructions::execute(self, &mut st, &expanded)?;
             }
             if self.opts.single_snapshot {
-                let changes = st.snapshot()?.diff()?;
-                let layer = layer_from_changes(&st.rootfs, &changes, &self.layer_opts, &self.store)?;
-                if let Some(l) = &layer {
-                    self.emit(BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
-                }
+                let last_line = instructions.last().map_or(0, |i| i.span.start_line);
+                let changes = crate::stage::diff_event(self, &mut st, last_line)?;
+                let layer = crate::stage::write_layer_event(self, &st.rootfs, &changes)?;
                 st.history_layer("strata single snapshot".into(), layer);
             }
             // In `/` the next stage replaces this one; its layers can bring it back when needed.

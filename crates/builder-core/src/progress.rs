@@ -9,8 +9,13 @@ pub enum BuildEvent {
     StageStarted { index: usize, name: Option<String>, base: String },
     /// An instruction starts (`line` in the Dockerfile, text after expansion).
     Step { stage: usize, line: usize, text: String },
-    /// A layer was written.
-    LayerWritten { digest: String, size: u64 },
+    /// A layer was written (`seconds` to tar, compress and hash it).
+    LayerWritten { digest: String, size: u64, seconds: f64 },
+    /// A RUN's command ended successfully after `seconds`.
+    Ran { stage: usize, line: usize, seconds: f64 },
+    /// The rootfs was compared with its last snapshot (`mode`: full, redo or time): `scanned`
+    /// entries looked at, `changes` found, in `seconds`.
+    Snapshotted { stage: usize, line: usize, mode: String, scanned: usize, changes: usize, seconds: f64 },
     /// A registry transfer event.
     Transfer(strata_registry::ProgressEvent),
     /// The image was pushed to a destination.

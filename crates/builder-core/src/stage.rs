@@ -101,6 +101,30 @@ impl StageRun {
     }
 }
 
+/// Turns a change set into a layer in the blob store (None when nothing changed), and says so.
+pub(crate) fn write_layer_event(
+    b: &crate::build::Builder,
+    rootfs: &std::path::Path,
+    changes: &Changes,
+) -> Result<Option<ImageLayer>, BuildError> {
+    let started = std::time::Instant::now();
+    let layer = layer_from_changes(rootfs, changes, &b.layer_opts, &b.store)?;
+    if let Some(l) = &layer {
+        b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size, seconds: started.elapsed().as_secs_f64() });
+    }
+    Ok(layer)
+}
+
+/// Diffs the whole rootfs against its last snapshot, and says how it went.
+pub(crate) fn diff_event(b: &crate::build::Builder, st: &mut StageRun, line: usize) -> Result<Changes, BuildError> {
+    let started = std::time::Instant::now();
+    let snapshotter = st.snapshot()?;
+    let changes = snapshotter.diff()?;
+    let (mode, scanned) = (format!("{:?}", snapshotter.mode()).to_lowercase(), snapshotter.indexed());
+    b.emit(crate::progress::BuildEvent::Snapshotted { stage: st.index, line, mode, scanned, changes: changes.len(), seconds: started.elapsed().as_secs_f64() });
+    Ok(changes)
+}
+
 /// Turns a change set into a layer in the blob store, or None when nothing changed.
 pub fn layer_from_changes(
     rootfs: &std::path::Path,

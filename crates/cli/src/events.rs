@@ -81,7 +81,11 @@ pub fn printer(progress: Progress) -> EventFn {
             None => tracing::info!("stage {index} from {base}"),
         },
         BuildEvent::Step { line, text, .. } => tracing::info!("line {line}: {text}"),
-        BuildEvent::LayerWritten { digest, size } => tracing::info!("layer {digest} ({size} bytes)"),
+        BuildEvent::LayerWritten { digest, size, seconds } => tracing::info!("layer {digest} ({}, written in {seconds:.2} s)", size_text(size)),
+        BuildEvent::Ran { line, seconds, .. } => tracing::info!("line {line}: ran in {seconds:.2} s"),
+        BuildEvent::Snapshotted { line, mode, scanned, changes, seconds, .. } => {
+            tracing::info!("line {line}: snapshot ({mode}) in {seconds:.2} s: {changes} changes among {scanned} files")
+        }
         BuildEvent::Transfer(t) => progress.transfer(t),
         BuildEvent::Pushed { reference, digest } => tracing::info!("pushed {reference}@{digest}"),
         BuildEvent::Warning(w) => tracing::warn!("{w}"),
@@ -141,11 +145,11 @@ fn done_line(push: bool, digest: &str, bytes: u64, secs: f64) -> String {
     let verb = if push { "pushed blob" } else { "pulled" };
     let mib = bytes as f64 / (1024.0 * 1024.0);
     let rate = if secs > 0.0 && bytes >= 1 << 20 { format!(", {:.1} MiB/s", mib / secs) } else { String::new() };
-    format!("{verb} {} ({} in {secs:.2} s{rate})", short(digest), size(bytes))
+    format!("{verb} {} ({} in {secs:.2} s{rate})", short(digest), size_text(bytes))
 }
 
 /// A size in B, KiB or MiB.
-fn size(bytes: u64) -> String {
+fn size_text(bytes: u64) -> String {
     match bytes {
         b if b < 1024 => format!("{b} B"),
         b if b < 1 << 20 => format!("{:.1} KiB", b as f64 / 1024.0),

@@ -7,7 +7,7 @@ use super::chmod::SymbolicMode;
 use super::fail;
 use crate::build::Builder;
 use crate::error::BuildError;
-use crate::stage::{layer_from_changes, StageRun};
+use crate::stage::StageRun;
 use crate::user::resolve_chown;
 use std::path::PathBuf;
 use strata_dockerfile::{Copy, Instruction};
@@ -205,10 +205,7 @@ fn copy_step(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, b
             return Ok(());
         }
     }
-    let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
-    if let Some(l) = &layer {
-        b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
-    }
+    let layer = crate::stage::write_layer_event(b, &st.rootfs, &changes)?;
     if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {
         cache.store(&b.client, &b.handle, &b.store, k, layer.as_ref(), &history);
     }

@@ -6,7 +6,7 @@ use crate::error::BuildError;
 use crate::exec::mounts::{prepare, MountInputs};
 use crate::exec::{check_none_isolation, run_chroot, run_none, RunSpec, RunStatus};
 use std::path::PathBuf;
-use crate::stage::{layer_from_changes, StageRun};
+use crate::stage::StageRun;
 use crate::user::resolve_user;
 use strata_dockerfile::{Command, HeredocScript, Instruction, Run};
 
@@ -108,11 +108,8 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         st.history_metadata(history);
         return Ok(());
     }
-    let changes = st.snapshot()?.diff()?;
-    let layer = layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?;
-    if let Some(l) = &layer {
-        b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size });
-    }
+    let changes = crate::stage::diff_event(b, st, inst.span.start_line)?;
+    let layer = crate::stage::write_layer_event(b, &st.rootfs, &changes)?;
     if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {
         cache.store(&b.client, &b.handle, &b.store, k, layer.as_ref(), &history);
         st.cache_key = k.clone();
@@ -185,10 +182,14 @@ fn run_isolated(
         Command::Shell(t) => t.clone(),
         Command::Exec(a) => format!("{a:?}"),
     };
+    let started = std::time::Instant::now();
     let result = match b.opts.isolation {
         crate::Isolation::Chroot | crate::Isolation::Rootless => run_chroot(&spec),
         crate::Isolation::None => run_none(&spec),
     };
+    if matches!(result, Ok(RunStatus::Exited(0))) {
+        b.emit(crate::progress::BuildEvent::Ran { stage: st.index, line: inst.span.start_line, seconds: started.elapsed().as_secs_f64() });
+    }
     let status = result.map_err(|e| {
         let host = strata_registry::Platform::host();
         let hint = if st.platform.architecture != host.architecture {
