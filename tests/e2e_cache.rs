@@ -298,3 +298,50 @@ fn a_new_pod_where_every_step_hits_downloads_no_layer() {
     let pushed = pull_and_unpack(&tls_dest, &["--src-creds", &creds, "--src-cert-dir", &cert_dir]);
     assert_eq!(listing(&pushed.rootfs), listing(&reference.rootfs));
 }
+
+/// What a cache mount holds changes with every run and is not in the key (as in BuildKit), so
+/// a RUN using one still hits; a bind mount from a stage is keyed by that stage's key, so a
+/// change there misses.
+#[test]
+fn cache_mounts_do_not_break_hits_and_stage_binds_follow_the_stage() {
+    let test = "cache_mounts_do_not_break_hits_and_stage_binds_follow_the_stage";
+    let Some(env) = test_env(test) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "ARG BASE\nFROM ${BASE} AS tools\nARG TOOL=1\nRUN echo \"tool $TOOL\" > /tool\n\
+         FROM ${BASE}\n\
+         RUN --mount=type=cache,target=/c sh -c 'date +%N >> /c/log; cat /proc/sys/kernel/random/uuid > /id'\n\
+         RUN --mount=type=bind,from=tools,source=/tool,target=/t cat /t > /seen && cat /proc/sys/kernel/random/uuid > /id2\n",
+    )
+    .expect("Dockerfile");
+    let base = format!("BASE={}", env.base_busybox);
+    let (ctx, work) = (ctx.display().to_string(), dir.path().join("work").display().to_string());
+    let mut n = 0;
+    let mut build = |tool: &str| {
+        n += 1;
+        let layout = dir.path().join(format!("layout-{n}"));
+        let tool_arg = format!("TOOL={tool}");
+        let layout_arg = layout.display().to_string();
+        let run = strata(
+            &["build", "--context", &ctx, "--insecure-registry", &env.registry_http, "--work-dir", &work, "--build-arg", &base, "--build-arg", &tool_arg, "--no-push", "--cache", "--oci-layout-path", &layout_arg],
+            &[],
+        );
+        assert!(run.ok, "{}", run.stderr);
+        let image = unpack_layout(&layout, "latest");
+        let read = |p: &str| std::fs::read_to_string(image.rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        (hits(&run.stderr), read("id"), read("id2"), read("seen"))
+    };
+    let first = build("1");
+    assert_eq!(first.0, 0);
+    let again = build("1");
+    assert_eq!(again.0, 3, "both stages' RUNs hit, the one with a cache mount too");
+    assert_eq!((&again.1, &again.2), (&first.1, &first.2));
+    let changed = build("2");
+    assert_eq!(changed.0, 1, "only the cache-mount RUN hits: the tools stage changed, and the RUN binding it");
+    assert_eq!(changed.1, first.1);
+    assert_ne!(changed.2, first.2);
+    assert_eq!(changed.3, "tool 2\n");
+}

@@ -57,6 +57,9 @@ pub struct PreparedMounts {
     pub env: Vec<(String, String)>,
     /// Staging directory for secret files, when any.
     pub staging: Option<PathBuf>,
+    /// The `bind` mounts' sources as the RUN sees them (target, host directory): their content
+    /// is part of the RUN's cache key. Cache, tmpfs and secret mounts are not.
+    pub bind_sources: Vec<(String, PathBuf)>,
     /// Cache locks held for the RUN's lifetime.
     locks: Vec<nix::fcntl::Flock<std::fs::File>>,
 }
@@ -137,6 +140,7 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
                     Some(ignore) => filtered_context(&root, &host, ignore, &inputs.scratch.join(format!("ctx-{n}")))?,
                     None => host,
                 };
+                out.bind_sources.push((target.clone(), host.clone()));
                 let host = if rw {
                     // Writes must not reach the context or the other stage: work on a copy.
                     let copy = inputs.scratch.join(format!("bind-{n}"));

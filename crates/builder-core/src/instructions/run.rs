@@ -85,7 +85,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     };
     let history = created_by(&argv, &st.scope.history_args());
     let cached = match &b.cache {
-        Some(_) => run_key(b, st, run, &argv, &env, &cwd, &prepared.mounts)
+        Some(_) => run_key(b, st, run, &argv, &env, &cwd, &prepared.bind_sources)
             .map(|k| (b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, &k)), Some(k))),
         None => Ok((None, None)),
     };
@@ -212,7 +212,8 @@ fn run_isolated(
 /// The cache key of a RUN: the stage's key so far, the command as written and as run, the
 /// environment (without the HOME taken from the user's passwd entry), USER and working
 /// directory it runs with, the snapshot and compression
-/// settings its layer depends on, and the content of its bind mounts.
+/// settings its layer depends on, and the content of its bind mounts (the mount options are in
+/// the RUN as written).
 #[allow(clippy::too_many_arguments)]
 fn run_key(
     b: &Builder,
@@ -221,7 +222,7 @@ fn run_key(
     argv: &[String],
     env: &[(String, String)],
     cwd: &str,
-    mounts: &[crate::exec::RunMount],
+    bind_sources: &[(String, PathBuf)],
 ) -> Result<crate::cache::CacheKey, BuildError> {
     let run_json = serde_json::to_vec(run).map_err(|e| BuildError::Options(format!("cache key: {e}")))?;
     let argv_text = argv.join("\0");
@@ -229,11 +230,11 @@ fn run_key(
     // The USER as written: what it resolves to is decided by the files the key already covers.
     let user_text = st.config.config.user.clone().unwrap_or_default();
     let settings = format!("{:?} {:?}", b.opts.snapshot_mode, b.layer_opts);
+    // Bind sources by content (a stage or an image by its identity); what a cache mount holds
+    // is not in the key, as in BuildKit: it changes with every run that uses it.
     let mut binds = String::new();
-    for m in mounts {
-        if let crate::exec::RunMountSource::Bind { host, readonly } = &m.source {
-            binds.push_str(&format!("{} {readonly} {}\n", m.target, b.cache_tree_digest(host)?));
-        }
+    for (target, host) in bind_sources {
+        binds.push_str(&format!("{target} {}\n", b.cache_tree_digest(host)?));
     }
     Ok(st.cache_key.then(&[
         b"RUN",
