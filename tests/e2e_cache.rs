@@ -345,3 +345,32 @@ fn cache_mounts_do_not_break_hits_and_stage_binds_follow_the_stage() {
     assert_ne!(changed.2, first.2);
     assert_eq!(changed.3, "tool 2\n");
 }
+
+/// An entry whose layer the registry no longer has (collected, or deleted) is a miss with a
+/// warning, never a failed build: the layer is fetched lazily, after the step is passed, so the
+/// lookup makes sure it is there.
+#[test]
+fn an_entry_whose_layer_is_gone_is_a_miss() {
+    let test = "an_entry_whose_layer_is_gone_is_a_miss";
+    let Some(env) = test_env(test) else { return };
+    let unique = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
+    let repo = format!("e2e/cache-gone-{unique}");
+    let cache_repo = format!("{}/{repo}", env.registry_http);
+    let mut c = Case::new(env);
+    let first = c.build("pod-1", &["--cache-repo", &cache_repo]);
+    assert_eq!(hits(&first.stderr), 0, "{}", first.stderr);
+    let tags: serde_json::Value =
+        serde_json::from_str(&must(std::process::Command::new("skopeo").args(["list-tags", "--tls-verify=false"]).arg(format!("docker://{cache_repo}")))).expect("tags");
+    for tag in tags["Tags"].as_array().expect("Tags") {
+        let raw = must(std::process::Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{cache_repo}:{}", tag.as_str().expect("tag"))));
+        let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest");
+        for layer in manifest["layers"].as_array().expect("layers") {
+            let url = format!("http://{}/v2/{repo}/blobs/{}", c.env.registry_http, layer["digest"].as_str().expect("digest"));
+            must(std::process::Command::new("curl").args(["-fsS", "-X", "DELETE", &url]));
+        }
+    }
+    let second = c.build("pod-2", &["--cache-repo", &cache_repo]);
+    assert_eq!(hits(&second.stderr), 0, "{}", second.stderr);
+    assert_eq!(second.stderr.matches("lacks its layer").count(), 3, "{}", second.stderr);
+    assert_ne!(second.ids.0, first.ids.0, "the RUN ran again");
+}

@@ -152,8 +152,14 @@ impl LayerCache {
         let layer = match (image.manifest.layers.as_slice(), diff_ids.as_slice()) {
             ([], []) => None,
             ([desc], [diff_id]) => {
-                // Fetched only if a step needs its files or a push its bytes.
+                // Fetched only if a step needs its files or a push its bytes. That happens after
+                // the step is passed, when a missing blob could only fail the build: so make
+                // sure here that it is there (a registry may have collected it).
                 if !store.contains(&desc.digest) {
+                    if !client.blob_exists(r, &desc.digest).await? {
+                        tracing::warn!("layer cache {}/{}: entry {} lacks its layer {}; running the step", r.registry, r.repository, r.tag.as_deref().unwrap_or(""), desc.digest);
+                        return Ok(None);
+                    }
                     client.add_mount_source(&desc.digest, r);
                 }
                 Some(RecordLayer { digest: desc.digest.clone(), diff_id: diff_id.clone(), size: desc.size, media_type: desc.media_type.clone() })
