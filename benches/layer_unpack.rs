@@ -10,24 +10,7 @@ mod snapshot_fixtures;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::process::Command;
 use std::time::Duration;
-use strata_snapshot::{BlobStore, Change, Changes, Compression, LayerOptions, UnpackOptions, unpack_layer, write_layer};
-
-fn tree_changes(root: &std::path::Path) -> Changes {
-    let mut entries = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            entries.push(Change::Upsert(p.strip_prefix(root).unwrap().to_path_buf()));
-            if p.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    let mut c = Changes { entries };
-    c.normalize();
-    c
-}
+use strata_snapshot::{BlobStore, Compression, LayerOptions, UnpackOptions, unpack_layer, write_layer};
 
 fn bench(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
@@ -35,7 +18,7 @@ fn bench(c: &mut Criterion) {
     snapshot_fixtures::small_file_tree(&tree.join("small"), 20_000, 3);
     snapshot_fixtures::bulk_tree(&tree.join("bulk"), 64 << 20, 5);
     let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
-    let info = write_layer(&tree, &tree_changes(&tree), &LayerOptions { compression: Compression::Gzip { level: 6 }, reproducible_epoch: None }, &store).unwrap();
+    let info = write_layer(&tree, &snapshot_fixtures::tree_changes(&tree), &LayerOptions { compression: Compression::Gzip { level: 6 }, reproducible_epoch: None }, &store).unwrap();
     let blob = store.path(&info.digest);
     let mut group = c.benchmark_group("layer_unpack_20k_files_64MiB");
     group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));

@@ -7,24 +7,7 @@ mod snapshot_fixtures;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::process::Command;
 use std::time::Duration;
-use strata_snapshot::{BlobStore, Change, Changes, Compression, LayerOptions, write_layer};
-
-fn tree_changes(root: &std::path::Path) -> Changes {
-    let mut entries = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            entries.push(Change::Upsert(p.strip_prefix(root).unwrap().to_path_buf()));
-            if p.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    let mut c = Changes { entries };
-    c.normalize();
-    c
-}
+use strata_snapshot::{BlobStore, Compression, LayerOptions, write_layer};
 
 fn shell(cmd: &str) {
     let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
@@ -36,7 +19,7 @@ fn bench(c: &mut Criterion) {
     let tree = tmp.path().join("tree");
     let bytes = 128u64 << 20;
     snapshot_fixtures::bulk_tree(&tree, bytes, 7);
-    let changes = tree_changes(&tree);
+    let changes = snapshot_fixtures::tree_changes(&tree);
     let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
     let out = tmp.path().join("peer.out");
     let mut group = c.benchmark_group("layer_write_128MiB");

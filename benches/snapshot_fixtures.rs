@@ -80,3 +80,21 @@ pub fn kaniko_workdir(root: &Path, files: usize) {
         std::fs::write(dir.join(format!("somefile{i}")), b"Hello world\n").unwrap();
     }
 }
+
+/// Every entry below `root` as an upsert: the change set of a layer holding the whole tree.
+pub fn tree_changes(root: &Path) -> strata_snapshot::Changes {
+    let mut entries = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            entries.push(strata_snapshot::Change::Upsert(p.strip_prefix(root).unwrap().to_path_buf()));
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    let mut c = strata_snapshot::Changes { entries };
+    c.normalize();
+    c
+}
