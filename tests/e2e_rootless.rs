@@ -137,6 +137,14 @@ fn assert_same(test: &str, root: &(Vec<String>, serde_json::Value), user: &(Vec<
     assert_eq!(created_by(&root.1), created_by(&user.1), "{test}: history differs");
 }
 
+/// A context with f.txt and `dockerfile`.
+fn owned_context(dockerfile: &str) -> tempfile::TempDir {
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::write(ctx.path().join("f.txt"), "owned\n").expect("write");
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
+    ctx
+}
+
 fn skip_unless_root(test: &str) -> bool {
     if nix_is_root() {
         return false;
@@ -169,10 +177,7 @@ fn rootless_keeps_in_image_owners() {
     if skip_unless_root(test) {
         return;
     }
-    let ctx = tempfile::tempdir().expect("tempdir");
-    std::fs::write(ctx.path().join("f.txt"), "owned\n").expect("write");
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
+    let ctx = owned_context(
         "ARG BASE\nFROM ${BASE}\n\
          COPY --chown=1234:2345 f.txt /data/f.txt\n\
          RUN mkdir -p /srv/app && touch /srv/app/a && chown -R 1000:1000 /srv/app && chown 65534:65534 /srv/app/a \
@@ -180,8 +185,7 @@ fn rootless_keeps_in_image_owners() {
          RUN --mount=type=cache,target=/cache,uid=1000 sh -c 'echo x > /cache/y; id -u > /srv/who'\n\
          USER 1000:1000\n\
          RUN id -u > /tmp/whoami && id -g >> /tmp/whoami\n",
-    )
-    .expect("write Dockerfile");
+    );
     let [root, user] = root_and_rootless(test, &env, &env.base_busybox, ctx.path());
     assert_same(test, &root, &user);
     let line = |p: &str| user.0.iter().find(|l| l.starts_with(&format!("{p}\t"))).cloned().unwrap_or_else(|| panic!("{p} missing"));
@@ -243,17 +247,13 @@ fn rootless_cache_hits_then_unpacks_like_the_root_build() {
     if skip_unless_root(test) {
         return;
     }
-    let ctx = tempfile::tempdir().expect("tempdir");
-    std::fs::write(ctx.path().join("f.txt"), "owned\n").expect("write");
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
+    let ctx = owned_context(
         "ARG BASE\nFROM ${BASE}\n\
          COPY --chown=1234:2345 f.txt /data/f.txt\n\
          RUN mkdir -p /srv && chown 5:7 /srv && echo one > /srv/v\n\
          ARG LATE=1\n\
          RUN cat /srv/v /data/f.txt > /srv/seen && ls -ln /data /srv | sed 's/  */ /g' | cut -d' ' -f1-4 > /srv/owners && echo $LATE > /srv/late\n",
-    )
-    .expect("write Dockerfile");
+    );
     let home = ensure_user();
     let ws = Workspace::new(ctx.path());
     let tag = unique(test);
