@@ -300,8 +300,8 @@ fn a_new_pod_where_every_step_hits_downloads_no_layer() {
 }
 
 /// What a cache mount holds changes with every run and is not in the key (as in BuildKit), so
-/// a RUN using one still hits; a bind mount from a stage is keyed by that stage's key, so a
-/// change there misses.
+/// a RUN using one still hits; a bind mount from a stage is keyed by that stage's key (so a
+/// change there misses), before the mount is prepared (so a hit unpacks nothing).
 #[test]
 fn cache_mounts_do_not_break_hits_and_stage_binds_follow_the_stage() {
     let test = "cache_mounts_do_not_break_hits_and_stage_binds_follow_the_stage";
@@ -332,12 +332,13 @@ fn cache_mounts_do_not_break_hits_and_stage_binds_follow_the_stage() {
         assert!(run.ok, "{}", run.stderr);
         let image = unpack_layout(&layout, "latest");
         let read = |p: &str| std::fs::read_to_string(image.rootfs.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
-        (hits(&run.stderr), read("id"), read("id2"), read("seen"))
+        (hits(&run.stderr), read("id"), read("id2"), read("seen"), run.stderr.contains("unpacking"))
     };
     let first = build("1");
     assert_eq!(first.0, 0);
     let again = build("1");
     assert_eq!(again.0, 3, "both stages' RUNs hit, the one with a cache mount too");
+    assert!(!again.4, "no stage is unpacked, not even the one the bind mount reads");
     assert_eq!((&again.1, &again.2), (&first.1, &first.2));
     let changed = build("2");
     assert_eq!(changed.0, 1, "only the cache-mount RUN hits: the tools stage changed, and the RUN binding it");

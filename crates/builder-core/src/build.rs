@@ -65,9 +65,6 @@ pub(crate) struct Builder {
     /// Content digests of bind-mount sources already walked in this build (the context,
     /// finished stages and pulled images do not change while it runs).
     pub(crate) tree_digests: std::sync::Mutex<HashMap<PathBuf, String>>,
-    /// Directories holding an unpacked image (`image <manifest digest>`) or a built stage
-    /// (`stage <cache key>`): cache keys name what is inside by that instead of walking it.
-    pub(crate) known_roots: std::sync::Mutex<Vec<(PathBuf, String)>>,
 }
 
 /// The paths a build in `/` leaves alone, as unpack and clear want them and as the snapshotter does.
@@ -136,7 +133,6 @@ impl Builder {
             slash,
             cache,
             tree_digests: Default::default(),
-            known_roots: Default::default(),
         })
     }
 
@@ -414,12 +410,6 @@ impl Builder {
 
     /// The cache-key digest of the tree at `path`, walked once per build.
     pub(crate) fn cache_tree_digest(&self, path: &std::path::Path) -> Result<String, BuildError> {
-        // Inside an unpacked image or a built stage: what it is and the path within it say it all.
-        if let Some(key) = self.known_roots.lock().ok().and_then(|roots| {
-            roots.iter().find_map(|(dir, what)| path.strip_prefix(dir).ok().map(|rel| format!("{what} {}", rel.display())))
-        }) {
-            return Ok(key);
-        }
         if let Some(d) = self.tree_digests.lock().ok().and_then(|m| m.get(path).cloned()) {
             return Ok(d);
         }
@@ -449,17 +439,8 @@ impl Builder {
             let image = self.pull(reference, platform)?;
             self.unpack(&image.layers, &dir, self.opts.isolation == crate::Isolation::Rootless, &Default::default())?;
             // Cache keys name the image by its digest instead of walking its files.
-            self.know_root(&dir, format!("image {}", image.digest));
         }
         Ok(dir)
-    }
-
-    /// Records that `dir` holds `what` (see [`Builder::known_roots`]).
-    fn know_root(&self, dir: &std::path::Path, what: String) {
-        if let Ok(mut roots) = self.known_roots.lock() {
-            roots.retain(|(d, _)| d != dir);
-            roots.push((dir.to_path_buf(), what));
-        }
     }
 
     /// Whether `child` is the only stage of the plan that depends on stage `parent`.
@@ -474,20 +455,14 @@ impl Builder {
             return Ok(None);
         };
         if let Some(dir) = &stage.rootfs {
-            let dir = dir.clone();
-            if self.cache.is_some() {
-                self.know_root(&dir, format!("stage {}", stage.cache_key.hex()));
-            }
-            return Ok(Some(dir));
+            return Ok(Some(dir.clone()));
         }
         let dir = self.build_dir.join(format!("stage-{i}"));
         std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
         let rootless = self.opts.isolation == crate::Isolation::Rootless;
-        let (layers, key) = (stage.layers.clone(), stage.cache_key.hex().to_string());
+        let layers = stage.layers.clone();
+        tracing::info!(stage = i, layers = layers.len(), "a later step reads this stage: unpacking its layers");
         self.unpack(&layers, &dir, rootless, &Default::default())?;
-        if self.cache.is_some() {
-            self.know_root(&dir, format!("stage {key}"));
-        }
         if let Some(s) = self.built.get_mut(&i) {
             s.rootfs = Some(dir.clone());
         }

@@ -57,11 +57,37 @@ pub struct PreparedMounts {
     pub env: Vec<(String, String)>,
     /// Staging directory for secret files, when any.
     pub staging: Option<PathBuf>,
-    /// The `bind` mounts' sources as the RUN sees them (target, host directory): their content
-    /// is part of the RUN's cache key. Cache, tmpfs and secret mounts are not.
-    pub bind_sources: Vec<(String, PathBuf)>,
+    /// The `bind` mounts' sources, by target: their content is part of the RUN's cache key.
+    /// Cache, tmpfs and secret mounts are not.
+    pub bind_sources: Vec<(String, BindSource)>,
     /// Cache locks held for the RUN's lifetime.
     locks: Vec<nix::fcntl::Flock<std::fs::File>>,
+}
+
+/// What a `bind` mount shows, for a cache key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindSource {
+    /// A directory of the (filtered) build context, keyed by its content.
+    Context(PathBuf),
+    /// `source` (as written) in the stage or image `from`, keyed by what `from` is.
+    From { from: String, source: String },
+}
+
+/// The bind sources of `mounts` when none reads the build context, known without preparing
+/// anything (so a RUN whose stage is not unpacked can be looked up first); None otherwise.
+pub fn bind_sources_without_context(mounts: &[Mount], workdir: &str) -> Option<Vec<(String, BindSource)>> {
+    let mut out = Vec::new();
+    for m in mounts.iter().filter(|m| m.kind == MountKind::Bind) {
+        let target = absolute_target(m.target.as_deref()?, workdir);
+        out.push((target, from_source(m)?));
+    }
+    Some(out)
+}
+
+/// The identity of a bind mount with `from=`.
+fn from_source(m: &Mount) -> Option<BindSource> {
+    let from = option(m, &["from"])?;
+    Some(BindSource::From { from: from.to_string(), source: option(m, &["source", "src"]).unwrap_or("/").to_string() })
 }
 
 impl PreparedMounts {
@@ -140,7 +166,7 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
                     Some(ignore) => filtered_context(&root, &host, ignore, &inputs.scratch.join(format!("ctx-{n}")))?,
                     None => host,
                 };
-                out.bind_sources.push((target.clone(), host.clone()));
+                out.bind_sources.push((target.clone(), from_source(m).unwrap_or_else(|| BindSource::Context(host.clone()))));
                 let host = if rw {
                     // Writes must not reach the context or the other stage: work on a copy.
                     let copy = inputs.scratch.join(format!("bind-{n}"));

@@ -3,7 +3,7 @@
 use super::fail;
 use crate::build::Builder;
 use crate::error::BuildError;
-use crate::exec::mounts::{prepare, MountInputs};
+use crate::exec::mounts::{prepare, BindSource, MountInputs};
 use crate::exec::{check_none_isolation, run_chroot, run_none, RunSpec, RunStatus};
 use std::path::PathBuf;
 use crate::stage::StageRun;
@@ -55,6 +55,22 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     if let Some(net) = run.network.as_deref().filter(|n| !matches!(*n, "none" | "default" | "host")) {
         return Err(fail(b, inst, format!("--network={net}: expected none, default or host")));
     }
+    let history = created_by(&argv, &st.scope.history_args());
+    // A stage not unpacked yet, and no bind mount of the context: the key is known before any
+    // mount is prepared, and a hit needs neither this stage's files nor a mounted stage's.
+    let mut missed: Option<crate::cache::CacheKey> = None;
+    if b.cache.is_some()
+        && !st.is_unpacked()
+        && let Some(binds) = crate::exec::mounts::bind_sources_without_context(&run.mounts, &cwd)
+    {
+        let key = run_key(b, st, run, &argv, &env, &cwd, &binds)?;
+        if let Some(hit) = b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, &key)) {
+            b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
+            st.cache_key = key;
+            return apply_cached(b, st, hit.layer, history);
+        }
+        missed = Some(key);
+    }
     // A scratch directory for this RUN only, outside every rootfs.
     let scratch = b.build_dir.join(format!("run-{}-{}", st.index, inst.span.start_line));
     std::fs::create_dir_all(&scratch).map_err(crate::BuildError::io(&scratch))?;
@@ -83,11 +99,11 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
             return Err(fail(b, inst, format!("RUN --mount: {m}")));
         }
     };
-    let history = created_by(&argv, &st.scope.history_args());
-    let cached = match &b.cache {
-        Some(_) => run_key(b, st, run, &argv, &env, &cwd, &prepared.bind_sources)
+    let cached = match (&b.cache, missed) {
+        (Some(_), Some(key)) => Ok((None, Some(key))),
+        (Some(_), None) => run_key(b, st, run, &argv, &env, &cwd, &prepared.bind_sources)
             .map(|k| (b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, &k)), Some(k))),
-        None => Ok((None, None)),
+        (None, _) => Ok((None, None)),
     };
     let result = match cached {
         Ok((Some(hit), Some(k))) => {
@@ -216,13 +232,13 @@ fn run_isolated(
 /// the RUN as written).
 #[allow(clippy::too_many_arguments)]
 fn run_key(
-    b: &Builder,
+    b: &mut Builder,
     st: &StageRun,
     run: &Run,
     argv: &[String],
     env: &[(String, String)],
     cwd: &str,
-    bind_sources: &[(String, PathBuf)],
+    bind_sources: &[(String, BindSource)],
 ) -> Result<crate::cache::CacheKey, BuildError> {
     let run_json = serde_json::to_vec(run).map_err(|e| BuildError::Options(format!("cache key: {e}")))?;
     let argv_text = argv.join("\0");
@@ -233,8 +249,12 @@ fn run_key(
     // Bind sources by content (a stage or an image by its identity); what a cache mount holds
     // is not in the key, as in BuildKit: it changes with every run that uses it.
     let mut binds = String::new();
-    for (target, host) in bind_sources {
-        binds.push_str(&format!("{target} {}\n", b.cache_tree_digest(host)?));
+    for (target, source) in bind_sources {
+        let what = match source {
+            BindSource::Context(host) => b.cache_tree_digest(host)?,
+            BindSource::From { from, source } => format!("{} {source}", from_identity(b, from, &st.platform)?),
+        };
+        binds.push_str(&format!("{target} {what}\n"));
     }
     Ok(st.cache_key.then(&[
         b"RUN",
@@ -246,6 +266,19 @@ fn run_key(
         settings.as_bytes(),
         binds.as_bytes(),
     ]))
+}
+
+/// What `from=word` of a mount is, for a cache key: a built stage by its key, an image by its
+/// manifest digest.
+fn from_identity(b: &mut Builder, word: &str, platform: &strata_registry::Platform) -> Result<String, BuildError> {
+    match b.plan.resolve_stage(word) {
+        Some(i) => b
+            .built
+            .get(&i)
+            .map(|s| format!("stage {}", s.cache_key.hex()))
+            .ok_or_else(|| BuildError::Options(format!("RUN --mount from={word}: stage {i} has not been built before this step"))),
+        None => Ok(format!("image {}", b.pull(word, platform)?.digest)),
+    }
 }
 
 /// Applies a cached RUN result: its layer goes into the image, and onto the rootfs unless the
