@@ -252,7 +252,7 @@ fn rootless_cache_hits_then_unpacks_like_the_root_build() {
          COPY --chown=1234:2345 f.txt /data/f.txt\n\
          RUN mkdir -p /srv && chown 5:7 /srv && echo one > /srv/v\n\
          ARG LATE=1\n\
-         RUN cat /srv/v /data/f.txt > /srv/seen && ls -ln /data /srv | sed 's/  */ /g' | cut -d' ' -f1-4 > /srv/owners && echo $LATE > /srv/late\n",
+         RUN cat /srv/v /data/f.txt > /srv/seen && ls -ln /data/f.txt /srv/v /srv/seen | sed 's/  */ /g' | cut -d' ' -f1-4 > /srv/owners && echo $LATE > /srv/late\n",
     );
     let home = ensure_user();
     let ws = Workspace::new(ctx.path());
