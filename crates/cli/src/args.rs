@@ -161,7 +161,8 @@ pub struct BuildArgs {
     /// pulled for it. RUN steps for another architecture need binfmt emulation.
     #[arg(long = "custom-platform", visible_alias = "platform", value_name = "OS/ARCH")]
     pub custom_platform: Option<String>,
-    /// Reuse RUN layers of earlier builds (kept in the work dir and in the cache repository).
+    /// Reuse the layers of earlier builds' RUN, COPY, ADD and WORKDIR steps (kept in the work dir
+    /// and in the cache repository); a stage is unpacked only from its first miss on.
     #[arg(long)]
     pub cache: bool,
     /// Repository for cache entries (default `<first destination>/cache` when pushing).
