@@ -276,6 +276,14 @@ impl Builder {
         Ok(Snapshotter::new(rootfs, self.opts.snapshot_mode, ignore)?)
     }
 
+    /// The layer cache's entry for `key` (None without `--cache` or on a miss); a hit is
+    /// reported for `line` of stage `stage`.
+    pub(crate) fn cached_step(&self, stage: usize, line: usize, key: &CacheKey) -> Option<crate::cache::Hit> {
+        let hit = self.cache.as_ref()?.lookup(&self.client, &self.handle, &self.store, key)?;
+        self.emit(BuildEvent::CacheHit { stage, line, source: hit.source.clone() });
+        Some(hit)
+    }
+
     /// Unpacks the layers of a stage started lazily into its root, when its first step misses
     /// the cache (a no-op when the root holds its files already).
     pub(crate) fn materialize(&self, st: &mut StageRun) -> Result<(), BuildError> {
@@ -329,27 +337,23 @@ impl Builder {
                 // The only stage built on it takes its tree over instead of copying it; should
                 // a later step still want its files, they come back from its layers.
                 let hand_over = self.only_user(*i, child);
-                let keep = self.slash_keep();
-                if let Some(parent) = self.built.get(i)
-                    && parent.rootfs.is_none()
-                    && !lazy
-                {
-                    self.fetch_missing(&parent.layers)?;
-                }
-                let parent = self.built.get_mut(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
-                let unpacked = !(lazy && parent.rootfs.is_none());
-                match (&self.slash, &parent.rootfs) {
+                let parent = self.built.get(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
+                let (config, layers, key, dir) = (parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex()), parent.rootfs.clone());
+                let unpacked = !(lazy && dir.is_none());
+                match (&self.slash, dir) {
                     _ if !unpacked => {}
-                    (Some(_), _) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, false, &keep)?,
+                    (Some(slash), _) => self.unpack(&layers, rootfs, false, &slash.keep)?,
                     (None, Some(dir)) if hand_over => {
-                        std::fs::rename(dir, rootfs).map_err(BuildError::io(dir))?;
+                        std::fs::rename(&dir, rootfs).map_err(BuildError::io(&dir))?;
                         tracing::debug!(stage = i, "stage tree handed over to stage {child}");
-                        parent.rootfs = None;
+                        if let Some(parent) = self.built.get_mut(i) {
+                            parent.rootfs = None;
+                        }
                     }
-                    (None, Some(dir)) => copy_tree(dir, rootfs)?,
-                    (None, None) => crate::base::unpack_layers(&self.store, &parent.layers, rootfs, rootless, &Default::default())?,
+                    (None, Some(dir)) => copy_tree(&dir, rootfs)?,
+                    (None, None) => self.unpack(&layers, rootfs, rootless, &Default::default())?,
                 }
-                Ok((parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex()), unpacked))
+                Ok((config, layers, key, unpacked))
             }
         }
     }
@@ -357,22 +361,37 @@ impl Builder {
     /// Fetches the blobs of `layers` that are not in the store yet (base layers and cached
     /// layers are only noted where they are until something reads them).
     pub(crate) fn fetch_missing(&self, layers: &[ImageLayer]) -> Result<(), BuildError> {
-        let mut missing: Vec<(String, PathBuf)> = Vec::new();
-        for l in layers.iter().filter(|l| !self.store.contains(&l.digest)) {
-            if !missing.iter().any(|(d, _)| d == &l.digest) {
-                missing.push((l.digest.clone(), self.store.path(&l.digest)));
-            }
-        }
-        // Several at a time: one connection rarely fills the link to a remote registry.
-        Ok(self.handle.block_on(self.client.get_known_blobs(&missing))?)
+        self.each_fetched(layers, |_| Ok(()))
     }
 
-    /// Applies `layers`, in order, to `dir`, leaving `keep` alone. Missing blobs are fetched
-    /// in the background, several at a time, and each layer is unpacked as soon as its blob is
-    /// in: downloading the later layers overlaps unpacking the earlier ones.
+    /// Applies `layers`, in order, to `dir`, leaving `keep` alone; downloading the later
+    /// layers overlaps unpacking the earlier ones.
     pub(crate) fn unpack(&self, layers: &[ImageLayer], dir: &std::path::Path, rootless: bool, keep: &strata_snapshot::KeepPaths) -> Result<(), BuildError> {
+        self.each_fetched(layers, |l| crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep))
+    }
+
+    /// Calls `each` on every layer in order, as soon as its blob is in the store. Missing blobs
+    /// are fetched in the background, several at a time: one connection rarely fills the link
+    /// to a remote registry.
+    fn each_fetched(&self, layers: &[ImageLayer], mut each: impl FnMut(&ImageLayer) -> Result<(), BuildError>) -> Result<(), BuildError> {
+        let mut fetching = self.start_fetches(layers);
+        let result = layers.iter().try_for_each(|l| {
+            if let Some(task) = fetching.remove(&l.digest) {
+                self.handle.block_on(task).map_err(|e| BuildError::Options(format!("fetching {}: {e}", l.digest)))??;
+            }
+            each(l)
+        });
+        // After a failure, the downloads still under way are of no use.
+        for task in fetching.into_values() {
+            task.abort();
+        }
+        result
+    }
+
+    /// Background downloads of the blobs of `layers` missing from the store, by digest.
+    fn start_fetches(&self, layers: &[ImageLayer]) -> HashMap<String, tokio::task::JoinHandle<Result<(), strata_registry::Error>>> {
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(self.opts.registry.max_concurrent_uploads.max(1)));
-        let mut fetching: HashMap<String, tokio::task::JoinHandle<Result<(), strata_registry::Error>>> = HashMap::new();
+        let mut fetching = HashMap::new();
         for l in layers {
             if self.store.contains(&l.digest) || fetching.contains_key(&l.digest) {
                 continue;
@@ -380,24 +399,12 @@ impl Builder {
             let (client, slots, digest, dest) = (self.client.clone(), slots.clone(), l.digest.clone(), self.store.path(&l.digest));
             let task = self.handle.spawn(async move {
                 let _slot = slots.acquire_owned().await;
-                client.get_known_blob(&digest, &dest).await
+                // Boxed: the download's future is deep, and the task need not hold it inline.
+                Box::pin(client.get_known_blob(&digest, &dest)).await
             });
             fetching.insert(l.digest.clone(), task);
         }
-        let result = (|| {
-            for l in layers {
-                if let Some(task) = fetching.remove(&l.digest) {
-                    self.handle.block_on(task).map_err(|e| BuildError::Options(format!("fetching {}: {e}", l.digest)))??;
-                }
-                crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep)?;
-            }
-            Ok(())
-        })();
-        // After a failure, the downloads still under way are of no use.
-        for task in fetching.into_values() {
-            task.abort();
-        }
-        result
+        fetching
     }
 
     /// The platform a stage is built for: its `FROM --platform`, else `--custom-platform`, else the host's.

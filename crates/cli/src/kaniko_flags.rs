@@ -55,12 +55,19 @@ pub fn normalize(argv: Vec<OsString>) -> Result<(Vec<OsString>, Vec<String>), St
             out.push(arg.clone());
             continue;
         };
-        if text == "-c"
-            && let Some(v) = rest.get(i).and_then(|v| v.to_str())
-        {
-            i += 1;
-            out.push("--context".into());
-            out.push(context_path(v)?.into());
+        if text == "-c" || text == "--context" || text.starts_with("--context=") {
+            let value = match text.split_once('=') {
+                Some((_, v)) => Some(v),
+                None => {
+                    let v = rest.get(i).and_then(|v| v.to_str());
+                    i += usize::from(v.is_some());
+                    v
+                }
+            };
+            match value {
+                Some(v) => out.extend(["--context".into(), context_path(v)?.into()]),
+                None => out.push(arg.clone()),
+            }
             continue;
         }
         let Some(long) = text.strip_prefix("--") else {
@@ -93,22 +100,8 @@ pub fn normalize(argv: Vec<OsString>) -> Result<(Vec<OsString>, Vec<String>), St
             notes.push(format!("kaniko flag --{name} is accepted and ignored: {why}"));
             continue;
         }
-        if name == "context" || name == "git" {
-            let (value, next) = match value {
-                Some(v) => (Some(v.to_string()), false),
-                None => (rest.get(i).and_then(|v| v.to_str()).map(str::to_string), true),
-            };
-            if name == "git" {
-                return Err("--git: remote git contexts are not supported; check the repository out in an earlier step and pass its directory as --context".into());
-            }
-            if let Some(v) = value {
-                if next {
-                    i += 1;
-                }
-                out.push("--context".into());
-                out.push(context_path(&v)?.into());
-                continue;
-            }
+        if name == "git" {
+            return Err("--git: remote git contexts are not supported; check the repository out in an earlier step and pass its directory as --context".into());
         }
         out.push(arg.clone());
     }

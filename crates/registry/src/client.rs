@@ -253,15 +253,6 @@ impl Client {
         self.get_blob_to_file(&r, digest, dest).await
     }
 
-    /// [`Client::get_known_blob`] for each `(digest, dest)`, as many at a time as uploads are.
-    pub async fn get_known_blobs(&self, blobs: &[(String, PathBuf)]) -> Result<(), Error> {
-        use futures_util::TryStreamExt as _;
-        let limit = self.opts.max_concurrent_uploads.max(1);
-        futures_util::stream::iter(blobs.iter().map(Ok::<_, Error>))
-            .try_for_each_concurrent(limit, |(digest, dest)| self.get_known_blob(digest, dest))
-            .await
-    }
-
     /// Whether `digest` exists in `r`'s repository (a `HEAD` request).
     pub async fn blob_exists(&self, r: &Reference, digest: &str) -> Result<bool, Error> {
         let ep = self.endpoint(&r.registry).await?;

@@ -158,14 +158,11 @@ fn copy_step(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, b
         true => Some(step_key(b, st, inst, base, groups)?),
         false => None,
     };
-    let lookup = |b: &Builder, key: &Option<crate::cache::CacheKey>| key.as_ref().and_then(|k| b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, k)));
-    let mut looked_up = false;
+    let hit = key.as_ref().and_then(|k| b.cached_step(st.index, inst.span.start_line, k));
     if !st.is_unpacked() {
-        looked_up = true;
-        if let Some(hit) = lookup(b, &key) {
-            b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
-            st.history_layer(history, hit.layer);
-            st.cache_key = key.unwrap_or_else(|| st.cache_key.clone());
+        if let (Some(hit), Some(k)) = (&hit, &key) {
+            st.history_layer(history, hit.layer.clone());
+            st.cache_key = k.clone();
             return Ok(());
         }
         b.materialize(st)?;
@@ -197,13 +194,12 @@ fn copy_step(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, b
     let changes = if written.iter().any(|p| p.trim_end_matches('/').is_empty()) { st.snapshot()?.diff()? } else { st.snapshot()?.paths(&paths)? };
     if let Some(k) = &key {
         st.cache_key = k.clone();
-        // Same sources: the cached layer stands for the new copy, although its files were
-        // copied again with new times.
-        if !looked_up && let Some(hit) = lookup(b, &key) {
-            b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
-            st.history_layer(history, hit.layer);
-            return Ok(());
-        }
+    }
+    // Same sources: the cached layer stands for the new copy, although its files were copied
+    // again with new times.
+    if let Some(hit) = hit {
+        st.history_layer(history, hit.layer);
+        return Ok(());
     }
     let layer = crate::stage::write_layer_event(b, &st.rootfs, &changes)?;
     if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {

@@ -64,8 +64,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         && let Some(binds) = crate::exec::mounts::bind_sources_without_context(&run.mounts, &cwd)
     {
         let key = run_key(b, st, run, &argv, &env, &cwd, &binds)?;
-        if let Some(hit) = b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, &key)) {
-            b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
+        if let Some(hit) = b.cached_step(st.index, inst.span.start_line, &key) {
             st.cache_key = key;
             return apply_cached(b, st, hit.layer, history);
         }
@@ -102,12 +101,11 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     let cached = match (&b.cache, missed) {
         (Some(_), Some(key)) => Ok((None, Some(key))),
         (Some(_), None) => run_key(b, st, run, &argv, &env, &cwd, &prepared.bind_sources)
-            .map(|k| (b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, &k)), Some(k))),
+            .map(|k| (b.cached_step(st.index, inst.span.start_line, &k), Some(k))),
         (None, _) => Ok((None, None)),
     };
     let result = match cached {
         Ok((Some(hit), Some(k))) => {
-            b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
             st.cache_key = k;
             Ok(Hit(hit.layer))
         }

@@ -36,10 +36,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, di
     let created_by = format!("WORKDIR {path}");
     // With `--cache` (the key is already advanced past this step): whether it made a layer,
     // and which, is recorded like any step's, so a stage not unpacked yet stays so.
-    let cached = b.cache.as_ref().and_then(|c| c.lookup(&b.client, &b.handle, &b.store, &st.cache_key));
-    if let Some(hit) = &cached {
-        b.emit(crate::progress::BuildEvent::CacheHit { stage: st.index, line: inst.span.start_line, source: hit.source.clone() });
-    }
+    let cached = b.cached_step(st.index, inst.span.start_line, &st.cache_key);
     if !st.is_unpacked() {
         if let Some(hit) = cached {
             match hit.layer {
