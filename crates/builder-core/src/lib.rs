@@ -20,6 +20,7 @@ pub mod cache;
 pub mod context;
 pub mod error;
 pub mod exec;
+mod host_name;
 pub mod image;
 pub mod instructions;
 pub mod options;

@@ -76,7 +76,13 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     /// `--cache`: reuse RUN layers of earlier builds (None: every RUN runs).
     pub cache: Option<CacheOptions>,
+    /// The most bytes one `ADD <url>` may download (a server's answer has no descriptor to
+    /// bound it); default [`DEFAULT_MAX_DOWNLOAD_SIZE`].
+    pub max_download_size: u64,
 }
+
+/// The default cap on one `ADD <url>` download: 8 GiB.
+pub const DEFAULT_MAX_DOWNLOAD_SIZE: u64 = 8 << 30;
 
 /// Layer cache settings.
 #[derive(Debug, Clone)]
@@ -121,6 +127,7 @@ impl BuildOptions {
             ignore_paths: Vec::new(),
             cache: None,
             platform: None,
+            max_download_size: DEFAULT_MAX_DOWNLOAD_SIZE,
         }
     }
 }

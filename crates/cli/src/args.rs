@@ -175,6 +175,9 @@ pub struct BuildArgs {
     /// removed between stages (repeatable; strata's own files and mount points always are).
     #[arg(long = "ignore-path", value_name = "PATH")]
     pub ignore_paths: Vec<PathBuf>,
+    /// The most one `ADD <url>` may download: `8GiB` (the default), `512MiB`, bytes.
+    #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
+    pub max_download_size: Option<u64>,
     /// Log level: error, warn, info, debug, trace.
     #[arg(short = 'v', long, default_value = "info")]
     pub verbosity: String,

@@ -5,6 +5,7 @@ mod events;
 mod kaniko_flags;
 mod options;
 mod plugin;
+mod size;
 
 use anyhow::Context as _;
 use args::{Cli, Command};

@@ -77,6 +77,9 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         SnapshotModeArg::Time => SnapshotMode::Time,
     };
     o.single_snapshot = a.single_snapshot;
+    if let Some(max) = a.max_download_size {
+        o.max_download_size = max;
+    }
     o.compression = match a.compression {
         CompressionArg::Gzip => Compression::Gzip { level: a.compression_level.map_or(6, |l| l.clamp(0, 9) as u32) },
         CompressionArg::Zstd => Compression::Zstd { level: a.compression_level.unwrap_or(3), threads: 2 },

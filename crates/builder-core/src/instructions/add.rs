@@ -1,5 +1,5 @@
 //! ADD's own sources: remote files over HTTP(S), as BuildKit fetches them. The file is named
-//! after the last element of the URL path (`__unnamed__` when there is none), written with
+//! after the last element of the decoded URL path (`__unnamed__` when there is none), written with
 //! mode 0600 and the server's `Last-Modified` as its mtime, and checked against `--checksum`
 //! before it is copied like a context file. Git URLs are refused with a clear message.
 
@@ -22,18 +22,17 @@ pub fn is_git(src: &str) -> bool {
         || (is_url(&lower) && (lower.split(['#', '?']).next().is_some_and(|p| p.ends_with(".git")) || lower.contains(".git#")))
 }
 
-/// The file name BuildKit gives a downloaded URL: the last element of its path.
+/// The file name BuildKit gives a downloaded URL: the last element of its percent-decoded
+/// path (`path.Base(url.Path)`), or `__unnamed__` when that is no plain file name.
 pub fn url_file_name(url: &str) -> String {
     let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
     let path = after_scheme.split(['?', '#']).next().unwrap_or("");
     let path = path.find('/').map_or("", |i| &path[i..]);
-    let cleaned = crate::context::filepath_match::go_clean(if path.is_empty() { "/" } else { path });
+    // Decoded first, as Go's url.Parse does: `%2F` is a `/` of the path, never part of a name.
+    let decoded = percent_decode(path);
+    let cleaned = crate::context::filepath_match::go_clean(if decoded.is_empty() { "/" } else { &decoded });
     let base = cleaned.rsplit('/').next().unwrap_or("");
-    if base.is_empty() || base == "." {
-        "__unnamed__".into()
-    } else {
-        percent_decode(base)
-    }
+    crate::host_name::single_component(base).map_or_else(|| "__unnamed__".into(), str::to_string)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -64,30 +63,57 @@ pub fn parse_checksum(spec: &str) -> Result<String, String> {
     }
 }
 
-/// Downloads `url` into `dir/<name>`; returns the file name.
-pub fn download(handle: &tokio::runtime::Handle, url: &str, dir: &Path, checksum: Option<&str>) -> Result<String, String> {
+/// How long a download may go without receiving a byte before it is abandoned (registry
+/// transfers use the same figure).
+const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Downloads `url` into the fresh private directory `dir` and returns the name the file has
+/// there. The bytes go to a file strata names itself; only once the size cap and
+/// `--checksum` have passed does it take the name the image sees ([`url_file_name`]).
+pub fn download(handle: &tokio::runtime::Handle, url: &str, dir: &Path, checksum: Option<&str>, max_bytes: u64) -> Result<String, String> {
     let expected = checksum.map(parse_checksum).transpose()?;
     let name = url_file_name(url);
-    let path: PathBuf = dir.join(&name);
+    let part: PathBuf = dir.join(".download");
     let shown = redact(url);
+    let too_big = |got: u64| {
+        format!("{shown}: the download is larger than the limit of {max_bytes} bytes (at least {got} bytes); raise --max-download-size if this file is expected")
+    };
     let (digest, last_modified) = handle.block_on(async {
-        let client = reqwest::Client::builder().build().map_err(|e| format!("{shown}: cannot create an HTTP client: {e}"))?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .read_timeout(STALL_TIMEOUT)
+            .build()
+            .map_err(|e| format!("{shown}: cannot create an HTTP client: {e}"))?;
         let mut resp = client.get(url).send().await.map_err(|e| format!("{shown}: {e} (check the URL and the network)"))?;
         if !resp.status().is_success() {
             return Err(format!("{shown}: the server answered {} (check the URL)", resp.status()));
+        }
+        if let Some(len) = resp.content_length().filter(|&l| l > max_bytes) {
+            return Err(too_big(len));
         }
         let last_modified = resp
             .headers()
             .get(reqwest::header::LAST_MODIFIED)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok());
-        let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut file = std::fs::File::options().write(true).create_new(true).open(&part).map_err(|e| format!("{}: {e}", part.display()))?;
         let mut hasher = sha2::Sha256::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{shown}: download interrupted: {e}"))? {
+        let mut total: u64 = 0;
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => return Err(format!("{shown}: no data for {} s; the download stalled (check the server)", STALL_TIMEOUT.as_secs())),
+                Err(e) => return Err(format!("{shown}: download interrupted: {e}")),
+            };
+            total += chunk.len() as u64;
+            if total > max_bytes {
+                return Err(too_big(total));
+            }
             hasher.update(&chunk);
-            file.write_all(&chunk).map_err(|e| format!("{}: {e}", path.display()))?;
+            file.write_all(&chunk).map_err(|e| format!("{}: {e}", part.display()))?;
         }
-        file.flush().map_err(|e| format!("{}: {e}", path.display()))?;
+        file.flush().map_err(|e| format!("{}: {e}", part.display()))?;
         Ok::<_, String>((hex::encode(hasher.finalize()), last_modified))
     })?;
     if let Some(want) = expected
@@ -96,13 +122,15 @@ pub fn download(handle: &tokio::runtime::Handle, url: &str, dir: &Path, checksum
         return Err(format!("{shown}: checksum mismatch: expected sha256:{want}, downloaded sha256:{digest} (fix --checksum or the URL)"));
     }
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o600)).map_err(|e| format!("{}: {e}", part.display()))?;
     if let Some(t) = last_modified {
         let secs = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let ts = nix::sys::time::TimeSpec::new(secs, 0);
-        nix::sys::stat::utimensat(nix::fcntl::AT_FDCWD, &path, &ts, &ts, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        nix::sys::stat::utimensat(nix::fcntl::AT_FDCWD, &part, &ts, &ts, nix::sys::stat::UtimensatFlags::NoFollowSymlink)
+            .map_err(|e| format!("{}: {e}", part.display()))?;
     }
+    let path = dir.join(&name);
+    std::fs::rename(&part, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(name)
 }
 
@@ -129,6 +157,12 @@ mod tests {
         assert_eq!(url_file_name("http://h"), "__unnamed__");
         assert_eq!(url_file_name("http://h/"), "__unnamed__");
         assert_eq!(url_file_name("https://h/x%20y.txt#frag"), "x y.txt");
+        // Decoded before it is cleaned: an encoded `/` or `..` never reaches a host path.
+        assert_eq!(url_file_name("http://h/%2Fetc%2Fpasswd"), "passwd");
+        assert_eq!(url_file_name("http://h/x/..%2F..%2F..%2Fetc%2Fshadow"), "shadow");
+        assert_eq!(url_file_name("http://h/a/%2E%2E"), "__unnamed__");
+        assert_eq!(url_file_name("http://h/%2E%2E%2F"), "__unnamed__");
+        assert_eq!(url_file_name("http://h/a%00b"), "__unnamed__");
     }
 
     #[test]

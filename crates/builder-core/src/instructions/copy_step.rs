@@ -86,25 +86,24 @@ struct Group {
 fn gather(b: &mut Builder, inst: &Instruction, c: &Copy, is_add: bool, scratch: &std::path::Path) -> Result<Vec<Group>, BuildError> {
     let mut groups = Vec::new();
     let mkdir = |dir: &std::path::Path| std::fs::create_dir_all(dir).map_err(BuildError::io(dir));
-    if !c.heredocs.is_empty() {
-        // BuildKit writes each heredoc as a 0644 file named after its delimiter, then copies it.
-        let dir = scratch.join("heredocs");
+    // BuildKit writes each heredoc as a 0644 file named after its delimiter, then copies it.
+    // Each lives alone in a directory strata names itself (`heredocs/<n>`); the delimiter is
+    // only the file's name there, and only when it is one plain path component.
+    for (n, h) in c.heredocs.iter().enumerate() {
+        let Some(name) = crate::host_name::single_component(&h.name) else {
+            return Err(fail(b, inst, format!("heredoc <<{:?}: COPY names the file after its heredoc, and this is not a plain file name; use a name without '/' such as <<EOF and give the path as the destination", h.name)));
+        };
+        let dir = scratch.join("heredocs").join(n.to_string());
         mkdir(&dir)?;
-        let mut names = Vec::new();
-        for h in &c.heredocs {
-            let path = dir.join(&h.name);
-            std::fs::write(&path, &h.content).map_err(BuildError::io(&path))?;
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(BuildError::io(&path))?;
-            names.push(h.name.clone());
-        }
-        groups.push(Group { root: SourceRoot::Dir { root: dir, context: false }, sources: names, unpack_archives: false });
+        let path = dir.join(name);
+        write_new_file(&path, h.content.as_bytes(), 0o644)?;
+        groups.push(Group { root: SourceRoot::Dir { root: dir, context: false }, sources: vec![name.to_string()], unpack_archives: false });
     }
     let (urls, locals): (Vec<String>, Vec<String>) = c.sources.iter().cloned().partition(|s| is_add && add::is_url(s));
     for (i, url) in urls.iter().enumerate() {
         let one = scratch.join("downloads").join(i.to_string());
         mkdir(&one)?;
-        let name = add::download(&b.handle, url, &one, c.checksum.as_deref()).map_err(|m| fail(b, inst, m))?;
+        let name = add::download(&b.handle, url, &one, c.checksum.as_deref(), b.opts.max_download_size).map_err(|m| fail(b, inst, m))?;
         // Remote archives stay files unless `--unpack=true` asks for extraction (Dockerfile 1.17).
         groups.push(Group { root: SourceRoot::Dir { root: one, context: false }, sources: vec![name], unpack_archives: c.unpack == Some(true) });
     }
@@ -119,6 +118,17 @@ fn gather(b: &mut Builder, inst: &Instruction, c: &Copy, is_add: bool, scratch: 
         groups.push(Group { root, sources: locals, unpack_archives: is_add && c.unpack != Some(false) });
     }
     Ok(groups)
+}
+
+/// Creates `path` (which must not exist yet, and is never followed if it is a link) with
+/// `content` and `mode`.
+fn write_new_file(path: &std::path::Path, content: &[u8], mode: u32) -> Result<(), BuildError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::File::options().write(true).create_new(true).mode(mode).open(path).map_err(BuildError::io(path))?;
+    f.write_all(content).map_err(BuildError::io(path))?;
+    // The umask may have narrowed the mode given to open.
+    f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(BuildError::io(path))
 }
 
 /// The cache key of the step: the key so far, the instruction as expanded, and what its

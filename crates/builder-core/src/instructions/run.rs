@@ -13,7 +13,12 @@ use strata_dockerfile::{Command, HeredocScript, Instruction, Run};
 /// The argv a RUN executes, and the executable heredoc script to provide (name, content).
 pub fn command_line(shell: &[String], run: &Run) -> (Vec<String>, Option<(String, String)>) {
     match (&run.command, run.heredoc_script()) {
-        (_, Some(HeredocScript::Executable { name, content })) => (vec![format!("/dev/pipes/{name}")], Some((name, content))),
+        (_, Some(HeredocScript::Executable { name, content })) => {
+            // The script is a file of its own tmpfs named after the delimiter, as under
+            // BuildKit; a delimiter that is no plain file name gets strata's name instead.
+            let name = crate::host_name::single_component(&name).map_or_else(|| "script".to_string(), str::to_string);
+            (vec![format!("/dev/pipes/{name}")], Some((name, content)))
+        }
         (_, Some(HeredocScript::Shell(script))) => {
             let mut argv = shell.to_vec();
             argv.push(script);

@@ -1,0 +1,111 @@
+//! Names from a Dockerfile or a server never name a host file: a `COPY` heredoc called
+//! `/etc/passwd` or `../../x`, and an `ADD` URL whose path decodes to `/etc/passwd` or climbs
+//! with `..%2F`, leave a sentinel file outside the build untouched.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use strata_tests::*;
+
+const SENTINEL: &str = "the host's own file\n";
+
+/// A sentinel file in its own directory, far from the build's work dir.
+fn sentinel() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sentinel");
+    std::fs::write(&path, SENTINEL).expect("write sentinel");
+    (dir, path)
+}
+
+fn assert_untouched(path: &Path) {
+    assert_eq!(std::fs::read_to_string(path).expect("sentinel still there"), SENTINEL, "{} was written by the build", path.display());
+}
+
+/// Builds `dockerfile` into an OCI layout; returns the run and the layout.
+fn build(env: &TestEnv, dir: &Path, dockerfile: &str) -> (Run, PathBuf) {
+    std::fs::write(dir.join("Dockerfile"), dockerfile).expect("write Dockerfile");
+    let layout = dir.join("layout");
+    let work = dir.join("work");
+    let args = [
+        "build",
+        "--context",
+        dir.to_str().expect("utf8"),
+        "--no-push",
+        "--oci-layout-path",
+        layout.to_str().expect("utf8"),
+        "--insecure-registry",
+        env.registry_http.as_str(),
+        "--work-dir",
+        work.to_str().expect("utf8"),
+    ];
+    (strata(&args, &[]), layout)
+}
+
+#[test]
+fn copy_heredoc_names_never_name_host_files() {
+    let Some(env) = test_env("copy_heredoc_names_never_name_host_files") else { return };
+    let (_keep, target) = sentinel();
+    let absolute = target.display().to_string();
+    let climbing = format!("{}{}", "../".repeat(12), absolute.trim_start_matches('/'));
+    for name in [absolute.clone(), format!("\"{climbing}\""), format!("\"{absolute}\"")] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bare = name.trim_matches('"');
+        let (run, _) = build(&env, dir.path(), &format!("FROM {}\nCOPY <<{name} /x\npwned\n{bare}\n", env.base_busybox));
+        assert!(!run.ok, "a heredoc named {name} must be refused; stderr:\n{}", run.stderr);
+        assert!(run.stderr.contains("not a plain file name") && run.stderr.contains("Dockerfile:2"), "clear error expected:\n{}", run.stderr);
+        assert_untouched(&target);
+    }
+}
+
+/// An HTTP server that answers every GET with `body`, in a thread, for `count` requests.
+fn serve_any(body: &'static str, count: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    port
+}
+
+#[test]
+fn add_url_names_are_decoded_then_confined() {
+    let Some(env) = test_env("add_url_names_are_decoded_then_confined") else { return };
+    let (_keep, target) = sentinel();
+    let encoded = target.display().to_string().replace('/', "%2F");
+    let port = serve_any("pwned\n", 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dockerfile = format!(
+        "FROM {}\nADD http://127.0.0.1:{port}/{encoded} /abs/\nADD http://127.0.0.1:{port}/x/{}{} /rel/\n",
+        env.base_busybox,
+        "..%2F".repeat(12),
+        encoded.trim_start_matches("%2F"),
+    );
+    let (run, layout) = build(&env, dir.path(), &dockerfile);
+    assert!(run.ok, "build failed:\n{}", run.stderr);
+    assert_untouched(&target);
+    let image = unpack_layout(&layout, "latest");
+    // The image sees BuildKit's name: the last element of the decoded path.
+    for d in ["abs", "rel"] {
+        assert_eq!(std::fs::read_to_string(image.rootfs.join(d).join("sentinel")).expect("downloaded file in the image"), "pwned\n");
+    }
+}
+
+#[test]
+fn add_url_download_cap_is_enforced() {
+    let Some(env) = test_env("add_url_download_cap_is_enforced") else { return };
+    let port = serve_any("0123456789abcdef", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("Dockerfile"), format!("FROM {}\nADD http://127.0.0.1:{port}/big /big\n", env.base_busybox)).expect("write");
+    let work = dir.path().join("work");
+    let run = strata(
+        &["build", "--context", dir.path().to_str().expect("utf8"), "--no-push", "--insecure-registry", &env.registry_http, "--work-dir", work.to_str().expect("utf8"), "--max-download-size", "10"],
+        &[],
+    );
+    assert!(!run.ok, "a download over the cap must fail");
+    assert!(run.stderr.contains("--max-download-size") && run.stderr.contains("Dockerfile:2"), "the error names the flag:\n{}", run.stderr);
+}
