@@ -109,3 +109,27 @@ fn add_url_download_cap_is_enforced() {
     assert!(!run.ok, "a download over the cap must fail");
     assert!(run.stderr.contains("--max-download-size") && run.stderr.contains("Dockerfile:2"), "the error names the flag:\n{}", run.stderr);
 }
+
+#[test]
+fn the_work_dir_is_private_and_dead_builds_are_collected() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(env) = test_env("the_work_dir_is_private_and_dead_builds_are_collected") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = dir.path().join("work");
+    // A build that was killed: its directory and unlocked lock file are still there.
+    let dead = work.join("builds/4242-1");
+    std::fs::create_dir_all(dead.join("stage-0/bin")).expect("mkdir");
+    std::fs::write(dead.join(".lock"), "").expect("lock file");
+    std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (run, _) = build(&env, dir.path(), &format!("FROM {}\nRUN echo hi > /hi\n", env.base_busybox));
+    assert!(run.ok, "build failed:\n{}", run.stderr);
+    assert!(!dead.exists(), "the dead build's directory is removed");
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&work), 0o700, "the work dir is narrowed to 0700");
+    let blobs: Vec<_> = std::fs::read_dir(work.join("blobs/sha256")).expect("blobs").flatten().collect();
+    assert!(!blobs.is_empty());
+    assert_eq!(mode(&work.join("blobs/sha256")), 0o700);
+    for b in blobs.iter().filter(|b| !b.file_name().to_string_lossy().starts_with('.')) {
+        assert_eq!(mode(&b.path()) & 0o077, 0, "{} is readable by others", b.path().display());
+    }
+}

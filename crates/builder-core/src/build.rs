@@ -49,6 +49,8 @@ pub(crate) struct Builder {
     pub(crate) client: std::sync::Arc<Client>,
     pub(crate) store: BlobStore,
     pub(crate) build_dir: PathBuf,
+    /// Holds this build's directory against the next build's garbage collection.
+    _build_dir_lock: crate::work_dir::BuildDir,
     pub(crate) file_name: String,
     pub(crate) dockerfile: Dockerfile,
     pub(crate) plan: BuildPlan,
@@ -77,6 +79,7 @@ pub(crate) struct SlashRoot {
 
 impl Builder {
     fn new(opts: BuildOptions, events: Option<EventFn>, handle: tokio::runtime::Handle) -> Result<Self, BuildError> {
+        let build_dir_lock = crate::work_dir::prepare(&opts.work_dir)?;
         let context = BuildContext::open_in(&opts.context, &opts.dockerfile, &opts.work_dir)?;
         // A tar context may carry the Dockerfile inside it (`docker build - < ctx.tar`).
         let text = std::fs::read_to_string(&opts.dockerfile)
@@ -102,8 +105,7 @@ impl Builder {
         let client = std::sync::Arc::new(Client::new(registry)?);
         let cache = layer_cache(&opts)?;
         let store = BlobStore::open(&opts.work_dir.join("blobs"))?;
-        let build_dir = opts.work_dir.join("builds").join(format!("{}-{}", std::process::id(), now_nanos()));
-        std::fs::create_dir_all(&build_dir).map_err(BuildError::io(&build_dir))?;
+        let build_dir = build_dir_lock.path().to_path_buf();
         let slash = (opts.isolation == crate::Isolation::None).then(|| {
             let ignore = crate::build_root::keep_paths(&opts);
             tracing::debug!(?ignore, "building in /; these paths are kept");
@@ -122,6 +124,7 @@ impl Builder {
             client,
             store,
             build_dir,
+            _build_dir_lock: build_dir_lock,
             file_name,
             dockerfile,
             plan,
@@ -573,10 +576,6 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), BuildEr
 /// Seconds since the epoch now.
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
-fn now_nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
 /// Seconds since the epoch as RFC 3339 UTC (`1970-01-01T00:00:00Z`).

@@ -30,6 +30,7 @@ pub mod rootfs;
 pub mod secrets;
 pub mod stage;
 pub mod user;
+mod work_dir;
 
 pub use build::{build, BuildOutput};
 pub use error::BuildError;

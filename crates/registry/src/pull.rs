@@ -235,7 +235,8 @@ async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, d
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "blob".into());
     let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
     let io = |source: std::io::Error, p: &Path| Error::Io { path: p.to_path_buf(), source };
-    let file = tokio::fs::File::create(&tmp).await.map_err(|e| io(e, &tmp))?;
+    // 0600: what an image holds is nobody else's to read.
+    let file = tokio::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).await.map_err(|e| io(e, &tmp))?;
     let hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
     let mut part = Partial { file, hasher, done: 0 };
     let mut attempt = 0;

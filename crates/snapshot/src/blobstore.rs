@@ -5,6 +5,7 @@ use crate::digest_io::format_sha256;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,8 +22,14 @@ pub struct BlobStore {
 impl BlobStore {
     /// Opens (creating if needed) a blob store at `root`.
     pub fn open(root: &Path) -> Result<Self, Error> {
+        use std::os::unix::fs::DirBuilderExt;
         let dir = root.join("sha256");
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir, source })?;
+        // Private: blobs of the image being built are nobody else's to read.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|source| Error::Io { path: dir, source })?;
         Ok(Self {
             root: root.to_path_buf(),
             fsync: true,
@@ -42,10 +49,17 @@ impl BlobStore {
         &self.root
     }
 
-    /// The path where the blob `sha256:<hex>` lives (whether or not it exists).
+    /// The path where the blob `sha256:<hex>` lives (whether or not it exists). A digest that
+    /// is not `sha256:` and 64 lowercase hex digits (one from a hostile manifest, say
+    /// `sha256:../../etc/shadow`) names a path that never exists and cannot be created, so
+    /// it is neither found nor written.
     pub fn path(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.root.join("sha256").join(hex)
+        match digest.strip_prefix("sha256:") {
+            Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
+                self.root.join("sha256").join(hex)
+            }
+            _ => self.root.join("not-a-sha256-digest").join("blob"),
+        }
     }
 
     /// Whether the blob is present.
@@ -82,6 +96,7 @@ impl BlobStore {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&temp)
             .map_err(|source| Error::io(&temp, source))?;
         Ok(BlobWriter {
@@ -189,6 +204,21 @@ impl Drop for BlobWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_that_are_no_sha256_never_name_a_path_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        for bad in ["sha256:../../../etc/passwd", "sha256:/etc/passwd", "../x", "sha512:00", "sha256:ABCDEF"] {
+            let p = store.path(bad);
+            assert!(p.starts_with(dir.path()), "{bad:?} -> {}", p.display());
+            assert!(!store.contains(bad));
+        }
+        let d = store.put_bytes(b"x").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(store.path(&d)).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(dir.path().join("sha256")).unwrap().permissions().mode() & 0o777, 0o700);
+    }
 
     #[test]
     fn put_bytes_is_content_addressed() {

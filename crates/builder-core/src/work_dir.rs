@@ -1,0 +1,116 @@
+//! The work dir: private to the user strata runs as (0700), and a directory of its own for
+//! each build under `builds/`, held by a lock for as long as the build runs. A build that
+//! died (killed, OOM) leaves its directory unlocked; the next build removes it.
+
+use crate::error::BuildError;
+use nix::fcntl::{Flock, FlockArg};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Name of the lock file each build holds in its directory.
+const LOCK: &str = ".lock";
+
+/// This build's own directory under `<work dir>/builds`, locked until dropped.
+#[derive(Debug)]
+pub(crate) struct BuildDir {
+    path: PathBuf,
+    _lock: Flock<std::fs::File>,
+}
+
+impl BuildDir {
+    /// The directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Makes `work_dir` private (creating it 0700, or narrowing an existing one to 0700), removes
+/// the directories of dead builds, and creates this build's directory.
+pub(crate) fn prepare(work_dir: &Path) -> Result<BuildDir, BuildError> {
+    private_dir(work_dir)?;
+    let builds = work_dir.join("builds");
+    private_dir(&builds)?;
+    collect_dead_builds(&builds);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let path = builds.join(format!("{}-{nanos}", std::process::id()));
+    std::fs::DirBuilder::new().mode(0o700).create(&path).map_err(BuildError::io(&path))?;
+    let lock_path = path.join(LOCK);
+    let file = std::fs::File::options().write(true).create_new(true).open(&lock_path).map_err(BuildError::io(&lock_path))?;
+    let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| BuildError::io(&lock_path)(e.into()))?;
+    Ok(BuildDir { path, _lock: lock })
+}
+
+/// Creates `dir` 0700, or checks an existing one: it must belong to this user, and group and
+/// others lose any access they had (any local account could otherwise run a setuid binary of
+/// the image being built, or read its layers).
+fn private_dir(dir: &Path) -> Result<(), BuildError> {
+    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) => return Err(BuildError::io(dir)(e)),
+    }
+    let meta = std::fs::metadata(dir).map_err(BuildError::io(dir))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(BuildError::Options(format!(
+            "work dir {}: owned by uid {}, not by this user (uid {me}); give strata a work dir of its own with --work-dir",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o077 != 0 {
+        tracing::warn!("work dir {}: mode {:o} lets other users in; narrowing it to 0700", dir.display(), meta.mode() & 0o7777);
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(BuildError::io(dir))?;
+    }
+    Ok(())
+}
+
+/// Removes every build directory whose lock no live build holds.
+fn collect_dead_builds(builds: &Path) {
+    let Ok(entries) = std::fs::read_dir(builds) else { return };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let Ok(file) = std::fs::File::open(dir.join(LOCK)) else {
+            // No lock file: a build of an older strata, or one killed before it locked.
+            // Only directories old enough that no build can still be starting go.
+            if entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|a| a.as_secs() > 600)) {
+                remove_dead(&dir);
+            }
+            continue;
+        };
+        if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            remove_dead(&dir);
+            drop(lock);
+        }
+    }
+}
+
+fn remove_dead(dir: &Path) {
+    tracing::info!("removing {}, left by a build that is no longer running", dir.display());
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        tracing::warn!("cannot remove {}: {e}", dir.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_builds_go_live_ones_stay_and_the_dir_is_private() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let work = tmp.path().join("work");
+        std::fs::create_dir(&work).expect("mkdir");
+        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let live = prepare(&work).expect("first build");
+        // A dead build: its lock file is there but nobody holds it.
+        let dead = work.join("builds/1-1");
+        std::fs::create_dir_all(dead.join("stage-0/usr")).expect("mkdir");
+        std::fs::write(dead.join(LOCK), "").expect("lock file");
+        let second = prepare(&work).expect("second build");
+        assert!(live.path().is_dir(), "a live build's directory stays");
+        assert!(second.path().is_dir());
+        assert!(!dead.exists(), "a dead build's directory is removed");
+        assert_eq!(std::fs::metadata(&work).expect("meta").mode() & 0o777, 0o700);
+        assert_eq!(std::fs::metadata(second.path()).expect("meta").mode() & 0o777, 0o700);
+    }
+}
