@@ -5,6 +5,7 @@ mod events;
 mod kaniko_flags;
 mod options;
 mod plugin;
+mod report;
 mod size;
 
 use anyhow::Context as _;
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
         match plugin::prepare(&argv) {
             Ok(plan) => Mode::Plugin(Box::new(plan)),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", report::one_line(&e));
                 return ExitCode::FAILURE;
             }
         }
@@ -64,7 +65,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report::one_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -20,13 +20,13 @@ pub enum Error {
     #[error("not implemented yet")]
     Unimplemented,
     /// The layer stream could not be read as a (possibly compressed) tar archive.
-    #[error("reading layer stream: {source} (the blob is truncated or not a tar archive)")]
+    #[error("reading layer stream: {source} ({})", archive_hint(source))]
     Archive { source: std::io::Error },
     /// A tar entry that cannot be applied safely or makes no sense.
     #[error("layer entry {entry:?}: {reason}")]
     InvalidEntry { entry: String, reason: String },
     /// Applying one entry of the layer failed.
-    #[error("layer entry {entry:?}: {source}")]
+    #[error("layer entry {entry:?}: {source}{}", disk_hint(source))]
     Entry {
         entry: String,
         source: std::io::Error,
@@ -44,6 +44,31 @@ pub enum Error {
     BlobDigestMismatch { expected: String, actual: String },
 }
 
+/// Whether `e` says the file system is full (or the user's quota is).
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+/// What to do about a disk-full error, or nothing.
+fn disk_hint(e: &std::io::Error) -> &'static str {
+    if is_disk_full(e) {
+        " (the work dir's file system is full: free space there, or give --work-dir a larger volume)"
+    } else {
+        ""
+    }
+}
+
+/// The likely cause of a layer stream that could not be read.
+fn archive_hint(e: &std::io::Error) -> &'static str {
+    if is_disk_full(e) {
+        "the work dir's file system is full: free space there, or give --work-dir a larger volume"
+    } else {
+        "the blob is truncated or not a tar archive"
+    }
+}
+
 impl Error {
     /// Wraps an `io::Error` with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -51,5 +76,18 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn a_full_disk_is_not_called_a_truncated_blob() {
+        let full = Error::Archive { source: std::io::Error::from_raw_os_error(libc::ENOSPC) }.to_string();
+        assert!(full.contains("file system is full") && !full.contains("truncated"), "{full}");
+        let bad = Error::Archive { source: std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof") }.to_string();
+        assert!(bad.contains("truncated"), "{bad}");
     }
 }
