@@ -133,3 +133,26 @@ fn the_work_dir_is_private_and_dead_builds_are_collected() {
         assert_eq!(mode(&b.path()) & 0o077, 0, "{} is readable by others", b.path().display());
     }
 }
+
+#[test]
+fn a_damaged_blob_in_the_work_dir_is_fetched_again() {
+    let Some(env) = test_env("a_damaged_blob_in_the_work_dir_is_fetched_again") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dockerfile = format!("FROM {}\nRUN echo hi > /hi\n", env.base_busybox);
+    let (first, _) = build(&env, dir.path(), &dockerfile);
+    assert!(first.ok, "first build failed:\n{}", first.stderr);
+    let raw = must(std::process::Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{}", env.base_busybox)));
+    let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest");
+    let digest = manifest["layers"][0]["digest"].as_str().expect("layer digest").to_string();
+    let blob = dir.path().join("work/blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    // Damage it as a disk or a stray process might: the second half goes.
+    let len = std::fs::metadata(&blob).expect("the base layer is in the work dir").len();
+    std::fs::OpenOptions::new().write(true).open(&blob).and_then(|f| f.set_len(len / 2)).expect("truncate");
+    std::fs::remove_dir_all(dir.path().join("layout")).expect("rm layout");
+    let (second, layout) = build(&env, dir.path(), &dockerfile);
+    assert!(second.ok, "a damaged blob must be fetched again, not fail the build:\n{}", second.stderr);
+    assert!(second.stderr.contains("damaged"), "the repair is logged:\n{}", second.stderr);
+    assert_eq!(std::fs::metadata(&blob).expect("blob back").len(), len);
+    let image = unpack_layout(&layout, "latest");
+    assert_eq!(std::fs::read_to_string(image.rootfs.join("hi")).expect("/hi"), "hi\n");
+}

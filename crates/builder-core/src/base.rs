@@ -32,7 +32,6 @@ impl BaseImages {
         &mut self,
         client: &Client,
         handle: &tokio::runtime::Handle,
-        store: &BlobStore,
         reference: &str,
         platform: &Platform,
     ) -> Result<PulledBase, BuildError> {
@@ -63,9 +62,8 @@ impl BaseImages {
         for (desc, diff_id) in image.manifest.layers.iter().zip(config.rootfs.diff_ids.iter()) {
             // Fetched when first needed (see `Builder::fetch_missing`): a build whose steps
             // all hit the cache never downloads its base's layers.
-            if !store.contains(&desc.digest) {
-                client.add_mount_source(&desc.digest, &r);
-            }
+            // Noted even when the store has the blob: a damaged copy is fetched again from here.
+            client.add_mount_source(&desc.digest, &r);
             layers.push(ImageLayer { digest: desc.digest.clone(), diff_id: diff_id.clone(), size: desc.size, media_type: desc.media_type.clone() });
         }
         let pulled = PulledBase { reference: r, digest: image.digest, config, layers };

@@ -369,8 +369,31 @@ impl Builder {
 
     /// Applies `layers`, in order, to `dir`, leaving `keep` alone; downloading the later
     /// layers overlaps unpacking the earlier ones.
+    ///
+    /// A blob that was already in the store and turns out damaged (it does not decompress, or
+    /// its diff_id is wrong) is removed, the tree emptied, and everything unpacked once more
+    /// with that blob fetched again: one bad file in the work dir never breaks every later build.
     pub(crate) fn unpack(&self, layers: &[ImageLayer], dir: &std::path::Path, rootless: bool, keep: &strata_snapshot::KeepPaths) -> Result<(), BuildError> {
-        self.each_fetched(layers, |l| crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep))
+        let stored: Vec<&str> = layers.iter().filter(|l| self.store.contains(&l.digest)).map(|l| l.digest.as_str()).collect();
+        let once = || self.each_fetched(layers, |l| crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep));
+        match once() {
+            Err(e) if dir != std::path::Path::new("/") => match damaged_blob(&e).filter(|d| stored.contains(d)) {
+                Some(digest) if self.client.knows_blob(digest) => {
+                    tracing::warn!("blob {digest} in the work dir is damaged ({e}); removing it and fetching it again");
+                    let bad = self.store.path(digest);
+                    std::fs::remove_file(&bad).map_err(BuildError::io(&bad))?;
+                    empty_dir(dir)?;
+                    once()
+                }
+                Some(digest) => {
+                    let bad = self.store.path(digest);
+                    let _ = std::fs::remove_file(&bad);
+                    Err(BuildError::Options(format!("{e}; the damaged blob {digest} was removed from the work dir, so the next build fetches it again")))
+                }
+                None => Err(e),
+            },
+            r => r,
+        }
     }
 
     /// Calls `each` on every layer in order, as soon as its blob is in the store. Missing blobs
@@ -437,7 +460,7 @@ impl Builder {
 
     /// Pulls `reference` for `platform` (once per build).
     pub(crate) fn pull(&mut self, reference: &str, platform: &Platform) -> Result<crate::base::PulledBase, BuildError> {
-        self.bases.pull(&self.client, &self.handle, &self.store, reference, platform)
+        self.bases.pull(&self.client, &self.handle, reference, platform)
     }
 
     /// The directory holding image `reference` for `platform`, unpacked once per build (the
@@ -576,6 +599,32 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), BuildEr
 /// Seconds since the epoch now.
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The digest of the layer whose blob `e` shows damaged (undecodable, or the wrong diff_id).
+fn damaged_blob(e: &BuildError) -> Option<&str> {
+    use strata_snapshot::Error as S;
+    match e {
+        BuildError::Snapshot(S::InLayer { digest, source }) => match source.as_ref() {
+            S::DiffIdMismatch { .. } => Some(digest),
+            S::Archive { source } if source.kind() != std::io::ErrorKind::StorageFull && source.raw_os_error() != Some(libc::ENOSPC) => Some(digest),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Removes everything inside `dir`, keeping `dir` itself.
+fn empty_dir(dir: &std::path::Path) -> Result<(), BuildError> {
+    for entry in std::fs::read_dir(dir).map_err(BuildError::io(dir))? {
+        let path = entry.map_err(BuildError::io(dir))?.path();
+        let removed = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&path),
+            _ => std::fs::remove_file(&path),
+        };
+        removed.map_err(BuildError::io(&path))?;
+    }
+    Ok(())
 }
 
 /// Seconds since the epoch as RFC 3339 UTC (`1970-01-01T00:00:00Z`).

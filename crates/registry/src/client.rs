@@ -239,6 +239,11 @@ impl Client {
         }
     }
 
+    /// Whether a pull or [`Client::add_mount_source`] has said where `digest` is.
+    pub fn knows_blob(&self, digest: &str) -> bool {
+        self.blob_sources.lock().is_ok_and(|m| m.contains_key(digest))
+    }
+
     /// Downloads `digest` to `dest` from the repository a pull or [`Client::add_mount_source`]
     /// last saw it in: a blob known by where it is is fetched only when it is needed.
     pub async fn get_known_blob(&self, digest: &str, dest: &Path) -> Result<(), Error> {
