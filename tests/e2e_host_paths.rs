@@ -156,3 +156,48 @@ fn a_damaged_blob_in_the_work_dir_is_fetched_again() {
     let image = unpack_layout(&layout, "latest");
     assert_eq!(std::fs::read_to_string(image.rootfs.join("hi")).expect("/hi"), "hi\n");
 }
+
+/// A registry that answers `/v2/` and every manifest request with `manifest`.
+fn serve_manifest(manifest: String, count: usize) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let (ctype, body) = if req.contains("/manifests/") {
+                ("application/vnd.oci.image.manifest.v1+json", manifest.clone())
+            } else {
+                ("application/json", "{}".to_string())
+            };
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    port
+}
+
+#[test]
+fn a_manifest_digest_that_climbs_is_refused() {
+    let Some(env) = test_env("a_manifest_digest_that_climbs_is_refused") else { return };
+    let (_keep, target) = sentinel();
+    let evil = format!("sha256:{}{}", "../".repeat(12), target.display().to_string().trim_start_matches('/'));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{evil}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{evil}","size":2}}]}}"#
+    );
+    let port = serve_manifest(manifest, 20);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = format!("127.0.0.1:{port}");
+    std::fs::write(dir.path().join("Dockerfile"), format!("FROM {host}/evil:latest\nRUN true\n")).expect("write");
+    let work = dir.path().join("work");
+    let layout = dir.path().join("layout");
+    let run = strata(
+        &["build", "--context", dir.path().to_str().expect("utf8"), "--no-push", "--insecure-registry", &host, "--work-dir", work.to_str().expect("utf8"), "--oci-layout-path", layout.to_str().expect("utf8"), "--push-retry", "0"],
+        &[],
+    );
+    let _ = env;
+    assert!(!run.ok, "the image must be refused");
+    assert!(run.stderr.contains("not a sha256 digest"), "clear error expected:\n{}", run.stderr);
+    assert_untouched(&target);
+}

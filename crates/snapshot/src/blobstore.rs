@@ -12,6 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Distinguishes temporary files of concurrent writers in one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Whether `digest` is `sha256:` and 64 lowercase hex digits, the only digests a blob store
+/// (and an OCI layout's `blobs/sha256`) holds.
+pub fn is_sha256_digest(digest: &str) -> bool {
+    digest
+        .strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
 /// A directory of blobs named by digest.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -55,9 +63,7 @@ impl BlobStore {
     /// it is neither found nor written.
     pub fn path(&self, digest: &str) -> PathBuf {
         match digest.strip_prefix("sha256:") {
-            Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => {
-                self.root.join("sha256").join(hex)
-            }
+            Some(hex) if is_sha256_digest(digest) => self.root.join("sha256").join(hex),
             _ => self.root.join("not-a-sha256-digest").join("blob"),
         }
     }

@@ -30,7 +30,7 @@ pub mod unpack;
 pub mod walk;
 pub mod whiteout;
 
-pub use blobstore::{BlobStore, BlobWriter};
+pub use blobstore::{is_sha256_digest, BlobStore, BlobWriter};
 pub use diff::{Change, Changes, SnapshotMode, SnapshotOptions, Snapshotter};
 pub use error::Error;
 pub use layer::{Compression, LayerInfo, LayerOptions, write_layer};

@@ -151,6 +151,10 @@ impl LayerCache {
         }
         let layer = match (image.manifest.layers.as_slice(), diff_ids.as_slice()) {
             ([], []) => None,
+            ([desc], [_]) if !strata_snapshot::is_sha256_digest(&desc.digest) => {
+                tracing::warn!("layer cache {}/{}: entry {} names the blob {:?}, which is not a sha256 digest; running the step", r.registry, r.repository, r.tag.as_deref().unwrap_or(""), desc.digest);
+                return Ok(None);
+            }
             ([desc], [diff_id]) => {
                 // Fetched only if a step needs its files or a push its bytes. That happens after
                 // the step is passed, when a missing blob could only fail the build: so make
