@@ -164,7 +164,7 @@ fn skip(test: &str) -> bool {
     if is_root() && have("unshare") && have("chroot") && have("setpriv") {
         return false;
     }
-    eprintln!("SKIPPED {test}: needs root, unshare, chroot and setpriv (scripts/test.sh runs the tests as root)");
+    strata_test_support::skip(test, "needs root, unshare, chroot and setpriv (scripts/test.sh runs the tests as root)");
     true
 }
 

@@ -102,7 +102,7 @@ fn run_of_a_foreign_binary_names_emulation() {
     let test = "run_of_a_foreign_binary_names_emulation";
     let Some(env) = test_env(test) else { return };
     if must(Command::new("id").arg("-u")).trim() != "0" {
-        eprintln!("SKIPPED {test}: chroot isolation needs root");
+        strata_test_support::skip(test, "chroot isolation needs root");
         return;
     }
     if Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {

@@ -4,7 +4,6 @@
 //! moto_server (STRATA_TEST_MOTO, or one started here) answering ECR and STS.
 
 use serde_json::Value;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use strata_tests::*;
@@ -296,10 +295,7 @@ fn ecr_repositories(moto: &str) -> Vec<String> {
 fn plugin_pushes_to_ecr_through_moto_with_keys_an_assumed_role_and_oidc() {
     let Some(env) = test_env("plugin_pushes_to_ecr_through_moto_with_keys_an_assumed_role_and_oidc") else { return };
     let Some(moto) = moto(&env) else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: plugin ECR test: no moto_server at STRATA_TEST_MOTO and none installed (scripts/moto-up.sh installs it)"
-        );
+        strata_test_support::skip("plugin ECR test", "no moto_server at STRATA_TEST_MOTO and none installed (scripts/moto-up.sh installs it)");
         return;
     };
     assert_eq!((env.user.as_str(), env.pass.as_str()), ("AWS", "123456789012-auth-token"), "the TLS registry's htpasswd must hold moto's token");

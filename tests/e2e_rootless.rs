@@ -149,7 +149,7 @@ fn skip_unless_root(test: &str) -> bool {
     if nix_is_root() {
         return false;
     }
-    eprintln!("SKIPPED {test}: creating the test user needs root (scripts/test.sh runs the tests as root)");
+    strata_test_support::skip(test, "creating the test user needs root (scripts/test.sh runs the tests as root)");
     true
 }
 
@@ -212,7 +212,7 @@ fn rootless_debian_equals_root_build() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !present {
-        eprintln!("SKIPPED {test}: no Debian base at {base} (run scripts/bench-build.sh once, or set STRATA_TEST_BASE_DEBIAN)");
+        strata_test_support::skip(test, &format!("no Debian base at {base} (run scripts/base-debian.sh once, or set STRATA_TEST_BASE_DEBIAN)"));
         return;
     }
     let ctx = tempfile::tempdir().expect("tempdir");

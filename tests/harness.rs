@@ -34,7 +34,7 @@ pub fn test_env(test: &str) -> Option<TestEnv> {
             base_busybox: var("STRATA_TEST_BASE_BUSYBOX").unwrap_or_default(),
         }),
         _ => {
-            eprintln!("SKIPPED {test}: no test environment (run scripts/test.sh, which starts the registries)");
+            strata_test_support::skip(test, "no test environment (run scripts/test.sh, which starts the registries)");
             None
         }
     }

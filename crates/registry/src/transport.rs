@@ -526,7 +526,7 @@ mod tests {
     async fn the_plain_http_choice_is_made_once_per_process() {
         // The plain registry scripts/test.sh starts (docker-registry); skipped loudly without it.
         let Some(addr) = std::env::var("STRATA_TEST_REGISTRY_HTTP").ok().filter(|a| is_loopback(a)) else {
-            eprintln!("SKIPPED the_plain_http_choice_is_made_once_per_process: STRATA_TEST_REGISTRY_HTTP is not set (run scripts/test.sh)");
+            strata_test_support::skip("the_plain_http_choice_is_made_once_per_process", "STRATA_TEST_REGISTRY_HTTP is not set (run scripts/test.sh)");
             return;
         };
         let first = Client::new(ClientOptions::default()).unwrap_or_else(|e| panic!("client: {e}"));

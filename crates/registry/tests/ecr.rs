@@ -9,7 +9,6 @@
 mod common;
 
 use common::*;
-use std::io::Write as _;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use strata_registry::{Client, ClientOptions, EcrOptions, Platform, Reference};
@@ -43,10 +42,7 @@ async fn ecr_repositories(moto: &str) -> Vec<String> {
 async fn ecr_push_with_keys_and_with_an_assumed_role() {
     let env = require_env!("ecr_push_with_keys_and_with_an_assumed_role");
     let Some(moto_server) = moto(&env) else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: ecr test: no moto_server at STRATA_TEST_MOTO and none installed (run scripts/install.sh with WITH_MOTO=1)"
-        );
+        strata_test_support::skip("ecr test", "no moto_server at STRATA_TEST_MOTO and none installed (run scripts/install.sh with WITH_MOTO=1)");
         return;
     };
     let moto = moto_server.addr.clone();

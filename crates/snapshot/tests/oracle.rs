@@ -23,7 +23,7 @@ fn skip(test: &str, tools: &[&str]) -> bool {
     }
     for t in tools {
         if !have(t) {
-            eprintln!("!!!! SKIPPED {test}: `{t}` is not installed (apt-get install {t}) !!!!");
+            strata_test_support::skip(test, &format!("`{t}` is not installed (apt-get install {t})"));
             return true;
         }
     }

@@ -55,3 +55,17 @@ pub fn moto(running: Option<&str>, state: &Path) -> Option<Moto> {
     }
     None
 }
+
+/// Whether tests run strictly (`STRATA_TEST_STRICT=1`, as CI runs them): a test that cannot
+/// find what it needs fails instead of passing with a SKIPPED line.
+pub fn strict() -> bool {
+    std::env::var("STRATA_TEST_STRICT").is_ok_and(|v| v == "1")
+}
+
+/// Says loudly that `test` cannot run here and why; under [`strict`] that is a failure.
+pub fn skip(test: &str, why: &str) {
+    if strict() {
+        panic!("{test} cannot run: {why} (STRATA_TEST_STRICT=1 turns a skip into a failure)");
+    }
+    eprintln!("!!!! SKIPPED {test}: {why} !!!!");
+}

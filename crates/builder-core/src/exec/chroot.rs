@@ -332,7 +332,7 @@ mod tests {
     #[test]
     fn none_runs_in_slash_with_mounts_and_kills_its_group() {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIPPED none_runs_in_slash_with_mounts_and_kills_its_group: needs root (mount namespace)");
+            strata_test_support::skip("none_runs_in_slash_with_mounts_and_kills_its_group", "needs root (mount namespace)");
             return;
         }
         let dir = tempfile::tempdir().expect("tempdir");

@@ -33,12 +33,7 @@ pub fn test_env(test: &str) -> Option<TestEnv> {
         get("STRATA_TEST_REGISTRY_PASS"),
         get("STRATA_TEST_STATE"),
     ) else {
-        // Written to the real stderr (not the captured one) so a skip is never silent.
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED: {test}: STRATA_TEST_REGISTRY_* / STRATA_TEST_STATE are not set (run scripts/test.sh)"
-        );
+        strata_test_support::skip(test, "STRATA_TEST_REGISTRY_* / STRATA_TEST_STATE are not set (run scripts/test.sh)");
         return None;
     };
     Some(TestEnv { http, tls, ca: ca.into(), user, pass, moto: get("STRATA_TEST_MOTO"), state: state.into() })

@@ -17,7 +17,7 @@ pub fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    eprintln!("!!!! SKIPPED {test}: needs euid 0 (mknod/chown/security.* xattrs) !!!!");
+    strata_test_support::skip(test, "needs euid 0 (mknod/chown/security.* xattrs)");
     true
 }
 
