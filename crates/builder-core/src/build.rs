@@ -82,10 +82,16 @@ impl Builder {
         let build_dir_lock = crate::work_dir::prepare(&opts.work_dir)?;
         let context = BuildContext::open_in(&opts.context, &opts.dockerfile, &opts.work_dir)?;
         // A tar context may carry the Dockerfile inside it (`docker build - < ctx.tar`).
-        let text = std::fs::read_to_string(&opts.dockerfile)
-            .or_else(|e| context.dockerfile_inside(&opts.context, &opts.dockerfile).map(std::fs::read_to_string).unwrap_or(Err(e)))
+        let source = strata_dockerfile::source::read(&opts.dockerfile)
+            .or_else(|e| context.dockerfile_inside(&opts.context, &opts.dockerfile).map(|p| strata_dockerfile::source::read(&p)).unwrap_or(Err(e)))
             .map_err(|source| BuildError::DockerfileMissing { path: opts.dockerfile.clone(), source })?;
         let file_name = opts.dockerfile.file_name().map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+        if source.lossy
+            && let Some(f) = &events
+        {
+            f(BuildEvent::Warning(format!("{file_name} is not UTF-8; its invalid bytes read as U+FFFD, as Docker's image config would store them")));
+        }
+        let text = source.text;
         let dockerfile = strata_dockerfile::parse(&text, &file_name)?;
         let plan_opts = PlanOptions {
             build_args: opts.build_args.clone(),

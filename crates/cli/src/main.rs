@@ -99,11 +99,19 @@ async fn run(cli: Cli, notes: Vec<String>) -> anyhow::Result<()> {
         }
         Command::Plan(args) => {
             let (dockerfile, _) = options::locate_dockerfile(&args.input)?;
-            let text = std::fs::read_to_string(&dockerfile).with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
+            let source = strata_dockerfile::source::read(&dockerfile).with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
             let name = dockerfile.file_name().map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
+            if source.lossy {
+                eprintln!("warning: {name} is not UTF-8; its invalid bytes read as U+FFFD, as Docker's image config would store them");
+            }
+            let text = source.text;
             let df = strata_dockerfile::parse(&text, &name)?;
-            let plan = strata_dockerfile::plan_json(&df, &options::plan_options(&args.input)?)?;
-            print_stdout(&serde_json::to_string_pretty(&plan)?)
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            match strata_dockerfile::write_plan_json(&df, &options::plan_options(&args.input)?, &mut out).and_then(|()| Ok(std::io::Write::flush(&mut out)?)) {
+                Err(strata_dockerfile::PlanWriteError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => Ok(other?),
+            }
         }
     }
 }

@@ -33,12 +33,22 @@ pub enum Error {
     },
 }
 
-/// The source line under the message, indented; nothing when there is no text.
+/// The source line under the message, indented (cut at 200 characters); nothing when there
+/// is no text.
 fn source_line(text: &str) -> String {
     if text.trim().is_empty() {
         String::new()
     } else {
-        format!("\n  {text}")
+        format!("\n  {}", shorten(text, 200))
+    }
+}
+
+/// `text` cut to at most `max` characters, with `…` where it was cut: an error quoting a
+/// hostile 50 MB line stays one readable line.
+pub fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]).into(),
+        None => text.into(),
     }
 }
 

@@ -51,7 +51,7 @@ pub struct ExpandError {
 
 impl fmt::Display for ExpandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "failed to process {:?}: {}", self.word, self.message)
+        write!(f, "failed to process {:?}: {}", crate::error::shorten(&self.word, 100), self.message)
     }
 }
 
@@ -102,6 +102,7 @@ impl Lexer {
             chars: &chars,
             pos: 0,
             raw_escapes: self.raw_escapes,
+            depth: 0,
         };
         sw.process_stop_on(None, self.raw_escapes)
             .map_err(|message| ExpandError {
@@ -111,12 +112,18 @@ impl Lexer {
     }
 }
 
+/// How deeply `${...}` may nest inside one word. Real Dockerfiles nest a few levels; the
+/// limit keeps a hostile one (`${U:-${U:-...}}` 10,000 deep) an error, not a stack overflow.
+pub const MAX_EXPANSION_DEPTH: usize = 64;
+
 struct ShellWord<'a> {
     lex: &'a Lexer,
     env: &'a dyn Env,
     chars: &'a [char],
     pos: usize,
     raw_escapes: bool,
+    /// `${` levels open at `pos`.
+    depth: usize,
 }
 
 #[derive(Default)]
@@ -306,6 +313,16 @@ impl ShellWord<'_> {
     }
 
     fn process_dollar(&mut self) -> R<String> {
+        if self.depth >= MAX_EXPANSION_DEPTH {
+            return Err(format!("variable expansions nest more than {MAX_EXPANSION_DEPTH} levels deep; flatten them into separate ARG or ENV steps"));
+        }
+        self.depth += 1;
+        let out = self.process_dollar_inner();
+        self.depth -= 1;
+        out
+    }
+
+    fn process_dollar_inner(&mut self) -> R<String> {
         self.next();
         if self.peek() != Some('{') {
             let name = self.process_name();
@@ -744,6 +761,15 @@ mod tests {
         );
         assert_eq!(lex.process_word("${V/*/y}", &env).as_deref(), Ok("y"));
         assert_eq!(lex.process_word("${V//b*/}", &env).as_deref(), Ok("a"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{}x{}", "${U:-".repeat(10_000), "}".repeat(10_000));
+        let err = Lexer::new('\\').process_word(&deep, &env()).expect_err("too deep");
+        assert!(err.message.contains("nest more than 64"), "{err}");
+        let ok = format!("{}x{}", "${U:-".repeat(MAX_EXPANSION_DEPTH), "}".repeat(MAX_EXPANSION_DEPTH));
+        assert_eq!(Lexer::new('\\').process_word(&ok, &env()).expect("64 levels"), "x");
     }
 
     #[test]

@@ -45,6 +45,7 @@ mod mount;
 pub mod plan;
 mod plan_json;
 mod scope;
+pub mod source;
 mod suggest;
 mod validate;
 mod words;
@@ -52,7 +53,7 @@ mod words;
 pub use ast::*;
 pub use error::{Error, Warning};
 pub use plan::{BuildPlan, PlanOptions, PlannedStage, StageBase, StageScope, plan};
-pub use plan_json::plan_json;
+pub use plan_json::{plan_json, write_plan_json, WriteError as PlanWriteError};
 
 /// Parses a base image's `OnBuild` triggers (from its config) into instructions, as BuildKit
 /// does when a stage starts FROM that image; they then run first in that stage, through the

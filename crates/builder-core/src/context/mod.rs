@@ -75,7 +75,8 @@ impl BuildContext {
             specific = inside;
         }
         let ignore_file = if specific.is_file() { specific } else { root.join(".dockerignore") };
-        let ignore = match std::fs::read_to_string(&ignore_file) {
+        // Bounded and decoded like the Dockerfile: a Latin-1 .dockerignore is read, not refused.
+        let ignore = match strata_dockerfile::source::read(&ignore_file).map(|s| s.text) {
             Ok(text) => DockerIgnore::parse(&text).map_err(|e| BuildError::Context {
                 path: ignore_file.clone(),
                 message: format!("line {}: invalid pattern {:?}: {} (fix or remove the line)", e.line, e.pattern, e.message),
