@@ -13,10 +13,11 @@ use crate::tarwriter::{self, TarHeader, typeflag};
 use crate::whiteout;
 use crate::{BlobStore, Changes, Error};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-use std::collections::{BTreeMap, HashMap};
+use crate::fasthash::FxHashMap;
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -249,8 +250,10 @@ enum Source {
 }
 
 /// The sorted tar entries for `changes`: each change, its whiteout name, and all parents.
-fn plan(changes: &Changes) -> BTreeMap<PathBuf, Source> {
-    let mut plan: BTreeMap<PathBuf, Source> = BTreeMap::new();
+/// Linear in the total length of the names: a parent already planned has its own parents
+/// planned too, so the climb stops there (a 2,048-deep tree used to take 13 s here).
+fn plan(changes: &Changes) -> Vec<(PathBuf, Source)> {
+    let mut plan: FxHashMap<PathBuf, Source> = FxHashMap::default();
     for change in &changes.entries {
         let (name, source) = match change {
             Change::Upsert(p) => {
@@ -276,11 +279,16 @@ fn plan(changes: &Changes) -> BTreeMap<PathBuf, Source> {
             .skip(1)
             .filter(|a| !a.as_os_str().is_empty())
         {
-            plan.entry(a.to_path_buf()).or_insert(Source::Parent);
+            if plan.contains_key(a) {
+                break;
+            }
+            plan.insert(a.to_path_buf(), Source::Parent);
         }
         plan.insert(name, source);
     }
-    plan
+    let mut sorted: Vec<(PathBuf, Source)> = plan.into_iter().collect();
+    sorted.sort_by(|a, b| crate::walk::path_order(a.0.as_os_str().as_bytes(), b.0.as_os_str().as_bytes()));
+    sorted
 }
 
 /// Writes `changes` of `rootfs` as one layer blob into `store`.
@@ -306,6 +314,7 @@ pub fn write_layer(
         links: HashMap::new(),
         buf: vec![0u8; 256 * 1024],
         dir: None,
+        child: None,
     };
     for (rel, source) in &plan {
         writer.write_entry(&mut tar, rel, *source, &temp)?;
@@ -333,6 +342,9 @@ struct EntryWriter<'a> {
     /// The directory of the previous entry, kept open: entries are sorted, so siblings follow
     /// each other and every lookup is one component from here.
     dir: Option<(PathBuf, OwnedFd)>,
+    /// The previous entry when it was a directory, kept open: its entries come next, so a deep
+    /// tree costs one lookup per level instead of a walk from the root for each.
+    child: Option<(PathBuf, OwnedFd)>,
 }
 
 impl EntryWriter<'_> {
@@ -346,6 +358,11 @@ impl EntryWriter<'_> {
     /// The open directory `parent` (taken out of the cache; put it back with `self.dir = ...`).
     fn take_dir(&mut self, parent: &Path) -> Result<OwnedFd, Error> {
         if let Some((p, fd)) = self.dir.take()
+            && p == parent
+        {
+            return Ok(fd);
+        }
+        if let Some((p, fd)) = self.child.take()
             && p == parent
         {
             return Ok(fd);
@@ -430,7 +447,10 @@ impl EntryWriter<'_> {
             FileType::Directory => {
                 h.typeflag = typeflag::DIR;
                 h.name.push(b'/');
-                h.xattrs = read_xattrs(&host);
+                let fd = rustix::fs::openat(dir, base, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(|e| Error::ChangedDuringSnapshot { path: host.clone(), reason: format!("cannot open the directory any more: {e}") })?;
+                h.xattrs = read_xattrs_fd(fd.as_fd());
+                self.child = Some((rel.to_path_buf(), fd));
                 return tarwriter::write_header(out, &h).map_err(out_err);
             }
             FileType::Symlink => {
@@ -438,7 +458,7 @@ impl EntryWriter<'_> {
                 h.linkname = rustix::fs::readlinkat(dir, base, Vec::new())
                     .map_err(|e| Error::io(&host, e.into()))?
                     .into_bytes();
-                h.xattrs = read_xattrs(&host);
+                h.xattrs = read_xattrs(&short_path(&host, dir, base));
                 return tarwriter::write_header(out, &h).map_err(out_err);
             }
             FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
@@ -451,7 +471,7 @@ impl EntryWriter<'_> {
                     h.devmajor = rustix::fs::major(st.st_rdev);
                     h.devminor = rustix::fs::minor(st.st_rdev);
                 }
-                h.xattrs = read_xattrs(&host);
+                h.xattrs = read_xattrs(&short_path(&host, dir, base));
                 return tarwriter::write_header(out, &h).map_err(out_err);
             }
             _ => {
@@ -488,7 +508,7 @@ impl EntryWriter<'_> {
                 reason: "replaced while being read".into(),
             });
         }
-        h.xattrs = read_xattrs_fd(&fd);
+        h.xattrs = read_xattrs_fd(fd.as_fd());
         let mut file = std::fs::File::from(fd);
         tarwriter::write_header(out, &h).map_err(out_err)?;
         let mut left = h.size;
@@ -512,8 +532,18 @@ impl EntryWriter<'_> {
     }
 }
 
-/// The xattrs of an open file worth keeping in a layer.
-fn read_xattrs_fd(fd: &OwnedFd) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// A path to `base` in the open directory `dir` that the kernel can resolve: `host` itself, or
+/// through `/proc/self/fd` when `host` is longer than PATH_MAX (a hostile deep tree).
+fn short_path(host: &Path, dir: &OwnedFd, base: &OsStr) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    if host.as_os_str().len() < 4000 {
+        return host.to_path_buf();
+    }
+    Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string()).join(base)
+}
+
+/// The xattrs of an open file worth keeping in a layer, sorted.
+pub(crate) fn read_xattrs_fd(fd: BorrowedFd<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let size = match rustix::fs::flistxattr_query(fd) {
         Ok(0) | Err(_) => return Vec::new(),
         Ok(n) => n,

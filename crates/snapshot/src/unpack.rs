@@ -74,6 +74,13 @@ struct Apply<'a> {
     dir_times: Vec<(PathBuf, Timestamps)>,
     stats: UnpackStats,
     warned_xattr: bool,
+    /// The parent directory of the previous entry, kept open. Sound because an entry only ever
+    /// changes what is inside its parent, never the parent itself: entries in the same
+    /// directory follow each other, and each lookup is one component from here.
+    parent: Option<(PathBuf, OwnedFd)>,
+    /// The previous entry when it was a directory, kept open for the next entry only (its
+    /// first child, in a layer written parents first): a deep tree costs one lookup per level.
+    child: Option<(PathBuf, OwnedFd)>,
 }
 
 fn unpack_inner<R: Read + Send>(
@@ -122,6 +129,8 @@ fn apply_entries<'a>(stream: &mut crate::readahead::ChannelReader, root: Root, o
         dir_times: Vec::new(),
         stats: UnpackStats::default(),
         warned_xattr: false,
+        parent: None,
+        child: None,
     };
     {
         let mut archive = tar::Archive::new(&mut *stream);
@@ -268,8 +277,33 @@ impl Apply<'_> {
                 "a non-directory entry names the root of the layer",
             ));
         };
-        let parent = self.root.mkdir_all(parent_rel).map_err(io_err)?;
-        let parent = parent.as_fd();
+        let child = self.child.take();
+        let parent_fd = match (self.parent.take(), child) {
+            (Some((p, fd)), _) if p == parent_rel => fd,
+            (_, Some((p, fd))) if p == parent_rel => fd,
+            _ => self.root.mkdir_all(parent_rel).map_err(io_err)?,
+        };
+        let result = self.apply_in(entry, &rel, kind, parent_fd.as_fd(), base, &meta, &name);
+        self.parent = Some((parent_rel.to_path_buf(), parent_fd));
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_in<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        rel: &Path,
+        kind: tar::EntryType,
+        parent: BorrowedFd<'_>,
+        base: &OsStr,
+        meta: &EntryMeta,
+        name: &str,
+    ) -> Result<(), Error> {
+        let rel = rel.to_path_buf();
+        let io_err = |source: io::Error| Error::Entry {
+            entry: name.to_string(),
+            source,
+        };
         match kind {
             tar::EntryType::Directory => {
                 match rootdir::lstat_at(parent, base).map_err(io_err)? {
@@ -288,8 +322,9 @@ impl Apply<'_> {
                     Mode::empty(),
                 )
                 .map_err(|e| io_err(e.into()))?;
-                self.set_meta_fd(fd.as_fd(), &meta, &name)?;
-                self.dir_times.push((rel.clone(), meta.times));
+                self.set_meta_fd(fd.as_fd(), meta, name)?;
+                self.dir_times.push((rel.clone(), meta.times.clone()));
+                self.child = Some((rel.clone(), fd));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 rootdir::remove_except(parent, base, &rel, &self.opts.keep).map_err(io_err)?;

@@ -639,3 +639,56 @@ fn kept_paths_survive_entries_whiteouts_and_opaque_dirs() {
     assert_eq!(std::fs::read(fx.rootfs.join("var/lib/strata/state")).unwrap(), b"mine");
     fx.assert_sentinel_untouched();
 }
+
+/// Creates `depth` nested directories named `name` below `root` (fd-relative: the path outgrows
+/// PATH_MAX) and a file at the bottom.
+fn deep_tree(root: &Path, name: &str, depth: usize) {
+    use rustix::fs::{Mode, OFlags};
+    let mut fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    for _ in 0..depth {
+        rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o755)).unwrap();
+        fd = rustix::fs::openat(&fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty()).unwrap();
+    }
+    let f = rustix::fs::openat(&fd, "bottom", OFlags::WRONLY | OFlags::CREATE, Mode::from_raw_mode(0o644)).unwrap();
+    rustix::io::write(&f, b"deep").unwrap();
+}
+
+/// Depth of the chain of directories named `name` below `root`, and the bottom file's content.
+fn deep_tree_depth(root: &Path, name: &str) -> (usize, Vec<u8>) {
+    use rustix::fs::{Mode, OFlags};
+    let mut fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    let mut depth = 0;
+    while let Ok(next) = rustix::fs::openat(&fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty()) {
+        fd = next;
+        depth += 1;
+    }
+    let f = rustix::fs::openat(&fd, "bottom", OFlags::RDONLY, Mode::empty()).unwrap();
+    let mut buf = vec![0u8; 16];
+    let n = rustix::io::read(&f, &mut buf).unwrap();
+    buf.truncate(n);
+    (depth, buf)
+}
+
+#[test]
+fn deep_tree_diff_layer_unpack() {
+    for (name, depth) in [("d", 2048usize), ("dir", 2048)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        let dst = tmp.path().join("dst");
+        std::fs::create_dir_all(&src).unwrap();
+        let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
+        let mut snap = Snapshotter::new(&src, SnapshotMode::Full, Vec::new()).unwrap();
+        deep_tree(&src, name, depth);
+        let t = std::time::Instant::now();
+        let changes = snap.diff().unwrap();
+        eprintln!("{name}x{depth}: diff {:?} ({} changes)", t.elapsed(), changes.len());
+        let t = std::time::Instant::now();
+        let layer = write_layer(&src, &changes, &LayerOptions::default(), &store).unwrap();
+        eprintln!("{name}x{depth}: layer {:?} ({} bytes)", t.elapsed(), layer.size);
+        let t = std::time::Instant::now();
+        let f = std::fs::File::open(store.path(&layer.digest)).unwrap();
+        unpack_layer(f, &dst, &UnpackOptions::default()).unwrap();
+        eprintln!("{name}x{depth}: unpack {:?}", t.elapsed());
+        assert_eq!(deep_tree_depth(&dst, name), (depth, b"deep".to_vec()));
+    }
+}
