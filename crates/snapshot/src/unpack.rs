@@ -20,6 +20,84 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+/// How large one layer's uncompressed stream may grow: a few KB of gzip can inflate to 50 GB,
+/// and the stream is written to disk as it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerSizeLimit {
+    /// At most this many times the compressed size, but never less than [`RATIO_FLOOR`] bytes
+    /// (small layers holding a file of zeros stay fine).
+    Ratio(u64),
+    /// At most this many bytes.
+    Bytes(u64),
+    /// No bound (trusted input only).
+    Unlimited,
+}
+
+/// The least a [`LayerSizeLimit::Ratio`] allows: 1 GiB.
+pub const RATIO_FLOOR: u64 = 1 << 30;
+
+impl Default for LayerSizeLimit {
+    /// 100 times the compressed size (layers rarely pass 10x), at least 1 GiB.
+    fn default() -> Self {
+        Self::Ratio(100)
+    }
+}
+
+impl LayerSizeLimit {
+    /// The bound in bytes for a layer of `compressed` bytes (None: unbounded).
+    pub fn bound(&self, compressed: u64) -> Option<u64> {
+        match *self {
+            Self::Ratio(r) => Some(r.saturating_mul(compressed).max(RATIO_FLOOR)),
+            Self::Bytes(b) => Some(b),
+            Self::Unlimited => None,
+        }
+    }
+
+    /// Parses `100x` (a ratio), `20GiB`, `500MB`, `123456` (bytes) or `none`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("none") || t.eq_ignore_ascii_case("unlimited") {
+            return Ok(Self::Unlimited);
+        }
+        if let Some(r) = t.strip_suffix(['x', 'X']) {
+            return match r.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(Self::Ratio(n)),
+                _ => Err(format!("{text:?}: a ratio is a whole number above 0 followed by x, as in 100x")),
+            };
+        }
+        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(digits);
+        let n: u64 = num.parse().map_err(|_| format!("{text:?}: expected a size (20GiB, 500MB, bytes), a ratio (100x) or none"))?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" => 1000,
+            "kib" => 1 << 10,
+            "m" | "mb" => 1_000_000,
+            "mib" => 1 << 20,
+            "g" | "gb" => 1_000_000_000,
+            "gib" => 1 << 30,
+            "t" | "tb" => 1_000_000_000_000,
+            "tib" => 1 << 40,
+            _ => return Err(format!("{text:?}: unknown unit {unit:?} (use B, KB, KiB, MB, MiB, GB, GiB, TB, TiB, or x for a ratio)")),
+        };
+        let bytes = n.checked_mul(mult).ok_or_else(|| format!("{text:?}: too large"))?;
+        if bytes == 0 {
+            return Err(format!("{text:?}: a limit of 0 bytes would refuse every layer (use none for no limit)"));
+        }
+        Ok(Self::Bytes(bytes))
+    }
+}
+
+impl std::fmt::Display for LayerSizeLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ratio(r) => write!(f, "{r}x the compressed size (at least 1 GiB)"),
+            Self::Bytes(b) => write!(f, "{b} bytes"),
+            Self::Unlimited => write!(f, "none"),
+        }
+    }
+}
+
 /// How to apply a layer.
 #[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
@@ -31,6 +109,11 @@ pub struct UnpackOptions {
     pub layer_digest: Option<String>,
     /// Paths never written, replaced or removed (the build's own files when the root is `/`).
     pub keep: rootdir::KeepPaths,
+    /// How large the uncompressed stream may grow.
+    pub size_limit: LayerSizeLimit,
+    /// The blob's size, for a [`LayerSizeLimit::Ratio`] (when None, the compressed bytes read so
+    /// far are used).
+    pub compressed_size: Option<u64>,
 }
 
 /// What unpacking did.
@@ -56,6 +139,8 @@ pub fn unpack_layer<R: Read + Send>(
 ) -> Result<UnpackStats, Error> {
     let result = unpack_inner(reader, rootfs, opts);
     match (&opts.layer_digest, result) {
+        // Names the digest itself.
+        (_, Err(e @ Error::LayerTooLarge { .. })) => Err(e),
         (Some(digest), Err(e)) => Err(Error::InLayer {
             digest: digest.clone(),
             source: Box::new(e),
@@ -90,14 +175,28 @@ fn unpack_inner<R: Read + Send>(
 ) -> Result<UnpackStats, Error> {
     std::fs::create_dir_all(rootfs).map_err(|e| Error::io(rootfs, e))?;
     let root = Root::open(rootfs).map_err(|e| Error::io(rootfs, e))?;
+    let consumed = std::sync::atomic::AtomicU64::new(0);
+    let counted = CountingReader { inner: reader, count: &consumed };
     let (kind, decoded) =
-        compression::decoder(reader).map_err(|source| Error::Archive { source })?;
+        compression::decoder(counted).map_err(|source| Error::Archive { source })?;
     tracing::debug!(?kind, rootfs = %rootfs.display(), "unpacking layer");
     let (tx, mut ahead) = crate::readahead::channel();
     std::thread::scope(|scope| {
         // Decompression and the diff_id's hash run on their own thread, ahead of the writes.
         let producer = scope.spawn(move || crate::readahead::produce(HashingReader::new(decoded), tx));
-        let applied = apply_entries(&mut ahead, root, opts);
+        let tripped = std::cell::Cell::new(false);
+        let mut bounded = Bounded { inner: &mut ahead, read: 0, limit: opts.size_limit, compressed: opts.compressed_size, consumed: &consumed, tripped: &tripped };
+        let applied = apply_entries(&mut bounded, root, opts);
+        let read = bounded.read;
+        let applied = match applied {
+            Err(_) if tripped.get() => Err(Error::LayerTooLarge {
+                digest: opts.layer_digest.clone().unwrap_or_else(|| "(no digest)".into()),
+                limit: opts.size_limit.to_string(),
+                bound: opts.size_limit.bound(opts.compressed_size.unwrap_or_else(|| consumed.load(std::sync::atomic::Ordering::Relaxed))).unwrap_or(u64::MAX),
+                read,
+            }),
+            other => other,
+        };
         // On an error the reader goes first, which stops the producer.
         drop(ahead);
         let hashing = producer.join().map_err(|_| Error::Archive { source: io::Error::other("the decompression thread panicked") })?;
@@ -120,8 +219,47 @@ fn unpack_inner<R: Read + Send>(
     })
 }
 
+/// Counts the compressed bytes read (for a ratio limit on a blob of unknown size).
+struct CountingReader<'c, R> {
+    inner: R,
+    count: &'c std::sync::atomic::AtomicU64,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The uncompressed stream, failing once it passes the layer's size limit (`tripped` says so).
+struct Bounded<'a, R> {
+    inner: R,
+    read: u64,
+    limit: LayerSizeLimit,
+    compressed: Option<u64>,
+    consumed: &'a std::sync::atomic::AtomicU64,
+    tripped: &'a std::cell::Cell<bool>,
+}
+
+impl<R: Read> Read for Bounded<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        let compressed = self.compressed.unwrap_or_else(|| self.consumed.load(std::sync::atomic::Ordering::Relaxed));
+        if let Some(bound) = self.limit.bound(compressed)
+            && self.read > bound
+        {
+            self.tripped.set(true);
+            return Err(io::Error::other(format!("layer size limit passed: {} bytes read, limit {bound}", self.read)));
+        }
+        Ok(n)
+    }
+}
+
 /// Applies every entry of the tar stream `stream` to the root, and reads the stream to its end.
-fn apply_entries<'a>(stream: &mut crate::readahead::ChannelReader, root: Root, opts: &'a UnpackOptions) -> Result<Apply<'a>, Error> {
+fn apply_entries<'a, S: Read>(stream: &mut S, root: Root, opts: &'a UnpackOptions) -> Result<Apply<'a>, Error> {
     let mut state = Apply {
         root,
         opts,
@@ -340,10 +478,19 @@ impl Apply<'_> {
                 )
                 .map_err(|e| io_err(e.into()))?;
                 let mut file = File::from(fd);
-                // A short stream (a size field larger than the data) surfaces here as an error.
-                let copied =
-                    io::copy(entry, &mut file).map_err(|source| Error::Archive { source })?;
+                // A short stream (a size field larger than the data) surfaces here as an error;
+                // the half-written file goes (a bomb's would hold up to the size limit).
+                let copied = match io::copy(entry, &mut file) {
+                    Ok(n) => n,
+                    Err(source) => {
+                        drop(file);
+                        let _ = rustix::fs::unlinkat(parent, base, AtFlags::empty());
+                        return Err(Error::Archive { source });
+                    }
+                };
                 if copied != entry.size() {
+                    drop(file);
+                    let _ = rustix::fs::unlinkat(parent, base, AtFlags::empty());
                     return Err(Error::Archive {
                         source: io::Error::new(
                             io::ErrorKind::UnexpectedEof,
