@@ -367,7 +367,7 @@ impl Builder {
     /// Applies `layers`, in order, to `dir`, leaving `keep` alone; downloading the later
     /// layers overlaps unpacking the earlier ones.
     pub(crate) fn unpack(&self, layers: &[ImageLayer], dir: &std::path::Path, rootless: bool, keep: &strata_snapshot::KeepPaths) -> Result<(), BuildError> {
-        self.each_fetched(layers, |l| crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep))
+        self.each_fetched(layers, |l| crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep, self.opts.max_layer_size))
     }
 
     /// Calls `each` on every layer in order, as soon as its blob is in the store. Missing blobs

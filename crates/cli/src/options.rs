@@ -76,6 +76,7 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         SnapshotModeArg::Redo => SnapshotMode::Redo,
         SnapshotModeArg::Time => SnapshotMode::Time,
     };
+    o.max_layer_size = a.max_layer_size;
     o.single_snapshot = a.single_snapshot;
     o.compression = match a.compression {
         CompressionArg::Gzip => Compression::Gzip { level: a.compression_level.map_or(6, |l| l.clamp(0, 9) as u32) },
