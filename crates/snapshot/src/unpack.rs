@@ -210,8 +210,10 @@ fn unpack_inner<R: Read + Send>(
                 actual: diff_id,
             });
         }
+        // In entry order, parents first: a directory below the previous one is one lookup away.
+        let mut prev: Option<(PathBuf, OwnedFd)> = None;
         for (rel, times) in std::mem::take(&mut state.dir_times) {
-            state.set_dir_times(&rel, &times)?;
+            prev = state.set_dir_times(&rel, &times, prev)?;
         }
         state.stats.diff_id = diff_id;
         state.stats.tar_size = size;
@@ -498,36 +500,36 @@ impl Apply<'_> {
                         ),
                     });
                 }
-                self.set_meta_fd(file.as_fd(), &meta, &name)?;
+                self.set_meta_fd(file.as_fd(), meta, name)?;
                 rustix::fs::futimens(&file, &meta.times).map_err(|e| io_err(e.into()))?;
             }
             tar::EntryType::Symlink => {
                 let target = entry
                     .link_name_bytes()
-                    .ok_or_else(|| entry_error(&name, "symlink without a target"))?
+                    .ok_or_else(|| entry_error(name, "symlink without a target"))?
                     .into_owned();
                 rootdir::remove_except(parent, base, &rel, &self.opts.keep).map_err(io_err)?;
                 rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, base)
                     .map_err(|e| io_err(e.into()))?;
-                self.chown_at(parent, base, &meta, &name)?;
+                self.chown_at(parent, base, meta, name)?;
                 rustix::fs::utimensat(parent, base, &meta.times, AtFlags::SYMLINK_NOFOLLOW)
                     .map_err(|e| io_err(e.into()))?;
             }
             tar::EntryType::Link => {
                 let target = entry
                     .link_name_bytes()
-                    .ok_or_else(|| entry_error(&name, "hardlink without a target"))?
+                    .ok_or_else(|| entry_error(name, "hardlink without a target"))?
                     .into_owned();
                 let target_rel = clean_relative(&target);
                 let Some((tparent_rel, tbase)) = split_parent(&target_rel) else {
-                    return Err(entry_error(&name, "hardlink to the root directory"));
+                    return Err(entry_error(name, "hardlink to the root directory"));
                 };
                 if target_rel == rel {
                     return Ok(());
                 }
                 let tparent = self.root.open_dir(tparent_rel).map_err(|e| {
                     entry_error(
-                        &name,
+                        name,
                         format!(
                             "hardlink target {:?}: {e}",
                             String::from_utf8_lossy(&target)
@@ -537,7 +539,7 @@ impl Apply<'_> {
                 match rootdir::lstat_at(tparent.as_fd(), tbase).map_err(io_err)? {
                     None => {
                         return Err(entry_error(
-                            &name,
+                            name,
                             format!(
                                 "hardlink target {:?} does not exist in the rootfs",
                                 String::from_utf8_lossy(&target)
@@ -545,7 +547,7 @@ impl Apply<'_> {
                         ));
                     }
                     Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-                        return Err(entry_error(&name, "hardlink to a directory"));
+                        return Err(entry_error(name, "hardlink to a directory"));
                     }
                     Some(_) => {}
                 }
@@ -579,7 +581,7 @@ impl Apply<'_> {
                 rootdir::remove_except(parent, base, &rel, &self.opts.keep).map_err(io_err)?;
                 rustix::fs::mknodat(parent, base, ftype, Mode::from_raw_mode(0o600), dev)
                     .map_err(|e| io_err(e.into()))?;
-                self.chown_at(parent, base, &meta, &name)?;
+                self.chown_at(parent, base, meta, name)?;
                 // The node was just created by us in a directory fd we hold: chmod by name is safe.
                 rustix::fs::chmodat(
                     parent,
@@ -593,7 +595,7 @@ impl Apply<'_> {
             }
             other => {
                 return Err(entry_error(
-                    &name,
+                    name,
                     format!("unsupported tar entry type {other:?}"),
                 ));
             }
@@ -768,22 +770,23 @@ impl Apply<'_> {
         }
     }
 
-    fn set_dir_times(&self, rel: &Path, times: &Timestamps) -> Result<(), Error> {
+    /// Sets the times of directory `rel`; returns it open, for the next one (`prev`: the last).
+    fn set_dir_times(&self, rel: &Path, times: &Timestamps, prev: Option<(PathBuf, OwnedFd)>) -> Result<Option<(PathBuf, OwnedFd)>, Error> {
+        let open_in = |pfd: BorrowedFd<'_>, base: &OsStr| {
+            rustix::fs::openat(pfd, base, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).map_err(io::Error::from)
+        };
         let fd: io::Result<OwnedFd> = match split_parent(rel) {
             None => self.root.open_dir(Path::new("")),
-            Some((p, base)) => self.root.open_dir(p).and_then(|pfd| {
-                rustix::fs::openat(
-                    &pfd,
-                    base,
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(io::Error::from)
-            }),
+            Some((p, base)) => match &prev {
+                Some((prev_rel, pfd)) if prev_rel == p => open_in(pfd.as_fd(), base),
+                _ => self.root.open_dir(p).and_then(|pfd| open_in(pfd.as_fd(), base)),
+            },
         };
         match fd {
-            Ok(fd) => rustix::fs::futimens(&fd, times)
-                .map_err(|e| Error::io(self.root.path().join(rel), e.into())),
+            Ok(fd) => {
+                rustix::fs::futimens(&fd, times).map_err(|e| Error::io(self.root.path().join(rel), e.into()))?;
+                Ok(Some((rel.to_path_buf(), fd)))
+            }
             // Removed or replaced by a later entry of the same layer: nothing to do.
             Err(e)
                 if matches!(
@@ -791,7 +794,7 @@ impl Apply<'_> {
                     Some(libc::ENOENT | libc::ELOOP | libc::ENOTDIR)
                 ) =>
             {
-                Ok(())
+                Ok(prev)
             }
             Err(e) => Err(Error::io(self.root.path().join(rel), e)),
         }

@@ -104,6 +104,9 @@ pub fn xattr_digest(fd: BorrowedFd<'_>) -> u64 {
 /// PATH_MAX) are opened piece by piece.
 const PATH_CHUNK: usize = 3072;
 
+/// Paths longer than this are deep: their first subdirectory is read through its parent's fd.
+const DEEP: usize = 512;
+
 /// `openat(dir, rel, flags)` for a relative path of any length: past [`PATH_CHUNK`] bytes the
 /// path is opened in pieces (each piece's last component with `flags`, so with `NOFOLLOW` the
 /// intermediate pieces' ends are never symlinks either).
@@ -309,7 +312,16 @@ impl<'a> Walker<'a> {
                 }
             };
             let mut subdirs = Vec::new();
-            let result = self.read_one(&dir, &mut out, &mut subdirs);
+            let mut next: Option<(Key, OwnedFd)> = None;
+            let mut result = self.read_one(&dir, None, &mut out, &mut subdirs, &mut next);
+            // Deep below the root, the first subdirectory is read right here through the fd
+            // opened from its parent: a chain of thousands of levels then costs one lookup per
+            // level, not a walk from the root for each (and no path outgrows PATH_MAX).
+            while result.is_ok()
+                && let Some((key, fd)) = next.take()
+            {
+                result = self.read_one(&key, Some(fd), &mut out, &mut subdirs, &mut next);
+            }
             let mut q = queue.lock().unwrap_or_else(|p| p.into_inner());
             q.active -= 1;
             if let Err(e) = result {
@@ -320,14 +332,16 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn read_one(&self, dir: &[u8], out: &mut Walked, subdirs: &mut Vec<Key>) -> Result<(), Error> {
+    /// Lists `dir` (opened here unless `opened`); subdirectories go to `subdirs`, or one of
+    /// them, opened, to `next` when `dir` is deep.
+    fn read_one(&self, dir: &[u8], opened: Option<OwnedFd>, out: &mut Walked, subdirs: &mut Vec<Key>, next: &mut Option<(Key, OwnedFd)>) -> Result<(), Error> {
         let host = || self.rootfs.join(OsStr::from_bytes(dir));
         let path: &[u8] = if dir.is_empty() { b"." } else { dir };
-        let fd = match openat_long(
-            self.root.as_fd(),
-            path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        ) {
+        let opened = match opened {
+            Some(fd) => Ok(fd),
+            None => openat_long(self.root.as_fd(), path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC),
+        };
+        let fd = match opened {
             Ok(fd) => fd,
             // Removed (or replaced) while we walk, e.g. by a RUN's leftover process: gone.
             Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => return Ok(()),
@@ -370,7 +384,13 @@ impl<'a> Walker<'a> {
                     out.skipped.push(rel);
                     continue;
                 }
-                subdirs.push(rel.clone());
+                if next.is_none() && rel.len() > DEEP
+                    && let Ok(sub) = rustix::fs::openat(&fd, entry.file_name(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                {
+                    *next = Some((rel.clone(), sub));
+                } else {
+                    subdirs.push(rel.clone());
+                }
             }
             out.entries.push((rel, meta));
         }
