@@ -69,3 +69,29 @@ fn every_snapshot_mode_keeps_or_documents_rewrites_with_the_mtime_put_back() {
         }
     }
 }
+
+/// `--max-layer-size`: a limit below the busybox base layer's size refuses it, naming the
+/// layer's digest, the limit and the flag; a bad value is refused up front.
+#[test]
+fn max_layer_size_refuses_a_base_layer_naming_digest_limit_and_flag() {
+    let Some(env) = test_env("max_layer_size_refuses_a_base_layer_naming_digest_limit_and_flag") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(ctx.join("Dockerfile"), "ARG BASE\nFROM $BASE\nRUN true\n").expect("write Dockerfile");
+    let base = format!("BASE={}", env.base_busybox);
+    let work = dir.path().join("work");
+    let build = |limit: &str| {
+        strata(
+            &["build", "--context", ctx.to_str().expect("utf8"), "--build-arg", &base, "--no-push", "--max-layer-size", limit, "--work-dir", work.to_str().expect("utf8")],
+            &[],
+        )
+    };
+    let run = build("64KiB");
+    assert!(!run.ok, "a 64 KiB limit cannot hold busybox: {}", run.stderr);
+    assert!(run.stderr.contains("layer sha256:") && run.stderr.contains("65536 bytes") && run.stderr.contains("--max-layer-size"), "{}", run.stderr);
+    let run = build("12 parsecs");
+    assert!(!run.ok && run.stderr.contains("--max-layer-size") && run.stderr.contains("unknown unit"), "{}", run.stderr);
+    let run = build("100x");
+    assert!(run.ok, "the default holds it: {}", run.stderr);
+}
