@@ -42,7 +42,7 @@ pub enum Error {
     /// A layer's uncompressed stream passed the size limit (a decompression bomb, or a limit set
     /// too low for a trusted image).
     #[error(
-        "layer {digest}: uncompressed stream passed the layer size limit of {limit} ({bound} bytes) after {read} bytes, so unpacking stopped (the partly written file was removed; the build's root is not used further); if the image is trusted, raise the limit with --max-layer-size (e.g. 1000x, 200GiB or none)"
+        "layer {digest}: uncompressed stream passed the layer size limit of {limit} ({bound} bytes) after {read} bytes, so unpacking stopped (the partly written file was removed); if the image is trusted, raise the limit with --max-layer-size (e.g. 1000x, 200GiB or none)"
     )]
     LayerTooLarge { digest: String, limit: String, bound: u64, read: u64 },
     /// A blob's content does not hash to the digest it was committed under.

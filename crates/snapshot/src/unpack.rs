@@ -91,8 +91,13 @@ impl LayerSizeLimit {
 impl std::fmt::Display for LayerSizeLimit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Ratio(r) => write!(f, "{r}x the compressed size (at least 1 GiB)"),
-            Self::Bytes(b) => write!(f, "{b} bytes"),
+            Self::Ratio(r) => write!(f, "{r}x the compressed size, at least 1 GiB,"),
+            Self::Bytes(b) => match *b {
+                b if b % (1 << 30) == 0 => write!(f, "{} GiB", b >> 30),
+                b if b % (1 << 20) == 0 => write!(f, "{} MiB", b >> 20),
+                b if b % (1 << 10) == 0 => write!(f, "{} KiB", b >> 10),
+                b => write!(f, "{b} bytes"),
+            },
             Self::Unlimited => write!(f, "none"),
         }
     }
