@@ -596,11 +596,10 @@ fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result
 fn hash_one(root: BorrowedFd<'_>, rel: &[u8]) -> io::Result<[u8; 32]> {
     let path = OsStr::from_bytes(rel);
     let mut hasher = blake3::Hasher::new();
-    match rustix::fs::openat(
+    match crate::walk::openat_long(
         root,
-        path,
+        rel,
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-        Mode::empty(),
     ) {
         Ok(fd) => {
             // A layer records the xattrs too, and `setcap` changes nothing else.

@@ -308,13 +308,13 @@ pub fn write_layer(
     let pipeline = Pipeline::start(encoder).map_err(blob_err)?;
     let mut tar = HashingWriter::new(pipeline);
     let mut writer = EntryWriter {
-        root: &root,
         rootfs,
         epoch: opts.reproducible_epoch,
         links: HashMap::new(),
         buf: vec![0u8; 256 * 1024],
         dir: None,
         child: None,
+        cursor: crate::dircursor::DirCursor::new(root.fd()).map_err(|e| Error::io(rootfs, e.into()))?,
     };
     for (rel, source) in &plan {
         writer.write_entry(&mut tar, rel, *source, &temp)?;
@@ -333,7 +333,6 @@ pub fn write_layer(
 }
 
 struct EntryWriter<'a> {
-    root: &'a Root,
     rootfs: &'a Path,
     epoch: Option<i64>,
     /// (dev, ino) of multiply-linked files already in the layer -> their tar name.
@@ -345,6 +344,8 @@ struct EntryWriter<'a> {
     /// The previous entry when it was a directory, kept open: its entries come next, so a deep
     /// tree costs one lookup per level instead of a walk from the root for each.
     child: Option<(PathBuf, OwnedFd)>,
+    /// Any other directory: a step or a few from the last one (see [`crate::dircursor`]).
+    cursor: crate::dircursor::DirCursor,
 }
 
 impl EntryWriter<'_> {
@@ -367,8 +368,8 @@ impl EntryWriter<'_> {
         {
             return Ok(fd);
         }
-        self.root
-            .open_dir_beneath(parent)
+        self.cursor
+            .open(parent.as_os_str().as_bytes())
             .map_err(|e| Error::ChangedDuringSnapshot {
                 path: self.rootfs.join(parent),
                 reason: format!("cannot open the directory any more: {e}"),

@@ -17,6 +17,7 @@
 pub mod blobstore;
 pub mod compression;
 pub mod diff;
+pub mod dircursor;
 pub mod digest_io;
 pub mod error;
 pub mod fasthash;

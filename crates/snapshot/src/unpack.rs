@@ -171,6 +171,9 @@ struct Apply<'a> {
     /// The previous entry when it was a directory, kept open for the next entry only (its
     /// first child, in a layer written parents first): a deep tree costs one lookup per level.
     child: Option<(PathBuf, OwnedFd)>,
+    /// Any other parent that exists and has no symlink on the way: a step or a few from the
+    /// last one (see [`crate::dircursor`]). Forgotten at every path an entry replaces or removes.
+    cursor: crate::dircursor::DirCursor,
 }
 
 fn unpack_inner<R: Read + Send>(
@@ -268,7 +271,6 @@ impl<R: Read> Read for Bounded<'_, R> {
 /// Applies every entry of the tar stream `stream` to the root, and reads the stream to its end.
 fn apply_entries<'a, S: Read>(stream: &mut S, root: Root, opts: &'a UnpackOptions) -> Result<Apply<'a>, Error> {
     let mut state = Apply {
-        root,
         opts,
         unpacked: FxHashSet::default(),
         dir_times: Vec::new(),
@@ -276,6 +278,8 @@ fn apply_entries<'a, S: Read>(stream: &mut S, root: Root, opts: &'a UnpackOption
         warned_xattr: false,
         parent: None,
         child: None,
+        cursor: crate::dircursor::DirCursor::new(root.fd()).map_err(|e| Error::io(root.path(), e.into()))?,
+        root,
     };
     {
         let mut archive = tar::Archive::new(&mut *stream);
@@ -398,6 +402,11 @@ impl Apply<'_> {
             return Ok(());
         }
         if let Some(base) = rel.file_name() {
+            if !matches!(whiteout::classify(base), Whiteout::None) {
+                // A whiteout removes a path the open directories may be on.
+                self.parent = None;
+                self.child = None;
+            }
             match whiteout::classify(base) {
                 Whiteout::None => {}
                 Whiteout::Opaque => return self.opaque(&rel, &name),
@@ -426,8 +435,14 @@ impl Apply<'_> {
         let parent_fd = match (self.parent.take(), child) {
             (Some((p, fd)), _) if p == parent_rel => fd,
             (_, Some((p, fd))) if p == parent_rel => fd,
-            _ => self.root.mkdir_all(parent_rel).map_err(io_err)?,
+            _ => match self.cursor.open(parent_rel.as_os_str().as_bytes()) {
+                Ok(fd) => fd,
+                // Missing, or a symlink on the way: resolved inside the root, made if need be.
+                Err(_) => self.root.mkdir_all(parent_rel).map_err(io_err)?,
+            },
         };
+        // Whatever was at this path may be replaced: no fd kept for it or below stays valid.
+        self.cursor.forget(rel.as_os_str().as_bytes());
         let result = self.apply_in(entry, &rel, kind, parent_fd.as_fd(), base, &meta, &name);
         self.parent = Some((parent_rel.to_path_buf(), parent_fd));
         result
@@ -660,6 +675,7 @@ impl Apply<'_> {
                 });
             }
         };
+        self.cursor.forget_below(dir_rel.as_os_str().as_bytes());
         let unpacked = &self.unpacked;
         rootdir::clear_dir_except(dir.as_fd(), &dir_rel, &self.opts.keep, &mut |child| {
             unpacked.contains(&dir_rel.join(child))
@@ -682,6 +698,7 @@ impl Apply<'_> {
             ));
         }
         let parent_rel = rel.parent().unwrap_or(Path::new(""));
+        self.cursor.forget(parent_rel.join(target).as_os_str().as_bytes());
         let parent = match self.root.open_dir(parent_rel) {
             Ok(fd) => fd,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {

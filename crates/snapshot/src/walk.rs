@@ -139,13 +139,20 @@ pub fn openat_long(dir: BorrowedFd<'_>, rel: &[u8], flags: OFlags) -> Result<Own
 /// Orders relative paths as `Path` does (component by component, so a directory's entries follow
 /// it directly), but as bytes with `/` below every other byte: no component parsing.
 pub fn path_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    let map = |c: u8| if c == b'/' { 0 } else { u16::from(c) + 1 };
-    for (x, y) in a.iter().zip(b.iter()) {
-        if x != y {
-            return map(*x).cmp(&map(*y));
-        }
+    let n = a.len().min(b.len());
+    // The common prefix by 64-byte blocks (memcmp), then the first differing byte.
+    let mut i = 0;
+    while i + 64 <= n && a[i..i + 64] == b[i..i + 64] {
+        i += 64;
     }
-    a.len().cmp(&b.len())
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    if i == n {
+        return a.len().cmp(&b.len());
+    }
+    let map = |c: u8| if c == b'/' { 0 } else { u16::from(c) + 1 };
+    map(a[i]).cmp(&map(b[i]))
 }
 
 /// Joins a relative key and a name.

@@ -641,11 +641,14 @@ fn kept_paths_survive_entries_whiteouts_and_opaque_dirs() {
 }
 
 /// Creates `depth` nested directories named `name` below `root` (fd-relative: the path outgrows
-/// PATH_MAX) and a file at the bottom.
+/// PATH_MAX), a file `f` in each and a file `bottom` at the bottom.
 fn deep_tree(root: &Path, name: &str, depth: usize) {
     use rustix::fs::{Mode, OFlags};
     let mut fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
     for _ in 0..depth {
+        // A file at every level too: a layer lists them after the whole chain below, deepest
+        // first, so each is in an ancestor of the directory before (climbing, not descending).
+        drop(rustix::fs::openat(&fd, "f", OFlags::WRONLY | OFlags::CREATE, Mode::from_raw_mode(0o644)).unwrap());
         rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o755)).unwrap();
         fd = rustix::fs::openat(&fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty()).unwrap();
     }
@@ -653,12 +656,14 @@ fn deep_tree(root: &Path, name: &str, depth: usize) {
     rustix::io::write(&f, b"deep").unwrap();
 }
 
-/// Depth of the chain of directories named `name` below `root`, and the bottom file's content.
+/// Depth of the chain of directories named `name` below `root` (each holding `f`), and the
+/// bottom file's content.
 fn deep_tree_depth(root: &Path, name: &str) -> (usize, Vec<u8>) {
     use rustix::fs::{Mode, OFlags};
     let mut fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
     let mut depth = 0;
     while let Ok(next) = rustix::fs::openat(&fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty()) {
+        assert!(rustix::fs::statat(&fd, "f", rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok(), "the file at level {depth}");
         fd = next;
         depth += 1;
     }
@@ -774,9 +779,9 @@ fn layer_size_limit_default_and_parsing() {
 
 /// A tree 2,048 levels deep (the case: its layer took 11.7 s to write, 63 KiB) and one
 /// whose paths pass PATH_MAX (8 KiB: every path-based call failed with ENAMETOOLONG): diffed,
-/// written and unpacked, the copy has every level. Layer planning is linear in the names, and
-/// the walker, the layer writer and unpacking step one directory at a time through the fd of the
-/// one before. The bound asserted is deliberately loose (the machine is shared); the figures are
+/// written and unpacked, the copy has every level. Layer planning is linear in the names; the
+/// walker, the layer writer and unpacking step one directory at a time through the fd of the
+/// one before, and climb back through directories kept open every 64 levels (`DirCursor`). The bound asserted is deliberately loose (the machine is shared); the figures are
 /// printed.
 #[test]
 fn deep_tree_diff_layer_unpack() {
@@ -803,3 +808,4 @@ fn deep_tree_diff_layer_unpack() {
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "quadratic again? {:?}", started.elapsed());
 }
+
