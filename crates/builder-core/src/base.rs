@@ -84,15 +84,19 @@ pub fn unpack_layers(
     rootfs: &std::path::Path,
     rootless: bool,
     keep: &strata_snapshot::KeepPaths,
+    size_limit: strata_snapshot::LayerSizeLimit,
 ) -> Result<(), BuildError> {
     for layer in layers {
         let path = store.path(&layer.digest);
         let file = std::fs::File::open(&path).map_err(BuildError::io(&path))?;
+        let compressed_size = file.metadata().map_err(BuildError::io(&path))?.len();
         let opts = strata_snapshot::UnpackOptions {
             expected_diff_id: Some(layer.diff_id.clone()),
             layer_digest: Some(layer.digest.clone()),
             rootless,
             keep: keep.clone(),
+            size_limit,
+            compressed_size: Some(compressed_size),
         };
         strata_snapshot::unpack_layer(std::io::BufReader::new(file), rootfs, &opts)?;
     }

@@ -381,7 +381,7 @@ impl Builder {
     /// with that blob fetched again: one bad file in the work dir never breaks every later build.
     pub(crate) fn unpack(&self, layers: &[ImageLayer], dir: &std::path::Path, rootless: bool, keep: &strata_snapshot::KeepPaths) -> Result<(), BuildError> {
         let stored: Vec<&str> = layers.iter().filter(|l| self.store.contains(&l.digest)).map(|l| l.digest.as_str()).collect();
-        let once = || self.each_fetched(layers, |l| crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep));
+        let once = || self.each_fetched(layers, |l| crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep, self.opts.max_layer_size));
         match once() {
             Err(e) if dir != std::path::Path::new("/") => match damaged_blob(&e).filter(|d| stored.contains(d)) {
                 Some(digest) if self.client.knows_blob(digest) => {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use strata_registry::ClientOptions;
-use strata_snapshot::{Compression, SnapshotMode};
+use strata_snapshot::{Compression, LayerSizeLimit, SnapshotMode};
 
 /// How RUN instructions are isolated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,6 +53,8 @@ pub struct BuildOptions {
     pub isolation: Isolation,
     /// How changes are detected after RUN.
     pub snapshot_mode: SnapshotMode,
+    /// Largest uncompressed size of one base or cached layer (`--max-layer-size`).
+    pub max_layer_size: LayerSizeLimit,
     /// One layer for the whole stage instead of one per instruction.
     pub single_snapshot: bool,
     /// Layer compression.
@@ -116,6 +118,7 @@ impl BuildOptions {
             digest_file: None,
             isolation: Isolation::default(),
             snapshot_mode: SnapshotMode::default(),
+            max_layer_size: LayerSizeLimit::default(),
             single_snapshot: false,
             compression: Compression::default(),
             reproducible_epoch: None,

@@ -130,6 +130,10 @@ pub struct BuildArgs {
     /// How changes are detected after RUN.
     #[arg(long, value_enum, default_value = "full")]
     pub snapshot_mode: SnapshotModeArg,
+    /// Largest uncompressed size of one base or cached layer: a ratio to its compressed size
+    /// (`100x`, at least 1 GiB), a size (`200GiB`, `500MB`) or `none`; a gzip bomb stops there.
+    #[arg(long = "max-layer-size", value_name = "LIMIT", default_value = "100x", value_parser = strata_snapshot::LayerSizeLimit::parse)]
+    pub max_layer_size: strata_snapshot::LayerSizeLimit,
     /// One layer for the whole final stage.
     #[arg(long)]
     pub single_snapshot: bool,

@@ -76,6 +76,7 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         SnapshotModeArg::Redo => SnapshotMode::Redo,
         SnapshotModeArg::Time => SnapshotMode::Time,
     };
+    o.max_layer_size = a.max_layer_size;
     o.single_snapshot = a.single_snapshot;
     if let Some(max) = a.max_download_size {
         o.max_download_size = max;

@@ -249,6 +249,12 @@ fn read_settings() -> anyhow::Result<Plan> {
         }
         push("--snapshot-mode", m);
     }
+    if let Some(m) = var("PLUGIN_MAX_LAYER_SIZE") {
+        if let Err(e) = strata_snapshot::LayerSizeLimit::parse(&m) {
+            bail!("PLUGIN_MAX_LAYER_SIZE: {e}");
+        }
+        push("--max-layer-size", m);
+    }
     if let Some(p) = var("PLUGIN_OCI_LAYOUT_PATH") {
         push("--oci-layout-path", p);
     }

@@ -23,9 +23,12 @@ pub enum SnapshotMode {
     /// Content compared (hashes cached by inode, size and times).
     #[default]
     Full,
-    /// Metadata only: mode, size, uid, gid, mtime in nanoseconds.
+    /// Metadata only, no content read: type, mode, uid, gid, size, mtime, and the ctime and
+    /// inode number, which every write and rename sets and no program can set back (directories:
+    /// mode, owner, mtime, xattrs).
     Redo,
-    /// mtime only.
+    /// mtime only (and the file type): misses a rewrite whose mtime is put back, a chmod, chown
+    /// or xattr change, and a rename over the path of a file with the same mtime.
     Time,
 }
 
@@ -84,8 +87,7 @@ impl Changes {
     /// Sorts by path (parents before children) and removes duplicates.
     pub fn normalize(&mut self) {
         self.entries.sort_by(|a, b| {
-            a.path()
-                .cmp(b.path())
+            crate::walk::path_order(a.path().as_os_str().as_bytes(), b.path().as_os_str().as_bytes())
                 .then_with(|| is_delete(a).cmp(&is_delete(b)))
         });
         self.entries.dedup();
@@ -126,32 +128,37 @@ fn compare(mode: SnapshotMode, old: &Meta, new: &Meta) -> Verdict {
     if old.file_type() != new.file_type() {
         return Verdict::Changed;
     }
+    let mtime_moved = (old.mtime, old.mtime_ns) != (new.mtime, new.mtime_ns);
+    let owner_or_mode_moved = old.mode != new.mode || old.uid != new.uid || old.gid != new.gid || old.rdev != new.rdev;
     match mode {
         SnapshotMode::Time => {
-            if (old.mtime, old.mtime_ns) != (new.mtime, new.mtime_ns) {
+            if mtime_moved {
                 Verdict::Changed
             } else {
                 Verdict::Same
             }
         }
         SnapshotMode::Redo => {
-            if old.mode != new.mode
-                || old.size != new.size
-                || old.uid != new.uid
-                || old.gid != new.gid
-                || (old.mtime, old.mtime_ns) != (new.mtime, new.mtime_ns)
+            if owner_or_mode_moved || mtime_moved {
+                Verdict::Changed
+            } else if new.is_dir() {
+                // All a layer records of a directory is its own metadata; its ctime also moves
+                // when strata's mount stubs come and go, so it is not compared.
+                if old.xattrs != new.xattrs { Verdict::Changed } else { Verdict::Same }
+            } else if old.size != new.size
+                || old.ino != new.ino
+                || (old.ctime, old.ctime_ns) != (new.ctime, new.ctime_ns)
             {
+                // Every write, chmod, chown, xattr change or rename sets the ctime, and a rename
+                // over the path brings another inode: no program can put those back, unlike
+                // the mtime (`cp -p`, `tar -x`, `rsync -a`, `touch -d`).
                 Verdict::Changed
             } else {
                 Verdict::Same
             }
         }
         SnapshotMode::Full => {
-            if old.mode != new.mode
-                || old.uid != new.uid
-                || old.gid != new.gid
-                || old.rdev != new.rdev
-            {
+            if owner_or_mode_moved {
                 Verdict::Changed
             } else if new.has_content() && old.cache_key() != new.cache_key() {
                 if old.size != new.size {
@@ -159,11 +166,39 @@ fn compare(mode: SnapshotMode, old: &Meta, new: &Meta) -> Verdict {
                 } else {
                     Verdict::CompareContent
                 }
+            } else if new.is_dir() && (mtime_moved || old.xattrs != new.xattrs) {
+                // As BuildKit: a directory whose entries came and went has a new mtime to record.
+                Verdict::Changed
             } else {
-                // Directories: their own metadata is all a layer records of them.
                 Verdict::Same
             }
         }
+    }
+}
+
+/// The latest ctime among `metas` (seconds, nanoseconds).
+fn newest_ctime<'a>(metas: impl Iterator<Item = &'a Meta>) -> (i64, i64) {
+    metas.map(|m| (m.ctime, m.ctime_ns)).max().unwrap_or((i64::MIN, 0))
+}
+
+/// Waits until a change made from now on gets a ctime later than `newest` (the latest ctime just
+/// indexed), so a rewrite in the same clock tick as the index cannot look unchanged. The kernel
+/// stamps files from the coarse realtime clock, truncated to the file system's granularity: a
+/// ctime without nanoseconds is taken as a whole-second file system. Usually returns at once (the
+/// newest change is older than the walk); at most one tick, or up to a second on such a file
+/// system.
+fn settle(newest: (i64, i64)) {
+    use rustix::time::{ClockId, clock_gettime};
+    let whole_seconds = newest.1 == 0;
+    let started = std::time::Instant::now();
+    loop {
+        let now = clock_gettime(ClockId::RealtimeCoarse);
+        let past = if whole_seconds { now.tv_sec > newest.0 } else { (now.tv_sec, now.tv_nsec) > newest };
+        // A ctime far in the future means the clock was set back: waiting would not help.
+        if past || newest.0 > now.tv_sec.saturating_add(2) || started.elapsed() > std::time::Duration::from_millis(1500) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -252,6 +287,7 @@ impl Snapshotter {
         let generation = self.generation;
         let walker = Walker::new(&self.rootfs, &self.ignore, self.threads)?;
         let walked = walker.walk(b"")?;
+        let newest = newest_ctime(walked.entries.iter().map(|(_, m)| m));
         let mode = self.mode;
         let mut upserts: Vec<Key> = Vec::new();
         let mut jobs: Vec<HashJob> = Vec::new();
@@ -340,6 +376,9 @@ impl Snapshotter {
             gone.push(p);
             false
         });
+        if mode != SnapshotMode::Time {
+            settle(newest);
+        }
         if !report {
             return Ok(Changes::default());
         }
@@ -420,11 +459,18 @@ impl Snapshotter {
                 }
                 Err(e) => return Err(Error::io(full, e.into())),
             };
-            let meta = Meta::of(&st);
-            let mut found = vec![(key.clone(), meta)];
+            let mut meta = Meta::of(&st);
+            let mut found = Vec::new();
             if meta.is_dir() {
-                found.extend(walker.walk(&key)?.entries);
+                let mut walked = walker.walk(&key)?;
+                // The walk read `key` itself too: its xattr digest is among the walk's.
+                if let Some((_, d)) = walked.dir_xattrs.iter().find(|(k, _)| **k == *key) {
+                    meta.xattrs = *d;
+                }
+                walked.attach_xattrs();
+                found.extend(walked.entries);
             }
+            found.insert(0, (key.clone(), meta));
             for (k, meta) in found {
                 self.index.insert(
                     k.clone(),
@@ -440,10 +486,14 @@ impl Snapshotter {
         for p in parents {
             let full = self.rootfs.join(path_of(&p));
             let st = rustix::fs::lstat(&full).map_err(|e| Error::io(&full, e.into()))?;
+            let mut meta = Meta::of(&st);
+            if meta.is_dir() {
+                meta.xattrs = dir_xattr_digest(&full);
+            }
             self.index.insert(
                 p.clone(),
                 Entry {
-                    meta: Meta::of(&st),
+                    meta,
                     hash: None,
                     seen: generation,
                 },
@@ -467,11 +517,22 @@ impl Snapshotter {
                 }
             }
         }
+        if mode != SnapshotMode::Time {
+            settle(newest_ctime(upserts.iter().filter_map(|k| self.index.get(k)).map(|e| &e.meta)));
+        }
         let mut entries: Vec<Change> = upserts.iter().map(|k| Change::Upsert(path_of(k))).collect();
         entries.extend(deletes.into_iter().map(Change::Delete));
         let mut changes = Changes { entries };
         changes.normalize();
         Ok(changes)
+    }
+}
+
+/// The xattr digest of the directory at the host path `full` (0 if it cannot be opened).
+fn dir_xattr_digest(full: &Path) -> u64 {
+    match rustix::fs::open(full, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => crate::walk::xattr_digest(fd.as_fd()),
+        Err(_) => 0,
     }
 }
 
@@ -535,13 +596,21 @@ fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result
 fn hash_one(root: BorrowedFd<'_>, rel: &[u8]) -> io::Result<[u8; 32]> {
     let path = OsStr::from_bytes(rel);
     let mut hasher = blake3::Hasher::new();
-    match rustix::fs::openat(
+    match crate::walk::openat_long(
         root,
-        path,
+        rel,
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-        Mode::empty(),
     ) {
         Ok(fd) => {
+            // A layer records the xattrs too, and `setcap` changes nothing else.
+            for (k, v) in crate::layer::read_xattrs_fd(fd.as_fd()) {
+                hasher.update(b"xattr:");
+                hasher.update(&(k.len() as u64).to_le_bytes());
+                hasher.update(&k);
+                hasher.update(&(v.len() as u64).to_le_bytes());
+                hasher.update(&v);
+            }
+            hasher.update(b"content:");
             let mut file = std::fs::File::from(fd);
             let mut buf = [0u8; 64 * 1024];
             loop {

@@ -39,6 +39,12 @@ pub enum Error {
         "{path}: changed while being written to the layer ({reason}); is a process still writing to the rootfs?"
     )]
     ChangedDuringSnapshot { path: PathBuf, reason: String },
+    /// A layer's uncompressed stream passed the size limit (a decompression bomb, or a limit set
+    /// too low for a trusted image).
+    #[error(
+        "layer {digest}: uncompressed stream passed the layer size limit of {limit} ({bound} bytes) after {read} bytes, so unpacking stopped (the partly written file was removed); if the image is trusted, raise the limit with --max-layer-size (e.g. 1000x, 200GiB or none)"
+    )]
+    LayerTooLarge { digest: String, limit: String, bound: u64, read: u64 },
     /// A blob's content does not hash to the digest it was committed under.
     #[error("blob digest mismatch: expected {expected}, got {actual}")]
     BlobDigestMismatch { expected: String, actual: String },

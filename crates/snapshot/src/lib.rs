@@ -17,6 +17,7 @@
 pub mod blobstore;
 pub mod compression;
 pub mod diff;
+pub mod dircursor;
 pub mod digest_io;
 pub mod error;
 pub mod fasthash;
@@ -35,4 +36,4 @@ pub use diff::{Change, Changes, SnapshotMode, SnapshotOptions, Snapshotter};
 pub use error::Error;
 pub use layer::{Compression, LayerInfo, LayerOptions, write_layer};
 pub use rootdir::KeepPaths;
-pub use unpack::{UnpackOptions, UnpackStats, unpack_layer};
+pub use unpack::{LayerSizeLimit, UnpackOptions, UnpackStats, unpack_layer};

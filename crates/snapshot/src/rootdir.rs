@@ -124,7 +124,8 @@ impl Root {
                     tracing::debug!("openat2 unavailable; resolving paths component by component");
                     NO_OPENAT2.store(true, Ordering::Relaxed);
                 }
-                Err(Errno::AGAIN) => {}
+                // Longer than PATH_MAX (a hostile deep tree): the manual walk has no such limit.
+                Err(Errno::AGAIN) | Err(Errno::NAMETOOLONG) => {}
                 Err(e) => return Err(to_io(e)),
             }
         }
@@ -148,7 +149,8 @@ impl Root {
             ) {
                 Ok(fd) => return Ok(fd),
                 Err(Errno::NOSYS) | Err(Errno::PERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
-                Err(Errno::AGAIN) => {}
+                // Longer than PATH_MAX (a hostile deep tree): one component at a time below.
+                Err(Errno::AGAIN) | Err(Errno::NAMETOOLONG) => {}
                 Err(e) => return Err(to_io(e)),
             }
         }

@@ -639,3 +639,173 @@ fn kept_paths_survive_entries_whiteouts_and_opaque_dirs() {
     assert_eq!(std::fs::read(fx.rootfs.join("var/lib/strata/state")).unwrap(), b"mine");
     fx.assert_sentinel_untouched();
 }
+
+/// Creates `depth` nested directories named `name` below `root` (fd-relative: the path outgrows
+/// PATH_MAX), a file `f` in each and a file `bottom` at the bottom.
+fn deep_tree(root: &Path, name: &str, depth: usize) {
+    use rustix::fs::{Mode, OFlags};
+    let mut fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    for _ in 0..depth {
+        // A file at every level too: a layer lists them after the whole chain below, deepest
+        // first, so each is in an ancestor of the directory before (climbing, not descending).
+        drop(rustix::fs::openat(&fd, "f", OFlags::WRONLY | OFlags::CREATE, Mode::from_raw_mode(0o644)).unwrap());
+        rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o755)).unwrap();
+        fd = rustix::fs::openat(&fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty()).unwrap();
+    }
+    let f = rustix::fs::openat(&fd, "bottom", OFlags::WRONLY | OFlags::CREATE, Mode::from_raw_mode(0o644)).unwrap();
+    rustix::io::write(&f, b"deep").unwrap();
+}
+
+/// Depth of the chain of directories named `name` below `root` (each holding `f`), and the
+/// bottom file's content.
+fn deep_tree_depth(root: &Path, name: &str) -> (usize, Vec<u8>) {
+    use rustix::fs::{Mode, OFlags};
+    let mut fd = rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    let mut depth = 0;
+    while let Ok(next) = rustix::fs::openat(&fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW, Mode::empty()) {
+        assert!(rustix::fs::statat(&fd, "f", rustix::fs::AtFlags::SYMLINK_NOFOLLOW).is_ok(), "the file at level {depth}");
+        fd = next;
+        depth += 1;
+    }
+    let f = rustix::fs::openat(&fd, "bottom", OFlags::RDONLY, Mode::empty()).unwrap();
+    let mut buf = vec![0u8; 16];
+    let n = rustix::io::read(&f, &mut buf).unwrap();
+    buf.truncate(n);
+    (depth, buf)
+}
+
+/// A gzip bomb, streamed: a tar header claiming a 50 GB file, then the same 1 MiB-of-zeros gzip
+/// member over and over (gzip allows concatenated members). About 1 KiB is ever held in memory;
+/// `read` counts the compressed bytes handed out.
+struct Bomb {
+    head: std::io::Cursor<Vec<u8>>,
+    member: Vec<u8>,
+    pos: usize,
+    members_left: u64,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Bomb {
+    /// `size` bytes of zeros in a file entry named `name`, or after the end of the archive when
+    /// `trailing`.
+    fn new(name: &str, size: u64, trailing: bool) -> Self {
+        let gz = |data: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(data).unwrap();
+            e.finish().unwrap()
+        };
+        let mut head = Vec::new();
+        if trailing {
+            head = tar(&[("small", F, "", b"ok")]);
+        } else {
+            let h = TarHeader { name: name.as_bytes().to_vec(), mode: 0o644, size, typeflag: F, ..Default::default() };
+            tarwriter::write_header(&mut head, &h).unwrap();
+        }
+        Self {
+            head: std::io::Cursor::new(gz(&head)),
+            member: gz(&vec![0u8; 1 << 20]),
+            pos: 0,
+            members_left: size.div_ceil(1 << 20),
+            read: Default::default(),
+        }
+    }
+}
+
+impl std::io::Read for Bomb {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = self.head.read(buf)?;
+        if n == 0 && self.members_left > 0 {
+            n = buf.len().min(self.member.len() - self.pos);
+            buf[..n].copy_from_slice(&self.member[self.pos..self.pos + n]);
+            self.pos += n;
+            if self.pos == self.member.len() {
+                self.pos = 0;
+                self.members_left -= 1;
+            }
+        }
+        self.read.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Bytes of file data under `root`.
+fn tree_bytes(root: &Path) -> u64 {
+    walkdir::WalkDir::new(root).into_iter().filter_map(|e| e.ok()).filter(|e| e.file_type().is_file()).map(|e| e.metadata().unwrap().len()).sum()
+}
+
+#[test]
+fn gzip_bomb_stops_at_the_size_limit_and_leaves_no_partial_file() {
+    for trailing in [false, true] {
+        let fx = Fixture::new();
+        let bomb = Bomb::new("bomb", 50_000_000_000, trailing);
+        let read = bomb.read.clone();
+        let stored = bomb.head.get_ref().len() + bomb.member.len();
+        assert!(stored < 4096, "the bomb is a few KB: {stored}");
+        let opts = UnpackOptions {
+            layer_digest: Some("sha256:b0mb".into()),
+            size_limit: LayerSizeLimit::Bytes(64 << 20),
+            ..Default::default()
+        };
+        let err = unpack_layer(bomb, &fx.rootfs, &opts).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::LayerTooLarge { bound, .. } if bound == 64 << 20), "{err:?}");
+        assert!(msg.contains("sha256:b0mb") && msg.contains("--max-layer-size") && msg.contains("67108864 bytes"), "{msg}");
+        assert!(!fx.rootfs.join("bomb").exists(), "the partly written file is removed");
+        assert_eq!(tree_bytes(&fx.rootfs), if trailing { 2 } else { 0 });
+        // It stopped soon after the limit: a few MB of the stream, not 50 GB's worth.
+        let compressed = read.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(compressed < 1 << 20, "read {compressed} compressed bytes");
+        fx.assert_sentinel_untouched();
+    }
+}
+
+#[test]
+fn layer_size_limit_default_and_parsing() {
+    let d = LayerSizeLimit::default();
+    assert_eq!(d, LayerSizeLimit::Ratio(100));
+    assert_eq!(d.bound(4096), Some(1 << 30), "a few KB may still hold 1 GiB");
+    assert_eq!(d.bound(2 << 30), Some(200 << 30), "100x a 2 GiB layer");
+    assert_eq!(LayerSizeLimit::parse("100x"), Ok(LayerSizeLimit::Ratio(100)));
+    assert_eq!(LayerSizeLimit::parse("20GiB"), Ok(LayerSizeLimit::Bytes(20 << 30)));
+    assert_eq!(LayerSizeLimit::parse("500MB"), Ok(LayerSizeLimit::Bytes(500_000_000)));
+    assert_eq!(LayerSizeLimit::parse("none"), Ok(LayerSizeLimit::Unlimited));
+    assert!(LayerSizeLimit::parse("0").is_err() && LayerSizeLimit::parse("12 parsecs").is_err() && LayerSizeLimit::parse("0x").is_err());
+    // A layer under the limit unpacks whole.
+    let fx = Fixture::new();
+    let opts = UnpackOptions { size_limit: LayerSizeLimit::Bytes(1 << 20), ..Default::default() };
+    unpack_layer(&tar(&[("fits", F, "", &vec![7u8; 100_000])])[..], &fx.rootfs, &opts).unwrap();
+    assert_eq!(std::fs::read(fx.rootfs.join("fits")).unwrap().len(), 100_000);
+}
+
+/// A tree 2,048 levels deep (the case: its layer took 11.7 s to write, 63 KiB) and one
+/// whose paths pass PATH_MAX (8 KiB: every path-based call failed with ENAMETOOLONG): diffed,
+/// written and unpacked, the copy has every level. Layer planning is linear in the names; the
+/// walker, the layer writer and unpacking step one directory at a time through the fd of the
+/// one before, and climb back through directories kept open every 64 levels (`DirCursor`). The bound asserted is deliberately loose (the machine is shared); the figures are
+/// printed.
+#[test]
+fn deep_tree_diff_layer_unpack() {
+    let started = std::time::Instant::now();
+    for (name, depth) in [("d", 2048usize), ("dir", 2048)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        let dst = tmp.path().join("dst");
+        std::fs::create_dir_all(&src).unwrap();
+        let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
+        let mut snap = Snapshotter::new(&src, SnapshotMode::Full, Vec::new()).unwrap();
+        deep_tree(&src, name, depth);
+        let t = std::time::Instant::now();
+        let changes = snap.diff().unwrap();
+        eprintln!("{name}x{depth}: diff {:?} ({} changes)", t.elapsed(), changes.len());
+        let t = std::time::Instant::now();
+        let layer = write_layer(&src, &changes, &LayerOptions::default(), &store).unwrap();
+        eprintln!("{name}x{depth}: layer {:?} ({} bytes)", t.elapsed(), layer.size);
+        let t = std::time::Instant::now();
+        let f = std::fs::File::open(store.path(&layer.digest)).unwrap();
+        unpack_layer(f, &dst, &UnpackOptions::default()).unwrap();
+        eprintln!("{name}x{depth}: unpack {:?}", t.elapsed());
+        assert_eq!(deep_tree_depth(&dst, name), (depth, b"deep".to_vec()));
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "quadratic again? {:?}", started.elapsed());
+}
+
