@@ -1,13 +1,20 @@
-//! `chroot` isolation (as root, or as root of a user namespace for `rootless`): private
-//! mount, UTS and PID namespaces, /proc, a minimal /dev and read-only /sys, the RUN's
-//! `--mount`s, `chroot(2)` into the rootfs, then the image's user.
+//! The sandbox for `chroot` isolation (as root, or as root of a user namespace for
+//! `rootless`), as runc builds a container: private mount, UTS, IPC and PID namespaces (and
+//! network for `--network=none`), the rootfs bind-mounted `nodev` with /proc (sensitive
+//! files masked, kernel knobs read-only), a minimal /dev and read-only /sys, the RUN's
+//! `--mount`s, then `pivot_root` into it with the host's tree detached, the capability
+//! bounding set cut to Docker's default, a seccomp filter like Docker's, and the image's
+//! user with only Docker's default capabilities (none for a non-root user).
 //!
 //! The child forks once more after `unshare(CLONE_NEWPID)`: the grandchild is PID 1 of the
 //! new namespace and becomes the command; the middle process only waits and passes its exit
-//! status on. When PID 1 exits the kernel kills every process left in the namespace, which
-//! is how "every process of the RUN is killed when it ends" holds even for daemons.
+//! status on. Both die with strata (`PR_SET_PDEATHSIG`), and when PID 1 exits the kernel
+//! kills every process left in the namespace, which is how "every process of the RUN is
+//! killed when it ends" holds even for daemons.
 
+use super::capabilities;
 use super::cleanup::kill_processes_rooted_at;
+use super::seccomp::Filter;
 use super::devices::{apply_mount_plan, bind_steps, file_steps, mount_plan, tmpfs_step, MountStep};
 use super::stubs::Stubs;
 use super::{RunMountSource, RunSpec, RunStatus, DEFAULT_PATH};
@@ -105,6 +112,51 @@ fn user_mount_steps(spec: &RunSpec, stubs: &mut Stubs) -> io::Result<Vec<MountSt
     Ok(steps)
 }
 
+/// The rootfs bound onto itself (a mount point, as `pivot_root` needs) and made `nodev`:
+/// a device node made with `mknod` in the RUN cannot be opened (Docker's device cgroup
+/// does the same); the RUN's /dev/null and friends are bind mounts of their own.
+fn root_steps(rootfs: &Path) -> Vec<MountStep> {
+    let target = super::devices::cpath(rootfs);
+    vec![
+        MountStep::Mount { source: Some(target.clone()), target: target.clone(), fstype: None, flags: libc::MS_BIND | libc::MS_REC, data: None, optional: false },
+        MountStep::Mount {
+            source: None,
+            target,
+            fstype: None,
+            flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NODEV | super::devices::locked_flags(rootfs),
+            data: None,
+            optional: false,
+        },
+    ]
+}
+
+/// Makes `root` (a mount point) this process's `/` with the host's tree detached, as runc
+/// does: `pivot_root(".", ".")` then a lazy unmount of the old root stacked on top. Where
+/// the current root cannot be pivoted (an initramfs, strata itself chroot'ed) the rootfs is
+/// moved over `/` instead and entered with `chroot`. Called in the forked child.
+///
+/// # Safety
+/// Syscalls only, on a CString prepared before the fork.
+unsafe fn enter_root(root: &CString) -> io::Result<()> {
+    // SAFETY: plain syscalls on NUL-terminated strings that outlive them.
+    unsafe {
+        if libc::chdir(root.as_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) == 0 {
+            if libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        } else if libc::mount(c".".as_ptr(), c"/".as_ptr(), std::ptr::null(), libc::MS_MOVE, std::ptr::null()) != 0 || libc::chroot(c".".as_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::chdir(c"/".as_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 fn status_of(status: std::process::ExitStatus) -> RunStatus {
     match (status.code(), status.signal()) {
         (Some(code), _) => RunStatus::Exited(code),
@@ -159,7 +211,8 @@ pub fn run_chroot(spec: &RunSpec) -> io::Result<RunStatus> {
             return Err(e);
         }
     };
-    let mut plan = mount_plan(&spec.rootfs, &spec.scripts);
+    let mut plan = root_steps(&spec.rootfs);
+    plan.extend(mount_plan(&spec.rootfs, &spec.scripts));
     plan.extend(user_steps);
     if spec.network_none {
         plan.push(MountStep::LoopbackUp);
@@ -173,6 +226,10 @@ pub fn run_chroot(spec: &RunSpec) -> io::Result<RunStatus> {
         unshare_flags |= libc::CLONE_NEWNET;
     }
 
+    let filter = Filter::for_run();
+    let last_cap = capabilities::last_cap();
+    let strata_pid = std::process::id() as libc::pid_t;
+
     let mut cmd = Command::new(&program);
     cmd.args(&spec.argv[1..]).env_clear().envs(spec.env.iter().map(|(k, v)| (k, v)));
     if !spec.env.iter().any(|(k, _)| k == "PATH") {
@@ -182,6 +239,11 @@ pub fn run_chroot(spec: &RunSpec) -> io::Result<RunStatus> {
     // prepared before the fork (CStrings, Vecs), so it neither allocates nor takes locks.
     unsafe {
         cmd.pre_exec(move || {
+            // If strata dies, the middle process goes with it (and PID 1 with that).
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != strata_pid {
+                return Err(io::Error::other("strata exited while starting the RUN"));
+            }
             if libc::unshare(unshare_flags) != 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -200,12 +262,15 @@ pub fn run_chroot(spec: &RunSpec) -> io::Result<RunStatus> {
                 return Err(io::Error::last_os_error());
             }
             apply_mount_plan(&plan)?;
-            if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            enter_root(&root)?;
             if libc::chdir(cwd.as_ptr()) != 0 {
                 return Err(io::Error::last_os_error());
             }
+            // No exec from here on can regain a capability outside Docker's default set.
+            capabilities::drop_bounding(capabilities::DOCKER_DEFAULT, last_cap)?;
+            // Installed while CAP_SYS_ADMIN is still held, so no_new_privs is not needed and
+            // setuid programs in the image keep working.
+            filter.install()?;
             libc::setsid();
             // After a single-ID map the kernel forbids setgroups; the RUN keeps no extra groups.
             if libc::setgroups(groups.len(), groups.as_ptr()) != 0 && !rootless {
@@ -214,6 +279,7 @@ pub fn run_chroot(spec: &RunSpec) -> io::Result<RunStatus> {
             if libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
                 return Err(io::Error::last_os_error());
             }
+            capabilities::limit(capabilities::DOCKER_DEFAULT)?;
             Ok(())
         });
     }

@@ -125,12 +125,13 @@ pub fn mount_plan(rootfs: &Path, scripts: &[(String, String)]) -> Vec<MountStep>
             optional: true,
         }),
     ));
+    steps.extend(proc_guard_steps(rootfs));
     let dev = rootfs.join("dev");
     steps.push(Mount {
         source: Some(cstr("tmpfs")),
         target: cpath(&dev),
         fstype: Some(cstr("tmpfs")),
-        flags: libc::MS_NOSUID | libc::MS_NOEXEC,
+        flags: libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV,
         data: Some(cstr("mode=755,size=65536k")),
         optional: false,
     });
@@ -187,6 +188,58 @@ pub fn mount_plan(rootfs: &Path, scripts: &[(String, String)]) -> Vec<MountStep>
                 optional: true,
             });
         }
+    }
+    steps
+}
+
+/// What Docker hides of /proc and /sys from a container (runc's `maskedPaths`).
+pub const MASKED_PATHS: &[&str] = &[
+    "proc/asound",
+    "proc/acpi",
+    "proc/kcore",
+    "proc/keys",
+    "proc/latency_stats",
+    "proc/timer_list",
+    "proc/timer_stats",
+    "proc/sched_debug",
+    "proc/scsi",
+    "sys/firmware",
+    "sys/devices/virtual/powercap",
+];
+
+/// What Docker leaves readable but not writable (runc's `readonlyPaths`).
+pub const READONLY_PATHS: &[&str] = &["proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"];
+
+/// Masks and read-only binds over the RUN's /proc and /sys, each skipped where the kernel
+/// has no such path: a file masked by /dev/null, a directory by an empty read-only tmpfs.
+pub fn proc_guard_steps(rootfs: &Path) -> Vec<MountStep> {
+    use MountStep::*;
+    let mut steps = Vec::new();
+    for rel in MASKED_PATHS {
+        let target = cpath(&rootfs.join(rel));
+        steps.push(Either(
+            Box::new(Mount { source: Some(cstr("/dev/null")), target: target.clone(), fstype: None, flags: libc::MS_BIND, data: None, optional: false }),
+            Box::new(Mount {
+                source: Some(cstr("tmpfs")),
+                target,
+                fstype: Some(cstr("tmpfs")),
+                flags: libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                data: None,
+                optional: true,
+            }),
+        ));
+    }
+    for rel in READONLY_PATHS {
+        let target = cpath(&rootfs.join(rel));
+        steps.push(Mount { source: Some(target.clone()), target: target.clone(), fstype: None, flags: libc::MS_BIND | libc::MS_REC, data: None, optional: true });
+        steps.push(Mount {
+            source: None,
+            target,
+            fstype: None,
+            flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            data: None,
+            optional: true,
+        });
     }
     steps
 }

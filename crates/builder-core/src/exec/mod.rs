@@ -5,6 +5,7 @@
 //! kernel kills everything it left behind. Rootless builds run the whole of strata inside a
 //! user namespace (see [`userns`]), where the same code path works unprivileged.
 
+mod capabilities;
 mod chroot;
 mod cleanup;
 pub mod container;
@@ -12,6 +13,7 @@ mod devices;
 mod emulated_mounts;
 pub mod mounts;
 pub mod probe;
+mod seccomp;
 mod stubs;
 pub mod userns;
 
