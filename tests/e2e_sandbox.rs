@@ -161,7 +161,8 @@ fn attacks_from_a_root_run_do_not_reach_the_host() {
              ( echo h > /proc/sysrq-trigger && echo WROTE-SYSRQ || echo refused ) > /r-sysrq 2>&1; \
              ( mknod /hostdisk b {major} {minor} ; head -c 512 /hostdisk > /dev/null && echo READ-HOST-DISK || echo refused ) > /r-mknod 2>&1; \
              rm -f /hostdisk; ls /dev > /r-dev; \
-             ( echo pwned > {host}/owned-directly && echo WROTE-HOST || echo refused ) > /r-direct 2>&1\n"
+             ( echo pwned > {host}/owned-directly && echo WROTE-HOST || echo refused ) > /r-direct 2>&1\n\
+         RUN --mount=type=cache,target=/cache ( mknod /cache/disk b {major} {minor} ; head -c 512 /cache/disk > /dev/null && echo READ-HOST-DISK || echo refused ) > /r-cache-mknod 2>&1; rm -f /cache/disk\n"
     ));
     let Some(_) = compile_escape(&case.ctx(), test) else { return };
     let run = case.build(&env);
@@ -170,7 +171,7 @@ fn attacks_from_a_root_run_do_not_reach_the_host() {
     let read = |name: &str| std::fs::read_to_string(img.rootfs.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let escape = read("r-escape");
     assert!(escape.contains("escape attempt done") && !escape.contains("ESCAPED"), "double chroot: {escape}");
-    for (file, what) in [("r-mount", "mount"), ("r-unshare", "unshare"), ("r-sysrq", "sysrq-trigger"), ("r-mknod", "host disk"), ("r-direct", "host path")] {
+    for (file, what) in [("r-mount", "mount"), ("r-unshare", "unshare"), ("r-sysrq", "sysrq-trigger"), ("r-mknod", "host disk"), ("r-direct", "host path"), ("r-cache-mknod", "host disk through a cache mount")] {
         let text = read(file);
         assert!(text.trim_end().ends_with("refused"), "{what} was not refused: {text}");
     }

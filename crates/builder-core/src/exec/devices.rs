@@ -36,27 +36,21 @@ pub fn locked_flags(path: &Path) -> libc::c_ulong {
     nix::sys::statvfs::statvfs(path).map_or(0, |s| s.flags().bits() as libc::c_ulong & mask)
 }
 
-/// Steps that bind `source` onto `target` (both host paths), read-only if asked.
+/// Steps that bind `source` onto `target` (both host paths), read-only if asked, and always
+/// `nodev`: a device node made in a cache or bind mount must not open the host's devices.
 pub fn bind_steps(source: &Path, target: &Path, readonly: bool) -> Vec<MountStep> {
-    let mut steps = vec![MountStep::Mount {
-        source: Some(cpath(source)),
-        target: cpath(target),
-        fstype: None,
-        flags: libc::MS_BIND | libc::MS_REC,
-        data: None,
-        optional: false,
-    }];
-    if readonly {
-        steps.push(MountStep::Mount {
+    let readonly_flag = if readonly { libc::MS_RDONLY } else { 0 };
+    vec![
+        MountStep::Mount { source: Some(cpath(source)), target: cpath(target), fstype: None, flags: libc::MS_BIND | libc::MS_REC, data: None, optional: false },
+        MountStep::Mount {
             source: None,
             target: cpath(target),
             fstype: None,
-            flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked_flags(source),
+            flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NODEV | readonly_flag | locked_flags(source),
             data: None,
             optional: false,
-        });
-    }
-    steps
+        },
+    ]
 }
 
 /// A tmpfs on `target` with these `mode=,size=` options.
