@@ -280,3 +280,56 @@ fn rootless_cache_hits_then_unpacks_like_the_root_build() {
     });
     assert_same(test, &root, &user);
 }
+
+/// Pids of processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(marker)))
+        .collect()
+}
+
+#[test]
+fn rootless_sigterm_reaches_the_namespaced_build_and_cleans_up() {
+    let test = "rootless_sigterm_reaches_the_namespaced_build_and_cleans_up";
+    let Some(env) = test_env(test) else { return };
+    if skip_unless_root(test) {
+        return;
+    }
+    let home = ensure_user();
+    let marker = format!("sleep {}", 700_000 + std::process::id() % 1000);
+    let ctx = owned_context(&format!("ARG BASE\nFROM $BASE\nRUN ( {marker} & ) ; {marker}\n"));
+    let ws = Workspace::new(ctx.path());
+    let base = format!("BASE={}", env.base_busybox);
+    // setpriv execs (no forking parent of its own), so the pid is strata's: the process
+    // outside the user namespace, which must pass the signal on.
+    let mut child = Command::new("setpriv")
+        .args(["--reuid", USER, "--regid", USER, "--init-groups", "--", "env"])
+        .arg(format!("HOME={}", home.display()))
+        .arg(ws.dir.path().join("strata"))
+        .args(["build", "--no-push", "--insecure-registry", &env.registry_http, "--build-arg", &base, "--context", &ws.path("ctx"), "--work-dir", &ws.path("work-user")])
+        .current_dir(ws.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start strata");
+    let started = std::time::Instant::now();
+    while processes_with(&marker).len() < 2 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the RUN never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(processes_with(&marker).is_empty(), "the RUN's processes are gone: {:?}", processes_with(&marker));
+    let builds: Vec<_> = std::fs::read_dir(ws.dir.path().join("work-user/builds")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(builds.is_empty(), "the build's scratch directory is removed: {builds:?}");
+}

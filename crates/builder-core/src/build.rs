@@ -257,6 +257,7 @@ impl Builder {
             };
             instructions.extend(self.dockerfile.stages.get(planned.index).map(|s| s.instructions.clone()).unwrap_or_default());
             for inst in &instructions {
+                self.opts.cancel.check()?;
                 let expanded = st.scope.apply(inst)?;
                 self.emit(BuildEvent::Step { stage: planned.index, line: inst.span.start_line, text: expanded.original.clone() });
                 crate::instructions::execute(self, &mut st, &expanded)?;
@@ -409,7 +410,7 @@ impl Builder {
         let mut fetching = self.start_fetches(layers);
         let result = layers.iter().try_for_each(|l| {
             if let Some(task) = fetching.remove(&l.digest) {
-                self.handle.block_on(task).map_err(|e| BuildError::Options(format!("fetching {}: {e}", l.digest)))??;
+                self.opts.cancel.block_on(&self.handle, task)?.map_err(|e| BuildError::Options(format!("fetching {}: {e}", l.digest)))??;
             }
             each(l)
         });

@@ -14,6 +14,9 @@ pub enum BuildError {
     /// A RUN command exited non-zero.
     #[error("{file}:{line}: RUN {command} failed with exit code {code}")]
     RunFailed { file: String, line: usize, command: String, code: i32 },
+    /// The build was stopped from outside (a signal, [`crate::Cancel::cancel`]).
+    #[error("the build was stopped before it finished; its running RUN was killed and its scratch files removed")]
+    Cancelled,
     /// A RUN command was killed by a signal.
     #[error("{file}:{line}: RUN {command} was killed by signal {signal}")]
     RunKilled { file: String, line: usize, command: String, signal: i32 },

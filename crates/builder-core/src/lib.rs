@@ -17,6 +17,7 @@ pub mod base;
 pub mod build;
 pub mod build_root;
 pub mod cache;
+mod cancel;
 pub mod context;
 pub mod error;
 pub mod exec;
@@ -33,6 +34,7 @@ pub mod user;
 mod work_dir;
 
 pub use build::{build, BuildOutput};
+pub use cancel::Cancel;
 pub use error::BuildError;
 pub use options::{BuildOptions, CacheOptions, Isolation};
 pub use progress::{BuildEvent, EventFn};

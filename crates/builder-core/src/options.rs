@@ -81,6 +81,8 @@ pub struct BuildOptions {
     /// The most bytes one `ADD <url>` may download (a server's answer has no descriptor to
     /// bound it); default [`DEFAULT_MAX_DOWNLOAD_SIZE`].
     pub max_download_size: u64,
+    /// Stops the build when cancelled (the CLI cancels it on SIGTERM and SIGINT).
+    pub cancel: crate::Cancel,
 }
 
 /// The default cap on one `ADD <url>` download: 8 GiB.
@@ -131,6 +133,7 @@ impl BuildOptions {
             cache: None,
             platform: None,
             max_download_size: DEFAULT_MAX_DOWNLOAD_SIZE,
+            cancel: crate::Cancel::default(),
         }
     }
 }

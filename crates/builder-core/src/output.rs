@@ -29,7 +29,7 @@ pub(crate) fn push(
         .collect();
     blobs.push(PushBlob { digest: config_digest.to_string(), size: config_size, path: builder.store.path(config_digest) });
     let image = PushImage { blobs, manifest: manifest.to_vec(), manifest_media_type: manifest_media_type.to_string() };
-    Ok(builder.handle.block_on(builder.client.push_image(&r, &image))?)
+    Ok(builder.opts.cancel.block_on(&builder.handle, builder.client.push_image(&r, &image))??)
 }
 
 /// Writes (or adds to) an OCI image layout at `dir`, tagged with the first destination's tag.

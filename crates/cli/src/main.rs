@@ -6,6 +6,7 @@ mod kaniko_flags;
 mod options;
 mod plugin;
 mod report;
+mod signals;
 mod size;
 
 use anyhow::Context as _;
@@ -66,7 +67,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", report::one_line(&e));
-            ExitCode::FAILURE
+            // Stopped by SIGTERM/SIGINT: 143/130, as a shell reports a job killed by it.
+            signals::exit_status().map_or(ExitCode::FAILURE, ExitCode::from)
         }
     }
 }
@@ -89,6 +91,7 @@ async fn run(cli: Cli, notes: Vec<String>) -> anyhow::Result<()> {
             if strata_builder_core::exec::in_user_namespace() {
                 tracing::info!(uid_map = %strata_builder_core::exec::userns::describe_uid_map(), "rootless: running in a user namespace");
             }
+            signals::stop_build_on_signals(opts.cancel.clone());
             let out = strata_builder_core::build(opts, Some(events::printer(progress))).await?;
             for (path, with_tag) in [(&args.image_name_with_digest_file, false), (&args.image_name_tag_with_digest_file, true)] {
                 if let Some(path) = path {

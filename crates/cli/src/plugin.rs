@@ -448,6 +448,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     } else {
         tracing::info!(isolation = %opts.isolation, "plugin: building {} for {}", opts.dockerfile.display(), plan.destinations.join(", "));
     }
+    crate::signals::stop_build_on_signals(opts.cancel.clone());
     let built = strata_builder_core::build(opts, Some(events::printer(progress))).await;
     if let Some(f) = &plan.oidc_token_file {
         let _ = std::fs::remove_file(f);

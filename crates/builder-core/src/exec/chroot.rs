@@ -283,7 +283,12 @@ pub fn run_chroot(spec: &RunSpec) -> io::Result<RunStatus> {
             Ok(())
         });
     }
-    let result = cmd.spawn().and_then(|mut child| child.wait());
+    let result = cmd.spawn().and_then(|mut child| {
+        // Killing the middle process kills PID 1 of the RUN's namespace (PDEATHSIG), and
+        // with it every process of the RUN.
+        let _tracked = spec.cancel.track(child.id(), false);
+        child.wait()
+    });
     kill_processes_rooted_at(&spec.rootfs);
     stubs.remove();
     Ok(status_of(result?))
@@ -381,7 +386,10 @@ pub fn run_none(spec: &RunSpec) -> io::Result<RunStatus> {
     }
     let result = cmd.spawn().and_then(|mut child| {
         let pgid = child.id() as i32;
-        let status = child.wait();
+        let status = {
+            let _tracked = spec.cancel.track(child.id(), true);
+            child.wait()
+        };
         // The whole process group, daemons included.
         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
         status

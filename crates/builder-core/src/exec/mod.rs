@@ -51,6 +51,8 @@ pub struct RunSpec {
     /// Running inside a user namespace: tolerate what an unprivileged namespace forbids
     /// (setgroups after a single-ID map, sysfs without an own network namespace).
     pub rootless: bool,
+    /// Kills the RUN when the build is cancelled.
+    pub cancel: crate::Cancel,
 }
 
 /// One mount a RUN sees, from the host's point of view.

@@ -107,10 +107,13 @@ fn run_parent() -> Result<i32, BuildError> {
                     return Err(std::io::Error::last_os_error());
                 }
             }
+            // If this parent dies, the namespaced strata is told to stop and clean up.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
             Ok(())
         });
     }
     let mut child = cmd.spawn().map_err(|e| userns_error(format!("cannot re-execute strata (/proc/self/exe): {e}")))?;
+    forward_stop_signals(child.id());
     drop(ready_w);
     drop(go_r);
     let mut ready = std::fs::File::from(ready_r);
@@ -128,6 +131,36 @@ fn run_parent() -> Result<i32, BuildError> {
     drop(go);
     let status = child.wait().map_err(|e| userns_error(format!("waiting for the namespaced strata: {e}")))?;
     Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// The namespaced strata, for [`forward_signal`].
+static CHILD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = CHILD_PID.load(std::sync::atomic::Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe; the pid is our own child's.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP sent to this parent (a pod's PID 1, a CI runner stopping the
+/// job) go to the namespaced strata, which stops its build and cleans up; this parent then
+/// exits with its status (143 for SIGTERM).
+fn forward_stop_signals(child: u32) {
+    CHILD_PID.store(i32::try_from(child).unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(forward_signal),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    for sig in [nix::sys::signal::Signal::SIGTERM, nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGHUP] {
+        // SAFETY: the handler only reads an atomic and calls kill(2), both async-signal-safe;
+        // the process is single-threaded here (before the async runtime starts).
+        if let Err(e) = unsafe { nix::sys::signal::sigaction(sig, &action) } {
+            tracing::warn!("rootless: cannot forward {sig} to the namespaced strata: {e}");
+        }
+    }
 }
 
 fn run_helper(tool: &str, pid: u32, args: &[String]) -> Result<(), String> {

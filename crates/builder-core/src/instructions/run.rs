@@ -196,6 +196,7 @@ fn run_isolated(
         mounts: prepared.mounts.clone(),
         staging: prepared.staging.clone(),
         rootless: b.opts.isolation == crate::Isolation::Rootless || crate::exec::in_user_namespace(),
+        cancel: b.opts.cancel.clone(),
     };
     let shown = match &run.command {
         Command::Shell(t) => t.clone(),
@@ -206,6 +207,7 @@ fn run_isolated(
         crate::Isolation::Chroot | crate::Isolation::Rootless => run_chroot(&spec),
         crate::Isolation::None => run_none(&spec),
     };
+    b.opts.cancel.check()?;
     if matches!(result, Ok(RunStatus::Exited(0))) {
         b.emit(crate::progress::BuildEvent::Ran { stage: st.index, line: inst.span.start_line, seconds: started.elapsed().as_secs_f64() });
     }
