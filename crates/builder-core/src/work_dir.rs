@@ -64,11 +64,38 @@ fn private_dir(dir: &Path) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Removes every build directory whose lock no live build holds.
+/// Prefix of directories renamed aside to be deleted in the background.
+const TRASH: &str = ".trash-";
+
+/// Moves `dir` (a build directory) aside under `builds/` and deletes it on a background
+/// thread, so the caller does not wait for a large tree to go. If the process exits first,
+/// the next build's collection finishes the job.
+pub(crate) fn remove_in_background(dir: &Path) {
+    let Some(builds) = dir.parent() else { return };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let trash = builds.join(format!("{TRASH}{}-{nanos}", std::process::id()));
+    if std::fs::rename(dir, &trash).is_err() {
+        let _ = std::fs::remove_dir_all(dir);
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("strata-scratch-rm".into()).spawn(move || {
+        let _ = std::fs::remove_dir_all(&trash);
+    });
+    if let Err(e) = spawned {
+        tracing::debug!("no thread to remove the scratch tree in the background ({e}); the next build removes it");
+    }
+}
+
+/// Removes every build directory whose lock no live build holds, and trash left behind.
 fn collect_dead_builds(builds: &Path) {
     let Ok(entries) = std::fs::read_dir(builds) else { return };
     for entry in entries.flatten() {
         let dir = entry.path();
+        if entry.file_name().to_string_lossy().starts_with(TRASH) {
+            // Renamed aside by a finished build whose process exited before deleting it.
+            remove_in_background_renamed(dir);
+            continue;
+        }
         let Ok(file) = std::fs::File::open(dir.join(LOCK)) else {
             // No lock file: a build of an older strata, or one killed before it locked.
             // Only directories old enough that no build can still be starting go.
@@ -84,11 +111,17 @@ fn collect_dead_builds(builds: &Path) {
     }
 }
 
+/// Deletes an already renamed-aside directory on a background thread.
+fn remove_in_background_renamed(dir: PathBuf) {
+    let _ = std::thread::Builder::new().name("strata-scratch-rm".into()).spawn(move || {
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
 fn remove_dead(dir: &Path) {
     tracing::info!("removing {}, left by a build that is no longer running", dir.display());
-    if let Err(e) = std::fs::remove_dir_all(dir) {
-        tracing::warn!("cannot remove {}: {e}", dir.display());
-    }
+    // Renamed aside at once, deleted while this build goes on.
+    remove_in_background(dir);
 }
 
 #[cfg(test)]

@@ -246,9 +246,7 @@ impl Snapshotter {
             }
         }
         let threads = match opts.hash_threads {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
+            0 => crate::cpu_budget(usize::MAX),
             n => n,
         };
         let mut snap = Self {

@@ -193,8 +193,8 @@ impl Encoder {
     fn new(compression: Compression, blob: BlobWriter) -> io::Result<Self> {
         Ok(match compression {
             Compression::Gzip { level } => {
-                // Up to 4 workers: more rarely pays for a layer on the machines builds run on.
-                let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+                // Up to 4 workers (more rarely pays), fewer under a cgroup CPU quota.
+                let threads = crate::cpu_budget(4);
                 Encoder::Gzip(crate::pargzip::ParGzWriter::new(blob, level, threads)?)
             }
             Compression::Zstd { level, threads } => {

@@ -16,6 +16,7 @@
 
 pub mod blobstore;
 pub mod compression;
+pub mod cpus;
 pub mod diff;
 pub mod dircursor;
 pub mod digest_io;
@@ -32,6 +33,7 @@ pub mod walk;
 pub mod whiteout;
 
 pub use blobstore::{is_sha256_digest, BlobStore, BlobWriter};
+pub use cpus::cpu_budget;
 pub use diff::{Change, Changes, SnapshotMode, SnapshotOptions, Snapshotter};
 pub use error::Error;
 pub use layer::{Compression, LayerInfo, LayerOptions, write_layer};
