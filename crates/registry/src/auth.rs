@@ -312,6 +312,19 @@ impl Client {
             }
         }
         let mut attempt = 0;
+        // Credentials for a registry reached over HTTPS never go over plain HTTP on the
+        // network (a token service on this machine's loopback crosses no wire).
+        let loopback_realm = url.host_str().is_some_and(|h| crate::transport::is_loopback(h));
+        if creds.is_some() && ep.base.starts_with("https://") && url.scheme() == "http" && !loopback_realm {
+            return Err(Error::Auth {
+                registry: ep.name.clone(),
+                repository: scope.repository.clone(),
+                message: format!(
+                    "the registry's token service {} is plain HTTP; refusing to send the credentials for an HTTPS registry over it",
+                    url.origin().ascii_serialization()
+                ),
+            });
+        }
         let resp = loop {
             let rb = match &creds {
                 // An identity token (docker's "<token>" user) is an OAuth2 refresh token: it is

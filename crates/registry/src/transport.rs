@@ -38,6 +38,16 @@ impl Endpoint {
         format!("{}/v2/{}", self.base, path)
     }
 
+    /// Whether `url` is on this registry itself (same scheme, host and port), the only place
+    /// its credentials may go (go-containerregistry's rule): an upload `Location` or a
+    /// redirect to a storage host, or to plain HTTP, gets no Authorization.
+    pub fn owns(&self, url: &reqwest::Url) -> bool {
+        match reqwest::Url::parse(&self.base) {
+            Ok(base) => base.scheme() == url.scheme() && base.host_str() == url.host_str() && base.port_or_known_default() == url.port_or_known_default(),
+            Err(_) => false,
+        }
+    }
+
     /// Resolves a `Location` header (absolute, or relative to the registry root).
     pub fn resolve_location(&self, loc: &str) -> String {
         if loc.starts_with("http://") || loc.starts_with("https://") {
@@ -256,12 +266,21 @@ impl Client {
         let mut attempt = 0u32;
         let mut reauthed = false;
         loop {
-            let auth = self.authorization(ep, scope).await?;
-            let mut rb = build(&ep.http)?;
-            if let Some(a) = &auth {
-                rb = rb.header(AUTHORIZATION, a.as_str());
+            let rb = build(&ep.http)?;
+            let mut req = rb.build().map_err(|e| connect_error(ep, &format!("{}: {action}", scope.repository), &e))?;
+            if ep.owns(req.url()) {
+                if let Some(a) = self.authorization(ep, scope).await? {
+                    let value = reqwest::header::HeaderValue::from_str(&a).map_err(|_| Error::Auth {
+                        registry: ep.name.clone(),
+                        repository: scope.repository.clone(),
+                        message: "the credentials hold bytes an HTTP header cannot carry".into(),
+                    })?;
+                    req.headers_mut().insert(AUTHORIZATION, value);
+                }
+            } else {
+                tracing::debug!(registry = %ep.name, "{action}: {} is not the registry's own host and scheme; sending no credentials", req.url().origin().ascii_serialization());
             }
-            let failure = match rb.send().await {
+            let failure = match ep.http.execute(req).await {
                 Ok(resp) if resp.status() == StatusCode::UNAUTHORIZED => {
                     let challenge = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_string);
                     if reauthed {
@@ -489,6 +508,23 @@ mod tests {
     fn fallback_of(opts: ClientOptions, registry: &str) -> Option<String> {
         let client = Client::new(opts).unwrap_or_else(|e| panic!("client: {e}"));
         client.build_endpoint(registry, registry).unwrap_or_else(|e| panic!("{registry}: {e}")).http_fallback
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_registrys_own_scheme_host_and_port() {
+        let client = Client::new(ClientOptions::default()).unwrap_or_else(|e| panic!("client: {e}"));
+        let ep = client.build_endpoint("registry.example.com:5445", "registry.example.com:5445").unwrap_or_else(|e| panic!("{e}"));
+        assert!(ep.base.starts_with("https://"), "{}", ep.base);
+        let owns = |u: &str| ep.owns(&reqwest::Url::parse(u).unwrap_or_else(|e| panic!("{u}: {e}")));
+        assert!(owns("https://registry.example.com:5445/v2/a/blobs/uploads/1?_state=x"));
+        assert!(owns(&ep.resolve_location("/v2/a/blobs/uploads/2")), "a relative Location is the registry's");
+        assert!(!owns("http://registry.example.com:5445/v2/a/blobs/uploads/1"), "never over plain HTTP");
+        assert!(!owns("https://registry.example.com:5107/upload/1"), "another port is another host");
+        assert!(!owns("https://storage.example.net/blob?sig=1"), "another host");
+        assert!(!owns("https://registry.example.com.evil.net:5445/v2/"), "a longer name is another host");
+        let hub = client.build_endpoint("docker.io", "docker.io").unwrap_or_else(|e| panic!("{e}"));
+        assert!(hub.owns(&reqwest::Url::parse("https://registry-1.docker.io/v2/library/x/manifests/1").unwrap_or_else(|e| panic!("{e}"))));
+        assert!(!hub.owns(&reqwest::Url::parse("https://production.cloudflare.docker.com/registry-v2/x").unwrap_or_else(|e| panic!("{e}"))));
     }
 
     #[test]
