@@ -314,7 +314,7 @@ impl Client {
         let mut attempt = 0;
         // Credentials for a registry reached over HTTPS never go over plain HTTP on the
         // network (a token service on this machine's loopback crosses no wire).
-        let loopback_realm = url.host_str().is_some_and(|h| crate::transport::is_loopback(h));
+        let loopback_realm = url.host_str().is_some_and(crate::transport::is_loopback);
         if creds.is_some() && ep.base.starts_with("https://") && url.scheme() == "http" && !loopback_realm {
             return Err(Error::Auth {
                 registry: ep.name.clone(),
