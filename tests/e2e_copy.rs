@@ -84,23 +84,43 @@ fn without_stubs(theirs: Vec<String>, ours: &[String]) -> Vec<String> {
     theirs.into_iter().filter(|l| !stubs.contains(&l.as_str()) || ours.contains(l)).collect()
 }
 
-/// Builds the case with strata and buildah and asserts equal listings and config.
+/// Builds the case with strata and both oracles and asserts equal listings and config.
 fn oracle(env: &TestEnv, p: &Prepared, strata_context: &Path, build_args: &[String]) -> Vec<String> {
     oracle_skipping(env, p, strata_context, build_args, &[])
 }
 
-/// Like [`oracle`], leaving out `skip` paths where BuildKit and buildah differ (the caller
-/// checks those against BuildKit's behaviour).
+/// Like [`oracle`], leaving out `skip` paths in the comparison with buildah where BuildKit and
+/// buildah differ (strata follows BuildKit, which is compared in full).
 fn oracle_skipping(env: &TestEnv, p: &Prepared, strata_context: &Path, build_args: &[String], skip: &[&str]) -> Vec<String> {
-    let ours = strata_build(env, p, strata_context, build_args);
-    let argv: Vec<&str> = build_args.iter().map(String::as_str).collect();
-    let theirs = buildah_build(&p.ctx.join("Dockerfile"), &p.ctx, &argv);
+    oracle_with(env, p, strata_context, build_args, Some(skip), Some(&[]))
+}
+
+/// `diffs` without the `only ...` lines of paths at or below one of `skip`.
+fn without_paths(diffs: Vec<String>, skip: &[&str]) -> Vec<String> {
     let skipped = |d: &String| {
         let path = d.split_once(": ").map_or("", |(_, l)| l.split('\t').next().unwrap_or(""));
         d.starts_with("only ") && skip.iter().any(|s| path == *s || path.starts_with(&format!("{s}/")))
     };
-    let diffs: Vec<String> = oracle_differences(&ours, &theirs).into_iter().filter(|d| !skipped(d)).collect();
-    assert!(diffs.is_empty(), "strata and buildah differ:\n{}", diffs.join("\n"));
+    diffs.into_iter().filter(|d| !skipped(d)).collect()
+}
+
+/// Builds the case with strata, with buildah (unless `skip_buildah` is None; its paths are
+/// left out) and with BuildKit (likewise; when dockerd runs) and asserts equal listings and
+/// config; returns strata's listing.
+fn oracle_with(env: &TestEnv, p: &Prepared, strata_context: &Path, build_args: &[String], skip_buildah: Option<&[&str]>, skip_buildkit: Option<&[&str]>) -> Vec<String> {
+    let ours = strata_build(env, p, strata_context, build_args);
+    let argv: Vec<&str> = build_args.iter().map(String::as_str).collect();
+    let dockerfile = p.ctx.join("Dockerfile");
+    let mut diffs = Vec::new();
+    if let Some(skip) = skip_buildah {
+        let theirs = buildah_build(&dockerfile, &p.ctx, &argv);
+        diffs.extend(without_paths(oracle_differences_with(&ours, &theirs, Oracle::Buildah), skip));
+    }
+    if let (Some(skip), Some(host)) = (skip_buildkit, buildkit_host("e2e_copy")) {
+        let theirs = buildkit_build_target(&host, &dockerfile, &p.ctx, &argv, None);
+        diffs.extend(without_paths(oracle_differences_with(&ours, &theirs, Oracle::BuildKit), skip));
+    }
+    assert!(diffs.is_empty(), "strata and an oracle differ:\n{}", diffs.join("\n"));
     listing(&ours.rootfs)
 }
 
