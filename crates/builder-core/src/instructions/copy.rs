@@ -9,7 +9,10 @@
 //!   is made like a missing parent (below), not after the source directory; an existing one
 //!   keeps its own metadata;
 //! - a file goes to `dest/<name>` when `dest` ends with `/` (or is `.`), is an existing
-//!   directory, or several sources are given; otherwise it becomes `dest`;
+//!   directory; otherwise it becomes `dest`. Several sources are copied one after the other onto
+//!   the same `dest` (BuildKit issues one copy per source, and checks no trailing slash;
+//!   dockerd 20.10 checked): `COPY a b /x` leaves the file /x with b's content, as several
+//!   matches of one pattern do; buildah would make /x a directory;
 //! - a relative `dest` is taken from WORKDIR; missing parents are created 0755, or with the
 //!   octal `--chmod` mode (fsutil's MkdirAll since 2025, BuildKit's testCopyChmod: `COPY
 //!   --chmod=777 foo /parent/foo` makes /parent 0777), owned by the `--chown` owner or root
@@ -193,10 +196,10 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
     let excludes = exclude_patterns(req)?;
     let dest_abs = absolute_dest(&req.dest, &req.workdir);
     let items = items(from, req)?;
-    // Several sources make `dest` a directory; several matches of one pattern are copied one
-    // after the other onto the same `dest` (fsutil, and buildah, do that), so the last wins.
-    let several = req.sources.len() > 1;
-    let dest_is_dir = req.dest_is_dir || dest_names_dir(&req.dest) || several;
+    // Several sources, and several matches of one pattern, are copied one after the other onto
+    // the same `dest` (BuildKit's one copy action per source, fsutil per match): a file source
+    // lands in `dest` only if it names or already is a directory, so the last one wins.
+    let dest_is_dir = req.dest_is_dir || dest_names_dir(&req.dest);
     let dest_dir = filepath_match::go_clean(&dest_abs);
     let mut written = Vec::new();
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();

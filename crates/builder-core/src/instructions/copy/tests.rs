@@ -88,8 +88,11 @@ fn trailing_slash_existing_dir_and_workdir() {
     r.workdir = "/w2".into();
     run(&f, None, r).expect("copy");
     assert!(f.rootfs.join("w2/top.txt").is_file());
-    run(&f, None, req(&["top.txt", "src/b.md"], "/multi")).expect("several sources make a directory");
+    run(&f, None, req(&["top.txt", "src/b.md"], "/multi/")).expect("several sources into a directory");
     assert!(f.rootfs.join("multi/top.txt").is_file() && f.rootfs.join("multi/b.md").is_file());
+    // BuildKit (dockerd 20.10 checked): one copy per source onto the same name, the last wins.
+    run(&f, None, req(&["top.txt", "src/b.md"], "/multi-noslash")).expect("several sources onto one name");
+    assert_eq!(std::fs::read_to_string(f.rootfs.join("multi-noslash")).expect("a file"), "b");
 }
 
 #[test]
