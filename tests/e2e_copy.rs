@@ -1,6 +1,7 @@
 //! COPY/ADD and build-context oracle: each case under tests/oracle_copy/<case>/ (a Dockerfile
 //! and its context; symlinks, hardlinks, odd modes and archives are made at run time) is built
-//! by strata and by `buildah bud --isolation chroot` on the busybox base from the local
+//! by strata, by `buildah bud --isolation chroot` and by BuildKit (dockerd 20.10, see
+//! scripts/dockerd-up.sh; SKIPPED without it) on the busybox base from the local
 //! registry (docker-registry, started by scripts/test.sh); file listings (path, type, mode,
 //! uid:gid, size, link target, content hash) and config fields must be equal. ADD of URLs is
 //! served by `python3 -m http.server` on a free 127.0.0.1 port started by the test.
