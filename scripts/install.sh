@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install what strata's tests and demo need on Debian 12, as root (idempotent):
 # Debian packages, and a Python venv with moto (the ECR/STS emulator) when WITH_MOTO=1.
+# docker.io is the second oracle: its dockerd (20.10) builds with BuildKit (scripts/dockerd-up.sh).
 source "$(dirname "$0")/lib.sh"
 
-PKGS=(docker-registry skopeo umoci buildah busybox-static debootstrap apache2-utils
+PKGS=(docker-registry skopeo umoci buildah docker.io busybox-static debootstrap apache2-utils
       openssl jq curl uidmap time ca-certificates python3-venv passwd bc)
 missing=()
 for p in "${PKGS[@]}"; do

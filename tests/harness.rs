@@ -1,5 +1,6 @@
 //! Shared pieces of strata's end-to-end tests: the environment `scripts/test.sh` starts,
-//! running the `strata` binary, and pulling/unpacking images with skopeo and umoci.
+//! running the `strata` binary, pulling/unpacking images with skopeo and umoci, and the two
+//! oracles: `buildah bud` and BuildKit (the private dockerd of `scripts/dockerd-up.sh`).
 
 use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
@@ -279,21 +280,48 @@ pub fn buildah_build_target(dockerfile: &Path, context: &Path, build_args: &[&st
 pub const COMPARED_CONFIG_FIELDS: &[&str] =
     &["Env", "Cmd", "Entrypoint", "User", "WorkingDir", "Labels", "ExposedPorts", "Volumes", "StopSignal", "Healthcheck", "Shell", "OnBuild"];
 
-/// Differences between two unpacked images: file listings and the compared config fields.
-/// Known buildah-only artefacts are dropped first: the empty /dev, /proc and /sys mount points
-/// RUN leaves (BuildKit removes such stubs, and so does strata) and the `io.buildah.version` label.
+/// Which oracle built an image: their artefacts differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oracle {
+    /// `buildah bud --isolation chroot` (vfs).
+    Buildah,
+    /// BuildKit inside dockerd 20.10 (`DOCKER_BUILDKIT=1 docker build`).
+    BuildKit,
+}
+
+impl Oracle {
+    /// The name diffs use: `only buildah: ...`, `only buildkit: ...`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Oracle::Buildah => "buildah",
+            Oracle::BuildKit => "buildkit",
+        }
+    }
+}
+
+/// Differences between strata's image and buildah's: see [`oracle_differences_with`].
 pub fn oracle_differences(ours: &Unpacked, buildah: &Unpacked) -> Vec<String> {
+    oracle_differences_with(ours, buildah, Oracle::Buildah)
+}
+
+/// Differences between two unpacked images: file listings and the compared config fields.
+/// Known oracle artefacts are dropped first: the empty /dev, /proc and /sys mount points RUN
+/// leaves where the base has none (buildah 1.28 and dockerd 20.10's BuildKit v0.8 leave them;
+/// current BuildKit removes such stubs, executor/stubs.go, and so does strata; a /dev that
+/// strata's image has too is still compared) and the `io.buildah.version` label.
+pub fn oracle_differences_with(ours: &Unpacked, other: &Unpacked, oracle: Oracle) -> Vec<String> {
+    let who = oracle.name();
     let a = listing(&ours.rootfs);
     let stubs = ["dev\tdir\t755\t0:0\t0\t\t", "proc\tdir\t755\t0:0\t0\t\t", "sys\tdir\t755\t0:0\t0\t\t"];
-    let b: Vec<String> = listing(&buildah.rootfs).into_iter().filter(|l| !stubs.contains(&l.as_str()) || a.contains(l)).collect();
+    let b: Vec<String> = listing(&other.rootfs).into_iter().filter(|l| !stubs.contains(&l.as_str()) || a.contains(l)).collect();
     let mut out = Vec::new();
     for l in a.iter().filter(|l| !b.contains(l)) {
         out.push(format!("only strata: {l}"));
     }
     for l in b.iter().filter(|l| !a.contains(l)) {
-        out.push(format!("only buildah: {l}"));
+        out.push(format!("only {who}: {l}"));
     }
-    let mut theirs = buildah.config["config"].clone();
+    let mut theirs = other.config["config"].clone();
     // BuildKit expands EXPOSE ranges into single ports (nat.ParsePortSpecs); buildah keeps them.
     if let Some(ports) = theirs["ExposedPorts"].as_object().cloned() {
         let mut expanded = serde_json::Map::new();
@@ -322,13 +350,132 @@ pub fn oracle_differences(ours: &Unpacked, buildah: &Unpacked) -> Vec<String> {
         let (mine, other) = (&sorted_json(mine), &sorted_json(other));
         let empty = |v: &Value| v.is_null() || v.as_str() == Some("") || v.as_object().is_some_and(|o| o.is_empty()) || v.as_array().is_some_and(|a| a.is_empty());
         if mine != other && !(empty(mine) && empty(other)) {
-            out.push(format!("config {field}: strata {mine} buildah {other}"));
+            out.push(format!("config {field}: strata {mine} {who} {other}"));
         }
     }
-    if ours.config["author"] != buildah.config["author"] && !(ours.config["author"].is_null() && buildah.config["author"] == "") {
-        out.push(format!("author: strata {} buildah {}", ours.config["author"], buildah.config["author"]));
+    let (mine, theirs) = (&ours.config["author"], &other.config["author"]);
+    let blank = |v: &Value| v.is_null() || v.as_str() == Some("");
+    if mine != theirs && !(blank(mine) && blank(theirs)) {
+        out.push(format!("author: strata {mine} {who} {theirs}"));
     }
     out
+}
+
+/// The docker client of the BuildKit oracle: `$STRATA_TEST_DOCKER`, else docker.io's
+/// /usr/bin/docker (a newer client elsewhere on PATH may need buildx, which dockerd 20.10 lacks).
+pub fn docker_bin() -> PathBuf {
+    match std::env::var_os("STRATA_TEST_DOCKER") {
+        Some(p) => PathBuf::from(p),
+        None if Path::new("/usr/bin/docker").is_file() => PathBuf::from("/usr/bin/docker"),
+        None => PathBuf::from("docker"),
+    }
+}
+
+/// The BuildKit oracle's daemon (`$STRATA_TEST_DOCKER_HOST`, set by scripts/env.sh), when it
+/// answers `docker version`; None (after a loud SKIPPED line naming `test`, a failure under
+/// strict mode) when it does not.
+pub fn buildkit_host(test: &str) -> Option<String> {
+    static ANSWERS: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let found = ANSWERS.get_or_init(|| {
+        let host = std::env::var("STRATA_TEST_DOCKER_HOST").map_err(|_| "STRATA_TEST_DOCKER_HOST is not set (run scripts/test.sh)".to_string())?;
+        let out = Command::new(docker_bin()).args(["-H", &host, "version"]).output().map_err(|e| format!("cannot run {}: {e}", docker_bin().display()))?;
+        match out.status.success() {
+            true => Ok(host),
+            false => Err(format!("no dockerd answers at {host} (scripts/dockerd-up.sh starts one): {}", String::from_utf8_lossy(&out.stderr).trim())),
+        }
+    });
+    match found {
+        Ok(host) => Some(host.clone()),
+        Err(why) => {
+            strata_test_support::skip(&format!("{test} (BuildKit oracle)"), why);
+            None
+        }
+    }
+}
+
+/// Builds `dockerfile` in `context` with BuildKit (`DOCKER_BUILDKIT=1 docker build --network
+/// host` against `host`) and returns the image unpacked: its files from `docker save` through
+/// skopeo and umoci, its config (the Docker-format `Config` and `Author`) from `docker image
+/// inspect`. The image is removed again; BuildKit's build cache stays.
+pub fn buildkit_build_target(host: &str, dockerfile: &Path, context: &Path, build_args: &[&str], target: Option<&str>) -> Unpacked {
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tag = format!("strata-oracle-{}-{n}:latest", std::process::id());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // An empty client config: no credential helper of the machine is consulted.
+    let docker = |args: &[&str]| {
+        let mut c = Command::new(docker_bin());
+        c.env("DOCKER_BUILDKIT", "1").env("DOCKER_CONFIG", tmp.path()).args(["-H", host]).args(args);
+        c
+    };
+    let mut build = docker(&["build", "--network", "host", "-q", "-t", &tag, "-f"]);
+    build.arg(dockerfile);
+    for a in build_args {
+        build.args(["--build-arg", a]);
+    }
+    if let Some(t) = target {
+        build.args(["--target", t]);
+    }
+    build.arg(context);
+    must(&mut build);
+    let archive = tmp.path().join("image.tar");
+    let saved = docker(&["save", "-o"]).arg(&archive).arg(&tag).output();
+    let info = docker(&["image", "inspect", &tag]).output();
+    let _ = docker(&["rmi", "-f", &tag]).output();
+    let saved = saved.expect("docker save");
+    assert!(saved.status.success(), "docker save {tag}: {}", String::from_utf8_lossy(&saved.stderr));
+    let layout = tmp.path().join("layout");
+    must(Command::new("skopeo").args(["copy", "-q"]).arg(format!("docker-archive:{}", archive.display())).arg(format!("oci:{}:img", layout.display())));
+    let mut u = unpack_layout(&layout, "img");
+    let info = info.expect("docker image inspect");
+    let info: Value = serde_json::from_slice(&info.stdout).unwrap_or_else(|e| panic!("docker image inspect {tag}: {e}: {}", String::from_utf8_lossy(&info.stderr)));
+    u.config = serde_json::json!({ "config": info[0]["Config"], "author": info[0]["Author"] });
+    u
+}
+
+/// What an oracle case's `notes` file says about one oracle: lines `skip-<oracle>: why`,
+/// `<oracle>-ignore-config: FIELD why` and `<oracle>-ignore-path: PATH why` (`<oracle>` is
+/// `buildah` or `buildkit`). Every such line names why the two oracles (or dockerd 20.10's
+/// older BuildKit and the current one) differ; strata follows current BuildKit.
+#[derive(Debug, Default)]
+pub struct OracleNotes {
+    /// Not compared with this oracle at all.
+    pub skip: bool,
+    /// Config fields left out.
+    pub ignore_config: Vec<String>,
+    /// Paths (and everything below them) left out of the listings.
+    pub ignore_paths: Vec<String>,
+}
+
+impl OracleNotes {
+    /// The lines of `notes` (a notes file's text) about `oracle`.
+    pub fn parse(notes: &str, oracle: Oracle) -> Self {
+        let who = oracle.name();
+        let first_word = |rest: &str| rest.split_whitespace().next().unwrap_or("").trim_start_matches('/').to_string();
+        let mut n = OracleNotes::default();
+        for line in notes.lines() {
+            if line.starts_with(&format!("skip-{who}:")) {
+                n.skip = true;
+            } else if let Some(rest) = line.strip_prefix(&format!("{who}-ignore-config:")) {
+                n.ignore_config.push(first_word(rest));
+            } else if let Some(rest) = line.strip_prefix(&format!("{who}-ignore-path:")) {
+                n.ignore_paths.push(first_word(rest));
+            }
+        }
+        n
+    }
+
+    /// `diffs` without those these notes leave out.
+    pub fn filter(&self, diffs: Vec<String>) -> Vec<String> {
+        diffs
+            .into_iter()
+            .filter(|d| !self.ignore_config.iter().any(|f| d.starts_with(&format!("config {f}:"))))
+            .filter(|d| {
+                let path = d.strip_prefix("only ").and_then(|r| r.split_once(": ")).map_or("", |(_, l)| l.split('\t').next().unwrap_or(""));
+                !d.starts_with("only ") || !self.ignore_paths.iter().any(|p| path == p || path.starts_with(&format!("{p}/")))
+            })
+            .collect()
+    }
 }
 
 /// `v` with object keys sorted at every level, for order-insensitive comparison.

@@ -15,13 +15,14 @@ pub fn resolve_parent_in_root(rootfs: &Path, path: &str) -> io::Result<PathBuf> 
     resolve(rootfs, path, false)
 }
 
-/// Creates each missing directory along the in-image path `dir` (mode 0755, owned by `owner`
-/// or root), symlinks resolved as the image sees them; `prepare` sees each prefix first.
+/// Creates each missing directory along the in-image path `dir` (`mode`, owned by `owner` or
+/// root), symlinks resolved as the image sees them; `prepare` sees each prefix first.
 /// Returns whether it made any.
 pub fn make_dirs(
     rootfs: &Path,
     dir: &str,
     owner: Option<(u32, u32)>,
+    mode: u32,
     prepare: &mut dyn FnMut(&str) -> io::Result<()>,
 ) -> io::Result<bool> {
     use std::os::unix::fs::PermissionsExt;
@@ -37,7 +38,7 @@ pub fn make_dirs(
             Ok(_) => return Err(io::Error::other(format!("{so_far} exists and is not a directory"))),
             Err(_) => {
                 std::fs::create_dir(&host)?;
-                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))?;
+                std::fs::set_permissions(&host, std::fs::Permissions::from_mode(mode))?;
                 let (uid, gid) = owner.unwrap_or((0, 0));
                 std::os::unix::fs::lchown(&host, Some(uid), Some(gid))?;
                 made = true;

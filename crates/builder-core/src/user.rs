@@ -8,7 +8,7 @@ use std::path::Path;
 pub struct ExecUser {
     pub uid: u32,
     pub gid: u32,
-    /// Supplementary groups from /etc/group.
+    /// Supplementary groups: the /etc/group entries listing the user (not its primary gid).
     pub groups: Vec<u32>,
     /// Home directory from /etc/passwd (`/` when unknown).
     pub home: String,
@@ -90,40 +90,64 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ExecUser, String> {
             },
         };
     }
-    let mut supplementary: Vec<u32> = match (&name, group) {
+    // Supplementary groups are the groups listing the user by name, and nothing else: the
+    // primary gid is not added (BuildKit's GetExecUser; `id` prints no `groups=` for a user
+    // whose own group does not list it), and an explicit group means none.
+    let supplementary: Vec<u32> = match (&name, group) {
         (Some(n), None) => all_groups.iter().filter(|e| e.members.iter().any(|m| m == n)).map(|e| e.gid).collect(),
         _ => Vec::new(),
     };
-    if !supplementary.contains(&gid) {
-        supplementary.insert(0, gid);
-    }
     Ok(ExecUser { uid, gid, groups: supplementary, home: if home.is_empty() { "/".into() } else { home } })
 }
 
-/// Looks up a `--chown` value: `user[:group]`, names or numbers; a bare user takes its own group.
+/// Looks up a `--chown` value as BuildKit's file operations do (`llb.WithUser` and the
+/// solver's `readUser`): a number or `root` is that id for the user *and* its group (no
+/// passwd lookup: `--chown=1500` is 1500:1500 even when passwd gives 1500 another group), a
+/// name takes uid and gid from /etc/passwd, and a group part overrides the gid. Unknown names
+/// are errors here; BuildKit would silently use 0 for them.
 pub fn resolve_chown(rootfs: &Path, spec: &str) -> Result<(u32, u32), String> {
+    file_owner(rootfs, spec, true)
+}
+
+/// The owner of a directory WORKDIR creates under `USER spec`: BuildKit's mkdir with
+/// `llb.WithUser(user)`, so [`resolve_chown`]'s rules, except that a name found in neither file
+/// gives 0 (user) or leaves the gid alone (group), as BuildKit's `readUser` does; `USER root`
+/// needs no /etc/passwd (a scratch image), and `USER 9999` makes directories 9999:9999.
+pub fn resolve_workdir_owner(rootfs: &Path, spec: &str) -> (u32, u32) {
+    file_owner(rootfs, spec, false).unwrap_or((0, 0))
+}
+
+/// `root` or a decimal number as an id (`llb`'s parseUID).
+fn parse_id(s: &str) -> Option<u32> {
+    if s == "root" { Some(0) } else { s.parse().ok() }
+}
+
+fn file_owner(rootfs: &Path, spec: &str, strict: bool) -> Result<(u32, u32), String> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let users = passwd(rootfs);
-    let (uid, default_gid) = match user.parse::<u32>() {
-        Ok(uid) => (uid, users.iter().find(|e| e.uid == uid).map_or(uid, |e| e.gid)),
-        Err(_) => match users.iter().find(|e| e.name == user) {
+    let (uid, mut gid) = match parse_id(user) {
+        Some(id) => (id, id),
+        None => match passwd(rootfs).iter().find(|e| e.name == user) {
             Some(e) => (e.uid, e.gid),
-            None => return Err(format!("unable to find user {user}: no matching entries in passwd file")),
+            None if strict => return Err(format!("unable to find user {user}: no matching entries in passwd file")),
+            None => {
+                tracing::warn!(user, "USER names no entry in /etc/passwd: the directory is owned by uid 0, as BuildKit does");
+                (0, 0)
+            }
         },
     };
-    let gid = match group {
-        None => default_gid,
-        Some(g) => match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => match groups(rootfs).iter().find(|e| e.name == g) {
-                Some(e) => e.gid,
-                None => return Err(format!("unable to find group {g}: no matching entries in group file")),
+    if let Some(g) = group {
+        match parse_id(g) {
+            Some(id) => gid = id,
+            None => match groups(rootfs).iter().find(|e| e.name == g) {
+                Some(e) => gid = e.gid,
+                None if strict => return Err(format!("unable to find group {g}: no matching entries in group file")),
+                None => tracing::warn!(group = g, "USER names no entry in /etc/group: the directory keeps the user's gid, as BuildKit does"),
             },
-        },
-    };
+        }
+    }
     Ok((uid, gid))
 }
 
@@ -139,7 +163,8 @@ mod tests {
         std::fs::write(dir.path().join("etc/group"), "root:x:0:\nuser:x:1000:\nwheel:x:10:user\n").expect("write");
         let u = resolve_user(dir.path(), "user").expect("user");
         assert_eq!((u.uid, u.gid, u.home.as_str()), (1000, 1000, "/home/user"));
-        assert_eq!(u.groups, vec![1000, 10]);
+        assert_eq!(u.groups, vec![10], "only the groups listing the user, not its primary group");
+        assert!(resolve_user(dir.path(), "root").expect("root").groups.is_empty(), "root:x:0: lists nobody");
         let u = resolve_user(dir.path(), "user:wheel").expect("user:wheel");
         assert_eq!((u.uid, u.gid), (1000, 10));
         let u = resolve_user(dir.path(), "4242").expect("numeric");
@@ -147,6 +172,8 @@ mod tests {
         assert!(resolve_user(dir.path(), "nobody").is_err());
         assert_eq!(resolve_chown(dir.path(), "user").expect("chown"), (1000, 1000));
         assert_eq!(resolve_chown(dir.path(), "1:wheel").expect("chown"), (1, 10));
+        assert_eq!(resolve_chown(dir.path(), "1000").expect("chown"), (1000, 1000));
+        assert!(resolve_chown(dir.path(), "nobody").is_err(), "--chown keeps naming unknown users");
         let root = resolve_user(dir.path(), "").expect("no USER");
         assert_eq!((root.uid, root.gid, root.home.as_str()), (0, 0, "/root"));
     }
@@ -157,5 +184,26 @@ mod tests {
         let u = resolve_user(empty.path(), "").expect("no USER, no passwd");
         assert_eq!((u.uid, u.gid, u.home.as_str()), (0, 0, "/"));
         assert!(resolve_user(empty.path(), "root").is_err(), "an explicit name still needs an entry");
+    }
+
+    /// BuildKit's WORKDIR owner (checked against dockerd 20.10): a number is uid:uid whatever
+    /// passwd says, a name takes passwd's gid, `root` needs no passwd, unknown names give 0 or
+    /// keep the gid.
+    #[test]
+    fn workdir_owner_follows_buildkit() {
+        let empty = tempfile::tempdir().expect("tempdir");
+        assert_eq!(resolve_workdir_owner(empty.path(), "root"), (0, 0));
+        assert_eq!(resolve_workdir_owner(empty.path(), "9999"), (9999, 9999));
+        assert_eq!(resolve_workdir_owner(empty.path(), "7:root"), (7, 0));
+        assert_eq!(resolve_chown(empty.path(), "root").expect("root without passwd"), (0, 0));
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("etc")).expect("mkdir");
+        std::fs::write(dir.path().join("etc/passwd"), "odd:x:1500:100:odd:/home/odd:/bin/sh\n").expect("write");
+        std::fs::write(dir.path().join("etc/group"), "staff:x:100:\n").expect("write");
+        assert_eq!(resolve_workdir_owner(dir.path(), "1500"), (1500, 1500));
+        assert_eq!(resolve_workdir_owner(dir.path(), "odd"), (1500, 100));
+        assert_eq!(resolve_workdir_owner(dir.path(), "odd:nosuch"), (1500, 100));
+        assert_eq!(resolve_workdir_owner(dir.path(), "nosuch"), (0, 0));
+        assert_eq!(resolve_workdir_owner(dir.path(), "1500:staff"), (1500, 100));
     }
 }

@@ -103,7 +103,7 @@ fn is_delete(c: &Change) -> bool {
 pub struct SnapshotOptions {
     /// How changes are detected.
     pub mode: SnapshotMode,
-    /// In-image absolute paths never captured (besides /proc, /sys, /dev).
+    /// In-image absolute paths never captured (nothing else is left out by name).
     pub ignore: Vec<PathBuf>,
     /// Threads walking the tree and hashing file contents (0 = one per CPU).
     pub hash_threads: usize,
@@ -221,7 +221,7 @@ pub struct Snapshotter {
 }
 
 impl Snapshotter {
-    /// Indexes `rootfs` now; `ignore` are in-image absolute paths never captured (besides /proc, /sys, /dev).
+    /// Indexes `rootfs` now; `ignore` are in-image absolute paths never captured.
     pub fn new(rootfs: &Path, mode: SnapshotMode, ignore: Vec<PathBuf>) -> Result<Self, Error> {
         Self::with_options(
             rootfs,
@@ -235,10 +235,12 @@ impl Snapshotter {
 
     /// Indexes `rootfs` now with the given options.
     pub fn with_options(rootfs: &Path, opts: SnapshotOptions) -> Result<Self, Error> {
-        let mut ignore: FxHashSet<Key> = ["proc", "sys", "dev"]
-            .iter()
-            .map(|s| s.as_bytes().into())
-            .collect();
+        // /proc, /sys and /dev are not left out by name: what COPY or ADD puts there belongs
+        // to the image (BuildKit keeps it). What a RUN's mounts show there never reaches the
+        // tree: they live in the RUN's own mount namespace, the mount points it had to create
+        // are removed afterwards, and the walker never enters a mount point. A build in `/`
+        // passes the container's own /proc, /sys and /dev in `ignore`.
+        let mut ignore: FxHashSet<Key> = FxHashSet::default();
         for p in &opts.ignore {
             let rel = clean_relative(p.as_os_str().as_bytes());
             if !rel.as_os_str().is_empty() {

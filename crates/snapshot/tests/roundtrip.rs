@@ -306,6 +306,24 @@ fn explicit_paths_snapshot_and_index_moves_forward() {
     );
 }
 
+/// /proc, /sys and /dev are ordinary paths unless ignored: COPY and ADD may put files there
+/// (BuildKit keeps them); RUN's mounts never reach the tree.
+#[test]
+fn proc_sys_dev_are_captured_unless_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut snap = Snapshotter::new(&src, SnapshotMode::Full, vec![]).unwrap();
+    write(&src, "sys/real.txt", b"x");
+    write(&src, "proc/p.txt", b"y");
+    write(&src, "dev/d.txt", b"z");
+    let changes = snap.diff().unwrap();
+    let all: Vec<&Path> = changes.entries.iter().map(|c| c.path()).collect();
+    for p in ["sys/real.txt", "proc/p.txt", "dev/d.txt"] {
+        assert!(all.contains(&Path::new(p)), "{p} captured: {all:?}");
+    }
+}
+
 #[test]
 fn ignored_paths_are_never_reported() {
     let tmp = tempfile::tempdir().unwrap();
@@ -318,6 +336,8 @@ fn ignored_paths_are_never_reported() {
         vec![
             PathBuf::from("/etc/hosts"),
             PathBuf::from("/var/run/secrets"),
+            PathBuf::from("/proc"),
+            PathBuf::from("/dev"),
         ],
     )
     .unwrap();

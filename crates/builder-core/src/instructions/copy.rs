@@ -6,13 +6,21 @@
 //!   symlink named as a source (or matched) is followed, while symlinks inside copied
 //!   directories are copied as symlinks; hardlinks between copied files stay hardlinks;
 //! - a directory source copies its contents; the destination directory, when COPY creates it,
-//!   takes the source directory's metadata, an existing one keeps its own;
+//!   is made like a missing parent (below), not after the source directory; an existing one
+//!   keeps its own metadata;
 //! - a file goes to `dest/<name>` when `dest` ends with `/` (or is `.`), is an existing
-//!   directory, or several sources are given; otherwise it becomes `dest`;
-//! - a relative `dest` is taken from WORKDIR; missing parents are created 0755, owned by the
-//!   `--chown` owner (as fsutil's MkdirAll does) or root;
+//!   directory; otherwise it becomes `dest`. Several sources are copied one after the other onto
+//!   the same `dest` (BuildKit issues one copy per source, and checks no trailing slash;
+//!   dockerd 20.10 checked): `COPY a b /x` leaves the file /x with b's content, as several
+//!   matches of one pattern do; buildah would make /x a directory;
+//! - a relative `dest` is taken from WORKDIR; missing parents are created 0755, or with the
+//!   octal `--chmod` mode (fsutil's MkdirAll since 2025, BuildKit's testCopyChmod: `COPY
+//!   --chmod=777 foo /parent/foo` makes /parent 0777), owned by the `--chown` owner or root
+//!   (also for `--from`: the source's owner is not carried to them);
 //! - owner: `--chown`, else 0:0 for context files and the source's own for `--from` files;
 //!   mode: `--chmod` (files and directories, not symlinks), else the source's;
+//! - a wildcard that matches nothing copies nothing (BuildKit's AllowEmptyWildcard, even when
+//!   it is the only source); a plain path that does not exist is an error;
 //! - `.dockerignore` and `--exclude` follow Docker's pattern semantics; `--parents` keeps each
 //!   source's path below the context root (or below a `/./` pivot in the source);
 //! - `--link` gives the same files, except that a symlink on the way to `dest` is replaced by a
@@ -167,7 +175,7 @@ fn items(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<Vec<Item>, String> {
         if has_meta(&cleaned) {
             let hits = resolve_wildcards(from.root, &cleaned, from.ignore)?;
             if hits.is_empty() {
-                return Err(format!("no source files were specified: {src} matched nothing in the {}", where_from(from)));
+                tracing::info!(source = %src, "the wildcard matches nothing in the {}: nothing copied for it, as BuildKit does", where_from(from));
             }
             let base = parent_of(&cleaned);
             for rel in hits {
@@ -188,10 +196,10 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
     let excludes = exclude_patterns(req)?;
     let dest_abs = absolute_dest(&req.dest, &req.workdir);
     let items = items(from, req)?;
-    // Several sources make `dest` a directory; several matches of one pattern are copied one
-    // after the other onto the same `dest` (fsutil, and buildah, do that), so the last wins.
-    let several = req.sources.len() > 1;
-    let dest_is_dir = req.dest_is_dir || dest_names_dir(&req.dest) || several;
+    // Several sources, and several matches of one pattern, are copied one after the other onto
+    // the same `dest` (BuildKit's one copy action per source, fsutil per match): a file source
+    // lands in `dest` only if it names or already is a directory, so the last one wins.
+    let dest_is_dir = req.dest_is_dir || dest_names_dir(&req.dest);
     let dest_dir = filepath_match::go_clean(&dest_abs);
     let mut written = Vec::new();
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
@@ -219,7 +227,7 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
                 dest_dir.clone()
             }
         };
-        make_parents(rootfs, &target_in_image, req.owner, req.link).map_err(|e| format!("{target_in_image}: {e}"))?;
+        make_parents(rootfs, &target_in_image, req.owner, created_dir_mode(req), req.link).map_err(|e| format!("{target_in_image}: {e}"))?;
         if req.link && (meta.is_dir() || archive) {
             replace_symlink_with_dir(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
         }
@@ -235,14 +243,15 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
                 Ok(_) => return Err(format!("cannot copy the directory {} to {target_in_image}: it exists and is not a directory (remove it first or pick another destination)", show(&item.rel))),
                 Err(_) => true,
             };
+            // fsutil's prepareTargetDir: a missing destination is made by MkdirAll, as its
+            // parents are (mode 0755 or --chmod, owner --chown or root), never after the source.
             if created {
                 std::fs::create_dir(&target).map_err(|e| format!("{target_in_image}: {e}"))?;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(created_dir_mode(req))).map_err(|e| format!("{target_in_image}: {e}"))?;
+                chown(&target, req.owner.unwrap_or((0, 0))).map_err(|e| format!("{target_in_image}: {e}"))?;
             }
             let mut pending = Vec::new();
             copy_children(&ctx, &source, &target, &item.rel, "", &mut pending, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
-            if created {
-                apply_meta(&ctx, &source, &meta, &target).map_err(|e| format!("{target_in_image}: {e}"))?;
-            }
         } else {
             let target = resolve_parent_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
             copy_entry(&ctx, &source, &target, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
@@ -356,7 +365,7 @@ fn make_parent_copies(ctx: &Ctx<'_>, rootfs: &Path, dest_dir: &str, item: &Item)
     for comp in comps.iter().take(comps.len().saturating_sub(1)) {
         so_far = join_rel(&so_far, comp);
         let in_image = join_abs(dest_dir, &so_far);
-        make_parents(rootfs, &in_image, ctx.req.owner, ctx.req.link)?;
+        make_parents(rootfs, &in_image, ctx.req.owner, created_dir_mode(ctx.req), ctx.req.link)?;
         let host = resolve_in_root(rootfs, &in_image)?;
         if std::fs::symlink_metadata(&host).is_err() {
             let src = resolve_in_root(ctx.from.root, &join_rel(dropped, &so_far))?;
@@ -368,11 +377,17 @@ fn make_parent_copies(ctx: &Ctx<'_>, rootfs: &Path, dest_dir: &str, item: &Item)
     Ok(())
 }
 
-/// Creates the missing parent directories of `path` inside `rootfs` (0755, `owner` or root).
+/// The mode of the directories COPY creates on the way to its destination: the octal
+/// `--chmod` (a symbolic one does not apply to them), else 0755.
+fn created_dir_mode(req: &CopyRequest) -> u32 {
+    req.chmod.unwrap_or(0o755)
+}
+
+/// Creates the missing parent directories of `path` inside `rootfs` (`mode`, `owner` or root).
 /// With `link`, a symlink on the way is replaced by such a directory instead of followed.
-fn make_parents(rootfs: &Path, path: &str, owner: Option<(u32, u32)>, link: bool) -> io::Result<()> {
+fn make_parents(rootfs: &Path, path: &str, owner: Option<(u32, u32)>, mode: u32, link: bool) -> io::Result<()> {
     let parent = path.trim_end_matches('/').rsplit_once('/').map_or("", |(p, _)| p);
-    crate::rootfs::make_dirs(rootfs, parent, owner, &mut |prefix| if link { replace_symlink_with_dir(rootfs, prefix) } else { Ok(()) })?;
+    crate::rootfs::make_dirs(rootfs, parent, owner, mode, &mut |prefix| if link { replace_symlink_with_dir(rootfs, prefix) } else { Ok(()) })?;
     Ok(())
 }
 

@@ -56,7 +56,8 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
         parents: c.parents,
         link: c.link,
         unpack_archives: false,
-        dest_is_dir: c.sources.len() + c.heredocs.len() > 1,
+        // BuildKit copies each source (and heredoc) on its own onto `dest`: no directory is implied.
+        dest_is_dir: false,
     };
     let scratch = b.build_dir.join(format!("copy-{}-{}", st.index, inst.span.start_line));
     let result = gather(b, inst, c, is_add, &scratch).and_then(|groups| copy_step(b, st, inst, c, &base, &groups));

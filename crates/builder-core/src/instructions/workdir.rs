@@ -1,17 +1,18 @@
-//! WORKDIR: relative to the previous one, created if missing (owned by the current user).
+//! WORKDIR: relative to the previous one, created if missing with its missing parents (0755,
+//! owned by the current user as BuildKit's file operations resolve it).
 
 use super::fail;
 use crate::build::Builder;
 use crate::error::BuildError;
 use crate::stage::{layer_from_changes, StageRun};
-use crate::user::resolve_user;
+use crate::user::resolve_workdir_owner;
 use std::io;
 use std::path::{Path, PathBuf};
 use strata_dockerfile::Instruction;
 
 /// Creates the in-image directory `dir` and its parents if missing; returns whether it made any.
 pub fn ensure_dir(rootfs: &Path, dir: &str, owner: Option<(u32, u32)>) -> io::Result<bool> {
-    crate::rootfs::make_dirs(rootfs, dir, owner, &mut |_| Ok(()))
+    crate::rootfs::make_dirs(rootfs, dir, owner, 0o755, &mut |_| Ok(()))
 }
 
 /// Joins a WORKDIR value onto the current one and cleans it.
@@ -47,11 +48,10 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, di
         }
         b.materialize(st)?;
     }
+    // BuildKit makes the directory with its file operation's owner rules, not RUN's: `USER
+    // root` in a scratch image works, and `USER 9999` gives 9999:9999.
     let owner = match st.config.config.user.as_deref() {
-        Some(u) if !u.is_empty() => {
-            let user = resolve_user(&st.rootfs, u).map_err(|m| fail(b, inst, m))?;
-            Some((user.uid, user.gid))
-        }
+        Some(u) if !u.is_empty() => Some(resolve_workdir_owner(&st.rootfs, u)),
         _ => None,
     };
     let made = ensure_dir(&st.rootfs, &path, owner).map_err(|e| fail(b, inst, format!("cannot create {path}: {e}")))?;

@@ -54,9 +54,13 @@ fn owner(p: &Path) -> (u32, u32) {
 }
 
 #[test]
-fn directory_contents_and_created_dir_takes_source_metadata() {
+fn directory_contents_and_created_dir_is_root_0755() {
     let f = fixture();
+    // A private context directory: BuildKit still makes /app root's 0755 (dockerd 20.10 checked),
+    // so `USER 1000` can read /app/hello.txt.
+    std::fs::set_permissions(f.ctx.join("src"), std::fs::Permissions::from_mode(0o700)).expect("chmod");
     run(&f, None, req(&["src"], "/app")).expect("copy");
+    assert_eq!((mode(&f.rootfs.join("app")), owner(&f.rootfs.join("app"))), (0o755, (0, 0)), "not the source directory's 0700");
     assert!(f.rootfs.join("app/a.txt").is_file() && f.rootfs.join("app/sub/c.txt").is_file());
     assert!(!f.rootfs.join("app/src").exists(), "a directory source copies its contents");
     assert_eq!(mode(&f.rootfs.join("app/sub")), 0o750);
@@ -84,8 +88,11 @@ fn trailing_slash_existing_dir_and_workdir() {
     r.workdir = "/w2".into();
     run(&f, None, r).expect("copy");
     assert!(f.rootfs.join("w2/top.txt").is_file());
-    run(&f, None, req(&["top.txt", "src/b.md"], "/multi")).expect("several sources make a directory");
+    run(&f, None, req(&["top.txt", "src/b.md"], "/multi/")).expect("several sources into a directory");
     assert!(f.rootfs.join("multi/top.txt").is_file() && f.rootfs.join("multi/b.md").is_file());
+    // BuildKit (dockerd 20.10 checked): one copy per source onto the same name, the last wins.
+    run(&f, None, req(&["top.txt", "src/b.md"], "/multi-noslash")).expect("several sources onto one name");
+    assert_eq!(std::fs::read_to_string(f.rootfs.join("multi-noslash")).expect("a file"), "b");
 }
 
 #[test]
@@ -97,8 +104,11 @@ fn globs_match_per_component_and_errors_name_the_source() {
     assert!(f.rootfs.join("h/b.md").is_file() && f.rootfs.join("h/x.md").is_file());
     run(&f, None, req(&["s[^x]c"], "/k/")).expect("a matched directory copies its contents");
     assert!(f.rootfs.join("k/a.txt").is_file());
-    let err = run(&f, None, req(&["nothing*"], "/z/")).expect_err("no match");
-    assert!(err.contains("nothing*"), "{err}");
+    // BuildKit's AllowEmptyWildcard: an empty match copies nothing, even as the only source.
+    run(&f, None, req(&["nothing*", "top.txt"], "/y/")).expect("an empty wildcard beside a real file");
+    assert!(f.rootfs.join("y/top.txt").is_file());
+    assert_eq!(run(&f, None, req(&["nothing*"], "/z/")).expect("a lone empty wildcard"), Vec::<String>::new());
+    assert!(!f.rootfs.join("z").exists(), "nothing copied, no destination made");
     let err = run(&f, None, req(&["missing.txt"], "/z/")).expect_err("missing");
     assert!(err.contains("missing.txt") && err.contains("not found"), "{err}");
 }
@@ -155,12 +165,27 @@ fn chown_and_chmod_apply_to_everything_and_created_parents() {
     r.chmod = Some(0o640);
     run(&f, None, r).expect("copy");
     assert_eq!(owner(&f.rootfs.join("deep")), (1000, 1001), "fsutil's MkdirAll chowns created parents");
-    assert_eq!(mode(&f.rootfs.join("deep")), 0o755);
+    assert_eq!(mode(&f.rootfs.join("deep")), 0o640, "created parents take the octal --chmod (testCopyChmod)");
+    assert_eq!(mode(&f.rootfs.join("deep/er/app")), 0o640);
     assert_eq!(owner(&f.rootfs.join("deep/er/app/sub/c.txt")), (1000, 1001));
     assert_eq!(mode(&f.rootfs.join("deep/er/app/a.txt")), 0o640);
     assert_eq!(mode(&f.rootfs.join("deep/er/app/sub")), 0o640, "BuildKit applies --chmod to directories too");
     run(&f, None, req(&["top.txt"], "/root-owned")).expect("copy");
     assert_eq!(owner(&f.rootfs.join("root-owned")), (0, 0));
+    // testCopyChmod: `COPY --chmod=777 foo /parent/foo` makes /parent 0777, and
+    // `COPY --chmod=770 foo /parent/sub/foo` then makes only the new /parent/sub 0770.
+    let mut r = req(&["top.txt"], "/parent/foo");
+    r.chmod = Some(0o777);
+    run(&f, None, r).expect("copy");
+    let mut r = req(&["top.txt"], "/parent/sub/foo");
+    r.chmod = Some(0o770);
+    run(&f, None, r).expect("copy");
+    assert_eq!((mode(&f.rootfs.join("parent")), mode(&f.rootfs.join("parent/sub"))), (0o777, 0o770));
+    // A symbolic --chmod leaves created directories 0755.
+    let mut r = req(&["top.txt"], "/sym/foo");
+    r.chmod_symbolic = Some(crate::instructions::chmod::SymbolicMode::parse("u+x").expect("u+x"));
+    run(&f, None, r).expect("copy");
+    assert_eq!(mode(&f.rootfs.join("sym")), 0o755);
 }
 
 #[test]
@@ -178,6 +203,11 @@ fn from_rootfs_keeps_owners_symlinks_and_hardlinks() {
     let bin = std::fs::metadata(f.rootfs.join("dst/bin")).expect("stat");
     let bin2 = std::fs::metadata(f.rootfs.join("dst/bin2")).expect("stat");
     assert_eq!((bin.uid(), bin.gid()), (42, 43), "--from keeps the source owner");
+    // The destination COPY creates is root's, whatever owns the source directory.
+    std::os::unix::fs::lchown(other.join("opt/app"), Some(1000), Some(1000)).expect("chown");
+    copy(&from, &req(&["/opt/app"], "/dest"), &f.rootfs).expect("copy");
+    assert_eq!(owner(&f.rootfs.join("dest")), (0, 0), "BuildKit and buildah make /dest 0:0");
+    assert_eq!(owner(&f.rootfs.join("dest/bin")), (42, 43));
     assert_eq!(bin.ino(), bin2.ino(), "hardlinks stay hardlinks");
     assert_eq!(std::fs::read_link(f.rootfs.join("dst/abs")).expect("readlink"), PathBuf::from("/opt/app/bin"));
 }
