@@ -38,6 +38,7 @@
 pub mod ast;
 pub mod error;
 pub mod expand;
+pub mod go_parse;
 mod instruction;
 mod lexer;
 mod lint;
