@@ -357,6 +357,23 @@ fn copy_like(keyword: &str, rest: &str, flags: &[String], heredocs: &[Heredoc]) 
         )));
     }
     let dest = args[args.len() - 1].clone();
+    if !json && !heredocs.is_empty() {
+        // `COPY << EOF /dest`: the lexer read the body (as BuildKit's parser does), but
+        // BuildKit's COPY splits the words on blanks and copies files named `<<` and `EOF`.
+        let bare = |w: &str| {
+            w.split_once("<<").is_some_and(|(fd, dash)| {
+                fd.chars().all(|c| c.is_ascii_digit()) && (dash.is_empty() || dash == "-")
+            })
+        };
+        if let Some(w) = args.iter().find(|w| bare(w)) {
+            return Err(Fail::at(
+                format!(
+                    "{keyword}: a blank after {w:?} makes BuildKit copy files named {w:?} and the delimiter, not a heredoc; write the delimiter right after it, as in {keyword} <<EOF /dest (RUN accepts the blank)"
+                ),
+                w,
+            ));
+        }
+    }
     let mut sources = Vec::new();
     let mut docs = Vec::new();
     for src in &args[..args.len() - 1] {
