@@ -110,11 +110,7 @@ pub fn normalize(argv: Vec<OsString>) -> Result<(Vec<OsString>, Vec<String>), St
 
 /// A Go `strconv.ParseBool` value (absent: true), as kaniko's flag parser takes it.
 fn go_bool(name: &str, value: Option<&str>) -> Result<bool, String> {
-    match value {
-        None | Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
-        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
-        Some(v) => Err(format!("--{name}={v}: expected true or false")),
-    }
+    value.map_or(Ok(true), |v| strata_dockerfile::go_parse::parse_bool(v).map_err(|e| format!("--{name}={v}: expected true or false ({e})")))
 }
 
 /// kaniko's context forms: a path, `dir://PATH` or `tar://PATH`; remote ones are refused.

@@ -176,35 +176,15 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     Ok(o)
 }
 
-/// Parses a Go-style duration (`336h`, `1h30m`, `45s`, `500ms`); a bare number is hours (drone's `cache_ttl`).
+/// Parses a Go duration (`336h`, `1h30m`, `45s`, `500ms`, as Go's time.ParseDuration reads
+/// them); a bare number is hours (drone's `cache_ttl`). Negative durations are refused.
 pub fn parse_duration(text: &str) -> anyhow::Result<std::time::Duration> {
     let t = text.trim();
     if let Ok(hours) = t.parse::<u64>() {
         return Ok(std::time::Duration::from_secs(hours.saturating_mul(3600)));
     }
-    let mut total = 0f64;
-    let mut rest = t;
-    if rest.is_empty() {
-        anyhow::bail!("empty duration");
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let value: f64 = rest[..num_len].parse().map_err(|_| anyhow::anyhow!("no number before {:?}", &rest[num_len..]))?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            "us" | "µs" => 0.000_001,
-            "ns" => 0.000_000_001,
-            other => anyhow::bail!("unknown unit {other:?}"),
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    Ok(std::time::Duration::from_secs_f64(total))
+    let d = strata_dockerfile::go_parse::parse_duration(t)?;
+    d.to_std().ok_or_else(|| anyhow::anyhow!("{t:?} is negative"))
 }
 
 #[cfg(test)]
@@ -222,5 +202,9 @@ mod duration_tests {
         assert!(parse_duration("2 weeks").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("h").is_err());
+        assert_eq!(parse_duration("1.5h").expect("ok"), Duration::from_secs(5400));
+        assert_eq!(parse_duration("90\u{3bc}s").expect("ok"), Duration::from_micros(90));
+        assert!(parse_duration("-1h").is_err());
+        assert!(parse_duration("1d").is_err());
     }
 }

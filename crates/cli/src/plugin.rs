@@ -47,12 +47,7 @@ fn first(keys: &[&str]) -> Option<String> {
 
 /// A boolean setting as Go's strconv.ParseBool reads it; unset or empty is false.
 fn flag(key: &str) -> anyhow::Result<bool> {
-    match var(key).as_deref() {
-        None => Ok(false),
-        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
-        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
-        Some(other) => bail!("{key}={other:?}: expected true or false"),
-    }
+    var(key).map_or(Ok(false), |v| strata_dockerfile::go_parse::parse_bool(&v).with_context(|| format!("{key}={v:?}: expected true or false")))
 }
 
 /// A number setting; unset or empty is None.
@@ -370,7 +365,7 @@ fn read_settings() -> anyhow::Result<Plan> {
         ("PLUGIN_LOG_TIMESTAMP", "not supported"),
     ];
     for (key, why) in ignored {
-        let on = !matches!(var(key).as_deref(), None | Some("false" | "0" | "f" | "F" | "FALSE" | "False"));
+        let on = var(key).is_some_and(|v| strata_dockerfile::go_parse::parse_bool(&v) != Ok(false));
         if on {
             warnings.push(format!("{key} is accepted but ignored: {why}"));
         }

@@ -3,6 +3,15 @@
 //! Words inside instructions are kept unexpanded here; `plan` and `StageScope` expand them.
 
 use serde::Serialize;
+use std::time::Duration;
+
+/// Writes a HEALTHCHECK duration as Go prints it (`1m30s`), as in `docker inspect`'s input.
+fn go_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.collect_str(&crate::go_parse::GoDuration::from(*d)),
+        None => s.serialize_none(),
+    }
+}
 
 /// A whole parsed Dockerfile.
 #[derive(Debug, Clone, Serialize)]
@@ -229,18 +238,18 @@ pub enum Healthcheck {
     Check {
         /// The test command (`CMD-SHELL` for shell form, `CMD` for exec form).
         command: Command,
-        /// `--interval` as written (a Go duration such as `30s`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        interval: Option<String>,
+        /// `--interval` (BuildKit: unset or `0` is `None`, below 1ms is refused).
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "go_duration")]
+        interval: Option<Duration>,
         /// `--timeout`.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        timeout: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "go_duration")]
+        timeout: Option<Duration>,
         /// `--start-period`.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        start_period: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "go_duration")]
+        start_period: Option<Duration>,
         /// `--start-interval`.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        start_interval: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "go_duration")]
+        start_interval: Option<Duration>,
         /// `--retries`.
         #[serde(skip_serializing_if = "Option::is_none")]
         retries: Option<u32>,

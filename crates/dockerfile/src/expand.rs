@@ -202,6 +202,12 @@ impl ShellWord<'_> {
                 let tmp = self.process_dollar()?;
                 result.push_str(&tmp);
                 words.add_string(&tmp);
+            } else if ch == '<' {
+                // BuildKit (frontend 1.16): `<<` keeps the blanks after it in its word, so
+                // `<< EOF` stays one word for heredoc detection.
+                let tmp = self.process_possible_heredoc();
+                result.push_str(&tmp);
+                words.add_raw_string(&tmp);
             } else if quotes && ch == '\'' {
                 let tmp = self.process_single_quote()?;
                 result.push_str(&tmp);
@@ -233,6 +239,22 @@ impl ShellWord<'_> {
             ));
         }
         Ok((result, words.finish()))
+    }
+
+    /// BuildKit's `processPossibleHeredoc`: `<` alone, or `<<` with the tabs, carriage
+    /// returns and spaces that follow it.
+    fn process_possible_heredoc(&mut self) -> String {
+        self.next();
+        if self.peek() != Some('<') {
+            return "<".into();
+        }
+        self.next();
+        let mut out = String::from("<<");
+        while let Some(c @ ('\t' | '\r' | ' ')) = self.peek() {
+            out.push(c);
+            self.next();
+        }
+        out
     }
 
     fn process_single_quote(&mut self) -> R<String> {

@@ -231,65 +231,25 @@ fn one_arg(keyword: &str, rest: &str) -> R<String> {
     Ok(rest.to_string())
 }
 
-/// Parses a Go duration (`1m30s`, `300ms`, `0`) into nanoseconds.
-pub(crate) fn go_duration_nanos(s: &str) -> Option<f64> {
-    let mut rest = s;
-    let neg = rest.starts_with('-');
-    rest = rest.strip_prefix(['-', '+']).unwrap_or(rest);
-    if rest == "0" {
-        return Some(0.0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let num = &rest[..num_len];
-        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
-            return None;
-        }
-        let n: f64 = num.parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        let mult = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += n * mult;
-        rest = &rest[unit_len..];
-    }
-    Some(if neg { -total } else { total })
-}
-
-fn interval(keyword: &str, name: &str, v: Option<String>) -> R<Option<String>> {
+/// BuildKit's `parseOptInterval`: a Go duration; empty or zero is unset, anything else
+/// below 1ms (negative included) is refused.
+fn interval(keyword: &str, name: &str, v: Option<String>) -> R<Option<std::time::Duration>> {
     let Some(v) = v else { return Ok(None) };
     if v.is_empty() {
         return Ok(None);
     }
-    let Some(n) = go_duration_nanos(&v) else {
-        return Err(Fail::at(
-            format!("{keyword}: time: invalid duration {v:?} for --{name}"),
-            &v,
-        ));
-    };
-    if n != 0.0 && n < 1e6 {
-        return Err(Fail::at(
+    let d = crate::go_parse::parse_duration(&v)
+        .map_err(|e| Fail::at(format!("{keyword}: {e} for --{name}"), &v))?;
+    if d.nanos() == 0 {
+        return Ok(None);
+    }
+    match d.to_std() {
+        Some(d) if d >= std::time::Duration::from_millis(1) => Ok(Some(d)),
+        _ => Err(Fail::at(
             format!("{keyword}: Interval {name:?} cannot be less than 1ms"),
             &v,
-        ));
+        )),
     }
-    Ok(Some(v))
 }
 
 fn healthcheck(rest: &str, flags: &[String]) -> R<Healthcheck> {
@@ -397,6 +357,23 @@ fn copy_like(keyword: &str, rest: &str, flags: &[String], heredocs: &[Heredoc]) 
         )));
     }
     let dest = args[args.len() - 1].clone();
+    if !json && !heredocs.is_empty() {
+        // `COPY << EOF /dest`: the lexer read the body (as BuildKit's parser does), but
+        // BuildKit's COPY splits the words on blanks and copies files named `<<` and `EOF`.
+        let bare = |w: &str| {
+            w.split_once("<<").is_some_and(|(fd, dash)| {
+                fd.chars().all(|c| c.is_ascii_digit()) && (dash.is_empty() || dash == "-")
+            })
+        };
+        if let Some(w) = args.iter().find(|w| bare(w)) {
+            return Err(Fail::at(
+                format!(
+                    "{keyword}: a blank after {w:?} makes BuildKit copy files named {w:?} and the delimiter, not a heredoc; write the delimiter right after it, as in {keyword} <<EOF /dest (RUN accepts the blank)"
+                ),
+                w,
+            ));
+        }
+    }
     let mut sources = Vec::new();
     let mut docs = Vec::new();
     for src in &args[..args.len() - 1] {

@@ -267,6 +267,8 @@ fn try_parse_heredoc(word: &str) -> Result<Option<(Heredoc, bool)>, String> {
     if chomp {
         rest = &rest[1..];
     }
+    // BuildKit's `^(\d*)<<(-?)\s*([^<]*)$` (frontend 1.16): blanks may follow `<<` or `<<-`.
+    rest = rest.trim_start_matches(['\t', '\n', '\x0c', '\r', ' ']);
     if rest.is_empty() || rest.contains('<') {
         return Ok(None);
     }
@@ -425,6 +427,10 @@ mod tests {
             "<<-EOF",
             "<<-'EOF'",
             "<<-\"EOF\"",
+            "<<EO\"F\"",
+            "<< EOF",
+            "<<- EOF",
+            "<<\t EOF",
         ] {
             assert_eq!(
                 try_parse_heredoc(w).ok().flatten().map(|h| h.0.name),
@@ -435,7 +441,7 @@ mod tests {
         for w in ["<<'EOF", "<<\"EOF", "<<EOF'", "<<EOF\""] {
             assert!(try_parse_heredoc(w).is_err(), "{w}");
         }
-        for w in ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF"] {
+        for w in ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh", "<< ", "<<- "] {
             assert!(matches!(try_parse_heredoc(w), Ok(None)), "{w}");
         }
         let names = |line: &str| -> Vec<String> {
@@ -450,6 +456,13 @@ mod tests {
         assert_eq!(names("RUN <<'EOF'"), ["EOF"]);
         assert_eq!(names("RUN 4<<EOF"), ["EOF"]);
         assert_eq!(names("RUN <<EOF <<EOF2"), ["EOF", "EOF2"]);
+        assert_eq!(names("RUN << EOF"), ["EOF"]);
+        assert_eq!(names("RUN <<  EOF  > foo"), ["EOF"]);
+        assert_eq!(names("RUN <<\t\"EOF\""), ["EOF"]);
+        assert_eq!(names("RUN << -EOF"), ["-EOF"]);
+        // `<<-` then a blank: the lexer splits `<<-` from `EOF`, so no heredoc (as BuildKit).
+        assert!(names("RUN <<- EOF").is_empty());
+        assert!(names("RUN << ").is_empty());
         assert!(names("RUN '<<EOF'").is_empty());
         assert!(names("RUN \"<<EOF\"").is_empty());
     }

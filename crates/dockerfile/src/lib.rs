@@ -32,12 +32,18 @@
 //! - Go's byte-wise quirks (a UTF-8 continuation byte 0x85 or 0xA0 counting as a blank in
 //!   flag splitting) are not reproduced.
 //! - Heredoc bodies of `<<-` come with their leading tabs already stripped.
+//! - `COPY << EOF /dest` (a blank after `<<`) is an error saying to write `<<EOF`; BuildKit
+//!   reads the body but then copies context files named `<<` and `EOF`. `RUN << EOF` is a
+//!   heredoc in both.
+//! - ARG names are not expanded, as in BuildKit since frontend 1.10 (`ARG ${n}=v` declares
+//!   an ARG named `${n}`); the unconsumed build-arg warning points it out.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod ast;
 pub mod error;
 pub mod expand;
+pub mod go_parse;
 mod instruction;
 mod lexer;
 mod lint;

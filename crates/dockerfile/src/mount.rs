@@ -160,12 +160,10 @@ pub(crate) fn parse_mount(value: &str) -> Result<Mount, String> {
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
-    // Go's strconv.ParseBool.
-    match v {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(format!("invalid value for {key}: {v}")),
-    }
+    // BuildKit's message, which drops strconv's.
+    crate::go_parse::parse_bool(v).map_err(|_| {
+        format!("invalid value for {key}: {v} (expected true or false, as Go's strconv.ParseBool reads them)")
+    })
 }
 
 /// Checks a mount after expansion, with BuildKit's rules and messages.

@@ -648,9 +648,15 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
             continue;
         }
         reported.push(k);
+        // BuildKit (dockerfile frontend 1.10 on) expands only an ARG's default, never its
+        // name: `ENV name=foo` + `ARG ${name}=bar` declares an ARG called `${name}`.
+        let literal = declared.iter().find(|d| d.contains('$'));
+        let hint = literal
+            .map(|d| format!(" (ARG names are not expanded: the Dockerfile declares an ARG named literally {d:?})"))
+            .unwrap_or_default();
         warnings.push(Warning {
             line: None,
-            message: format!("build-arg {k:?} was not consumed: no ARG {k} in the stages built"),
+            message: format!("build-arg {k:?} was not consumed: no ARG {k} in the stages built{hint}"),
         });
     }
 

@@ -261,10 +261,10 @@ pub(crate) fn parse_json(rest: &str) -> Json {
     if !rest.starts_with('[') {
         return Json::Other;
     }
-    // Go's json.Decoder reads one value and ignores what follows it.
-    let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<serde_json::Value>();
-    match stream.next() {
-        Some(Ok(serde_json::Value::Array(items))) => {
+    // BuildKit's parseJSON uses json.Unmarshal, which refuses anything but JSON whitespace
+    // after the array: `CMD ["a"] b` and `ENTRYPOINT ["x"] # c` are shell form, whole.
+    match serde_json::from_str::<serde_json::Value>(rest) {
+        Ok(serde_json::Value::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
                 match item {
@@ -312,10 +312,12 @@ mod tests {
         );
         assert_eq!(parse_json(r#"["a", 1]"#), Json::NotStrings);
         assert_eq!(parse_json(r#"[a]"#), Json::Other);
-        assert_eq!(
-            parse_json(r#"["a"] trailing"#),
-            Json::Strings(vec!["a".into()])
-        );
+        assert_eq!(parse_json(r#"["a"] trailing"#), Json::Other);
+        assert_eq!(parse_json(r#"["a"] # comment"#), Json::Other);
+        assert_eq!(parse_json(r#"["a", 1] b"#), Json::Other);
+        assert_eq!(parse_json(r#"["a"]b"#), Json::Other);
+        assert_eq!(parse_json("[\"a\"] \t\r\n"), Json::Strings(vec!["a".into()]));
+        assert_eq!(parse_json("[\"a\"]\u{a0}"), Json::Other);
         assert_eq!(parse_json("echo"), Json::Other);
     }
 }

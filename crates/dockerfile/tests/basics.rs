@@ -159,7 +159,7 @@ fn error_names_file_line_and_suggests() {
 
 #[test]
 fn heredoc_scripts_follow_buildkit() {
-    let text = "FROM a\nRUN <<EOF\necho one\nEOF\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN cat > /f <<A && cat <<-B\nx\nA\n\ty\n\tB\nRUN echo plain\n";
+    let text = "FROM a\nRUN <<EOF\necho one\nEOF\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN cat > /f <<A && cat <<-B\nx\nA\n\ty\n\tB\nRUN echo plain\nRUN <<  EOF\necho two\nEOF\nRUN cat << X > /g\nz\nX\n";
     let df = must(parse(text, "Dockerfile"));
     let scripts: Vec<Option<HeredocScript>> = df.stages[0]
         .instructions
@@ -184,6 +184,9 @@ fn heredoc_scripts_follow_buildkit() {
         ))
     );
     assert_eq!(scripts[3], None);
+    // Blanks after `<<` (BuildKit frontend 1.16): still the simple form, or appended bodies.
+    assert_eq!(scripts[4], Some(HeredocScript::Shell("echo two\n".into())));
+    assert_eq!(scripts[5], Some(HeredocScript::Shell("cat << X > /g\nz\nX".into())));
 }
 
 #[test]

@@ -152,7 +152,7 @@ impl Client {
         if hostport == crate::reference::DOCKER_HUB {
             hostport = "registry-1.docker.io".into();
         }
-        let mapped = o.registry_maps.iter().find(|(from, _)| from == name || from == &hostport).map(|(_, to)| to.clone());
+        let mapped = o.registry_maps.iter().find(|(from, _)| map_key_matches(from, name, &hostport)).map(|(_, to)| to.clone());
         let insecure_listed = |h: &str| o.insecure_registries.iter().any(|e| matches_host(e, h));
         let insecure = o.insecure || insecure_listed(name) || insecure_listed(&hostport) || mapped.as_deref().is_some_and(insecure_listed);
         let scheme = if insecure { "http" } else { "https" };
@@ -500,6 +500,13 @@ pub(crate) async fn stall_guard<T>(
     }
 }
 
+/// Whether a `--registry-map` key names this registry. Docker Hub's names are one
+/// registry: `docker.io`, `index.docker.io` (kaniko's README) and `registry-1.docker.io`.
+fn map_key_matches(from: &str, name: &str, hostport: &str) -> bool {
+    let hub = |h: &str| ["docker.io", "index.docker.io", "registry-1.docker.io"].iter().any(|d| h.eq_ignore_ascii_case(d));
+    from == name || from == hostport || (hub(from) && name == crate::reference::DOCKER_HUB)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,6 +553,19 @@ mod tests {
         ] {
             assert!(!is_loopback(h), "{h}");
         }
+    }
+
+    #[test]
+    fn docker_hub_map_keys_are_equivalent() {
+        for key in ["docker.io", "index.docker.io", "registry-1.docker.io", "Index.Docker.IO"] {
+            let opts = ClientOptions { registry_maps: vec![(key.into(), "mirror.test:5000".into())], ..Default::default() };
+            let client = Client::new(opts).unwrap_or_else(|e| panic!("client: {e}"));
+            let ep = client.build_endpoint("docker.io", "docker.io").unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert_eq!(ep.base, "https://mirror.test:5000", "--registry-map {key}=...");
+        }
+        // Other registries are not Docker Hub.
+        assert!(!map_key_matches("index.docker.io", "quay.io", "quay.io"));
+        assert!(map_key_matches("quay.io", "quay.io", "quay.io"));
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn option<'m>(m: &'m Mount, keys: &[&str]) -> Option<&'m str> {
 }
 
 fn flag(m: &Mount, keys: &[&str]) -> bool {
-    option(m, keys).is_some_and(|v| matches!(v, "1" | "t" | "T" | "TRUE" | "true" | "True"))
+    option(m, keys).is_some_and(|v| strata_dockerfile::go_parse::parse_bool(v) == Ok(true))
 }
 
 fn number(m: &Mount, key: &str, radix: u32, default: u32) -> Result<u32, String> {

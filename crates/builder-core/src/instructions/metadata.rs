@@ -26,36 +26,6 @@ fn argv(shell: &[String], cmd: &Command) -> Vec<String> {
     }
 }
 
-/// Parses a Go duration (`30s`, `1m30s`, `500ms`, `1h`) into nanoseconds.
-pub fn parse_duration(text: &str) -> Option<i64> {
-    let mut total: f64 = 0.0;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    if rest == "0" {
-        return Some(0);
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let factor = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += value * factor;
-        rest = &rest[unit_len..];
-    }
-    Some(total as i64)
-}
-
 /// Expands an EXPOSE word (`80`, `53/udp`, `8000-8002/tcp`) into `port/proto` keys.
 pub fn expose_ports(word: &str) -> Result<Vec<String>, String> {
     let (ports, proto) = match word.split_once('/') {
@@ -166,9 +136,8 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction) ->
                     let mut obj = serde_json::Map::new();
                     obj.insert("Test".into(), json!(test));
                     for (key, val) in [("Interval", interval), ("Timeout", timeout), ("StartPeriod", start_period), ("StartInterval", start_interval)] {
-                        if let Some(text) = val {
-                            let ns = parse_duration(text).ok_or_else(|| fail(b, inst, format!("--{}={text}: not a duration such as 30s", key.to_ascii_lowercase())))?;
-                            obj.insert(key.into(), json!(ns));
+                        if let Some(d) = val {
+                            obj.insert(key.into(), json!(strata_dockerfile::go_parse::GoDuration::from(*d).nanos()));
                         }
                     }
                     if let Some(r) = retries {
@@ -198,10 +167,6 @@ mod tests {
 
     #[test]
     fn durations_and_ports() {
-        assert_eq!(parse_duration("30s"), Some(30_000_000_000));
-        assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
-        assert_eq!(parse_duration("500ms"), Some(500_000_000));
-        assert_eq!(parse_duration("abc"), None);
         assert_eq!(expose_ports("80").expect("port"), vec!["80/tcp"]);
         assert_eq!(expose_ports("53/UDP").expect("port"), vec!["53/udp"]);
         assert_eq!(expose_ports("8000-8002").expect("range").len(), 3);
