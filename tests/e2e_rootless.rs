@@ -281,16 +281,6 @@ fn rootless_cache_hits_then_unpacks_like_the_root_build() {
     assert_same(test, &root, &user);
 }
 
-/// Pids of processes whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(marker)))
-        .collect()
-}
-
 #[test]
 fn rootless_sigterm_reaches_the_namespaced_build_and_cleans_up() {
     let test = "rootless_sigterm_reaches_the_namespaced_build_and_cleans_up";

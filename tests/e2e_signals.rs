@@ -8,16 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use strata_tests::*;
 
-/// Pids of processes whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()))
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(marker)))
-        .collect()
-}
-
 /// Waits up to `limit` for `cond`.
 fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

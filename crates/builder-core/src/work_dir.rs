@@ -78,8 +78,13 @@ pub(crate) fn remove_in_background(dir: &Path) {
         let _ = std::fs::remove_dir_all(dir);
         return;
     }
+    delete_on_thread(trash);
+}
+
+/// Deletes an already renamed-aside directory on a background thread.
+fn delete_on_thread(dir: PathBuf) {
     let spawned = std::thread::Builder::new().name("strata-scratch-rm".into()).spawn(move || {
-        let _ = std::fs::remove_dir_all(&trash);
+        let _ = std::fs::remove_dir_all(&dir);
     });
     if let Err(e) = spawned {
         tracing::debug!("no thread to remove the scratch tree in the background ({e}); the next build removes it");
@@ -93,7 +98,7 @@ fn collect_dead_builds(builds: &Path) {
         let dir = entry.path();
         if entry.file_name().to_string_lossy().starts_with(TRASH) {
             // Renamed aside by a finished build whose process exited before deleting it.
-            remove_in_background_renamed(dir);
+            delete_on_thread(dir);
             continue;
         }
         let Ok(file) = std::fs::File::open(dir.join(LOCK)) else {
@@ -109,13 +114,6 @@ fn collect_dead_builds(builds: &Path) {
             drop(lock);
         }
     }
-}
-
-/// Deletes an already renamed-aside directory on a background thread.
-fn remove_in_background_renamed(dir: PathBuf) {
-    let _ = std::thread::Builder::new().name("strata-scratch-rm".into()).spawn(move || {
-        let _ = std::fs::remove_dir_all(&dir);
-    });
 }
 
 fn remove_dead(dir: &Path) {

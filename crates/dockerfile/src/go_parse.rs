@@ -106,11 +106,11 @@ pub fn parse_duration(text: &str) -> Result<GoDuration, ParseDurationError> {
     let invalid = || ParseDurationError::Invalid(text.to_string());
     let mut s = text.as_bytes();
     let mut neg = false;
-    if let Some(&c) = s.first() {
-        if c == b'-' || c == b'+' {
-            neg = c == b'-';
-            s = &s[1..];
-        }
+    if let Some(&c) = s.first()
+        && (c == b'-' || c == b'+')
+    {
+        neg = c == b'-';
+        s = &s[1..];
     }
     if s == b"0" {
         return Ok(GoDuration(0));

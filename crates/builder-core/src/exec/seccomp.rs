@@ -266,9 +266,6 @@ impl Filter {
 
     /// Installs the filter on the calling thread. Needs CAP_SYS_ADMIN in the current user
     /// namespace (no `no_new_privs` is set). Called in the forked child: no allocation.
-    ///
-    /// # Safety
-    /// Only a system call on memory owned by `self`.
     pub fn install(&self) -> std::io::Result<()> {
         if self.program.is_empty() {
             return Ok(());
