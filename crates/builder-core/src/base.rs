@@ -46,7 +46,7 @@ impl BaseImages {
         if let Some(bad) = std::iter::once(&image.manifest.config.digest).chain(image.manifest.layers.iter().map(|l| &l.digest)).find(|d| !strata_snapshot::is_sha256_digest(d)) {
             return Err(BuildError::Options(format!("{reference}: the registry's manifest names the blob {bad:?}, which is not a sha256 digest (sha256: and 64 lowercase hex digits); refusing the image")));
         }
-        let config_bytes = handle.block_on(client.get_blob_bytes(&r, &image.manifest.config.digest))?;
+        let config_bytes = handle.block_on(client.get_blob_bytes(&r, &image.manifest.config.digest, image.manifest.config.size))?;
         let config: ImageConfig = serde_json::from_slice(&config_bytes)
             .map_err(|e| BuildError::Options(format!("{reference}: the image config is not valid JSON: {e}")))?;
         // A single-platform image for another platform (BuildKit refuses it too).

@@ -435,11 +435,11 @@ impl Builder {
             if self.store.contains(&l.digest) || fetching.contains_key(&l.digest) {
                 continue;
             }
-            let (client, slots, digest, dest) = (self.client.clone(), slots.clone(), l.digest.clone(), self.store.path(&l.digest));
+            let (client, slots, digest, size, dest) = (self.client.clone(), slots.clone(), l.digest.clone(), l.size, self.store.path(&l.digest));
             let task = self.handle.spawn(async move {
                 let _slot = slots.acquire_owned().await;
                 // Boxed: the download's future is deep, and the task need not hold it inline.
-                Box::pin(client.get_known_blob(&digest, &dest)).await
+                Box::pin(client.get_known_blob(&digest, size, &dest)).await
             });
             fetching.insert(l.digest.clone(), task);
         }

@@ -380,10 +380,22 @@ impl Client {
             access_token: Option<String>,
             expires_in: Option<u64>,
         }
-        let body: TokenResponse = resp.json().await.map_err(|e| Error::Auth {
+        let raw = crate::limits::read_body(resp, None, crate::limits::MAX_TOKEN_BYTES).await.map_err(|e| match e {
+            crate::limits::BodyError::Transport(e) => Error::Auth {
+                registry: ep.name.clone(),
+                repository: scope.repository.clone(),
+                message: format!("reading the token response: {}", error_chain(&e)),
+            },
+            _ => Error::Auth {
+                registry: ep.name.clone(),
+                repository: scope.repository.clone(),
+                message: format!("token server {} sent more than {} bytes; refused", url.host_str().unwrap_or(""), crate::limits::MAX_TOKEN_BYTES),
+            },
+        })?;
+        let body: TokenResponse = serde_json::from_slice(&raw).map_err(|e| Error::Auth {
             registry: ep.name.clone(),
             repository: scope.repository.clone(),
-            message: format!("token response is not JSON: {}", error_chain(&e)),
+            message: format!("token response is not JSON: {e}"),
         })?;
         let value = body.token.or(body.access_token).filter(|t| !t.is_empty()).ok_or_else(|| Error::Auth {
             registry: ep.name.clone(),

@@ -200,14 +200,14 @@ impl Client {
         crate::pull::get_image(self, r, platform).await
     }
 
-    /// Small blob (a config) into memory, verified.
-    pub async fn get_blob_bytes(&self, r: &Reference, digest: &str) -> Result<Vec<u8>, Error> {
-        crate::pull::get_blob_bytes(self, r, digest).await
+    /// A small blob (a config) into memory: exactly `size` bytes, at most [`crate::limits::MAX_CONFIG_BYTES`], verified.
+    pub async fn get_blob_bytes(&self, r: &Reference, digest: &str, size: u64) -> Result<Vec<u8>, Error> {
+        crate::pull::get_blob_bytes(self, r, digest, size).await
     }
 
-    /// Streams a blob to `dest` (atomically, verified against `digest`).
-    pub async fn get_blob_to_file(&self, r: &Reference, digest: &str, dest: &Path) -> Result<(), Error> {
-        crate::pull::get_blob_to_file(self, r, digest, dest).await
+    /// Streams a blob to `dest` (atomically, exactly `size` bytes, verified against `digest`).
+    pub async fn get_blob_to_file(&self, r: &Reference, digest: &str, size: u64, dest: &Path) -> Result<(), Error> {
+        crate::pull::get_blob_to_file(self, r, digest, size, dest).await
     }
 
     /// Pushes every blob missing at `r`, then the manifest under `r`'s tag (or digest); returns the manifest digest.
@@ -246,7 +246,7 @@ impl Client {
 
     /// Downloads `digest` to `dest` from the repository a pull or [`Client::add_mount_source`]
     /// last saw it in: a blob known by where it is is fetched only when it is needed.
-    pub async fn get_known_blob(&self, digest: &str, dest: &Path) -> Result<(), Error> {
+    pub async fn get_known_blob(&self, digest: &str, size: u64, dest: &Path) -> Result<(), Error> {
         let source = self.blob_sources.lock().ok().and_then(|m| m.get(digest).cloned());
         let Some((registry, repository)) = source else {
             return Err(Error::Io {
@@ -255,7 +255,7 @@ impl Client {
             });
         };
         let r = Reference { registry, repository, tag: None, digest: None };
-        self.get_blob_to_file(&r, digest, dest).await
+        self.get_blob_to_file(&r, digest, size, dest).await
     }
 
     /// Whether `digest` exists in `r`'s repository (a `HEAD` request).
@@ -286,8 +286,8 @@ mod tests {
         let r = Reference { registry: "127.0.0.1:1".into(), repository: "a".into(), tag: None, digest: None };
         let image = PushImage { blobs: vec![], manifest: vec![], manifest_media_type: String::new() };
         assert_send(&client.get_image(&r, &Platform::host()));
-        assert_send(&client.get_blob_bytes(&r, "sha256:x"));
-        assert_send(&client.get_blob_to_file(&r, "sha256:x", Path::new("/x")));
+        assert_send(&client.get_blob_bytes(&r, "sha256:x", 1));
+        assert_send(&client.get_blob_to_file(&r, "sha256:x", 1, Path::new("/x")));
         assert_send(&client.push_image(&r, &image));
         assert_send(&client.push_image_tags(std::slice::from_ref(&r), &image));
     }

@@ -9,7 +9,8 @@
 //! let r: Reference = "127.0.0.1:5000/library/busybox:latest".parse()?;
 //! let image = client.get_image(&r, &Platform::host()).await?;
 //! println!("{} has {} layers", image.digest, image.manifest.layers.len());
-//! client.get_blob_to_file(&r, &image.manifest.layers[0].digest, "/tmp/layer0".as_ref()).await?;
+//! let layer = &image.manifest.layers[0];
+//! client.get_blob_to_file(&r, &layer.digest, layer.size, "/tmp/layer0".as_ref()).await?;
 //!
 //! // Push: blobs the registry lacks are uploaded (or mounted), then the manifest.
 //! let config = std::fs::read("config.json").unwrap_or_default();
@@ -37,6 +38,7 @@ pub mod digest;
 mod ecr;
 pub mod ecr_host;
 pub mod error;
+pub mod limits;
 pub mod manifest;
 pub mod progress;
 mod pull;

@@ -3,6 +3,7 @@
 
 use crate::auth::Scope;
 use crate::digest::{DigestHasher, sha256_digest};
+use crate::limits::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, body_error, read_body};
 use crate::manifest::media;
 use crate::transport::{Activity, Endpoint, connect_error, http_error, stall_guard};
 use crate::{Client, Error, Manifest, Platform, ProgressEvent, PulledImage, Reference};
@@ -13,10 +14,6 @@ use tokio::io::AsyncWriteExt;
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-/// Manifests larger than this are refused (the spec suggests registries cap them at 4 MiB).
-const MAX_MANIFEST: usize = 16 << 20;
-/// `get_blob_bytes` is for configs; refuse anything this large.
-const MAX_BLOB_IN_MEMORY: u64 = 128 << 20;
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,7 +39,7 @@ where
         match f(ep.clone()).await {
             Ok(v) => return Ok(v),
             // A mirror that lacks the image or fails is skipped; a bad digest is never retried elsewhere.
-            Err(e) if i + 1 < n && !matches!(e, Error::DigestMismatch { .. }) => {
+            Err(e) if i + 1 < n && !matches!(e, Error::DigestMismatch { .. } | Error::SizeMismatch { .. }) => {
                 tracing::warn!(mirror = %ep.name, "mirror failed, trying the next endpoint: {e}");
                 last = Some(e);
             }
@@ -52,7 +49,19 @@ where
     Err(last.unwrap_or_else(|| Error::Options("no endpoint".into())))
 }
 
-async fn fetch_manifest(client: &Client, ep: &Endpoint, r: &Reference, reference: &str) -> Result<(Vec<u8>, String), Error> {
+/// `GET` a manifest or index: exactly `size` bytes when a descriptor gave it, else at most
+/// [`MAX_MANIFEST_BYTES`]; by digest, the bytes must hash to it.
+async fn fetch_manifest(client: &Client, ep: &Endpoint, r: &Reference, reference: &str, size: Option<u64>) -> Result<(Vec<u8>, String), Error> {
+    let what = format!("manifest {reference}");
+    if let Some(n) = size.filter(|&n| n > MAX_MANIFEST_BYTES) {
+        return Err(Error::TooLarge {
+            registry: ep.name.clone(),
+            repository: r.repository.clone(),
+            what,
+            limit: MAX_MANIFEST_BYTES,
+            got: format!("its descriptor says {n} bytes"),
+        });
+    }
     let url = ep.url(&format!("{}/manifests/{}", r.repository, reference));
     let t = client.opts.stall_timeout;
     let resp = client
@@ -69,16 +78,7 @@ async fn fetch_manifest(client: &Client, ep: &Endpoint, r: &Reference, reference
         .and_then(|v| v.to_str().ok())
         .map(|s| s.split(';').next().unwrap_or(s).trim().to_string())
         .unwrap_or_default();
-    let body = resp.bytes().await.map_err(|e| connect_error(ep, &format!("{}: GET manifest body", r.repository), &e))?;
-    if body.len() > MAX_MANIFEST {
-        return Err(Error::Protocol {
-            registry: ep.name.clone(),
-            repository: r.repository.clone(),
-            action: format!("GET manifest {reference}"),
-            message: format!("manifest of {} bytes is larger than {MAX_MANIFEST}", body.len()),
-        });
-    }
-    let body = body.to_vec();
+    let body = read_body(resp, size, MAX_MANIFEST_BYTES).await.map_err(|e| body_error(e, ep, &r.repository, &what))?;
     if reference.contains(':') {
         let actual = sha256_digest(&body);
         if actual != reference {
@@ -109,7 +109,7 @@ fn platform_string(p: &Platform) -> String {
 
 pub(crate) async fn get_image(client: &Client, r: &Reference, platform: &Platform) -> Result<PulledImage, Error> {
     let img = with_endpoints(client, r, |ep| async move {
-        let (raw, ct) = fetch_manifest(client, &ep, r, r.manifest_ref()).await?;
+        let (raw, ct) = fetch_manifest(client, &ep, r, r.manifest_ref(), None).await?;
         let proto = |message: String| Error::Protocol {
             registry: ep.name.clone(),
             repository: r.repository.clone(),
@@ -135,7 +135,7 @@ pub(crate) async fn get_image(client: &Client, r: &Reference, platform: &Platfor
                     available: idx.manifests.iter().filter_map(|d| d.platform.as_ref()).map(platform_string).collect::<Vec<_>>().join(", "),
                 })?;
             tracing::debug!(reference = %r, digest = %chosen.digest, "index: chose {}", platform_string(platform));
-            let (raw2, ct2) = fetch_manifest(client, &ep, r, &chosen.digest).await?;
+            let (raw2, ct2) = fetch_manifest(client, &ep, r, &chosen.digest, Some(chosen.size)).await?;
             let mt2 = if ct2.is_empty() || ct2 == "application/json" { chosen.media_type.clone() } else { ct2 };
             (raw2, mt2)
         } else {
@@ -191,18 +191,21 @@ async fn open_blob(
     Ok(resp)
 }
 
-pub(crate) async fn get_blob_bytes(client: &Client, r: &Reference, digest: &str) -> Result<Vec<u8>, Error> {
+/// A small blob (a config) read into memory: exactly `size` bytes, at most [`MAX_CONFIG_BYTES`], verified.
+pub(crate) async fn get_blob_bytes(client: &Client, r: &Reference, digest: &str, size: u64) -> Result<Vec<u8>, Error> {
     with_endpoints(client, r, |ep| async move {
-        let resp = open_blob(client, &ep, r, digest, Some(client.opts.stall_timeout * 4), 0).await?;
-        if resp.content_length().is_some_and(|n| n > MAX_BLOB_IN_MEMORY) {
-            return Err(Error::Protocol {
+        let what = format!("blob {digest}");
+        if size > MAX_CONFIG_BYTES {
+            return Err(Error::TooLarge {
                 registry: ep.name.clone(),
                 repository: r.repository.clone(),
-                action: format!("GET blob {digest}"),
-                message: "blob too large to read into memory; stream it to a file".into(),
+                what,
+                limit: MAX_CONFIG_BYTES,
+                got: format!("its descriptor says {size} bytes"),
             });
         }
-        let body = resp.bytes().await.map_err(|e| connect_error(&ep, &format!("{}: GET blob body", r.repository), &e))?;
+        let resp = open_blob(client, &ep, r, digest, Some(client.opts.stall_timeout * 4), 0).await?;
+        let body = read_body(resp, Some(size), MAX_CONFIG_BYTES).await.map_err(|e| body_error(e, &ep, &r.repository, &what))?;
         let mut h = DigestHasher::for_digest(digest).map_err(Error::Options)?;
         h.update(&body);
         let actual = h.finish();
@@ -214,13 +217,13 @@ pub(crate) async fn get_blob_bytes(client: &Client, r: &Reference, digest: &str)
                 actual,
             });
         }
-        Ok(body.to_vec())
+        Ok(body)
     })
     .await
 }
 
-pub(crate) async fn get_blob_to_file(client: &Client, r: &Reference, digest: &str, dest: &Path) -> Result<(), Error> {
-    with_endpoints(client, r, |ep| async move { download(client, &ep, r, digest, dest).await }).await
+pub(crate) async fn get_blob_to_file(client: &Client, r: &Reference, digest: &str, size: u64, dest: &Path) -> Result<(), Error> {
+    with_endpoints(client, r, |ep| async move { download(client, &ep, r, digest, size, dest).await }).await
 }
 
 /// Bytes received so far: the partial file and the hash of what is in it.
@@ -228,9 +231,13 @@ struct Partial {
     file: tokio::fs::File,
     hasher: DigestHasher,
     done: u64,
+    /// The descriptor's size: no more is written, and no other length is accepted.
+    size: u64,
 }
 
-async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, dest: &Path) -> Result<(), Error> {
+/// Streams a blob into a private temporary file beside `dest`, renamed to `dest` only when its
+/// length is the descriptor's and its bytes hash to `digest`; removed on any failure.
+async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, size: u64, dest: &Path) -> Result<(), Error> {
     let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "blob".into());
     let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
@@ -238,7 +245,7 @@ async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, d
     // 0600: what an image holds is nobody else's to read.
     let file = tokio::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).await.map_err(|e| io(e, &tmp))?;
     let hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
-    let mut part = Partial { file, hasher, done: 0 };
+    let mut part = Partial { file, hasher, done: 0, size };
     let mut attempt = 0;
     let res = loop {
         match download_attempt(client, ep, r, digest, &mut part, &tmp).await {
@@ -250,8 +257,21 @@ async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, d
             other => break other,
         }
     };
-    let Partial { file, hasher, .. } = part;
+    let Partial { file, hasher, done, .. } = part;
     drop(file);
+    let res = res.and_then(|()| {
+        if done == size {
+            Ok(())
+        } else {
+            Err(Error::SizeMismatch {
+                registry: ep.name.clone(),
+                repository: r.repository.clone(),
+                what: format!("blob {digest}"),
+                expected: size,
+                got: format!("{done} bytes"),
+            })
+        }
+    });
     if let Err(e) = res {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(e);
@@ -308,14 +328,29 @@ async fn download_attempt(
             part.hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
             part.done = 0;
         }
+        let wrong_size = |got: String| Error::SizeMismatch {
+            registry: ep.name.clone(),
+            repository: r.repository.clone(),
+            what: format!("blob {digest}"),
+            expected: part.size,
+            got,
+        };
+        // Refused before a byte is written: a length other than what is left of the descriptor's.
+        if let Some(len) = resp.content_length().filter(|&len| len != part.size - part.done.min(part.size)) {
+            let got = if part.done > 0 { format!("{len} bytes from byte {}", part.done) } else { format!("a Content-Length of {len} bytes") };
+            return Err(wrong_size(got));
+        }
         if part.done == 0 {
-            client.emit(ProgressEvent::BlobStarted { digest: digest.to_string(), total: resp.content_length(), push: false });
+            client.emit(ProgressEvent::BlobStarted { digest: digest.to_string(), total: Some(part.size), push: false });
         }
         let mut last_report = part.done;
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| connect_error(ep, &format!("{}: GET blob {digest}", r.repository), &e))?;
             activity.touch();
+            if part.done + chunk.len() as u64 > part.size {
+                return Err(wrong_size(format!("more than {} bytes", part.size)));
+            }
             part.file.write_all(&chunk).await.map_err(io)?;
             part.hasher.update(&chunk);
             part.done += chunk.len() as u64;

@@ -137,7 +137,7 @@ async fn push_blob(client: &Client, ep: &Endpoint, repository: &str, blob: &Push
             Some(s) => session = Some(s),
         }
         tried_mount = true;
-        client.get_known_blob(digest, &blob.path).await?;
+        client.get_known_blob(digest, blob.size, &blob.path).await?;
     }
     let meta = std::fs::metadata(&blob.path).map_err(|source| Error::Io { path: blob.path.clone(), source })?;
     if meta.len() != blob.size {

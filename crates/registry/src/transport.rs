@@ -426,7 +426,8 @@ impl std::error::Error for ReqwestMessage {}
 
 /// A short excerpt of an error body (the registry's JSON error), prefixed with ": ".
 pub(crate) async fn error_detail(resp: Response) -> String {
-    let text = resp.text().await.unwrap_or_default();
+    let raw = crate::limits::read_prefix(resp, crate::limits::MAX_ERROR_BODY_BYTES).await;
+    let text = String::from_utf8_lossy(&raw);
     let text = text.trim();
     if text.is_empty() {
         return String::new();

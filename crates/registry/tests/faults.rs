@@ -31,7 +31,7 @@ async fn verify_direct(env: &TestEnv, repo: &str, tag: &str, img: &TestImage) {
     let pulled = direct.get_image(&r, &Platform::host()).await.unwrap();
     assert_eq!(pulled.digest, img.manifest_digest);
     for b in &img.push.blobs {
-        assert_eq!(direct.get_blob_bytes(&r, &b.digest).await.unwrap(), std::fs::read(&b.path).unwrap(), "{}", b.digest);
+        assert_eq!(direct.get_blob_bytes(&r, &b.digest, b.size).await.unwrap(), std::fs::read(&b.path).unwrap(), "{}", b.digest);
     }
 }
 
@@ -97,7 +97,7 @@ async fn pull_survives_a_reset_mid_blob() {
     let r: Reference = format!("{}/{repo}:p", proxy.addr).parse().unwrap();
     let (d, path) = &img.layers[0];
     let dest = dir.path().join("pulled");
-    client.get_blob_to_file(&r, d, &dest).await.unwrap();
+    client.get_blob_to_file(&r, d, std::fs::metadata(path).unwrap().len(), &dest).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(path).unwrap());
     let seen = proxy.snapshot();
     assert_eq!(seen.iter().filter(|s| s.fault == Some("reset-download")).count(), 2);

@@ -35,10 +35,10 @@ async fn plain_loopback_registry_works_without_insecure_registry() {
     let client = Client::new(no_flags()).unwrap();
     let pulled = client.get_image(&by_name, &Platform::host()).await.unwrap();
     assert_eq!(pulled.digest, img.manifest_digest);
-    assert_eq!(client.get_blob_bytes(&by_name, &pulled.manifest.config.digest).await.unwrap(), img.config);
+    assert_eq!(client.get_blob_bytes(&by_name, &pulled.manifest.config.digest, pulled.manifest.config.size).await.unwrap(), img.config);
     let (d, path) = &img.layers[0];
     let dest = dir.path().join("layer");
-    client.get_blob_to_file(&by_name, d, &dest).await.unwrap();
+    client.get_blob_to_file(&by_name, d, std::fs::metadata(path).unwrap().len(), &dest).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(path).unwrap());
 }
 

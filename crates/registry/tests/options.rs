@@ -35,7 +35,7 @@ async fn docker_hub_pulls_go_to_the_mirrors_in_order() {
     let pulled = client.get_image(&hub, &Platform::host()).await.unwrap();
     assert_eq!(pulled.digest, img.manifest_digest);
     let dest = dir.path().join("blob");
-    client.get_blob_to_file(&hub, &img.layers[0].0, &dest).await.unwrap();
+    client.get_blob_to_file(&hub, &img.layers[0].0, std::fs::metadata(&img.layers[0].1).unwrap().len(), &dest).await.unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(&img.layers[0].1).unwrap());
 }
 

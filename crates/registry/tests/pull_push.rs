@@ -38,10 +38,10 @@ async fn push_then_pull_over_plain_http_oci_and_docker() {
         assert_eq!(pulled.digest, digest);
         assert_eq!(pulled.media_type, if docker { media::DOCKER_MANIFEST } else { media::OCI_MANIFEST });
         assert_eq!(pulled.raw, img.push.manifest);
-        assert_eq!(client.get_blob_bytes(&reference, &pulled.manifest.config.digest).await.unwrap(), img.config);
+        assert_eq!(client.get_blob_bytes(&reference, &pulled.manifest.config.digest, pulled.manifest.config.size).await.unwrap(), img.config);
         for (d, path) in &img.layers {
             let dest = dir.path().join(format!("pulled-{}", &d[7..19]));
-            client.get_blob_to_file(&reference, d, &dest).await.unwrap();
+            client.get_blob_to_file(&reference, d, std::fs::metadata(path).unwrap().len(), &dest).await.unwrap();
             assert_eq!(std::fs::read(&dest).unwrap(), std::fs::read(path).unwrap());
         }
         let uploaded = events.lock().unwrap().iter().filter(|e| matches!(e, ProgressEvent::BlobDone { skipped: false, .. })).count();
@@ -186,7 +186,7 @@ async fn corrupted_blob_is_refused_and_not_left_on_disk() {
     bytes[5000] ^= 0xff;
     std::fs::write(&data, &bytes).unwrap();
     let dest = dir.path().join("layer");
-    match client.get_blob_to_file(&reference, d, &dest).await {
+    match client.get_blob_to_file(&reference, d, bytes.len() as u64, &dest).await {
         Err(Error::DigestMismatch { digest, actual, .. }) => {
             assert_eq!(&digest, d);
             assert_eq!(actual, sha256(&bytes));
@@ -195,7 +195,7 @@ async fn corrupted_blob_is_refused_and_not_left_on_disk() {
     }
     assert!(!dest.exists(), "a corrupt blob must not land at its destination");
     assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".partial")));
-    assert!(matches!(client.get_blob_bytes(&reference, d).await, Err(Error::DigestMismatch { .. })));
+    assert!(matches!(client.get_blob_bytes(&reference, d, bytes.len() as u64).await, Err(Error::DigestMismatch { .. })));
 }
 
 #[tokio::test]

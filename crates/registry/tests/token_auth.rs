@@ -169,7 +169,7 @@ async fn tls_registry_with_token_auth() {
     let pulled = client.get_image(&reference, &Platform::host()).await.unwrap();
     assert_eq!(pulled.raw, img.push.manifest);
     let out = dir.path().join("layer0");
-    client.get_blob_to_file(&reference, &img.layers[0].0, &out).await.unwrap();
+    client.get_blob_to_file(&reference, &img.layers[0].0, std::fs::metadata(&img.layers[0].1).unwrap().len(), &out).await.unwrap();
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&img.layers[0].1).unwrap());
     // Tokens are cached per scope: one for pull+push, one for pull; not one per request.
     let n = issuer.requests.lock().unwrap().len();

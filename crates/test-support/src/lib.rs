@@ -1,5 +1,7 @@
-//! Helpers shared by the test suites of several crates. Only real services: these find or
-//! start them, they never imitate one.
+//! Helpers shared by the test suites of several crates. Real services: these find or start
+//! them. The one exception is [`hostile`], a registry that lies on purpose (no real one can).
+
+pub mod hostile;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

@@ -135,7 +135,7 @@ impl LayerCache {
         let (created, diff_ids) = match annotated {
             Some(a) => a,
             None => {
-                let config_bytes = client.get_blob_bytes(r, &image.manifest.config.digest).await?;
+                let config_bytes = client.get_blob_bytes(r, &image.manifest.config.digest, image.manifest.config.size).await?;
                 let config: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap_or_default();
                 let created = config["config"]["Labels"][CREATED_LABEL].as_str().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
                 let diff_ids = config["rootfs"]["diff_ids"]
