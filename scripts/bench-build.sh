@@ -15,24 +15,10 @@ trap 'release_volumes "$SCR/"' EXIT
 
 STRATA="$STRATA" "$STRATA_REPO/scripts/base-debian.sh"
 
-# ---- the app: 200 small files + 20 MiB incompressible file, RUNs that write 50 MiB and delete ----
+# ---- the app (app_context in lib.sh): 200 small files + 20 MiB incompressible file, RUNs that
+# write 50 MiB and delete ----
 CTX="$B/app-ctx"
-if [[ ! -s "$CTX/big.bin" ]]; then
-  rm -rf "$CTX"; mkdir -p "$CTX"
-  for d in a b c d; do mkdir -p "$CTX/src/$d"; for i in $(seq 1 50); do printf 'file %s/%s\n' "$d" "$i" > "$CTX/src/$d/f$i.txt"; done; done
-  head -c 20M /dev/zero | openssl enc -aes-128-ctr -nosalt -pbkdf2 -pass pass:strata 2>/dev/null > "$CTX/big.bin"
-fi
-cat > "$CTX/Dockerfile" <<EOD
-FROM $REG_HTTP_ADDR/library/debian:bookworm
-ARG GREETING=hello
-ENV APP_HOME=/app
-WORKDIR /app
-COPY . /app/src
-RUN echo "\$GREETING" > /app/greeting && ls -la /app > /app/listing
-RUN mkdir -p /opt/data && dd if=/dev/urandom of=/opt/data/blob bs=1M count=50 2>/dev/null && rm -f /etc/motd
-USER 1000
-CMD ["cat", "/app/greeting"]
-EOD
+app_context "$CTX"
 
 measure() {  # LABEL CMD... -> "wall_s rss_kb" appended to $B/results
   local label="$1"; shift

@@ -103,3 +103,26 @@ release_volumes() {
   done
   find "$1" -maxdepth 1 -name '*.img' -delete 2>/dev/null || true
 }
+
+# app_context DIR: the benchmarks' app on the Debian base in DIR (made once, the Dockerfile always
+# rewritten): 200 small files + a 20 MiB incompressible file, COPY, two small RUNs, a RUN that
+# writes 50 MiB, USER and CMD. bench-build.sh and bench-limits.sh build it.
+app_context() {
+  local ctx="$1" d i
+  if [[ ! -s "$ctx/big.bin" ]]; then
+    rm -rf "$ctx"; mkdir -p "$ctx"
+    for d in a b c d; do mkdir -p "$ctx/src/$d"; for i in $(seq 1 50); do printf 'file %s/%s\n' "$d" "$i" > "$ctx/src/$d/f$i.txt"; done; done
+    head -c 20M /dev/zero | openssl enc -aes-128-ctr -nosalt -pbkdf2 -pass pass:strata 2>/dev/null > "$ctx/big.bin"
+  fi
+  cat > "$ctx/Dockerfile" <<EOD
+FROM $REG_HTTP_ADDR/library/debian:bookworm
+ARG GREETING=hello
+ENV APP_HOME=/app
+WORKDIR /app
+COPY . /app/src
+RUN echo "\$GREETING" > /app/greeting && ls -la /app > /app/listing
+RUN mkdir -p /opt/data && dd if=/dev/urandom of=/opt/data/blob bs=1M count=50 2>/dev/null && rm -f /etc/motd
+USER 1000
+CMD ["cat", "/app/greeting"]
+EOD
+}
