@@ -235,7 +235,10 @@ fn compile(pattern: &str) -> Result<Matcher, String> {
                         kind = Kind::Regex;
                     }
                 } else {
-                    re.push_str("(.*/)?");
+                    // `**/**/` is `**/`: repeats collapse, so a pattern of hundreds stays small.
+                    if !re.ends_with("(.*/)?") {
+                        re.push_str("(.*/)?");
+                    }
                     kind = Kind::Regex;
                 }
                 if first {
@@ -475,5 +478,21 @@ mod tests {
         assert!(!d.is_excluded("x") && !d.is_excluded("a"));
         let d = ig("a/../b\n");
         assert!(d.is_excluded("b") && !d.is_excluded("a"));
+    }
+
+    #[test]
+    fn pathological_patterns_match_in_linear_time_or_are_refused() {
+        // Backtracking matchers take exponential time on these; the regex crate is linear.
+        let long = "a".repeat(20_000);
+        let d = ig(&format!("{}b\n**/{}/**/x\n", "*a".repeat(200), "**/".repeat(200)));
+        assert!(!d.is_excluded(&long));
+        assert!(!d.is_excluded(&format!("{}/y", ["a"; 500].join("/"))));
+        assert!(d.is_excluded(&format!("{}/x", ["a"; 500].join("/"))));
+        // A pattern too large to compile is an error naming its line, not a hang or a panic.
+        let err = DockerIgnore::parse(&format!("ok\n{}\n", "[a-z]?".repeat(200_000))).expect_err("too big to compile");
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("cannot compile pattern"), "{}", err.message);
+        // An unclosed class is an error too.
+        assert!(DockerIgnore::parse("[abc\n").is_err());
     }
 }
