@@ -113,3 +113,22 @@ proptest! {
         check(&format!("FROM alpine\n{text}"));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Issue 13's hostile shapes, at random sizes: expansions nested past the limit (stack
+    /// overflow before), thousands of stages, one very long line, unclosed quotes and heredocs.
+    #[test]
+    fn nested_and_huge_shapes_never_panic(depth in 0usize..12_000, shape in 0usize..6, n in 1usize..3_000) {
+        let text = match shape {
+            0 => format!("FROM scratch\nARG X={}x{}\nRUN echo $X\n", "${U:-".repeat(depth), "}".repeat(depth)),
+            1 => format!("FROM scratch\nENV A={}\n", "${U:+".repeat(depth)),
+            2 => (0..n).map(|i| if i == 0 { "FROM scratch AS s0\n".to_string() } else { format!("FROM s{} AS s{i}\n", i - 1) }).collect(),
+            3 => format!("FROM scratch\nRUN {}\n", "a \\\n".repeat(n)),
+            4 => format!("FROM scratch\nRUN \"{}\n", "'\"".repeat(depth / 4)),
+            _ => format!("FROM scratch\n{}", "RUN <<EOF\n".repeat(n)),
+        };
+        check(&text);
+    }
+}
