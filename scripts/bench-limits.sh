@@ -218,6 +218,16 @@ baseline() {
   drop_volume "$SCR/vol-$VOL"
 }
 
+# each_mode WORKLOAD CTX SNIPPET: strata, kaniko and the RUN's command alone, limited and not.
+each_mode() {
+  local workload="$1" ctx="$2" snippet="$3" mode
+  for mode in $MODES; do
+    strata_build "$workload" "$mode" strata "$ctx" "$workload"
+    kaniko_build "$workload" "$mode" "$ctx" "$workload"
+    baseline "$workload" "$mode" "$snippet"
+  done
+}
+
 ROOTFS="$STRATA_STATE/debian-ctx/rootfs"
 # The text corpus: the Debian base's text files in a fixed order, the same inside a RUN ($SRC=/).
 TEXT_FILES='usr/lib/x86_64-linux-gnu/perl-base var/lib/dpkg usr/share/perl5 usr/share/common-licenses usr/share/doc'
@@ -245,11 +255,7 @@ if [[ " $WORKLOADS " == *" small "* ]]; then
   SMALL_SNIPPET="mkdir -p \"\$OUT\" && cd \"\$OUT\" && i=1 && while [ \$i -le $N_SMALL ]; do echo 'Hello world' > somefile\$i; i=\$((i + 1)); done"
   CTX="$SCR/small-ctx"; mkdir -p "$CTX"
   printf 'FROM %s/library/debian:bookworm\nRUN OUT=/workdir; %s\n' "$REG_HTTP_ADDR" "$SMALL_SNIPPET" > "$CTX/Dockerfile"
-  for mode in $MODES; do
-    strata_build small "$mode" strata "$CTX" small
-    kaniko_build small "$mode" "$CTX" small
-    baseline small "$mode" "$SMALL_SNIPPET"
-  done
+  each_mode small "$CTX" "$SMALL_SNIPPET"
 fi
 
 # ---- (c) RUN writing 1.5 GiB in 20 files + COPY of 300 MiB ----
@@ -265,11 +271,7 @@ if [[ " $WORKLOADS " == *" large "* ]]; then
   fi
   LARGE_SNIPPET="mkdir -p \"\$OUT\" && ($CORPUS_SNIPPET) > \"\$OUT/.corpus\" && i=1 && while [ \$i -le 20 ]; do if [ \$((i % 2)) = 1 ]; then head -c $RUN_FILE /dev/urandom > \"\$OUT/f\$i.bin\"; else while cat \"\$OUT/.corpus\"; do :; done | head -c $RUN_FILE > \"\$OUT/f\$i.txt\"; fi; i=\$((i + 1)); done && rm \"\$OUT/.corpus\""
   printf 'FROM %s/library/debian:bookworm\nRUN SRC=/ OUT=/opt/gen; %s\nCOPY data /data\n' "$REG_HTTP_ADDR" "$LARGE_SNIPPET" > "$CTX/Dockerfile"
-  for mode in $MODES; do
-    strata_build large "$mode" strata "$CTX" large
-    kaniko_build large "$mode" "$CTX" large
-    baseline large "$mode" "$LARGE_SNIPPET"
-  done
+  each_mode large "$CTX" "$LARGE_SNIPPET"
 fi
 
 # ---- (d) compressors against strata's layer writing, on the same data ----

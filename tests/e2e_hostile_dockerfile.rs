@@ -19,7 +19,7 @@ fn plan(dir: &Path, file: &str) -> (bool, String, u64) {
         .output()
         .expect("run /usr/bin/time strata plan (apt-get install time)");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let rss = stderr.lines().find_map(|l| l.strip_prefix("peak-rss-kib=")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let rss = peak_rss_kib(&stderr);
     (out.status.success(), stderr, rss)
 }
 

@@ -105,7 +105,7 @@ fn build(dir: &Path, work: &Path, registry: &str, dockerfile: &str, envs: &[(&st
         cmd.env(k, v);
     }
     let run = to_run(cmd.output().expect("run /usr/bin/time strata (apt-get install time)"));
-    let rss = run.stderr.lines().find_map(|l| l.strip_prefix("peak-rss-kib=")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let rss = peak_rss_kib(&run.stderr);
     (run, rss)
 }
 

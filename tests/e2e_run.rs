@@ -2,77 +2,9 @@
 //! (docker-registry started by scripts/test.sh). Each test builds with the real strata binary
 //! into an OCI layout, unpacks it with umoci and reads the layer blobs with gzip/tar.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use strata_tests::*;
-
-/// A build directory: context, Dockerfile, work dir and output layout.
-struct Case {
-    dir: tempfile::TempDir,
-}
-
-impl Case {
-    fn new(dockerfile: &str) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("ctx")).expect("mkdir ctx");
-        std::fs::write(dir.path().join("ctx/Dockerfile"), dockerfile).expect("write Dockerfile");
-        Self { dir }
-    }
-
-    fn ctx(&self) -> PathBuf {
-        self.dir.path().join("ctx")
-    }
-
-    fn layout(&self) -> PathBuf {
-        self.dir.path().join("layout")
-    }
-
-    /// Runs `strata build` with `--build-arg BASE=<busybox>` into an OCI layout, no push.
-    fn build(&self, env: &TestEnv, extra: &[&str], envs: &[(&str, &str)]) -> Run {
-        let _ = std::fs::remove_dir_all(self.layout());
-        let ctx = self.ctx();
-        let layout = self.layout();
-        let work = self.dir.path().join("work");
-        let base = format!("BASE={}", env.base_busybox);
-        let mut args = vec![
-            "build",
-            "--context",
-            ctx.to_str().expect("utf8"),
-            "--destination",
-            "127.0.0.1:5000/e2e/run:latest",
-            "--no-push",
-            "--oci-layout-path",
-            layout.to_str().expect("utf8"),
-            "--insecure-registry",
-            env.registry_http.as_str(),
-            "--work-dir",
-            work.to_str().expect("utf8"),
-            "--build-arg",
-            base.as_str(),
-        ];
-        args.extend_from_slice(extra);
-        strata(&args, envs)
-    }
-
-    fn unpack(&self) -> Unpacked {
-        unpack_layout(&self.layout(), "latest")
-    }
-
-    /// Every layer blob of the built image, decompressed.
-    fn layer_tars(&self, image: &Unpacked) -> Vec<Vec<u8>> {
-        image.manifest["layers"]
-            .as_array()
-            .expect("layers")
-            .iter()
-            .map(|l| {
-                let path = blob(&self.layout(), l["digest"].as_str().expect("digest"));
-                let out = Command::new("gzip").arg("-dc").arg(&path).output().expect("gzip");
-                assert!(out.status.success(), "gzip -dc {}", path.display());
-                out.stdout
-            })
-            .collect()
-    }
-}
 
 /// Entry names of a tar stream.
 fn tar_names(tar: &[u8]) -> Vec<String> {
@@ -100,13 +32,13 @@ const BASE: &str = "ARG BASE\nFROM ${BASE}\n";
 #[test]
 fn cache_mount_persists_across_builds_and_stays_out_of_layers() {
     let Some(env) = test_env("cache_mount_persists_across_builds_and_stays_out_of_layers") else { return };
-    let case = Case::new(&format!(
+    let case = LayoutCase::new(&format!(
         "{BASE}RUN --mount=type=cache,target=/var/cache/app,id=counter \
          sh -c 'n=$(cat /var/cache/app/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /var/cache/app/count; echo $n > /seen; \
          stat -c %a:%u:%g /var/cache/app > /cache-stat'\n\
          RUN --mount=type=cache,target=/locked,sharing=locked,uid=1000,gid=1000,mode=0700 stat -c %a:%u:%g /locked > /locked-stat\n"
     ));
-    let cache = case.dir.path().join("cache");
+    let cache = case.path().join("cache");
     let cache_arg = cache.to_str().expect("utf8");
     for round in ["1", "2"] {
         let run = case.build(&env, &["--cache-dir", cache_arg], &[]);
@@ -135,13 +67,13 @@ fn secret_is_readable_by_run_and_absent_from_image_and_logs() {
     let Some(env) = test_env("secret_is_readable_by_run_and_absent_from_image_and_logs") else { return };
     let file_secret = unique("file-secret-value");
     let env_secret = unique("env-secret-value");
-    let case = Case::new(&format!(
+    let case = LayoutCase::new(&format!(
         "{BASE}RUN --mount=type=secret,id=tok sh -c 'cat /run/secrets/tok | sha256sum | cut -d\" \" -f1 > /tok.sha; stat -c %a:%u /run/secrets/tok > /tok.stat'\n\
          RUN --mount=type=secret,id=tok,target=/etc/app/token,mode=0440,uid=1000 sh -c 'sha256sum < /etc/app/token | cut -d\" \" -f1 > /tok2.sha; stat -c %a:%u /etc/app/token > /tok2.stat'\n\
          RUN --mount=type=secret,id=apikey,env=API_KEY sh -c 'printf %s \"$API_KEY\" | sha256sum | cut -d\" \" -f1 > /env.sha; test ! -e /run/secrets/apikey && echo nofile > /env.file'\n\
          RUN --mount=type=secret,id=absent sh -c 'test ! -e /run/secrets/absent && echo skipped > /absent'\n"
     ));
-    let secret_path = case.dir.path().join("secret.txt");
+    let secret_path = case.path().join("secret.txt");
     std::fs::write(&secret_path, &file_secret).expect("write secret");
     let src = format!("id=tok,src={}", secret_path.display());
     let run = case.build(&env, &["--secret", &src, "--secret", "id=apikey,env=STRATA_E2E_API_KEY", "-v", "trace"], &[("STRATA_E2E_API_KEY", &env_secret)]);
@@ -173,12 +105,12 @@ fn secret_is_readable_by_run_and_absent_from_image_and_logs() {
 #[test]
 fn required_secret_missing_and_ssh_fail_clearly() {
     let Some(env) = test_env("required_secret_missing_and_ssh_fail_clearly") else { return };
-    let case = Case::new(&format!("{BASE}RUN --mount=type=secret,id=needed,required true\n"));
+    let case = LayoutCase::new(&format!("{BASE}RUN --mount=type=secret,id=needed,required true\n"));
     let run = case.build(&env, &[], &[]);
     assert!(!run.ok);
     assert!(run.stderr.contains("Dockerfile:3") && run.stderr.contains("secret \"needed\" is required"), "{}", run.stderr);
 
-    let case = Case::new(&format!("{BASE}RUN --mount=type=ssh true\n"));
+    let case = LayoutCase::new(&format!("{BASE}RUN --mount=type=ssh true\n"));
     let run = case.build(&env, &[], &[]);
     assert!(!run.ok);
     assert!(run.stderr.contains("type=ssh is not supported yet"), "{}", run.stderr);
@@ -187,7 +119,7 @@ fn required_secret_missing_and_ssh_fail_clearly() {
 #[test]
 fn bind_mounts_from_context_and_stage_are_readable_and_not_in_layers() {
     let Some(env) = test_env("bind_mounts_from_context_and_stage_are_readable_and_not_in_layers") else { return };
-    let case = Case::new(
+    let case = LayoutCase::new(
         "ARG BASE\nFROM ${BASE} AS src\nRUN echo from-stage > /marker\n\
          FROM ${BASE}\n\
          RUN --mount=type=bind,source=data,target=/mnt/data sh -c 'cat /mnt/data/input.txt > /copied; ls /mnt/data > /visible; (touch /mnt/data/new 2>/dev/null && echo writable || echo readonly) > /bindmode'\n\
@@ -220,7 +152,7 @@ fn bind_mounts_from_context_and_stage_are_readable_and_not_in_layers() {
 #[test]
 fn tmpfs_mount_is_a_tmpfs_and_leaves_nothing() {
     let Some(env) = test_env("tmpfs_mount_is_a_tmpfs_and_leaves_nothing") else { return };
-    let case = Case::new(&format!(
+    let case = LayoutCase::new(&format!(
         "{BASE}RUN --mount=type=tmpfs,target=/scratch,size=1m sh -c 'grep \" /scratch \" /proc/mounts | cut -d\" \" -f3 > /fstype; echo junk > /scratch/f; df -k /scratch | tail -n1 | tr -s \" \" | cut -d\" \" -f2 > /size'\n"
     ));
     let run = case.build(&env, &[], &[]);
@@ -234,7 +166,7 @@ fn tmpfs_mount_is_a_tmpfs_and_leaves_nothing() {
 #[test]
 fn network_none_has_only_loopback_and_it_is_up() {
     let Some(env) = test_env("network_none_has_only_loopback_and_it_is_up") else { return };
-    let case = Case::new(&format!(
+    let case = LayoutCase::new(&format!(
         "{BASE}RUN --network=none sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \" > /ifaces; cat /sys/class/net/lo/flags > /loflags; ping -c1 -W2 127.0.0.1 >/dev/null && echo reachable > /ping'\n\
          RUN sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \" | sort > /default-ifaces'\n"
     ));
@@ -265,7 +197,7 @@ fn processes_with(needle: &str) -> Vec<String> {
 fn background_processes_of_a_run_are_gone_after_it() {
     let Some(env) = test_env("background_processes_of_a_run_are_gone_after_it") else { return };
     let secs = 900_000 + std::process::id() % 90_000;
-    let case = Case::new(&format!(
+    let case = LayoutCase::new(&format!(
         "{BASE}RUN sh -c 'sleep {secs} & setsid sh -c \"sleep {} &\" ; echo $$ > /pid'\n",
         secs + 1
     ));

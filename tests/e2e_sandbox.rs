@@ -13,52 +13,6 @@ use strata_tests::*;
 /// Docker's default capability set, as /proc/<pid>/status prints it.
 const DOCKER_CAPS: &str = "00000000a80425fb";
 
-/// A context directory with a Dockerfile, and the work dir and layout beside it.
-struct Case {
-    dir: tempfile::TempDir,
-}
-
-impl Case {
-    fn new(dockerfile: &str) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir_all(dir.path().join("ctx")).expect("mkdir ctx");
-        std::fs::write(dir.path().join("ctx/Dockerfile"), dockerfile).expect("write Dockerfile");
-        Self { dir }
-    }
-
-    fn ctx(&self) -> PathBuf {
-        self.dir.path().join("ctx")
-    }
-
-    fn build(&self, env: &TestEnv) -> Run {
-        let (ctx, layout, work) = (self.ctx(), self.dir.path().join("layout"), self.dir.path().join("work"));
-        let base = format!("BASE={}", env.base_busybox);
-        strata(
-            &[
-                "build",
-                "--context",
-                ctx.to_str().expect("utf8"),
-                "--destination",
-                "127.0.0.1:5000/e2e/sandbox:latest",
-                "--no-push",
-                "--oci-layout-path",
-                layout.to_str().expect("utf8"),
-                "--insecure-registry",
-                env.registry_http.as_str(),
-                "--work-dir",
-                work.to_str().expect("utf8"),
-                "--build-arg",
-                base.as_str(),
-            ],
-            &[],
-        )
-    }
-
-    fn unpack(&self) -> Unpacked {
-        unpack_layout(&self.dir.path().join("layout"), "latest")
-    }
-}
-
 fn root_only(test: &str) -> Option<TestEnv> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -76,13 +30,13 @@ fn status_field(status: &str, field: &str) -> String {
 #[test]
 fn root_run_keeps_only_dockers_capabilities_under_a_seccomp_filter() {
     let Some(env) = root_only("root_run_keeps_only_dockers_capabilities_under_a_seccomp_filter") else { return };
-    let case = Case::new(
+    let case = LayoutCase::new(
         "ARG BASE\nFROM $BASE\n\
          RUN cat /proc/self/status > /status-root && mkdir -m 777 /out\n\
          USER 1000:1000\n\
          RUN cat /proc/self/status > /out/status-user\n",
     );
-    let run = case.build(&env);
+    let run = case.build(&env, &[], &[]);
     assert!(run.ok, "build failed:\n{}", run.stderr);
     let img = case.unpack();
     let root = std::fs::read_to_string(img.rootfs.join("status-root")).expect("status-root");
@@ -152,7 +106,7 @@ fn attacks_from_a_root_run_do_not_reach_the_host() {
     // read every file of the machine.
     let root_dev = std::fs::metadata("/").expect("stat /").dev();
     let (major, minor) = (libc::major(root_dev), libc::minor(root_dev));
-    let case = Case::new(&format!(
+    let case = LayoutCase::new(&format!(
         "ARG BASE\nFROM $BASE\n\
          COPY escape /escape\n\
          RUN /escape {host} > /r-escape 2>&1; \
@@ -165,7 +119,7 @@ fn attacks_from_a_root_run_do_not_reach_the_host() {
          RUN --mount=type=cache,target=/cache ( mknod /cache/disk b {major} {minor} ; head -c 512 /cache/disk > /dev/null && echo READ-HOST-DISK || echo refused ) > /r-cache-mknod 2>&1; rm -f /cache/disk\n"
     ));
     let Some(_) = compile_escape(&case.ctx(), test) else { return };
-    let run = case.build(&env);
+    let run = case.build(&env, &[], &[]);
     assert!(run.ok, "build failed:\n{}", run.stderr);
     let img = case.unpack();
     let read = |name: &str| std::fs::read_to_string(img.rootfs.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));

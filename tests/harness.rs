@@ -531,3 +531,83 @@ pub fn processes_with(marker: &str) -> Vec<i32> {
         .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(marker)))
         .collect()
 }
+
+/// A build directory for one test: a context with its Dockerfile, a work dir and an OCI layout.
+pub struct LayoutCase {
+    dir: tempfile::TempDir,
+}
+
+impl LayoutCase {
+    /// A fresh directory whose `ctx/Dockerfile` is `dockerfile`.
+    pub fn new(dockerfile: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("ctx")).expect("mkdir ctx");
+        std::fs::write(dir.path().join("ctx/Dockerfile"), dockerfile).expect("write Dockerfile");
+        Self { dir }
+    }
+
+    /// The case's directory (context, work dir and layout are inside).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The build context.
+    pub fn ctx(&self) -> PathBuf {
+        self.dir.path().join("ctx")
+    }
+
+    /// The OCI layout the build writes.
+    pub fn layout(&self) -> PathBuf {
+        self.dir.path().join("layout")
+    }
+
+    /// Runs `strata build` with `--build-arg BASE=<busybox>` into the OCI layout (replaced), no push.
+    pub fn build(&self, env: &TestEnv, extra: &[&str], envs: &[(&str, &str)]) -> Run {
+        let _ = std::fs::remove_dir_all(self.layout());
+        let (ctx, layout, work) = (self.ctx(), self.layout(), self.dir.path().join("work"));
+        let base = format!("BASE={}", env.base_busybox);
+        let mut args = vec![
+            "build",
+            "--context",
+            ctx.to_str().expect("utf8"),
+            "--destination",
+            "127.0.0.1:5000/e2e/case:latest",
+            "--no-push",
+            "--oci-layout-path",
+            layout.to_str().expect("utf8"),
+            "--insecure-registry",
+            env.registry_http.as_str(),
+            "--work-dir",
+            work.to_str().expect("utf8"),
+            "--build-arg",
+            base.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        strata(&args, envs)
+    }
+
+    /// The built image, unpacked from the layout.
+    pub fn unpack(&self) -> Unpacked {
+        unpack_layout(&self.layout(), "latest")
+    }
+
+    /// Every layer blob of `image`, decompressed.
+    pub fn layer_tars(&self, image: &Unpacked) -> Vec<Vec<u8>> {
+        image.manifest["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| {
+                let path = blob(&self.layout(), l["digest"].as_str().expect("digest"));
+                let out = Command::new("gzip").arg("-dc").arg(&path).output().expect("gzip");
+                assert!(out.status.success(), "gzip -dc {}", path.display());
+                out.stdout
+            })
+            .collect()
+    }
+}
+
+/// The peak RSS in KiB that `/usr/bin/time -f peak-rss-kib=%M` printed into `stderr` (0 if absent).
+pub fn peak_rss_kib(stderr: &str) -> u64 {
+    stderr.lines().find_map(|l| l.strip_prefix("peak-rss-kib=")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}

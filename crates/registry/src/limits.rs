@@ -53,6 +53,14 @@ pub(crate) async fn read_body(resp: reqwest::Response, exact: Option<u64>, cap: 
     Ok(body)
 }
 
+/// Refuses a descriptor whose `size` is over `cap` before anything is fetched.
+pub(crate) fn check_descriptor(size: u64, cap: u64) -> Result<(), BodyError> {
+    if size > cap {
+        return Err(BodyError::OverCap { cap, got: format!("its descriptor says {size} bytes") });
+    }
+    Ok(())
+}
+
 /// Reads at most `cap` bytes of `resp`'s body, dropping the rest (for quoting error bodies).
 pub(crate) async fn read_prefix(resp: reqwest::Response, cap: u64) -> Vec<u8> {
     let mut body = Vec::new();

@@ -3,7 +3,7 @@
 
 use crate::auth::Scope;
 use crate::digest::{DigestHasher, sha256_digest};
-use crate::limits::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, body_error, read_body};
+use crate::limits::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, body_error, check_descriptor, read_body};
 use crate::manifest::media;
 use crate::transport::{Activity, Endpoint, connect_error, http_error, stall_guard};
 use crate::{Client, Error, Manifest, Platform, ProgressEvent, PulledImage, Reference};
@@ -53,14 +53,8 @@ where
 /// [`MAX_MANIFEST_BYTES`]; by digest, the bytes must hash to it.
 async fn fetch_manifest(client: &Client, ep: &Endpoint, r: &Reference, reference: &str, size: Option<u64>) -> Result<(Vec<u8>, String), Error> {
     let what = format!("manifest {reference}");
-    if let Some(n) = size.filter(|&n| n > MAX_MANIFEST_BYTES) {
-        return Err(Error::TooLarge {
-            registry: ep.name.clone(),
-            repository: r.repository.clone(),
-            what,
-            limit: MAX_MANIFEST_BYTES,
-            got: format!("its descriptor says {n} bytes"),
-        });
+    if let Some(n) = size {
+        check_descriptor(n, MAX_MANIFEST_BYTES).map_err(|e| body_error(e, ep, &r.repository, &what))?;
     }
     let url = ep.url(&format!("{}/manifests/{}", r.repository, reference));
     let t = client.opts.stall_timeout;
@@ -195,15 +189,7 @@ async fn open_blob(
 pub(crate) async fn get_blob_bytes(client: &Client, r: &Reference, digest: &str, size: u64) -> Result<Vec<u8>, Error> {
     with_endpoints(client, r, |ep| async move {
         let what = format!("blob {digest}");
-        if size > MAX_CONFIG_BYTES {
-            return Err(Error::TooLarge {
-                registry: ep.name.clone(),
-                repository: r.repository.clone(),
-                what,
-                limit: MAX_CONFIG_BYTES,
-                got: format!("its descriptor says {size} bytes"),
-            });
-        }
+        check_descriptor(size, MAX_CONFIG_BYTES).map_err(|e| body_error(e, &ep, &r.repository, &what))?;
         let resp = open_blob(client, &ep, r, digest, Some(client.opts.stall_timeout * 4), 0).await?;
         let body = read_body(resp, Some(size), MAX_CONFIG_BYTES).await.map_err(|e| body_error(e, &ep, &r.repository, &what))?;
         let mut h = DigestHasher::for_digest(digest).map_err(Error::Options)?;
@@ -259,19 +245,7 @@ async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, s
     };
     let Partial { file, hasher, done, .. } = part;
     drop(file);
-    let res = res.and_then(|()| {
-        if done == size {
-            Ok(())
-        } else {
-            Err(Error::SizeMismatch {
-                registry: ep.name.clone(),
-                repository: r.repository.clone(),
-                what: format!("blob {digest}"),
-                expected: size,
-                got: format!("{done} bytes"),
-            })
-        }
-    });
+    let res = res.and_then(|()| if done == size { Ok(()) } else { Err(blob_size_mismatch(ep, r, digest, size, format!("{done} bytes"))) });
     if let Err(e) = res {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(e);
@@ -290,6 +264,11 @@ async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, s
     client.add_mount_source(digest, r);
     client.emit(ProgressEvent::BlobDone { digest: digest.to_string(), skipped: false });
     Ok(())
+}
+
+/// The error for a blob whose length is not its descriptor's `expected`.
+fn blob_size_mismatch(ep: &Endpoint, r: &Reference, digest: &str, expected: u64, got: String) -> Error {
+    Error::SizeMismatch { registry: ep.name.clone(), repository: r.repository.clone(), what: format!("blob {digest}"), expected, got }
 }
 
 /// One `GET`, from `part.done` on (a `Range` request after a failure; a registry that answers
@@ -328,13 +307,7 @@ async fn download_attempt(
             part.hasher = DigestHasher::for_digest(digest).map_err(Error::Options)?;
             part.done = 0;
         }
-        let wrong_size = |got: String| Error::SizeMismatch {
-            registry: ep.name.clone(),
-            repository: r.repository.clone(),
-            what: format!("blob {digest}"),
-            expected: part.size,
-            got,
-        };
+        let wrong_size = |got: String| blob_size_mismatch(ep, r, digest, part.size, got);
         // Refused before a byte is written: a length other than what is left of the descriptor's.
         if let Some(len) = resp.content_length().filter(|&len| len != part.size - part.done.min(part.size)) {
             let got = if part.done > 0 { format!("{len} bytes from byte {}", part.done) } else { format!("a Content-Length of {len} bytes") };
