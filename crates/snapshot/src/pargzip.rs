@@ -1,24 +1,25 @@
-//! Parallel gzip, as pigz writes it: the stream is cut into fixed 1 MiB blocks, each block is
-//! compressed as raw deflate (ending in a sync flush, so it stops on a byte boundary) by a pool
-//! of worker threads, and the results are joined in order into one gzip member with a final
-//! empty block, the CRC-32 and the length. Blocks do not share a dictionary, which costs well
-//! under 1 % of size. The bytes depend only on the input and the level, never on the number
-//! of threads or their timing, so reproducible builds stay byte-identical on any machine.
+//! Parallel gzip in independent members, as BGZF and eStargz write it: the stream is cut into
+//! fixed 1 MiB blocks, and a pool of worker threads turns each block into a complete gzip member
+//! (header, deflate, CRC-32, length) with libdeflate, which compresses whole buffers 1.2-3x
+//! faster than zlib at the same size. The members are written in order; RFC 1952 defines a gzip
+//! file as a series of members, and every layer reader (Go's `compress/gzip`, containerd's
+//! `unpigz`, GNU gzip, Python, flate2's `MultiGzDecoder`) reads them as one stream. A member
+//! costs 18 bytes of header and trailer per MiB. The bytes depend only on the input and the
+//! level, never on the number of threads or their timing, so reproducible builds stay
+//! byte-identical on any machine.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
+use libdeflater::{CompressionLvl, Compressor};
+
 /// Uncompressed bytes per independently compressed block.
 pub const BLOCK: usize = 1 << 20;
 
-/// gzip header: deflate, no flags, mtime 0, no extra flags, OS unknown (as `gzip -n` leaves it
-/// apart from the OS byte).
+/// gzip member header: deflate, no flags, mtime 0, no extra flags, OS unknown (libdeflate's).
 const HEADER: [u8; 10] = [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff];
-
-/// A final, empty deflate block with fixed Huffman codes (BFINAL=1, BTYPE=01, end of block).
-const LAST_BLOCK: [u8; 2] = [0x03, 0x00];
 
 type Job = (u64, Vec<u8>);
 type Done = (u64, io::Result<Vec<u8>>);
@@ -27,7 +28,6 @@ type Done = (u64, io::Result<Vec<u8>>);
 pub struct ParGzWriter<W: Write> {
     /// Taken by `finish`.
     inner: Option<W>,
-    crc: flate2::Crc,
     buf: Vec<u8>,
     jobs: Option<SyncSender<Job>>,
     done: Receiver<Done>,
@@ -40,76 +40,100 @@ pub struct ParGzWriter<W: Write> {
     max_in_flight: usize,
 }
 
-/// Bytes of each probe window in [`incompressible`].
+/// Bytes of each probe window in [`Worker::incompressible`].
 const PROBE_WINDOW: usize = 16 * 1024;
 /// Probe windows per block (start, two inner points, end).
 const PROBE_WINDOWS: usize = 4;
 /// A block whose probes shrink by less than this fraction is stored.
 const MIN_SAVING: f64 = 0.03;
 
-/// Whether `block` is not worth searching: four 16 KiB windows compressed at level 1 save
-/// under 3 %. Binaries' compressed sections, archives, images and random data are stored
-/// (5 bytes per 64 KiB) instead of costing a level-6 search that finds nothing. Depends only
-/// on the bytes, so the output stays deterministic.
-fn incompressible(block: &[u8]) -> bool {
-    if block.len() < PROBE_WINDOW * PROBE_WINDOWS {
-        return false;
-    }
-    let step = (block.len() - PROBE_WINDOW) / (PROBE_WINDOWS - 1);
-    let mut c = flate2::Compress::new(flate2::Compression::new(1), false);
-    let mut out = Vec::with_capacity(PROBE_WINDOW + 1024);
-    let mut total_out = 0usize;
-    for w in 0..PROBE_WINDOWS {
-        let window = &block[w * step..w * step + PROBE_WINDOW];
-        c.reset();
-        out.clear();
-        if c.compress_vec(window, &mut out, flate2::FlushCompress::Finish).is_err() {
-            return false;
-        }
-        // Output that filled the buffer: certainly no saving.
-        total_out += if c.total_in() < window.len() as u64 { window.len() } else { out.len() };
-    }
-    (total_out as f64) > (PROBE_WINDOW * PROBE_WINDOWS) as f64 * (1.0 - MIN_SAVING)
+/// One worker's compressors, kept across blocks (libdeflate allocates its tables once).
+struct Worker {
+    level: u32,
+    /// The block compressor; `None` at level 0.
+    block: Option<Compressor>,
+    /// Level 1, for the probes.
+    probe: Compressor,
+    probe_out: Vec<u8>,
 }
 
-/// `block` as non-final stored deflate blocks (at most 65,535 bytes each), byte-aligned like
-/// a sync flush's output, so blocks still join into one stream.
-fn stored_blocks(block: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(block.len() + block.len() / 65_535 * 5 + 5);
-    for chunk in block.chunks(65_535) {
+impl Worker {
+    fn new(level: u32) -> io::Result<Self> {
+        let lvl = |l: u32| {
+            i32::try_from(l)
+                .ok()
+                .and_then(|l| CompressionLvl::new(l).ok())
+                .ok_or_else(|| io::Error::other(format!("gzip level {l} is out of range")))
+        };
+        let block = if level == 0 { None } else { Some(Compressor::new(lvl(level)?)) };
+        Ok(Self { level, block, probe: Compressor::new(lvl(1)?), probe_out: vec![0; PROBE_WINDOW] })
+    }
+
+    /// Whether `block` is not worth searching: four 16 KiB windows compressed at level 1 save
+    /// under 3 % in all (decided after the first window for most compressible data). Binaries'
+    /// compressed sections, archives, images and random data are stored (5 bytes per 64 KiB)
+    /// instead of costing a search that finds nothing. Depends only on the bytes, so the output
+    /// stays deterministic.
+    fn incompressible(&mut self, block: &[u8]) -> bool {
+        if block.len() < PROBE_WINDOW * PROBE_WINDOWS {
+            return false;
+        }
+        let step = (block.len() - PROBE_WINDOW) / (PROBE_WINDOWS - 1);
+        let budget = (PROBE_WINDOW * PROBE_WINDOWS) as f64 * MIN_SAVING;
+        let mut saved = 0.0;
+        for w in 0..PROBE_WINDOWS {
+            let window = &block[w * step..w * step + PROBE_WINDOW];
+            // Output that does not fit in the window's own size: no saving.
+            if let Ok(n) = self.probe.deflate_compress(window, &mut self.probe_out) {
+                saved += (PROBE_WINDOW - n) as f64;
+            }
+            if saved >= budget {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// One block as a complete gzip member (stored when it would not compress, or at level 0).
+    fn member(&mut self, block: &[u8]) -> io::Result<Vec<u8>> {
+        let stored = self.level == 0 || self.incompressible(block);
+        match self.block.as_mut() {
+            Some(c) if !stored => {
+                let mut out = vec![0; c.gzip_compress_bound(block.len())];
+                let n = c.gzip_compress(block, &mut out).map_err(|e| io::Error::other(format!("gzip: {e:?}")))?;
+                out.truncate(n);
+                Ok(out)
+            }
+            _ => Ok(stored_member(block)),
+        }
+    }
+}
+
+/// `block` as a gzip member of stored deflate blocks (at most 65,535 bytes each).
+fn stored_member(block: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER.len() + block.len() + block.len() / 65_535 * 5 + 5 + 8);
+    out.extend_from_slice(&HEADER);
+    let mut chunks = block.chunks(65_535).peekable();
+    if chunks.peek().is_none() {
+        // An empty final stored block.
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(chunk) = chunks.next() {
         let len = chunk.len() as u16;
-        // BFINAL=0, BTYPE=00, padded to the byte boundary.
-        out.push(0);
+        // BFINAL on the last, BTYPE=00, padded to the byte boundary.
+        out.push(u8::from(chunks.peek().is_none()));
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&(!len).to_le_bytes());
         out.extend_from_slice(chunk);
     }
+    out.extend_from_slice(&libdeflater::crc32(block).to_le_bytes());
+    out.extend_from_slice(&(block.len() as u32).to_le_bytes());
     out
-}
-
-/// Compresses one block as raw deflate ending in a sync flush (stored when it would not
-/// compress, or at level 0).
-fn deflate_block(level: u32, block: &[u8]) -> io::Result<Vec<u8>> {
-    if level == 0 || incompressible(block) {
-        return Ok(stored_blocks(block));
-    }
-    let mut c = flate2::Compress::new(flate2::Compression::new(level), false);
-    let mut out = Vec::with_capacity(block.len() + block.len() / 8 + 64);
-    loop {
-        let consumed = usize::try_from(c.total_in()).unwrap_or(block.len()).min(block.len());
-        c.compress_vec(&block[consumed..], &mut out, flate2::FlushCompress::Sync).map_err(io::Error::other)?;
-        // zlib's rule: a flush is complete once it leaves room in the output.
-        if usize::try_from(c.total_in()).unwrap_or(0) >= block.len() && out.len() < out.capacity() {
-            return Ok(out);
-        }
-        out.reserve(64 * 1024);
-    }
 }
 
 impl<W: Write> ParGzWriter<W> {
     /// A writer at gzip `level` (0-9) onto `inner`, with `threads` workers (at least one).
-    pub fn new(mut inner: W, level: u32, threads: usize) -> io::Result<Self> {
-        inner.write_all(&HEADER)?;
+    pub fn new(inner: W, level: u32, threads: usize) -> io::Result<Self> {
         let threads = threads.max(1);
         let (jobs_tx, jobs_rx) = std::sync::mpsc::sync_channel::<Job>(threads);
         let (done_tx, done) = std::sync::mpsc::channel::<Done>();
@@ -118,6 +142,7 @@ impl<W: Write> ParGzWriter<W> {
         let mut workers = Vec::with_capacity(threads);
         for n in 0..threads {
             let (jobs_rx, done_tx): (Arc<Mutex<Receiver<Job>>>, Sender<Done>) = (jobs_rx.clone(), done_tx.clone());
+            let mut worker = Worker::new(level)?;
             workers.push(std::thread::Builder::new().name(format!("strata-gzip-{n}")).spawn(move || {
                 loop {
                     let job = match jobs_rx.lock() {
@@ -125,7 +150,7 @@ impl<W: Write> ParGzWriter<W> {
                         Err(_) => return,
                     };
                     let Ok((seq, block)) = job else { return };
-                    if done_tx.send((seq, deflate_block(level, &block))).is_err() {
+                    if done_tx.send((seq, worker.member(&block))).is_err() {
                         return;
                     }
                 }
@@ -133,7 +158,6 @@ impl<W: Write> ParGzWriter<W> {
         }
         Ok(Self {
             inner: Some(inner),
-            crc: flate2::Crc::new(),
             buf: Vec::with_capacity(BLOCK),
             jobs: Some(jobs_tx),
             done,
@@ -153,7 +177,6 @@ impl<W: Write> ParGzWriter<W> {
             self.collect_one()?;
         }
         let block = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOCK));
-        self.crc.update(&block);
         let jobs = self.jobs.as_ref().ok_or_else(|| io::Error::other("gzip writer already finished"))?;
         jobs.send((self.next_seq, block)).map_err(|_| io::Error::other("gzip workers stopped"))?;
         self.next_seq += 1;
@@ -174,9 +197,10 @@ impl<W: Write> ParGzWriter<W> {
         Ok(())
     }
 
-    /// Compresses what is left, writes the trailer and returns the inner writer.
+    /// Compresses what is left, writes the last member and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
-        if !self.buf.is_empty() {
+        // An empty stream is still one (empty) member.
+        if !self.buf.is_empty() || self.next_seq == 0 {
             self.submit()?;
         }
         while self.in_flight > 0 {
@@ -186,11 +210,7 @@ impl<W: Write> ParGzWriter<W> {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
-        let mut inner = self.inner.take().ok_or_else(|| io::Error::other("gzip writer already finished"))?;
-        inner.write_all(&LAST_BLOCK)?;
-        inner.write_all(&self.crc.sum().to_le_bytes())?;
-        inner.write_all(&self.crc.amount().to_le_bytes())?;
-        Ok(inner)
+        self.inner.take().ok_or_else(|| io::Error::other("gzip writer already finished"))
     }
 }
 
@@ -259,7 +279,7 @@ mod tests {
         let one = compress(&data, 1);
         assert_eq!(one, compress(&data, 4), "same bytes whatever the thread count");
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&one[..]).read_to_end(&mut back).unwrap();
+        flate2::read::MultiGzDecoder::new(&one[..]).read_to_end(&mut back).unwrap();
         assert_eq!(back, data, "a single gzip member");
         assert!(one.len() < data.len(), "the text part compresses");
     }
@@ -273,6 +293,26 @@ mod tests {
         let out = std::process::Command::new("gzip").arg("-dc").arg(&path).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(out.stdout, data);
+        let test = std::process::Command::new("gzip").arg("-t").arg(&path).status().unwrap();
+        assert!(test.success(), "gzip -t accepts every member");
+    }
+
+    #[test]
+    fn one_member_per_block_each_a_valid_gzip() {
+        let data = sample();
+        let gz = compress(&data, 2);
+        // Walk the members with a single-member decoder: four blocks, four members.
+        let mut rest = &gz[..];
+        let mut back = Vec::new();
+        let mut members = 0;
+        while !rest.is_empty() {
+            let mut d = flate2::bufread::GzDecoder::new(rest);
+            d.read_to_end(&mut back).unwrap();
+            rest = d.into_inner();
+            members += 1;
+        }
+        assert_eq!(members, data.len().div_ceil(BLOCK));
+        assert_eq!(back, data);
     }
 
     #[test]
@@ -284,10 +324,11 @@ mod tests {
         let random = BLOCK * 3 / 2;
         assert!(gz.len() < random + random / 65_535 * 5 + 64 * 1024, "{} bytes", gz.len());
         assert!(gz.len() >= random, "random data does not shrink");
-        assert!(incompressible(&data[BLOCK * 2..BLOCK * 3]));
-        assert!(!incompressible(&data[..BLOCK]));
+        let mut w = Worker::new(6).unwrap();
+        assert!(w.incompressible(&data[BLOCK * 2..BLOCK * 3]));
+        assert!(!w.incompressible(&data[..BLOCK]));
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
+        flate2::read::MultiGzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
         assert_eq!(back, data);
     }
 
@@ -299,7 +340,7 @@ mod tests {
         let gz = w.finish().unwrap();
         assert!(gz.len() > data.len());
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
+        flate2::read::MultiGzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
         assert_eq!(back, data);
     }
 
@@ -307,7 +348,7 @@ mod tests {
     fn empty_input_is_a_valid_empty_gzip() {
         let gz = ParGzWriter::new(Vec::new(), 6, 2).unwrap().finish().unwrap();
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
+        flate2::read::MultiGzDecoder::new(&gz[..]).read_to_end(&mut back).unwrap();
         assert!(back.is_empty());
     }
 }
