@@ -4,6 +4,8 @@
 //! what came; peak memory stays small, nothing is left in the work dir, and a real image from the
 //! same server builds (so the failures are the lies, not the server). Also: credentials are sent
 //! only to the registry's own host, never to an upload `Location` or a redirect on another port.
+//! And an AWS endpoint (`AWS_ENDPOINT_URL`) whose ECR GetAuthorizationToken, STS AssumeRole and
+//! AssumeRoleWithWebIdentity answers never end or are 5 MiB: cut off at 1 MiB, one call each.
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -312,8 +314,9 @@ fn hostile_aws(answer: Body) -> HostileServer {
 }
 
 /// Peak RSS (KiB), seconds and the result of `strata args` in `cwd` under /usr/bin/time, with
-/// AWS keys for the hostile endpoint `aws` and none of the caller's AWS_*, PLUGIN_*, DOCKER_* variables.
-fn with_hostile_aws(cwd: &Path, aws: &str, args: &[&str], envs: &[(&str, &str)]) -> (Run, u64, f64) {
+/// AWS keys (unless `keys` is false) for the hostile endpoint `aws` and none of the caller's
+/// AWS_*, PLUGIN_*, DOCKER_* variables.
+fn with_hostile_aws(cwd: &Path, aws: &str, keys: bool, args: &[&str], envs: &[(&str, &str)]) -> (Run, u64, f64) {
     let mut cmd = Command::new("/usr/bin/time");
     cmd.current_dir(cwd).args(["-f", "peak-rss-kib=%M"]).arg(strata_bin()).args(args);
     for (k, _) in std::env::vars() {
@@ -321,9 +324,10 @@ fn with_hostile_aws(cwd: &Path, aws: &str, args: &[&str], envs: &[(&str, &str)])
             cmd.env_remove(k);
         }
     }
+    if keys {
+        cmd.env("AWS_ACCESS_KEY_ID", "AKIASTRATAHOSTILE").env("AWS_SECRET_ACCESS_KEY", "strata-hostile-secret-key");
+    }
     cmd.env("AWS_ENDPOINT_URL", format!("http://{aws}"))
-        .env("AWS_ACCESS_KEY_ID", "AKIASTRATAHOSTILE")
-        .env("AWS_SECRET_ACCESS_KEY", "strata-hostile-secret-key")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", cwd.join("no-aws-config"))
@@ -350,17 +354,29 @@ fn an_endless_or_oversized_aws_answer_is_cut_off() {
     let ctx_s = ctx.display().to_string();
     let dockerfile = ctx.join("Dockerfile").display().to_string();
 
-    // (case, answer, through an assumed role, what the error must say)
-    let cases: [(&str, Body, bool, &[&str]); 3] = [
-        ("endless GetAuthorizationToken", Body::Endless, false, &["ECR GetAuthorizationToken", "to GetAuthorizationToken", "more than 1048576 bytes"]),
-        ("5 MiB GetAuthorizationToken", Body::Bytes(vec![b' '; 5 << 20]), false, &["to GetAuthorizationToken", "a Content-Length of 5242880 bytes"]),
-        ("endless STS AssumeRole", Body::Endless, true, &["to AssumeRole", "more than 1048576 bytes"]),
+    let token = dir.path().join("web-identity-token");
+    std::fs::write(&token, "a-web-identity-token").expect("write token");
+    let token = token.display().to_string();
+    // How the credentials are had: keys, keys and a role to assume, a web identity (OIDC/IRSA).
+    #[derive(PartialEq)]
+    enum Via {
+        Keys,
+        Role,
+        WebIdentity,
+    }
+    // (case, answer, credentials, what the error must say)
+    let cases: [(&str, Body, Via, &[&str]); 4] = [
+        ("endless GetAuthorizationToken", Body::Endless, Via::Keys, &["ECR GetAuthorizationToken", "to GetAuthorizationToken", "more than 1048576 bytes"]),
+        ("5 MiB GetAuthorizationToken", Body::Bytes(vec![b' '; 5 << 20]), Via::Keys, &["to GetAuthorizationToken", "a Content-Length of 5242880 bytes"]),
+        ("endless STS AssumeRole", Body::Endless, Via::Role, &["to AssumeRole", "more than 1048576 bytes"]),
+        ("endless AssumeRoleWithWebId.", Body::Endless, Via::WebIdentity, &["to AssumeRoleWithWebIdentity", "more than 1048576 bytes"]),
     ];
     let mut report = Vec::new();
-    for (name, answer, role, expect) in cases {
+    for (name, answer, via, expect) in cases {
         let aws = hostile_aws(answer);
         let map = format!("{ECR_HOST}={}", aws.addr);
-        let (run, rss, secs) = if role {
+        let args = ["build", "--no-push", "--context", &ctx_s, "--registry-map", &map, "--insecure-registry", &aws.addr];
+        let (run, rss, secs) = if via == Via::Role {
             // Plugin mode: the only way the CLI takes a role to assume (PLUGIN_ASSUME_ROLE).
             let envs = [
                 ("PLUGIN_REGISTRY", ECR_HOST),
@@ -375,10 +391,13 @@ fn an_endless_or_oversized_aws_answer_is_cut_off() {
                 ("PLUGIN_INSECURE_REGISTRY", aws.addr.as_str()),
                 ("STRATA_REGISTRY_MAP", map.as_str()),
             ];
-            with_hostile_aws(dir.path(), &aws.addr, &[], &envs)
+            with_hostile_aws(dir.path(), &aws.addr, true, &[], &envs)
+        } else if via == Via::WebIdentity {
+            // The default chain's web-identity provider (no keys): STS AssumeRoleWithWebIdentity.
+            let envs = [("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/strata-hostile-oidc"), ("AWS_WEB_IDENTITY_TOKEN_FILE", token.as_str())];
+            with_hostile_aws(dir.path(), &aws.addr, false, &args, &envs)
         } else {
-            let args = ["build", "--no-push", "--context", &ctx_s, "--registry-map", &map, "--insecure-registry", &aws.addr];
-            with_hostile_aws(dir.path(), &aws.addr, &args, &[])
+            with_hostile_aws(dir.path(), &aws.addr, true, &args, &[])
         };
         let posts = aws.requests().iter().filter(|s| s.method == "POST").count();
         let message = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or("").to_string();
