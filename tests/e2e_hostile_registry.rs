@@ -4,6 +4,8 @@
 //! what came; peak memory stays small, nothing is left in the work dir, and a real image from the
 //! same server builds (so the failures are the lies, not the server). Also: credentials are sent
 //! only to the registry's own host, never to an upload `Location` or a redirect on another port.
+//! And an AWS endpoint (`AWS_ENDPOINT_URL`) whose ECR GetAuthorizationToken, STS AssumeRole and
+//! AssumeRoleWithWebIdentity answers never end or are 5 MiB: cut off at 1 MiB, one call each.
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -296,4 +298,118 @@ fn credentials_stay_with_the_registry_host() {
     assert!(to_other.iter().all(|s| s.authorization.is_none()), "no credential reaches another host: {to_other:#?}");
     assert!(seen.iter().any(|s| s.port != other_port && s.authorization.as_deref().is_some_and(|a| a.starts_with("Basic "))), "the registry itself got the credentials");
     assert!(!push.stderr.contains("s3cret-pass"), "the password never reaches a log:\n{}", push.stderr);
+}
+
+const ECR_HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+/// A hostile AWS endpoint that is also the registry behind the ECR name: every AWS API call
+/// (`POST /`: ECR GetAuthorizationToken, STS AssumeRole) gets `answer`, every registry request a
+/// Basic challenge so that strata asks ECR for credentials.
+fn hostile_aws(answer: Body) -> HostileServer {
+    HostileServer::start(move |req: &Seen| match (req.method.as_str(), req.target.as_str()) {
+        ("POST", "/") => Reply::new(200, answer.clone()).header("Content-Type", "application/x-amz-json-1.1"),
+        _ => Reply::new(401, Body::Bytes(Vec::new())).header("WWW-Authenticate", "Basic realm=\"hostile-ecr\""),
+    })
+    .expect("start the hostile AWS endpoint")
+}
+
+/// Peak RSS (KiB), seconds and the result of `strata args` in `cwd` under /usr/bin/time, with
+/// AWS keys (unless `keys` is false) for the hostile endpoint `aws` and none of the caller's
+/// AWS_*, PLUGIN_*, DOCKER_* variables.
+fn with_hostile_aws(cwd: &Path, aws: &str, keys: bool, args: &[&str], envs: &[(&str, &str)]) -> (Run, u64, f64) {
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.current_dir(cwd).args(["-f", "peak-rss-kib=%M"]).arg(strata_bin()).args(args);
+    for (k, _) in std::env::vars() {
+        if ["AWS_", "PLUGIN_", "DOCKER_"].iter().any(|p| k.starts_with(p)) {
+            cmd.env_remove(k);
+        }
+    }
+    if keys {
+        cmd.env("AWS_ACCESS_KEY_ID", "AKIASTRATAHOSTILE").env("AWS_SECRET_ACCESS_KEY", "strata-hostile-secret-key");
+    }
+    cmd.env("AWS_ENDPOINT_URL", format!("http://{aws}"))
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", cwd.join("no-aws-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", cwd.join("no-aws-credentials"))
+        .env("DOCKER_CONFIG", cwd.join("docker-config"))
+        .env("STRATA_WORK_DIR", cwd.join("work"));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let started = std::time::Instant::now();
+    let run = to_run(cmd.output().expect("run /usr/bin/time strata (apt-get install time)"));
+    let secs = started.elapsed().as_secs_f64();
+    let rss = peak_rss_kib(&run.stderr);
+    (run, rss, secs)
+}
+
+#[test]
+fn an_endless_or_oversized_aws_answer_is_cut_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
+    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {ECR_HOST}/hostile/base:t\n")).expect("write Dockerfile");
+    let ctx_s = ctx.display().to_string();
+    let dockerfile = ctx.join("Dockerfile").display().to_string();
+
+    let token = dir.path().join("web-identity-token");
+    std::fs::write(&token, "a-web-identity-token").expect("write token");
+    let token = token.display().to_string();
+    // How the credentials are had: keys, keys and a role to assume, a web identity (OIDC/IRSA).
+    #[derive(PartialEq)]
+    enum Via {
+        Keys,
+        Role,
+        WebIdentity,
+    }
+    // (case, answer, credentials, what the error must say)
+    let cases: [(&str, Body, Via, &[&str]); 4] = [
+        ("endless GetAuthorizationToken", Body::Endless, Via::Keys, &["ECR GetAuthorizationToken", "to GetAuthorizationToken", "more than 1048576 bytes"]),
+        ("5 MiB GetAuthorizationToken", Body::Bytes(vec![b' '; 5 << 20]), Via::Keys, &["to GetAuthorizationToken", "a Content-Length of 5242880 bytes"]),
+        ("endless STS AssumeRole", Body::Endless, Via::Role, &["to AssumeRole", "more than 1048576 bytes"]),
+        ("endless AssumeRoleWithWebId.", Body::Endless, Via::WebIdentity, &["to AssumeRoleWithWebIdentity", "more than 1048576 bytes"]),
+    ];
+    let mut report = Vec::new();
+    for (name, answer, via, expect) in cases {
+        let aws = hostile_aws(answer);
+        let map = format!("{ECR_HOST}={}", aws.addr);
+        let args = ["build", "--no-push", "--context", &ctx_s, "--registry-map", &map, "--insecure-registry", &aws.addr];
+        let (run, rss, secs) = if via == Via::Role {
+            // Plugin mode: the only way the CLI takes a role to assume (PLUGIN_ASSUME_ROLE).
+            let envs = [
+                ("PLUGIN_REGISTRY", ECR_HOST),
+                ("PLUGIN_REPO", "hostile/app"),
+                ("PLUGIN_TAGS", "t"),
+                ("PLUGIN_REGION", "us-east-1"),
+                ("PLUGIN_ACCESS_KEY", "AKIASTRATAHOSTILE"),
+                ("PLUGIN_SECRET_KEY", "strata-hostile-secret-key"),
+                ("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/strata-hostile"),
+                ("PLUGIN_CONTEXT", ctx_s.as_str()),
+                ("PLUGIN_DOCKERFILE", dockerfile.as_str()),
+                ("PLUGIN_INSECURE_REGISTRY", aws.addr.as_str()),
+                ("STRATA_REGISTRY_MAP", map.as_str()),
+            ];
+            with_hostile_aws(dir.path(), &aws.addr, true, &[], &envs)
+        } else if via == Via::WebIdentity {
+            // The default chain's web-identity provider (no keys): STS AssumeRoleWithWebIdentity.
+            let envs = [("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/strata-hostile-oidc"), ("AWS_WEB_IDENTITY_TOKEN_FILE", token.as_str())];
+            with_hostile_aws(dir.path(), &aws.addr, false, &args, &envs)
+        } else {
+            with_hostile_aws(dir.path(), &aws.addr, true, &args, &[])
+        };
+        let posts = aws.requests().iter().filter(|s| s.method == "POST").count();
+        let message = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or("").to_string();
+        report.push(format!("{name:30} exit {:?}  peak RSS {rss:>6} KiB  {secs:.1} s  {posts} AWS call(s)  {message}", run.code));
+        assert!(!run.ok, "{name}: the build must fail:\n{}", run.stderr);
+        for want in expect.iter().chain(&["larger than strata's limit of 1048576 bytes for an AWS answer"]) {
+            assert!(run.stderr.contains(want), "{name}: the error says {want:?}:\n{}", run.stderr);
+        }
+        assert!(run.stderr.contains(&format!("http://{}/", aws.addr)) && run.stderr.contains(ECR_HOST), "{name}: the error names the endpoint and the registry:\n{}", run.stderr);
+        assert_eq!(posts, 1, "{name}: an oversized answer is not retried");
+        assert!(rss < 150 * 1024, "{name}: peak RSS {rss} KiB");
+        assert!(secs < 30.0, "{name}: {secs:.1} s");
+    }
+    eprintln!("{}", report.join("\n"));
 }

@@ -21,32 +21,53 @@ fn ecr_error(registry: &str, action: &str, message: String) -> Error {
     Error::Ecr { registry: registry.to_string(), action: action.to_string(), message: crate::auth::redact(&message) }
 }
 
-async fn sdk_config(client: &Client, host: &EcrHost) -> aws_config::SdkConfig {
+/// The error for a failed SDK call: an answer over strata's cap (from ECR itself or from STS
+/// while the credentials were loaded) is said plainly, anything else with the SDK's whole context.
+fn sdk_error(registry: &str, action: &str, what: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+    let message = match crate::ecr_http::answer_too_large(e) {
+        Some(t) => t.to_string(),
+        None => format!("{}", DisplayErrorContext(e)),
+    };
+    ecr_error(registry, action, if what.is_empty() { message } else { format!("{what}: {message}") })
+}
+
+/// aws-config's default chain for `host`'s region (or the configured one), every HTTP answer
+/// capped at [`crate::limits::MAX_AWS_ANSWER_BYTES`] (the capped client serves the credential
+/// providers, STS and ECR alike), through an assumed role when one is configured.
+async fn sdk_config(client: &Client, registry: &str, host: &EcrHost) -> Result<aws_config::SdkConfig, Error> {
     let o = &client.opts.ecr;
     let region = Region::new(o.region.clone().unwrap_or_else(|| host.region.clone()));
-    let base = aws_config::defaults(BehaviorVersion::latest()).region(region.clone()).use_fips(host.fips).load().with_subscriber(quiet()).await;
-    let Some(role) = o.assume_role.as_deref().filter(|r| !r.is_empty()) else { return base };
+    let http = crate::ecr_http::capped_client()
+        .ok_or_else(|| ecr_error(registry, "configuration", "the AWS SDK was built without an HTTPS client".into()))?;
+    let base = aws_config::defaults(BehaviorVersion::latest())
+        .region(region.clone())
+        .use_fips(host.fips)
+        .http_client(http)
+        .load()
+        .with_subscriber(quiet())
+        .await;
+    let Some(role) = o.assume_role.as_deref().filter(|r| !r.is_empty()) else { return Ok(base) };
     let mut b = aws_config::sts::AssumeRoleProvider::builder(role).session_name("strata").region(region).configure(&base);
     if let Some(x) = o.external_id.as_deref().filter(|x| !x.is_empty()) {
         b = b.external_id(x);
     }
     let provider = b.build().with_subscriber(quiet()).await;
     tracing::debug!(%role, "ECR: using an assumed role");
-    base.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
+    Ok(base.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build())
 }
 
 /// Username and password for `registry` from GetAuthorizationToken. The token's expiry is not
 /// consulted (moto's is fixed in 2015): the client keeps it for the build and fetches a new one
 /// once if the registry answers 401.
 pub(crate) async fn credentials(client: &Client, registry: &str, host: &EcrHost) -> Result<Credentials, Error> {
-    let conf = sdk_config(client, host).await;
+    let conf = sdk_config(client, registry, host).await?;
     let ecr = aws_sdk_ecr::Client::new(&conf);
     let out = ecr
         .get_authorization_token()
         .send()
         .with_subscriber(quiet())
         .await
-        .map_err(|e| ecr_error(registry, "GetAuthorizationToken", format!("{}", DisplayErrorContext(&e))))?;
+        .map_err(|e| sdk_error(registry, "GetAuthorizationToken", "", &e))?;
     let token = out
         .authorization_data()
         .iter()
@@ -73,7 +94,7 @@ pub(crate) async fn ensure_repository(client: &Client, registry: &str, repositor
         return Ok(());
     }
     let Some(host) = crate::ecr_host::parse(registry) else { return Ok(()) };
-    let conf = sdk_config(client, &host).await;
+    let conf = sdk_config(client, registry, &host).await?;
     let ecr = aws_sdk_ecr::Client::new(&conf);
     let described = ecr.describe_repositories().registry_id(&host.account).repository_names(repository).send().with_subscriber(quiet()).await;
     match described {
@@ -82,10 +103,10 @@ pub(crate) async fn ensure_repository(client: &Client, registry: &str, repositor
             match ecr.create_repository().registry_id(&host.account).repository_name(repository).send().with_subscriber(quiet()).await {
                 Ok(_) => tracing::info!(%registry, %repository, "created ECR repository"),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_already_exists_exception()) => {}
-                Err(e) => return Err(ecr_error(registry, "CreateRepository", format!("{repository}: {}", DisplayErrorContext(&e)))),
+                Err(e) => return Err(sdk_error(registry, "CreateRepository", repository, &e)),
             }
         }
-        Err(e) => return Err(ecr_error(registry, "DescribeRepositories", format!("{repository}: {}", DisplayErrorContext(&e)))),
+        Err(e) => return Err(sdk_error(registry, "DescribeRepositories", repository, &e)),
     }
     if let Ok(mut s) = client.ecr_repos_checked.lock() {
         s.insert(key);

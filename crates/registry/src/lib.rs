@@ -36,6 +36,8 @@ mod credentials;
 pub mod digest;
 #[cfg(feature = "ecr")]
 mod ecr;
+#[cfg(feature = "ecr")]
+mod ecr_http;
 pub mod ecr_host;
 pub mod error;
 pub mod limits;

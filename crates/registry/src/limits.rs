@@ -1,5 +1,5 @@
 //! How much of a registry's answer strata reads: every body is bounded, by its descriptor's size
-//! where there is one and by these caps where there is none (a tag's manifest, a token).
+//! where there is one and by these caps where there is none (a tag's manifest, a token, an AWS answer).
 
 use crate::Error;
 use futures_util::StreamExt;
@@ -10,6 +10,9 @@ pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
 /// The largest token-server answer read.
 pub const MAX_TOKEN_BYTES: u64 = 1 << 20;
+/// The largest answer read from an AWS API (ECR, STS, the credential chain's endpoints; feature `ecr`):
+/// real ones are a few KiB (an ECR token about 2 KiB), the SDK itself has no cap.
+pub const MAX_AWS_ANSWER_BYTES: u64 = 1 << 20;
 /// How much of an error response's body is read to quote in a message.
 pub const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
 
