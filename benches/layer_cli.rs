@@ -92,7 +92,7 @@ fn main() {
                 .unwrap()
                 .with_fsync(std::env::var_os("STRATA_BENCH_NO_FSYNC").is_none());
             let t = Instant::now();
-            let info = write_layer(&dir, &changes, &LayerOptions { compression: compression(&arg(2)), reproducible_epoch: None }, &store).unwrap();
+            let info = write_layer(&dir, &changes, &LayerOptions { compression: compression(&arg(2)), reproducible_epoch: None, content_hashes: false }, &store).unwrap();
             let secs = t.elapsed().as_secs_f64();
             println!(
                 "compression={} entries={} secs={secs:.3} size={} digest={} peak_rss_kib={}",

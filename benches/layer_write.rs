@@ -31,13 +31,13 @@ fn bench(c: &mut Criterion) {
     ];
     for (name, compression, peer) in peers {
         group.bench_function(format!("strata_{name}"), |b| {
-            b.iter(|| write_layer(&tree, &changes, &LayerOptions { compression, reproducible_epoch: None }, &store).unwrap())
+            b.iter(|| write_layer(&tree, &changes, &LayerOptions { compression, reproducible_epoch: None, content_hashes: false }, &store).unwrap())
         });
         let cmd = format!("tar -C '{}' -cf - . | {peer} > '{}'", tree.display(), out.display());
         group.bench_function(format!("tar_pipe_{name}"), |b| b.iter(|| shell(&cmd)));
     }
     group.bench_function("strata_uncompressed", |b| {
-        b.iter(|| write_layer(&tree, &changes, &LayerOptions { compression: Compression::None, reproducible_epoch: None }, &store).unwrap())
+        b.iter(|| write_layer(&tree, &changes, &LayerOptions { compression: Compression::None, reproducible_epoch: None, content_hashes: false }, &store).unwrap())
     });
     group.finish();
 }

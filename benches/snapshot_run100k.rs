@@ -26,7 +26,7 @@ fn bench(c: &mut Criterion) {
                 let layer = write_layer(
                     &rootfs,
                     &changes,
-                    &LayerOptions { compression: Compression::Gzip { level: 6 }, reproducible_epoch: None },
+                    &LayerOptions { compression: Compression::Gzip { level: 6 }, reproducible_epoch: None, content_hashes: false },
                     &store,
                 )
                 .unwrap();

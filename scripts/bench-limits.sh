@@ -21,6 +21,7 @@
 #   KANIKO               a kaniko executor binary: its builds run too, each chrooted into a fresh
 #                        volume with the context bind-mounted at /workspace (kaniko rewrites the
 #                        root it runs in); KANIKO_FLAGS (--snapshot-mode=redo) are added
+#   STRATA_FLAGS         added to every strata build (e.g. "--compression-level 6")
 # Run it while nothing else builds: flock /tmp/strata-cargo.lock bash scripts/bench-limits.sh
 # Needs root, the plain registry (scripts/registry-up.sh) and strata's release build.
 source "$(dirname "$0")/lib.sh"
@@ -31,6 +32,7 @@ CPU_MAX="${CPU_MAX:-40000 100000}"
 MEM_MAX="${MEM_MAX:-500M}"
 KANIKO="${KANIKO:-}"
 KANIKO_FLAGS="${KANIKO_FLAGS:---snapshot-mode=redo}"
+STRATA_FLAGS="${STRATA_FLAGS:-}"
 
 curl -s -o /dev/null "http://$REG_HTTP_ADDR/v2/" || { log "no registry at $REG_HTTP_ADDR: run scripts/registry-up.sh"; exit 1; }
 for t in gzip pigz zstd openssl /usr/bin/time jq mkfs.ext4; do
@@ -183,7 +185,7 @@ strata_build() {
   local workload="$1" mode="$2" tool="$3" ctx="$4" repo="$5"; shift 5
   VOL=$((VOL + 1)); fresh_volume "$SCR/vol-$VOL"
   measure "$workload" "$mode" "$tool" "$STRATA" build -v warn --context "$ctx" --insecure-registry "$REG_HTTP_ADDR" \
-    --destination "$REG_HTTP_ADDR/bench-limits/$repo:latest" --work-dir "$SCR/vol-$VOL" "$@"
+    --destination "$REG_HTTP_ADDR/bench-limits/$repo:latest" --work-dir "$SCR/vol-$VOL" $STRATA_FLAGS "$@"
   drop_volume "$SCR/vol-$VOL"
 }
 # kaniko_build WORKLOAD MODE CTX REPO: the same with kaniko's executor, chrooted into a fresh

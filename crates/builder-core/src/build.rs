@@ -117,7 +117,12 @@ impl Builder {
             tracing::debug!(?ignore, "building in /; these paths are kept");
             SlashRoot { keep: strata_snapshot::KeepPaths::new(ignore.iter().cloned()), ignore, saved: None }
         });
-        let layer_opts = LayerOptions { compression: opts.compression, reproducible_epoch: opts.reproducible_epoch };
+        let layer_opts = LayerOptions {
+            compression: opts.compression,
+            reproducible_epoch: opts.reproducible_epoch,
+            // Full mode's index takes the hashes of what the layer writer reads anyway.
+            content_hashes: opts.snapshot_mode == strata_snapshot::SnapshotMode::Full,
+        };
         let created = match opts.reproducible_epoch {
             Some(epoch) => rfc3339(epoch),
             None => rfc3339(now_secs()),
@@ -271,7 +276,7 @@ impl Builder {
             if self.opts.single_snapshot {
                 let last_line = instructions.last().map_or(0, |i| i.span.start_line);
                 let changes = crate::stage::diff_event(self, &mut st, last_line)?;
-                let layer = crate::stage::write_layer_event(self, &st.rootfs, &changes)?;
+                let layer = crate::stage::write_layer_event(self, &mut st, &changes)?;
                 st.history_layer("strata single snapshot".into(), layer);
             }
             // In `/` the next stage replaces this one; its layers can bring it back when needed.

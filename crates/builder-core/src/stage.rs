@@ -101,14 +101,22 @@ impl StageRun {
     }
 }
 
-/// Turns a change set into a layer in the blob store (None when nothing changed), and says so.
+/// Turns a change set into a layer in the blob store (None when nothing changed), and says so;
+/// the stage's snapshotter records the content hashes the layer writer computed.
 pub(crate) fn write_layer_event(
     b: &crate::build::Builder,
-    rootfs: &std::path::Path,
+    st: &mut StageRun,
     changes: &Changes,
 ) -> Result<Option<ImageLayer>, BuildError> {
     let started = std::time::Instant::now();
-    let layer = layer_from_changes(rootfs, changes, &b.layer_opts, &b.store)?;
+    let (layer, hashes) = if changes.is_empty() {
+        (None, None)
+    } else {
+        let info = strata_snapshot::write_layer(&st.rootfs, changes, &b.layer_opts, &b.store)?;
+        let hashes = info.content_hashes;
+        (Some(ImageLayer { digest: info.digest, diff_id: info.diff_id, size: info.size, media_type: info.media_type }), Some(hashes))
+    };
+    st.snapshot()?.hash_pending(hashes.as_ref())?;
     if let Some(l) = &layer {
         b.emit(crate::progress::BuildEvent::LayerWritten { digest: l.digest.clone(), size: l.size, seconds: started.elapsed().as_secs_f64() });
     }

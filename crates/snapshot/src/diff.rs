@@ -209,6 +209,23 @@ struct HashJob {
     old: Option<[u8; 32]>,
 }
 
+/// Content hashes of files a layer writer read anyway (full mode's index takes them instead of
+/// reading the files a second time), keyed by the paths of [`Changes`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContentHashes(pub(crate) FxHashMap<PathBuf, [u8; 32]>);
+
+impl ContentHashes {
+    /// Number of hashes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Tracks a rootfs between snapshots.
 #[derive(Debug)]
 pub struct Snapshotter {
@@ -218,6 +235,9 @@ pub struct Snapshotter {
     index: FxHashMap<Key, Entry>,
     generation: u64,
     threads: usize,
+    /// Full mode: new or changed paths of the last diff whose content hash is still to come,
+    /// from [`Snapshotter::hash_pending`]. Left unhashed, they compare as changed next time.
+    pending: Vec<Key>,
 }
 
 impl Snapshotter {
@@ -258,9 +278,11 @@ impl Snapshotter {
             index: FxHashMap::default(),
             generation: 0,
             threads,
+            pending: Vec::new(),
         };
         let started = std::time::Instant::now();
         snap.scan(false)?;
+        snap.hash_pending(None)?;
         tracing::debug!(entries = snap.index.len(), elapsed = ?started.elapsed(), mode = ?snap.mode, "rootfs indexed");
         Ok(snap)
     }
@@ -275,14 +297,41 @@ impl Snapshotter {
         self.index.len()
     }
 
-    /// Everything that changed since the last snapshot; the index moves forward.
+    /// Everything that changed since the last snapshot; the index moves forward. In full mode
+    /// the content of new and changed files is hashed by [`Snapshotter::hash_pending`], which
+    /// must run before the tree changes again (a layer writer passes the hashes it computed
+    /// while reading the same files; without it they compare as changed next time).
     pub fn diff(&mut self) -> Result<Changes, Error> {
         self.scan(true)
+    }
+
+    /// Records the content hashes of the last diff's new and changed files: those in `known`
+    /// (from [`crate::LayerInfo::content_hashes`]) as given, the rest read now.
+    pub fn hash_pending(&mut self, known: Option<&ContentHashes>) -> Result<(), Error> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut jobs: Vec<HashJob> = Vec::new();
+        for key in pending {
+            let Some(entry) = self.index.get_mut(&key) else { continue };
+            match known.and_then(|k| k.0.get(&path_of(&key))) {
+                Some(h) => entry.hash = Some(*h),
+                None => jobs.push(HashJob { key, changed: true, old: None }),
+            }
+        }
+        let hashes = hash_paths(&self.rootfs, &jobs, self.threads);
+        for (job, hash) in jobs.into_iter().zip(hashes) {
+            if let Some(entry) = self.index.get_mut(&job.key) {
+                entry.hash = hash.ok();
+            }
+        }
+        Ok(())
     }
 
     /// Walks the tree and moves the index forward; builds the change set only if `report`
     /// (the first index of a tree has no use for 100k "added" entries).
     fn scan(&mut self, report: bool) -> Result<Changes, Error> {
+        // Hashes never recorded: the content they stood for is gone; those paths compare as
+        // changed (conservative, never a missed change).
+        self.pending.clear();
         self.generation += 1;
         let generation = self.generation;
         let walker = Walker::new(&self.rootfs, &self.ignore, self.threads)?;
@@ -299,11 +348,7 @@ impl Snapshotter {
                         Verdict::Same => {}
                         Verdict::Changed => {
                             if mode == SnapshotMode::Full && meta.has_content() {
-                                jobs.push(HashJob {
-                                    key: key.clone(),
-                                    changed: true,
-                                    old: None,
-                                });
+                                self.pending.push(key.clone());
                             }
                             entry.hash = None;
                             upserts.push(key);
@@ -321,11 +366,7 @@ impl Snapshotter {
                 }
                 None => {
                     if mode == SnapshotMode::Full && meta.has_content() {
-                        jobs.push(HashJob {
-                            key: key.clone(),
-                            changed: true,
-                            old: None,
-                        });
+                        self.pending.push(key.clone());
                     }
                     if report {
                         self.index.insert(
@@ -422,7 +463,8 @@ impl Snapshotter {
         out
     }
 
-    /// Only the given in-image paths (and their parent directories); the index moves forward for them.
+    /// Only the given in-image paths (and their parent directories); the index moves forward for
+    /// them. In full mode, [`Snapshotter::hash_pending`] follows as after [`Snapshotter::diff`].
     pub fn paths(&mut self, paths: &[PathBuf]) -> Result<Changes, Error> {
         let walker = Walker::new(&self.rootfs, &self.ignore, self.threads)?;
         let mode = self.mode;
@@ -500,22 +542,13 @@ impl Snapshotter {
             );
             upserts.push(p);
         }
+        self.pending.clear();
         if mode == SnapshotMode::Full {
-            let jobs: Vec<HashJob> = upserts
+            self.pending = upserts
                 .iter()
                 .filter(|k| self.index.get(*k).is_some_and(|e| e.meta.has_content()))
-                .map(|k| HashJob {
-                    key: k.clone(),
-                    changed: true,
-                    old: None,
-                })
+                .cloned()
                 .collect();
-            let hashes = hash_paths(&self.rootfs, &jobs, self.threads);
-            for (job, hash) in jobs.into_iter().zip(hashes) {
-                if let Some(e) = self.index.get_mut(&job.key) {
-                    e.hash = hash.ok();
-                }
-            }
         }
         if mode != SnapshotMode::Time {
             settle(newest_ctime(upserts.iter().filter_map(|k| self.index.get(k)).map(|e| &e.meta)));

@@ -6,7 +6,7 @@
 //! epoch every mtime is clamped to it. Equal inputs give byte-equal blobs.
 
 use crate::blobstore::BlobWriter;
-use crate::diff::Change;
+use crate::diff::{Change, ContentHashes};
 use crate::digest_io::HashingWriter;
 use crate::rootdir::Root;
 use crate::tarwriter::{self, TarHeader, typeflag};
@@ -56,6 +56,8 @@ pub struct LayerOptions {
     pub compression: Compression,
     /// Clamp every mtime to at most this many seconds since the epoch (reproducible builds).
     pub reproducible_epoch: Option<i64>,
+    /// Hash each file's content as full mode's index does while it is read into the tar.
+    pub content_hashes: bool,
 }
 
 /// A layer written to the blob store.
@@ -69,6 +71,9 @@ pub struct LayerInfo {
     pub size: u64,
     /// OCI media type (`application/vnd.oci.image.layer.v1.tar+gzip`, `+zstd` or plain).
     pub media_type: String,
+    /// Full mode's content hashes of the files written (with [`LayerOptions::content_hashes`]),
+    /// for [`crate::Snapshotter::hash_pending`].
+    pub content_hashes: ContentHashes,
 }
 
 /// xattrs never copied into a layer: host-specific labels and ACL/NFS internals.
@@ -315,16 +320,19 @@ pub fn write_layer(
         dir: None,
         child: None,
         cursor: crate::dircursor::DirCursor::new(root.fd()).map_err(|e| Error::io(rootfs, e.into()))?,
+        hashes: opts.content_hashes.then(ContentHashes::default),
     };
     for (rel, source) in &plan {
         writer.write_entry(&mut tar, rel, *source, &temp)?;
     }
     tarwriter::write_end(&mut tar).map_err(blob_err)?;
     let (pipeline, diff_id, tar_size) = tar.finish();
+    let content_hashes = writer.hashes.take().unwrap_or_default();
     let blob = pipeline.finish().map_err(blob_err)?;
     let (digest, size) = blob.commit()?;
     tracing::debug!(%digest, %diff_id, entries = plan.len(), tar_size, size, elapsed = ?started.elapsed(), "layer written");
     Ok(LayerInfo {
+        content_hashes,
         digest,
         diff_id,
         size,
@@ -346,6 +354,8 @@ struct EntryWriter<'a> {
     child: Option<(PathBuf, OwnedFd)>,
     /// Any other directory: a step or a few from the last one (see [`crate::dircursor`]).
     cursor: crate::dircursor::DirCursor,
+    /// Content hashes collected for full mode's index, when asked for.
+    hashes: Option<ContentHashes>,
 }
 
 impl EntryWriter<'_> {
@@ -460,6 +470,13 @@ impl EntryWriter<'_> {
                     .map_err(|e| Error::io(&host, e.into()))?
                     .into_bytes();
                 h.xattrs = read_xattrs(&short_path(&host, dir, base));
+                if let Some(hashes) = self.hashes.as_mut() {
+                    // As the index hashes a symlink (crate::diff::hash_one).
+                    let mut hasher = blake3::Hasher::new();
+                    hasher.update(b"symlink:");
+                    hasher.update(&h.linkname);
+                    hashes.0.insert(rel.to_path_buf(), *hasher.finalize().as_bytes());
+                }
                 return tarwriter::write_header(out, &h).map_err(out_err);
             }
             FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
@@ -512,6 +529,19 @@ impl EntryWriter<'_> {
         h.xattrs = read_xattrs_fd(fd.as_fd());
         let mut file = std::fs::File::from(fd);
         tarwriter::write_header(out, &h).map_err(out_err)?;
+        // The same hash as full mode's index (crate::diff::hash_one): xattrs, then content.
+        let mut hasher = self.hashes.is_some().then(|| {
+            let mut hasher = blake3::Hasher::new();
+            for (k, v) in &h.xattrs {
+                hasher.update(b"xattr:");
+                hasher.update(&(k.len() as u64).to_le_bytes());
+                hasher.update(k);
+                hasher.update(&(v.len() as u64).to_le_bytes());
+                hasher.update(v);
+            }
+            hasher.update(b"content:");
+            hasher
+        });
         let mut left = h.size;
         while left > 0 {
             let want = left.min(self.buf.len() as u64) as usize;
@@ -527,7 +557,16 @@ impl EntryWriter<'_> {
                 Err(e) => return Err(Error::io(&host, e)),
             };
             out.write_all(&self.buf[..n]).map_err(out_err)?;
+            if let Some(hasher) = hasher.as_mut() {
+                hasher.update(&self.buf[..n]);
+            }
             left -= n as u64;
+        }
+        // A file that grew after its size was taken: the index hashes it whole itself.
+        if let (Some(hasher), Some(hashes)) = (hasher, self.hashes.as_mut())
+            && file.read(&mut [0u8; 1]).map_or(false, |n| n == 0)
+        {
+            hashes.0.insert(rel.to_path_buf(), *hasher.finalize().as_bytes());
         }
         tarwriter::write_padding(out, h.size).map_err(out_err)
     }

@@ -20,6 +20,7 @@ fn layer_of(
         &LayerOptions {
             compression,
             reproducible_epoch: None,
+            content_hashes: false,
         },
         store,
     )
@@ -199,6 +200,7 @@ fn equal_inputs_give_equal_layers() {
                 &LayerOptions {
                     compression,
                     reproducible_epoch: Some(1_000_000_000),
+                    content_hashes: false,
                 },
                 &store,
             )
@@ -234,6 +236,7 @@ fn reproducible_epoch_clamps_mtimes() {
         &LayerOptions {
             compression: Compression::None,
             reproducible_epoch: Some(1000),
+            content_hashes: false,
         },
         &store,
     )
@@ -263,6 +266,7 @@ fn parents_of_changes_are_in_the_layer() {
         &LayerOptions {
             compression: Compression::None,
             reproducible_epoch: None,
+            content_hashes: false,
         },
         &store,
     )

@@ -209,10 +209,11 @@ fn copy_step(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, b
     // Same sources: the cached layer stands for the new copy, although its files were copied
     // again with new times.
     if let Some(hit) = hit {
+        st.snapshot()?.hash_pending(None)?;
         st.history_layer(history, hit.layer);
         return Ok(());
     }
-    let layer = crate::stage::write_layer_event(b, &st.rootfs, &changes)?;
+    let layer = crate::stage::write_layer_event(b, st, &changes)?;
     if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {
         cache.store(&b.client, &b.handle, &b.store, k, layer.as_ref(), &history);
     }

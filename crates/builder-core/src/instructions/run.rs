@@ -128,7 +128,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         return Ok(());
     }
     let changes = crate::stage::diff_event(b, st, inst.span.start_line)?;
-    let layer = crate::stage::write_layer_event(b, &st.rootfs, &changes)?;
+    let layer = crate::stage::write_layer_event(b, st, &changes)?;
     if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {
         cache.store(&b.client, &b.handle, &b.store, k, layer.as_ref(), &history);
         st.cache_key = k.clone();
@@ -295,7 +295,9 @@ fn apply_cached(b: &Builder, st: &mut StageRun, layer: Option<crate::image::mani
         let keep = b.slash_keep();
         b.unpack(std::slice::from_ref(l), &st.rootfs, b.opts.isolation == crate::Isolation::Rootless, &keep)?;
         // The unpacked files are the new baseline, not changes of the next step.
-        st.snapshot()?.diff()?;
+        let snapshot = st.snapshot()?;
+        snapshot.diff()?;
+        snapshot.hash_pending(None)?;
     }
     st.history_layer(history, layer);
     Ok(())

@@ -56,7 +56,10 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, di
     };
     let made = ensure_dir(&st.rootfs, &path, owner).map_err(|e| fail(b, inst, format!("cannot create {path}: {e}")))?;
     let layer = if made && !b.opts.single_snapshot {
-        let changes = st.snapshot()?.paths(&[PathBuf::from(&path)])?;
+        let snapshot = st.snapshot()?;
+        let changes = snapshot.paths(&[PathBuf::from(&path)])?;
+        // Directories only: nothing to hash, and nothing read twice.
+        snapshot.hash_pending(None)?;
         // A directory made again has a new time: the cached layer stands for it.
         match cached.as_ref().and_then(|hit| hit.layer.clone()) {
             Some(l) => Some(l),
