@@ -140,7 +140,7 @@ pub struct BuildArgs {
     /// Layer compression.
     #[arg(long, value_enum, default_value = "gzip")]
     pub compression: CompressionArg,
-    /// Compression level (gzip 1-9, zstd 1-22).
+    /// Compression level (gzip 0-9, default 1 as kaniko; zstd 1-22, default 3).
     #[arg(long)]
     pub compression_level: Option<i32>,
     /// Byte-identical images for identical inputs (timestamps from SOURCE_DATE_EPOCH, else 0).

@@ -82,7 +82,7 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         o.max_download_size = max;
     }
     o.compression = match a.compression {
-        CompressionArg::Gzip => Compression::Gzip { level: a.compression_level.map_or(6, |l| l.clamp(0, 9) as u32) },
+        CompressionArg::Gzip => Compression::Gzip { level: a.compression_level.map_or(1, |l| l.clamp(0, 9) as u32) },
         // zstd's workers come on top of the writing thread: none on a single CPU (or 400m).
         CompressionArg::Zstd => Compression::Zstd { level: a.compression_level.unwrap_or(3), threads: match strata_snapshot::cpu_budget(2) { 1 => 0, n => n as u32 } },
         CompressionArg::None => Compression::None,
