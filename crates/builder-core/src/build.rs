@@ -67,6 +67,8 @@ pub(crate) struct Builder {
     /// Content digests of bind-mount sources already walked in this build (the context,
     /// finished stages and pulled images do not change while it runs).
     pub(crate) tree_digests: std::sync::Mutex<HashMap<PathBuf, String>>,
+    /// Runs RUN commands with the build's isolation.
+    pub(crate) runner: Box<dyn crate::exec::runner::CommandRunner>,
 }
 
 /// The paths a build in `/` leaves alone, as unpack and clear want them and as the snapshotter does.
@@ -127,6 +129,7 @@ impl Builder {
             Some(epoch) => rfc3339(epoch),
             None => rfc3339(now_secs()),
         };
+        let runner = crate::exec::runner::for_isolation(opts.isolation);
         Ok(Self {
             bases: BaseImages::default(),
             opts,
@@ -147,6 +150,7 @@ impl Builder {
             slash,
             cache,
             tree_digests: Default::default(),
+            runner,
         })
     }
 
@@ -552,8 +556,9 @@ impl Builder {
         }
         let mut pushed = Vec::new();
         if !self.opts.no_push {
-            for dest in &self.opts.destinations.clone() {
-                output::push(self, dest, &manifest_bytes, media::OCI_MANIFEST, &config_digest, config_bytes.len() as u64, &stage.layers)?;
+            let pusher = output::Pusher { client: &self.client, handle: &self.handle, cancel: &self.opts.cancel, store: &self.store };
+            for dest in &self.opts.destinations {
+                output::push(&pusher, dest, &manifest_bytes, media::OCI_MANIFEST, &config_digest, config_bytes.len() as u64, &stage.layers)?;
                 self.emit(BuildEvent::Pushed { reference: dest.clone(), digest: digest.clone() });
                 pushed.push(dest.clone());
             }

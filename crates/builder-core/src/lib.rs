@@ -15,6 +15,9 @@
 
 pub mod base;
 pub mod build;
+mod build_steps;
+#[cfg(test)]
+mod fake_steps;
 pub mod build_root;
 pub mod cache;
 mod cancel;
@@ -30,6 +33,7 @@ pub mod progress;
 pub mod rootfs;
 pub mod secrets;
 pub mod stage;
+mod step_context;
 pub mod user;
 mod work_dir;
 

@@ -4,7 +4,6 @@ mod tarball;
 
 pub(crate) use tarball::{write_docker_archive, TarballImage};
 
-use crate::build::Builder;
 use crate::error::BuildError;
 use crate::image::manifest::ImageLayer;
 use std::path::Path;
@@ -12,9 +11,21 @@ use strata_registry::manifest::media;
 use strata_registry::{PushBlob, PushImage, Reference};
 use strata_snapshot::BlobStore;
 
+/// Where a push runs: the registry client, the runtime, the cancel switch and the blobs.
+pub(crate) struct Pusher<'a> {
+    /// The registry client.
+    pub client: &'a strata_registry::Client,
+    /// The async runtime the push runs on.
+    pub handle: &'a tokio::runtime::Handle,
+    /// Stops the push when the build is cancelled.
+    pub cancel: &'a crate::Cancel,
+    /// The blobs pushed.
+    pub store: &'a BlobStore,
+}
+
 /// Pushes the image to `destination`.
 pub(crate) fn push(
-    builder: &Builder,
+    pusher: &Pusher<'_>,
     destination: &str,
     manifest: &[u8],
     manifest_media_type: &str,
@@ -25,11 +36,11 @@ pub(crate) fn push(
     let r: Reference = destination.parse()?;
     let mut blobs: Vec<PushBlob> = layers
         .iter()
-        .map(|l| PushBlob { digest: l.digest.clone(), size: l.size, path: builder.store.path(&l.digest) })
+        .map(|l| PushBlob { digest: l.digest.clone(), size: l.size, path: pusher.store.path(&l.digest) })
         .collect();
-    blobs.push(PushBlob { digest: config_digest.to_string(), size: config_size, path: builder.store.path(config_digest) });
+    blobs.push(PushBlob { digest: config_digest.to_string(), size: config_size, path: pusher.store.path(config_digest) });
     let image = PushImage { blobs, manifest: manifest.to_vec(), manifest_media_type: manifest_media_type.to_string() };
-    Ok(builder.opts.cancel.block_on(&builder.handle, builder.client.push_image(&r, &image))??)
+    Ok(pusher.cancel.block_on(pusher.handle, pusher.client.push_image(&r, &image))??)
 }
 
 /// Writes (or adds to) an OCI image layout at `dir`, tagged with the first destination's tag.

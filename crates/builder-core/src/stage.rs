@@ -1,6 +1,7 @@
 //! The state of one stage while it is built: its rootfs, config, layers and snapshotter.
 
 use crate::error::BuildError;
+use crate::step_context::StepContext;
 use crate::image::manifest::ImageLayer;
 use crate::image::{HistoryEntry, ImageConfig};
 use std::path::PathBuf;
@@ -104,7 +105,7 @@ impl StageRun {
 /// Turns a change set into a layer in the blob store (None when nothing changed), and says so;
 /// the stage's snapshotter records the content hashes the layer writer computed.
 pub(crate) fn write_layer_event(
-    b: &crate::build::Builder,
+    b: &dyn StepContext,
     st: &mut StageRun,
     changes: &Changes,
 ) -> Result<Option<ImageLayer>, BuildError> {
@@ -112,7 +113,7 @@ pub(crate) fn write_layer_event(
     let (layer, hashes) = if changes.is_empty() {
         (None, None)
     } else {
-        let info = strata_snapshot::write_layer(&st.rootfs, changes, &b.layer_opts, &b.store)?;
+        let info = strata_snapshot::write_layer(&st.rootfs, changes, b.layer_opts(), b.store())?;
         let hashes = info.content_hashes;
         (Some(ImageLayer { digest: info.digest, diff_id: info.diff_id, size: info.size, media_type: info.media_type }), Some(hashes))
     };
@@ -124,7 +125,7 @@ pub(crate) fn write_layer_event(
 }
 
 /// Diffs the whole rootfs against its last snapshot, and says how it went.
-pub(crate) fn diff_event(b: &crate::build::Builder, st: &mut StageRun, line: usize) -> Result<Changes, BuildError> {
+pub(crate) fn diff_event(b: &dyn StepContext, st: &mut StageRun, line: usize) -> Result<Changes, BuildError> {
     let started = std::time::Instant::now();
     let snapshotter = st.snapshot()?;
     let changes = snapshotter.diff()?;

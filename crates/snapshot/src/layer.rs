@@ -567,7 +567,7 @@ impl EntryWriter<'_> {
         }
         // A file that grew after its size was taken: the index hashes it whole itself.
         if let (Some(hasher), Some(hashes)) = (hasher, self.hashes.as_mut())
-            && file.read(&mut [0u8; 1]).map_or(false, |n| n == 0)
+            && file.read(&mut [0u8; 1]).is_ok_and(|n| n == 0)
         {
             hashes.0.insert(rel.to_path_buf(), *hasher.finalize().as_bytes());
         }

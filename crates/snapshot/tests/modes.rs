@@ -264,7 +264,7 @@ fn full_mode_takes_the_layer_writers_hashes() {
     let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
     let opts = LayerOptions { content_hashes: true, ..LayerOptions::default() };
     let mut snap = Snapshotter::new(&src, SnapshotMode::Full, Vec::new()).unwrap();
-    let mut step = |snap: &mut Snapshotter, f: &dyn Fn(&Path), record: bool| -> Vec<String> {
+    let step = |snap: &mut Snapshotter, f: &dyn Fn(&Path), record: bool| -> Vec<String> {
         f(&src);
         let changes = snap.diff().unwrap();
         if !changes.is_empty() {

@@ -13,6 +13,7 @@ mod devices;
 mod emulated_mounts;
 pub mod mounts;
 pub mod probe;
+pub(crate) mod runner;
 mod seccomp;
 mod stubs;
 pub mod userns;

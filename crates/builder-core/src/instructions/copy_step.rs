@@ -5,7 +5,7 @@ use super::add;
 use super::copy::{copy, CopyFrom, CopyRequest};
 use super::chmod::SymbolicMode;
 use super::fail;
-use crate::build::Builder;
+use crate::step_context::StepContext;
 use crate::error::BuildError;
 use crate::stage::StageRun;
 use crate::user::resolve_chown;
@@ -31,7 +31,7 @@ fn parse_chmod_any(spec: &str) -> Result<(Option<u32>, Option<SymbolicMode>), St
     }
 }
 
-pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, is_add: bool) -> Result<(), BuildError> {
+pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction, c: &Copy, is_add: bool) -> Result<(), BuildError> {
     let (chmod, chmod_symbolic) = match c.chmod.as_deref() {
         Some(spec) => parse_chmod_any(spec).map_err(|m| fail(b, inst, m))?,
         None => (None, None),
@@ -59,7 +59,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c:
         // BuildKit copies each source (and heredoc) on its own onto `dest`: no directory is implied.
         dest_is_dir: false,
     };
-    let scratch = b.build_dir.join(format!("copy-{}-{}", st.index, inst.span.start_line));
+    let scratch = b.scratch_dir().join(format!("copy-{}-{}", st.index, inst.span.start_line));
     let result = gather(b, inst, c, is_add, &scratch).and_then(|groups| copy_step(b, st, inst, c, &base, &groups));
     let _ = std::fs::remove_dir_all(&scratch);
     result
@@ -84,7 +84,7 @@ struct Group {
 
 /// Every source group of the instruction, in order: heredocs, URLs (downloaded), then local
 /// paths. Nothing here needs the stage's rootfs.
-fn gather(b: &mut Builder, inst: &Instruction, c: &Copy, is_add: bool, scratch: &std::path::Path) -> Result<Vec<Group>, BuildError> {
+fn gather(b: &mut dyn StepContext, inst: &Instruction, c: &Copy, is_add: bool, scratch: &std::path::Path) -> Result<Vec<Group>, BuildError> {
     let mut groups = Vec::new();
     let mkdir = |dir: &std::path::Path| std::fs::create_dir_all(dir).map_err(BuildError::io(dir));
     // BuildKit writes each heredoc as a 0644 file named after its delimiter, then copies it.
@@ -104,14 +104,14 @@ fn gather(b: &mut Builder, inst: &Instruction, c: &Copy, is_add: bool, scratch: 
     for (i, url) in urls.iter().enumerate() {
         let one = scratch.join("downloads").join(i.to_string());
         mkdir(&one)?;
-        let name = add::download(&b.handle, url, &one, c.checksum.as_deref(), b.opts.max_download_size).map_err(|m| fail(b, inst, m))?;
+        let name = add::download(b.runtime(), url, &one, c.checksum.as_deref(), b.opts().max_download_size).map_err(|m| fail(b, inst, m))?;
         // Remote archives stay files unless `--unpack=true` asks for extraction (Dockerfile 1.17).
         groups.push(Group { root: SourceRoot::Dir { root: one, context: false }, sources: vec![name], unpack_archives: c.unpack == Some(true) });
     }
     if !locals.is_empty() {
         let root = match &c.from {
-            None => SourceRoot::Dir { root: b.context.root().to_path_buf(), context: true },
-            Some(word) => match b.plan.resolve_stage(word) {
+            None => SourceRoot::Dir { root: b.context().root().to_path_buf(), context: true },
+            Some(word) => match b.resolve_stage(word) {
                 Some(i) => SourceRoot::Stage(i),
                 None => SourceRoot::Image(word.clone()),
             },
@@ -134,18 +134,18 @@ fn write_new_file(path: &std::path::Path, content: &[u8], mode: u32) -> Result<(
 
 /// The cache key of the step: the key so far, the instruction as expanded, and what its
 /// sources hold (a stage by its own key, an image by its digest, files by content).
-fn step_key(b: &mut Builder, st: &StageRun, inst: &Instruction, base: &CopyRequest, groups: &[Group]) -> Result<crate::cache::CacheKey, BuildError> {
+fn step_key(b: &mut dyn StepContext, st: &StageRun, inst: &Instruction, base: &CopyRequest, groups: &[Group]) -> Result<crate::cache::CacheKey, BuildError> {
     let mut sources = String::new();
     for g in groups {
         let part = match &g.root {
             SourceRoot::Dir { root, context } => {
-                let from = CopyFrom { root, ignore: context.then(|| b.context.ignore()), is_rootfs: false };
+                let from = CopyFrom { root, ignore: context.then(|| b.context().ignore()), is_rootfs: false };
                 let req = CopyRequest { sources: g.sources.clone(), unpack_archives: g.unpack_archives, ..base.clone() };
                 let digest = super::copy::source_digest(&from, &req).map_err(|m| fail(b, inst, m))?;
                 format!("files {:?} {} {digest}", g.sources, g.unpack_archives)
             }
             SourceRoot::Stage(i) => {
-                let stage = b.built.get(i).ok_or_else(|| fail(b, inst, format!("stage {i} has not been built before this step")))?;
+                let stage = b.built_stage(*i).ok_or_else(|| fail(b, inst, format!("stage {i} has not been built before this step")))?;
                 format!("stage {} {:?}", stage.cache_key.hex(), g.sources)
             }
             SourceRoot::Image(word) => {
@@ -156,16 +156,16 @@ fn step_key(b: &mut Builder, st: &StageRun, inst: &Instruction, base: &CopyReque
         sources.push_str(&part);
         sources.push('\n');
     }
-    let settings = format!("{:?}", b.layer_opts);
+    let settings = format!("{:?}", b.layer_opts());
     Ok(st.cache_key.then(&[b"COPY", inst.original.as_bytes(), sources.as_bytes(), settings.as_bytes()]))
 }
 
 /// Copies the groups into the rootfs and snapshots exactly the paths written; with `--cache`,
 /// a step whose key has an entry takes the cached layer (same digest, nothing new to push),
 /// and a stage not unpacked yet is not unpacked for it at all.
-fn copy_step(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, base: &CopyRequest, groups: &[Group]) -> Result<(), BuildError> {
+fn copy_step(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction, c: &Copy, base: &CopyRequest, groups: &[Group]) -> Result<(), BuildError> {
     let history = format!("{} # buildkit", inst.original);
-    let key = match b.cache.is_some() {
+    let key = match b.caching() {
         true => Some(step_key(b, st, inst, base, groups)?),
         false => None,
     };
@@ -193,10 +193,10 @@ fn copy_step(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, b
             }
             SourceRoot::Image(word) => (b.image_root(word, &st.platform)?, false, true),
         };
-        let from = CopyFrom { root: &root, ignore: ignore.then(|| b.context.ignore()), is_rootfs };
+        let from = CopyFrom { root: &root, ignore: ignore.then(|| b.context().ignore()), is_rootfs };
         written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
     }
-    if b.opts.single_snapshot {
+    if b.opts().single_snapshot {
         st.history_metadata(history);
         return Ok(());
     }
@@ -214,8 +214,8 @@ fn copy_step(b: &mut Builder, st: &mut StageRun, inst: &Instruction, c: &Copy, b
         return Ok(());
     }
     let layer = crate::stage::write_layer_event(b, st, &changes)?;
-    if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {
-        cache.store(&b.client, &b.handle, &b.store, k, layer.as_ref(), &history);
+    if let Some(k) = &key {
+        b.store_step(k, layer.as_ref(), &history);
     }
     st.history_layer(history, layer);
     Ok(())

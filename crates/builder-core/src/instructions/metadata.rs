@@ -2,7 +2,7 @@
 //! EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL, MAINTAINER, ONBUILD.
 
 use super::fail;
-use crate::build::Builder;
+use crate::step_context::StepContext;
 use crate::error::BuildError;
 use crate::stage::StageRun;
 use serde_json::{json, Value};
@@ -46,7 +46,7 @@ pub fn expose_ports(word: &str) -> Result<Vec<String>, String> {
     Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
 }
 
-pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction) -> Result<(), BuildError> {
+pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction) -> Result<(), BuildError> {
     let shell = st.shell();
     let cfg = &mut st.config.config;
     let created_by = match &inst.kind {

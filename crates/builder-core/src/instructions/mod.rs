@@ -7,19 +7,19 @@ pub mod metadata;
 pub mod run;
 pub mod workdir;
 
-use crate::build::Builder;
+use crate::step_context::StepContext;
 use crate::error::BuildError;
 use crate::stage::StageRun;
 use strata_dockerfile::{Instruction, InstructionKind};
 
 /// Carries out one expanded instruction on the stage.
-pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction) -> Result<(), BuildError> {
+pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction) -> Result<(), BuildError> {
     match &inst.kind {
         InstructionKind::Run(run) => run::execute(b, st, inst, run),
         InstructionKind::Copy(c) => copy_step::execute(b, st, inst, c, false),
         InstructionKind::Add(c) => copy_step::execute(b, st, inst, c, true),
         other => {
-            if b.cache.is_some() {
+            if b.caching() {
                 // Metadata and WORKDIR: the expanded text decides what they do.
                 st.cache_key = st.cache_key.then(&[other.keyword().as_bytes(), inst.original.as_bytes()]);
             }
@@ -32,9 +32,9 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction) ->
 }
 
 /// Builds an error for `inst` at its line.
-pub(crate) fn fail(b: &Builder, inst: &Instruction, message: impl Into<String>) -> BuildError {
+pub(crate) fn fail(b: &dyn StepContext, inst: &Instruction, message: impl Into<String>) -> BuildError {
     BuildError::Instruction {
-        file: b.file_name.clone(),
+        file: b.file_name().to_string(),
         line: inst.span.start_line,
         instruction: inst.kind.keyword().to_string(),
         message: message.into(),

@@ -1,10 +1,10 @@
 //! RUN: build the command line (shell, exec or heredoc), run it isolated, snapshot the changes.
 
 use super::fail;
-use crate::build::Builder;
+use crate::step_context::StepContext;
 use crate::error::BuildError;
 use crate::exec::mounts::{prepare, BindSource, MountInputs};
-use crate::exec::{check_none_isolation, run_chroot, run_none, RunSpec, RunStatus};
+use crate::exec::{check_none_isolation, RunSpec, RunStatus};
 use std::path::PathBuf;
 use crate::stage::StageRun;
 use crate::user::resolve_user;
@@ -40,7 +40,7 @@ fn created_by(argv: &[String], args: &[(String, String)]) -> String {
     format!("RUN {prefix}{} # buildkit", argv.join(" "))
 }
 
-pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, run: &Run) -> Result<(), BuildError> {
+pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction, run: &Run) -> Result<(), BuildError> {
     let (argv, script) = command_line(&st.shell(), run);
     let mut env = st.config.env_pairs();
     let args = st.scope.build_args();
@@ -50,8 +50,8 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         }
     }
     let cwd = st.workdir();
-    if b.opts.isolation == crate::Isolation::None {
-        check_none_isolation(b.opts.force).map_err(|m| fail(b, inst, m))?;
+    if b.runner().isolation() == crate::Isolation::None {
+        check_none_isolation(b.opts().force).map_err(|m| fail(b, inst, m))?;
         // Running in / while the stage lives elsewhere would change the wrong tree.
         if st.rootfs != std::path::Path::new("/") {
             return Err(fail(b, inst, format!("--isolation none runs RUN in / but this stage's root is {}; use --isolation chroot or rootless", st.rootfs.display())));
@@ -64,7 +64,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
     // A stage not unpacked yet, and no bind mount of the context: the key is known before any
     // mount is prepared, and a hit needs neither this stage's files nor a mounted stage's.
     let mut missed: Option<crate::cache::CacheKey> = None;
-    if b.cache.is_some()
+    if b.caching()
         && !st.is_unpacked()
         && let Some(binds) = crate::exec::mounts::bind_sources_without_context(&run.mounts, &cwd)
     {
@@ -76,13 +76,13 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         missed = Some(key);
     }
     // A scratch directory for this RUN only, outside every rootfs.
-    let scratch = b.build_dir.join(format!("run-{}-{}", st.index, inst.span.start_line));
+    let scratch = b.scratch_dir().join(format!("run-{}-{}", st.index, inst.span.start_line));
     std::fs::create_dir_all(&scratch).map_err(crate::BuildError::io(&scratch))?;
     let prepared = {
-        let context_root = b.context.root().to_path_buf();
-        let context_ignore = b.context.ignore().clone();
-        let cache_root = b.opts.run_cache_dir();
-        let secrets = b.opts.secrets.clone();
+        let context_root = b.context().root().to_path_buf();
+        let context_ignore = b.context().ignore().clone();
+        let cache_root = b.opts().run_cache_dir();
+        let secrets = b.opts().secrets.clone();
         let platform = st.platform.clone();
         let mut from_root = |word: &str| mount_from_root(b, word, &platform);
         let mut inputs = MountInputs {
@@ -103,11 +103,11 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
             return Err(fail(b, inst, format!("RUN --mount: {m}")));
         }
     };
-    let cached = match (&b.cache, missed) {
-        (Some(_), Some(key)) => Ok((None, Some(key))),
-        (Some(_), None) => run_key(b, st, run, &argv, &env, &cwd, &prepared.bind_sources)
+    let cached = match (b.caching(), missed) {
+        (true, Some(key)) => Ok((None, Some(key))),
+        (true, None) => run_key(b, st, run, &argv, &env, &cwd, &prepared.bind_sources)
             .map(|k| (b.cached_step(st.index, inst.span.start_line, &k), Some(k))),
-        (None, _) => Ok((None, None)),
+        (false, _) => Ok((None, None)),
     };
     let result = match cached {
         Ok((Some(hit), Some(k))) => {
@@ -123,14 +123,14 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, ru
         Hit(layer) => return apply_cached(b, st, layer, history),
         Ran(key) => key,
     };
-    if b.opts.single_snapshot {
+    if b.opts().single_snapshot {
         st.history_metadata(history);
         return Ok(());
     }
     let changes = crate::stage::diff_event(b, st, inst.span.start_line)?;
     let layer = crate::stage::write_layer_event(b, st, &changes)?;
-    if let (Some(k), Some(cache)) = (&key, b.cache.as_mut()) {
-        cache.store(&b.client, &b.handle, &b.store, k, layer.as_ref(), &history);
+    if let Some(k) = &key {
+        b.store_step(k, layer.as_ref(), &history);
         st.cache_key = k.clone();
     }
     st.history_layer(history, layer);
@@ -150,7 +150,7 @@ enum Outcome {
 /// Runs the command in the stage's rootfs (unpacked first when the stage started lazily).
 #[allow(clippy::too_many_arguments)]
 fn run_isolated(
-    b: &mut Builder,
+    b: &mut dyn StepContext,
     st: &mut StageRun,
     inst: &Instruction,
     run: &Run,
@@ -195,19 +195,16 @@ fn run_isolated(
         scripts: script.into_iter().collect(),
         mounts: prepared.mounts.clone(),
         staging: prepared.staging.clone(),
-        rootless: b.opts.isolation == crate::Isolation::Rootless || crate::exec::in_user_namespace(),
-        cancel: b.opts.cancel.clone(),
+        rootless: b.runner().isolation() == crate::Isolation::Rootless || crate::exec::in_user_namespace(),
+        cancel: b.opts().cancel.clone(),
     };
     let shown = match &run.command {
         Command::Shell(t) => t.clone(),
         Command::Exec(a) => format!("{a:?}"),
     };
     let started = std::time::Instant::now();
-    let result = match b.opts.isolation {
-        crate::Isolation::Chroot | crate::Isolation::Rootless => run_chroot(&spec),
-        crate::Isolation::None => run_none(&spec),
-    };
-    b.opts.cancel.check()?;
+    let result = b.runner().run(&spec);
+    b.opts().cancel.check()?;
     if matches!(result, Ok(RunStatus::Exited(0))) {
         b.emit(crate::progress::BuildEvent::Ran { stage: st.index, line: inst.span.start_line, seconds: started.elapsed().as_secs_f64() });
     }
@@ -225,8 +222,8 @@ fn run_isolated(
     })?;
     match status {
         RunStatus::Exited(0) => Ok(()),
-        RunStatus::Exited(code) => Err(BuildError::RunFailed { file: b.file_name.clone(), line: inst.span.start_line, command: shown, code }),
-        RunStatus::Signaled(signal) => Err(BuildError::RunKilled { file: b.file_name.clone(), line: inst.span.start_line, command: shown, signal }),
+        RunStatus::Exited(code) => Err(BuildError::RunFailed { file: b.file_name().to_string(), line: inst.span.start_line, command: shown, code }),
+        RunStatus::Signaled(signal) => Err(BuildError::RunKilled { file: b.file_name().to_string(), line: inst.span.start_line, command: shown, signal }),
     }
 }
 
@@ -237,7 +234,7 @@ fn run_isolated(
 /// the RUN as written).
 #[allow(clippy::too_many_arguments)]
 fn run_key(
-    b: &mut Builder,
+    b: &mut dyn StepContext,
     st: &StageRun,
     run: &Run,
     argv: &[String],
@@ -250,13 +247,13 @@ fn run_key(
     let env_text: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     // The USER as written: what it resolves to is decided by the files the key already covers.
     let user_text = st.config.config.user.clone().unwrap_or_default();
-    let settings = format!("{:?} {:?}", b.opts.snapshot_mode, b.layer_opts);
+    let settings = format!("{:?} {:?}", b.opts().snapshot_mode, b.layer_opts());
     // Bind sources by content (a stage or an image by its identity); what a cache mount holds
     // is not in the key, as in BuildKit: it changes with every run that uses it.
     let mut binds = String::new();
     for (target, source) in bind_sources {
         let what = match source {
-            BindSource::Context(host) => b.cache_tree_digest(host)?,
+            BindSource::Context(host) => b.tree_digest(host)?,
             BindSource::From { from, source } => format!("{} {source}", from_identity(b, from, &st.platform)?),
         };
         binds.push_str(&format!("{target} {what}\n"));
@@ -275,11 +272,10 @@ fn run_key(
 
 /// What `from=word` of a mount is, for a cache key: a built stage by its key, an image by its
 /// manifest digest.
-fn from_identity(b: &mut Builder, word: &str, platform: &strata_registry::Platform) -> Result<String, BuildError> {
-    match b.plan.resolve_stage(word) {
+fn from_identity(b: &mut dyn StepContext, word: &str, platform: &strata_registry::Platform) -> Result<String, BuildError> {
+    match b.resolve_stage(word) {
         Some(i) => b
-            .built
-            .get(&i)
+            .built_stage(i)
             .map(|s| format!("stage {}", s.cache_key.hex()))
             .ok_or_else(|| BuildError::Options(format!("RUN --mount from={word}: stage {i} has not been built before this step"))),
         None => Ok(format!("image {}", b.pull(word, platform)?.digest)),
@@ -288,12 +284,12 @@ fn from_identity(b: &mut Builder, word: &str, platform: &strata_registry::Platfo
 
 /// Applies a cached RUN result: its layer goes into the image, and onto the rootfs unless the
 /// stage has not been unpacked yet (then it is unpacked with the rest when a step needs it).
-fn apply_cached(b: &Builder, st: &mut StageRun, layer: Option<crate::image::manifest::ImageLayer>, history: String) -> Result<(), BuildError> {
+fn apply_cached(b: &dyn StepContext, st: &mut StageRun, layer: Option<crate::image::manifest::ImageLayer>, history: String) -> Result<(), BuildError> {
     if let Some(l) = &layer
         && st.is_unpacked()
     {
         let keep = b.slash_keep();
-        b.unpack(std::slice::from_ref(l), &st.rootfs, b.opts.isolation == crate::Isolation::Rootless, &keep)?;
+        b.unpack(std::slice::from_ref(l), &st.rootfs, b.runner().isolation() == crate::Isolation::Rootless, &keep)?;
         // The unpacked files are the new baseline, not changes of the next step.
         let snapshot = st.snapshot()?;
         snapshot.diff()?;
@@ -305,8 +301,8 @@ fn apply_cached(b: &Builder, st: &mut StageRun, layer: Option<crate::image::mani
 
 /// The root directory `RUN --mount=from=word` names: a built stage, or an image pulled and
 /// unpacked for it (once per build).
-fn mount_from_root(b: &mut Builder, word: &str, platform: &strata_registry::Platform) -> Result<PathBuf, String> {
-    if let Some(i) = b.plan.resolve_stage(word) {
+fn mount_from_root(b: &mut dyn StepContext, word: &str, platform: &strata_registry::Platform) -> Result<PathBuf, String> {
+    if let Some(i) = b.resolve_stage(word) {
         return b
             .stage_root(i)
             .map_err(|e| format!("from={word}: {e}"))?

@@ -2,7 +2,7 @@
 //! owned by the current user as BuildKit's file operations resolve it).
 
 use super::fail;
-use crate::build::Builder;
+use crate::step_context::StepContext;
 use crate::error::BuildError;
 use crate::stage::{layer_from_changes, StageRun};
 use crate::user::resolve_workdir_owner;
@@ -31,7 +31,7 @@ pub fn join_workdir(current: &str, dir: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, dir: &str) -> Result<(), BuildError> {
+pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction, dir: &str) -> Result<(), BuildError> {
     let path = join_workdir(&st.workdir(), dir);
     st.config.config.working_dir = Some(path.clone());
     let created_by = format!("WORKDIR {path}");
@@ -55,7 +55,7 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, di
         _ => None,
     };
     let made = ensure_dir(&st.rootfs, &path, owner).map_err(|e| fail(b, inst, format!("cannot create {path}: {e}")))?;
-    let layer = if made && !b.opts.single_snapshot {
+    let layer = if made && !b.opts().single_snapshot {
         let snapshot = st.snapshot()?;
         let changes = snapshot.paths(&[PathBuf::from(&path)])?;
         // Directories only: nothing to hash, and nothing read twice.
@@ -63,15 +63,14 @@ pub(crate) fn execute(b: &mut Builder, st: &mut StageRun, inst: &Instruction, di
         // A directory made again has a new time: the cached layer stands for it.
         match cached.as_ref().and_then(|hit| hit.layer.clone()) {
             Some(l) => Some(l),
-            None => layer_from_changes(&st.rootfs, &changes, &b.layer_opts, &b.store)?,
+            None => layer_from_changes(&st.rootfs, &changes, b.layer_opts(), b.store())?,
         }
     } else {
         None
     };
-    if cached.is_none()
-        && let Some(cache) = b.cache.as_mut()
-    {
-        cache.store(&b.client, &b.handle, &b.store, &st.cache_key, layer.as_ref(), &created_by);
+    if cached.is_none() && b.caching() {
+        let key = st.cache_key.clone();
+        b.store_step(&key, layer.as_ref(), &created_by);
     }
     match layer {
         Some(l) => st.history_layer(created_by, Some(l)),
