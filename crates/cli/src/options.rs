@@ -3,7 +3,7 @@
 use crate::args::{BuildArgs, CompressionArg, InputArgs, IsolationArg, SnapshotModeArg};
 use anyhow::{bail, Context as _};
 use std::path::PathBuf;
-use strata_builder_core::{exec, BuildOptions, Isolation};
+use strata_builder_core::{choose_isolation, exec, BuildOptions, HostFacts, Isolation, IsolationRequest};
 use strata_snapshot::{Compression, SnapshotMode};
 
 fn split_kv(flag: &str, s: &str) -> anyhow::Result<(String, String)> {
@@ -96,32 +96,20 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     } else if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
         o.reproducible_epoch = Some(v.parse::<i64>().with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?);
     }
-    // Inside strata's own user namespace the euid is 0, but the build is still rootless.
-    let in_userns = strata_builder_core::exec::in_user_namespace();
-    let root = nix::unistd::geteuid().is_root() && !in_userns;
-    let no_namespaces = "this process may not create mount and PID namespaces (root without CAP_SYS_ADMIN, \
-                         or a seccomp profile that forbids unshare)";
-    let can_unshare = root && exec::can_create_namespaces();
-    o.isolation = match a.isolation {
-        IsolationArg::Auto if can_unshare => Isolation::Chroot,
-        // A kaniko-style pod: root, but no CAP_SYS_ADMIN. Build in its / as kaniko does.
-        IsolationArg::Auto if root && exec::running_in_container() => {
-            tracing::info!("{no_namespaces}; inside a container, so building in its / (--isolation none), as kaniko does");
-            Isolation::None
-        }
-        IsolationArg::Auto | IsolationArg::Chroot if root && !can_unshare => bail!(
-            "--isolation chroot: {no_namespaces}. Give the build that capability, run strata as a non-root user \
-             (rootless), or run it inside a throwaway container with --isolation none"
-        ),
-        IsolationArg::Auto | IsolationArg::Chroot if in_userns => Isolation::Rootless,
-        IsolationArg::Auto => Isolation::Rootless,
-        IsolationArg::Chroot if !root => {
-            bail!("--isolation chroot needs root: run as uid 0 (in Kubernetes, runAsUser: 0) or use --isolation rootless")
-        }
-        IsolationArg::Chroot => Isolation::Chroot,
-        IsolationArg::Rootless => Isolation::Rootless,
-        IsolationArg::None => Isolation::None,
+    let request = match a.isolation {
+        IsolationArg::Auto => IsolationRequest::Auto,
+        IsolationArg::Chroot => IsolationRequest::Exactly(Isolation::Chroot),
+        IsolationArg::Rootless => IsolationRequest::Exactly(Isolation::Rootless),
+        IsolationArg::None => IsolationRequest::Exactly(Isolation::None),
     };
+    let facts = HostFacts::probe();
+    o.isolation = choose_isolation(request, &facts)?;
+    if request == IsolationRequest::Auto && o.isolation == Isolation::None {
+        tracing::info!(
+            "this process may not create mount and PID namespaces (root without CAP_SYS_ADMIN, or a seccomp profile \
+             that forbids unshare); inside a container, so building in its / (--isolation none), as kaniko does"
+        );
+    }
     if o.isolation == Isolation::None {
         exec::check_none_isolation(a.force).map_err(anyhow::Error::msg)?;
     }
