@@ -68,14 +68,15 @@ fn a_base_layer_is_streamed_between_registries_byte_for_byte() {
     let (big, big_size) = src_layers.last().cloned().expect("a layer");
     assert!(big_size > 8 << 20, "the random layer is over 8 MiB ({big_size})");
 
-    // FROM it, pushed to the TLS registry: the layers are never unpacked, only copied.
+    // FROM it, pushed to the TLS registry: the layers are never unpacked, only copied (the base
+    // is unpacked lazily, by the first step that needs its files, only with --cache).
     let cfg = docker_config(dir.path(), &env.registry_tls, &env.user, &env.pass);
     let cfg = cfg.to_str().expect("utf8").to_string();
     let dst = format!("{}/e2e/streamdst:{tag}", env.registry_tls);
     let cert = format!("{}={}", env.registry_tls, env.registry_ca.display());
     let w2 = dir.path().join("work-dst");
     let envs = [("DOCKER_CONFIG", cfg.as_str()), ("STRATA_LOG", "info,strata_registry=debug")];
-    let run = build_to(&env, dir.path(), &w2, &format!("FROM {src}\nLABEL copied=yes\n"), &dst, &["--registry-certificate", &cert], &envs);
+    let run = build_to(&env, dir.path(), &w2, &format!("FROM {src}\nLABEL copied=yes\n"), &dst, &["--cache", "--registry-certificate", &cert], &envs);
     assert!(run.ok, "the copy builds: {}", run.stderr);
     assert!(run.stderr.contains("copied blob (streamed)"), "the base layer was streamed:\n{}", run.stderr);
     assert!(!run.stderr.contains("streamed upload failed"), "no fallback was needed:\n{}", run.stderr);
@@ -144,12 +145,13 @@ fn a_streamed_layer_that_does_not_match_its_digest_reaches_no_registry() {
     let tag = unique();
     let dst = format!("{}/e2e/streambad:{tag}", env.registry_http);
     let work = dir.path().join("work");
-    let extra = ["--insecure-registry", server.addr.as_str()];
+    let extra = ["--cache", "--insecure-registry", server.addr.as_str()];
     let run = build_to(&env, dir.path(), &work, &format!("FROM {}/bad/base:t\nLABEL copied=no\n", server.addr), &dst, &extra, &[("STRATA_LOG", "info,strata_registry=debug")]);
     assert!(!run.ok, "the build fails:\n{}", run.stderr);
     let error = run.stderr.lines().filter(|l| l.contains("error")).collect::<Vec<_>>().join("\n");
     assert!(error.contains(&digest) && error.contains("failed verification") && error.contains(&server.addr), "the error names the source, the digest and what came:\n{}", run.stderr);
     assert!(run.stderr.contains("streaming blob"), "the layer was being streamed when it failed:\n{}", run.stderr);
+    eprintln!("{error}");
 
     // Nothing reached the destination: neither the tag nor the blob.
     let tag_there = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{dst}")).output().expect("skopeo");
