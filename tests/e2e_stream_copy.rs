@@ -23,7 +23,7 @@ fn random_bytes(n: usize) -> Vec<u8> {
 
 /// A tag no earlier run used (random layers are never already in the destination either).
 fn unique() -> String {
-    hex::encode(&random_bytes(6))
+    hex::encode(random_bytes(6))
 }
 
 /// `strata build` of `dockerfile` (in a fresh context) to `destination`, work dir `work`.
