@@ -247,6 +247,17 @@ impl Client {
     /// Downloads `digest` to `dest` from the repository a pull or [`Client::add_mount_source`]
     /// last saw it in: a blob known by where it is is fetched only when it is needed.
     pub async fn get_known_blob(&self, digest: &str, size: u64, dest: &Path) -> Result<(), Error> {
+        self.get_known_blob_tee(digest, size, dest, None).await
+    }
+
+    /// [`Client::get_known_blob`], also handing the bytes to `tee` as they arrive.
+    pub(crate) async fn get_known_blob_tee(
+        &self,
+        digest: &str,
+        size: u64,
+        dest: &Path,
+        tee: Option<&tokio::sync::Mutex<crate::pull::Tee>>,
+    ) -> Result<(), Error> {
         let source = self.blob_sources.lock().ok().and_then(|m| m.get(digest).cloned());
         let Some((registry, repository)) = source else {
             return Err(Error::Io {
@@ -255,7 +266,7 @@ impl Client {
             });
         };
         let r = Reference { registry, repository, tag: None, digest: None };
-        self.get_blob_to_file(&r, digest, size, dest).await
+        crate::pull::get_blob_to_file_tee(self, &r, digest, size, dest, tee).await
     }
 
     /// Whether `digest` exists in `r`'s repository (a `HEAD` request).

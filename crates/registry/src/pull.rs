@@ -209,7 +209,66 @@ pub(crate) async fn get_blob_bytes(client: &Client, r: &Reference, digest: &str,
 }
 
 pub(crate) async fn get_blob_to_file(client: &Client, r: &Reference, digest: &str, size: u64, dest: &Path) -> Result<(), Error> {
-    with_endpoints(client, r, |ep| async move { download(client, &ep, r, digest, size, dest).await }).await
+    get_blob_to_file_tee(client, r, digest, size, dest, None).await
+}
+
+/// [`get_blob_to_file`] that also hands the bytes to `tee` as they arrive (a registry-to-registry copy).
+pub(crate) async fn get_blob_to_file_tee(
+    client: &Client,
+    r: &Reference,
+    digest: &str,
+    size: u64,
+    dest: &Path,
+    tee: Option<&tokio::sync::Mutex<Tee>>,
+) -> Result<(), Error> {
+    with_endpoints(client, r, |ep| async move { download(client, &ep, r, digest, size, dest, tee).await }).await
+}
+
+/// What a [`Tee`] carries: the blob's bytes in order, or an error that must fail the receiver.
+pub(crate) type TeeItem = Result<bytes::Bytes, std::io::Error>;
+
+/// A second destination for a download's bytes (the body of a streamed upload), fed while the
+/// file is written. The last chunk is held back until the whole blob is verified, so a receiver
+/// never sees a complete body whose length or digest is wrong: it gets an error instead. Any
+/// failure of the download (even one a retry recovers from) cuts the tee, since the bytes it
+/// already sent may not be followed by the right ones; the file download goes on regardless.
+#[derive(Debug)]
+pub(crate) struct Tee {
+    tx: Option<tokio::sync::mpsc::Sender<TeeItem>>,
+    held: Option<bytes::Bytes>,
+}
+
+impl Tee {
+    /// A tee into `tx`.
+    pub(crate) fn new(tx: tokio::sync::mpsc::Sender<TeeItem>) -> Self {
+        Self { tx: Some(tx), held: None }
+    }
+
+    /// Sends the chunk held so far and holds `chunk`; a receiver that is gone turns the tee off.
+    async fn send(&mut self, chunk: bytes::Bytes) {
+        let Some(tx) = &self.tx else { return };
+        if let Some(prev) = self.held.replace(chunk)
+            && tx.send(Ok(prev)).await.is_err()
+        {
+            self.tx = None;
+            self.held = None;
+        }
+    }
+
+    /// The download went wrong (`why`): the receiver gets an error instead of the rest.
+    pub(crate) async fn cut(&mut self, why: &str) {
+        self.held = None;
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Err(std::io::Error::other(why.to_string()))).await;
+        }
+    }
+
+    /// The blob is verified: the held chunk goes out and the stream ends.
+    async fn finish(&mut self) {
+        if let (Some(tx), Some(last)) = (self.tx.take(), self.held.take()) {
+            let _ = tx.send(Ok(last)).await;
+        }
+    }
 }
 
 /// Bytes received so far: the partial file and the hash of what is in it.
@@ -223,7 +282,20 @@ struct Partial {
 
 /// Streams a blob into a private temporary file beside `dest`, renamed to `dest` only when its
 /// length is the descriptor's and its bytes hash to `digest`; removed on any failure.
-async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, size: u64, dest: &Path) -> Result<(), Error> {
+/// With a `tee`, every byte also goes there (see [`Tee`]).
+async fn download(
+    client: &Client,
+    ep: &Endpoint,
+    r: &Reference,
+    digest: &str,
+    size: u64,
+    dest: &Path,
+    tee: Option<&tokio::sync::Mutex<Tee>>,
+) -> Result<(), Error> {
+    let mut tee = match tee {
+        Some(t) => Some(t.lock().await),
+        None => None,
+    };
     let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "blob".into());
     let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
@@ -234,7 +306,11 @@ async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, s
     let mut part = Partial { file, hasher, done: 0, size };
     let mut attempt = 0;
     let res = loop {
-        match download_attempt(client, ep, r, digest, &mut part, &tmp).await {
+        let res = download_attempt(client, ep, r, digest, &mut part, &tmp, tee.as_deref_mut()).await;
+        if let (Err(e), Some(t)) = (&res, tee.as_deref_mut()) {
+            t.cut(&e.to_string()).await;
+        }
+        match res {
             Err(e) if e.is_transient() && attempt < client.opts.retries => {
                 attempt += 1;
                 tracing::warn!(reference = %r, %digest, attempt, from = part.done, "blob download failed, resuming: {e}");
@@ -246,21 +322,28 @@ async fn download(client: &Client, ep: &Endpoint, r: &Reference, digest: &str, s
     let Partial { file, hasher, done, .. } = part;
     drop(file);
     let res = res.and_then(|()| if done == size { Ok(()) } else { Err(blob_size_mismatch(ep, r, digest, size, format!("{done} bytes"))) });
+    let res = res.and_then(|()| {
+        let actual = hasher.finish();
+        if actual == digest {
+            Ok(())
+        } else {
+            Err(Error::DigestMismatch { registry: ep.name.clone(), repository: r.repository.clone(), digest: digest.to_string(), actual })
+        }
+    });
+    let res = match res {
+        Ok(()) => tokio::fs::rename(&tmp, dest).await.map_err(|e| io(e, dest)),
+        Err(e) => Err(e),
+    };
     if let Err(e) = res {
         let _ = tokio::fs::remove_file(&tmp).await;
+        if let Some(t) = tee.as_deref_mut() {
+            t.cut(&e.to_string()).await;
+        }
         return Err(e);
     }
-    let actual = hasher.finish();
-    if actual != digest {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(Error::DigestMismatch {
-            registry: ep.name.clone(),
-            repository: r.repository.clone(),
-            digest: digest.to_string(),
-            actual,
-        });
+    if let Some(t) = tee.as_deref_mut() {
+        t.finish().await;
     }
-    tokio::fs::rename(&tmp, dest).await.map_err(|e| io(e, dest))?;
     client.add_mount_source(digest, r);
     client.emit(ProgressEvent::BlobDone { digest: digest.to_string(), skipped: false });
     Ok(())
@@ -280,6 +363,7 @@ async fn download_attempt(
     digest: &str,
     part: &mut Partial,
     tmp: &Path,
+    mut tee: Option<&mut Tee>,
 ) -> Result<(), Error> {
     use tokio::io::AsyncSeekExt;
     let io = |source: std::io::Error| Error::Io { path: tmp.to_path_buf(), source };
@@ -327,6 +411,9 @@ async fn download_attempt(
             part.file.write_all(&chunk).await.map_err(io)?;
             part.hasher.update(&chunk);
             part.done += chunk.len() as u64;
+            if let Some(t) = tee.as_deref_mut() {
+                t.send(chunk).await;
+            }
             if part.done - last_report >= 1 << 20 {
                 last_report = part.done;
                 client.emit(ProgressEvent::BlobProgress { digest: digest.to_string(), done: part.done });

@@ -137,7 +137,23 @@ async fn push_blob(client: &Client, ep: &Endpoint, repository: &str, blob: &Push
             Some(s) => session = Some(s),
         }
         tried_mount = true;
-        client.get_known_blob(digest, blob.size, &blob.path).await?;
+        if client.opts.upload_mode == UploadMode::Chunked {
+            client.get_known_blob(digest, blob.size, &blob.path).await?;
+        } else if let Some(s) = session.take() {
+            // Downloaded and uploaded in one pass; the file is written (and verified) as well.
+            match copy_streamed(client, ep, repository, blob, &s).await {
+                Ok(()) => {
+                    client.emit(ProgressEvent::BlobDone { digest: digest.to_string(), skipped: false });
+                    return Ok(());
+                }
+                // The download (with its own retries) failed or the bytes are wrong: as without streaming.
+                Err(Streamed::Download(e)) => return Err(e),
+                // The blob is here and verified; the upload starts over from the file below.
+                Err(Streamed::Upload(e)) => {
+                    tracing::warn!(%repository, %digest, "streamed upload failed, uploading again from the downloaded file: {e}");
+                }
+            }
+        }
     }
     let meta = std::fs::metadata(&blob.path).map_err(|source| Error::Io { path: blob.path.clone(), source })?;
     if meta.len() != blob.size {
@@ -201,6 +217,98 @@ async fn push_blob(client: &Client, ep: &Endpoint, repository: &str, blob: &Push
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Chunks of a streamed copy in flight between the download and the upload (the memory bound:
+/// a few network reads, each at most hyper's read buffer).
+const STREAM_CHANNEL_CHUNKS: usize = 8;
+
+/// Which half of a streamed copy failed.
+enum Streamed {
+    /// The download: nothing was kept, the error is final.
+    Download(Error),
+    /// Only the upload: the blob file is in place and verified.
+    Upload(Error),
+}
+
+/// A blob copied from the registry it is known to be in straight into upload session `s`:
+/// one `GET` whose bytes go to the blob file (hashed and renamed into place only when verified,
+/// as [`Client::get_known_blob`] does) and at the same time form the body of a monolithic
+/// `PUT ?digest=`. A download that fails or does not verify fails the upload body too, so the
+/// registry never receives the whole wrong blob (and it checks the digest itself besides).
+async fn copy_streamed(client: &Client, ep: &Endpoint, repository: &str, blob: &PushBlob, s: &Session) -> Result<(), Streamed> {
+    tracing::debug!(%repository, digest = %blob.digest, "streaming blob: uploading it while it downloads");
+    let (tx, rx) = tokio::sync::mpsc::channel(STREAM_CHANNEL_CHUNKS);
+    let tee = tokio::sync::Mutex::new(crate::pull::Tee::new(tx));
+    let down = async {
+        let res = client.get_known_blob_tee(&blob.digest, blob.size, &blob.path, Some(&tee)).await;
+        // A download that failed before reaching the tee (no source, no endpoint) fails the body too.
+        if let Err(e) = &res {
+            tee.lock().await.cut(&e.to_string()).await;
+        }
+        res
+    };
+    let up = put_streamed(client, ep, repository, blob, s, rx);
+    let (down, up) = tokio::join!(down, up);
+    down.map_err(Streamed::Download)?;
+    up.map_err(Streamed::Upload)?;
+    tracing::debug!(%repository, digest = %blob.digest, "copied blob (streamed)");
+    Ok(())
+}
+
+/// The closing `PUT ?digest=` of session `s` with the bytes from `rx` as its body (`blob.size` of them).
+async fn put_streamed(
+    client: &Client,
+    ep: &Endpoint,
+    repository: &str,
+    blob: &PushBlob,
+    s: &Session,
+    rx: tokio::sync::mpsc::Receiver<crate::pull::TeeItem>,
+) -> Result<(), Error> {
+    let url = put_url(ep, repository, s, &blob.digest)?;
+    let activity = Activity::new();
+    let a = activity.clone();
+    let stream = futures_util::stream::unfold(rx, move |mut rx| {
+        let a = a.clone();
+        async move {
+            let item = rx.recv().await?;
+            a.touch();
+            Some((item, rx))
+        }
+    });
+    // A stream is sent once: a second attempt (a 401 answered by re-authenticating) fails, and
+    // the caller uploads from the file instead.
+    let body = std::sync::Mutex::new(Some(reqwest::Body::wrap_stream(stream)));
+    let fut = async {
+        let resp = client
+            .send(ep, &Scope::push(repository), "PUT blob (streamed)", 0, |h| {
+                let body = body.lock().ok().and_then(|mut b| b.take()).ok_or_else(|| Error::Protocol {
+                    registry: ep.name.clone(),
+                    repository: repository.to_string(),
+                    action: format!("PUT blob {}", blob.digest),
+                    message: "a streamed body cannot be sent twice".into(),
+                })?;
+                Ok(h.put(&url).header(CONTENT_TYPE, "application/octet-stream").header(CONTENT_LENGTH, blob.size.to_string()).body(body))
+            })
+            .await?;
+        if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
+            return Err(http_error(ep, repository, &format!("PUT blob {}", blob.digest), resp).await);
+        }
+        Ok(())
+    };
+    stall_guard(&activity, client.opts.stall_timeout, fut, || stalled(client, ep, &format!("{repository}: PUT blob {}", blob.digest))).await
+}
+
+/// The session's `Location` with `?digest=` added.
+fn put_url(ep: &Endpoint, repository: &str, s: &Session, digest: &str) -> Result<String, Error> {
+    let mut url = url::Url::parse(&s.location).map_err(|e| Error::Protocol {
+        registry: ep.name.clone(),
+        repository: repository.to_string(),
+        action: "blob upload".into(),
+        message: format!("bad upload Location: {e}"),
+    })?;
+    url.query_pairs_mut().append_pair("digest", digest);
+    Ok(url.to_string())
 }
 
 /// `POST` a new upload, with a mount from a known source repository first if there is one.
@@ -399,14 +507,7 @@ async fn finish_upload(
     s: &Session,
     with_body: bool,
 ) -> Result<(), Error> {
-    let mut url = url::Url::parse(&s.location).map_err(|e| Error::Protocol {
-        registry: ep.name.clone(),
-        repository: repository.to_string(),
-        action: "blob upload".into(),
-        message: format!("bad upload Location: {e}"),
-    })?;
-    url.query_pairs_mut().append_pair("digest", &blob.digest);
-    let url = url.to_string();
+    let url = put_url(ep, repository, s, &blob.digest)?;
     let activity = Activity::new();
     let fut = async {
         let resp = client
