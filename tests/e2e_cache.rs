@@ -216,7 +216,7 @@ fn a_stage_is_unpacked_only_when_a_step_misses() {
          COPY --from=deps /deps/dep-id .\nRUN cat dep-id >> seen && ls / > root-listing\n",
     )
     .expect("Dockerfile");
-    const UNPACKING: &str = "a step missed the cache";
+    const UNPACKING: &str = "a step needs the stage's files: unpacking";
     let first = c.build("work", &[]);
     assert_eq!(first.stderr.matches(UNPACKING).count(), 2, "each stage is unpacked at its first miss: {}", first.stderr);
 

@@ -216,7 +216,7 @@ fn none_in_a_container_equals_chroot_build() {
     // With --cache in the same container (a pod with a cache volume): the second build hits
     // every step and unpacks nothing into /; a step added at the end misses and finds every
     // file of the cached steps in /.
-    const UNPACKING: &str = "a step missed the cache";
+    const UNPACKING: &str = "a step needs the stage's files: unpacking";
     let cached_dest = format!("{}/e2e/none-cached:{tag}", env.registry_http);
     let cache_repo = format!("{}/e2e/none-cache-{tag}", env.registry_http);
     let cached = ["--isolation", "none", "--cache", "--cache-repo", &cache_repo];

@@ -273,7 +273,7 @@ fn rootless_cache_hits_then_unpacks_like_the_root_build() {
     );
     assert!(warm.ok, "warm rootless build failed: {}", warm.stderr);
     assert_eq!(warm.stderr.matches("cache hit").count(), 2, "{}", warm.stderr);
-    assert_eq!(warm.stderr.matches("a step missed the cache").count(), 1, "{}", warm.stderr);
+    assert_eq!(warm.stderr.matches("a step needs the stage's files: unpacking").count(), 1, "{}", warm.stderr);
     let [root, user] = [root_dest, user_dest].map(|d| {
         let image = pull_and_unpack(&d, &["--src-tls-verify=false"]);
         (listing(&image.rootfs), image.config)

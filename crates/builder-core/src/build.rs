@@ -61,7 +61,7 @@ pub(crate) struct Builder {
     pub(crate) layer_opts: LayerOptions,
     pub(crate) created: String,
     /// Set when the build root is `/` (`--isolation none`): what must survive and stay out of layers.
-    pub(crate) slash: Option<SlashRoot>,
+    pub(crate) in_place: Option<InPlaceRoot>,
     /// The layer cache, with `--cache`.
     pub(crate) cache: Option<crate::cache::LayerCache>,
     /// Content digests of bind-mount sources already walked in this build (the context,
@@ -72,7 +72,7 @@ pub(crate) struct Builder {
 }
 
 /// The paths a build in `/` leaves alone, as unpack and clear want them and as the snapshotter does.
-pub(crate) struct SlashRoot {
+pub(crate) struct InPlaceRoot {
     keep: strata_snapshot::KeepPaths,
     ignore: Vec<PathBuf>,
     /// The container's own files, moved aside at the first stage and moved back at the end.
@@ -114,10 +114,10 @@ impl Builder {
         let cache = layer_cache(&opts)?;
         let store = BlobStore::open(&opts.work_dir.join("blobs"))?;
         let build_dir = build_dir_lock.path().to_path_buf();
-        let slash = (opts.isolation == crate::Isolation::None).then(|| {
+        let in_place = (opts.isolation == crate::Isolation::None).then(|| {
             let ignore = crate::build_root::keep_paths(&opts);
             tracing::debug!(?ignore, "building in /; these paths are kept");
-            SlashRoot { keep: strata_snapshot::KeepPaths::new(ignore.iter().cloned()), ignore, saved: None }
+            InPlaceRoot { keep: strata_snapshot::KeepPaths::new(ignore.iter().cloned()), ignore, saved: None }
         });
         let layer_opts = LayerOptions {
             compression: opts.compression,
@@ -126,8 +126,8 @@ impl Builder {
             content_hashes: opts.snapshot_mode == strata_snapshot::SnapshotMode::Full,
         };
         let created = match opts.reproducible_epoch {
-            Some(epoch) => rfc3339(epoch),
-            None => rfc3339(now_secs()),
+            Some(epoch) => crate::clock::rfc3339(epoch),
+            None => crate::clock::rfc3339(crate::clock::now_secs()),
         };
         let runner = crate::exec::runner::for_isolation(opts.isolation);
         Ok(Self {
@@ -147,7 +147,7 @@ impl Builder {
             built: HashMap::new(),
             layer_opts,
             created,
-            slash,
+            in_place,
             cache,
             tree_digests: Default::default(),
             runner,
@@ -166,9 +166,9 @@ impl Builder {
         }
         let mut result = self.check_isolation().and_then(|()| self.check_destinations()).and_then(|()| self.run_stages());
         // With `/` as the build root: give the container back as it was.
-        if let Some(slash) = &mut self.slash
-            && let Some(saved) = slash.saved.take()
-            && let Err(e) = saved.restore(&slash.keep)
+        if let Some(in_place) = &mut self.in_place
+            && let Some(saved) = in_place.saved.take()
+            && let Err(e) = saved.restore(&in_place.keep)
         {
             tracing::error!("giving the container its files back failed: {e}");
             result = result.and(Err(e));
@@ -190,7 +190,7 @@ impl Builder {
 
     /// `none` isolation empties `/` between stages: refuse it outside a container unless forced.
     fn check_isolation(&self) -> Result<(), BuildError> {
-        if self.slash.is_some() {
+        if self.in_place.is_some() {
             crate::exec::check_none_isolation(self.opts.force).map_err(BuildError::Options)?;
             // Without /proc the mount points (and strata's own binary) cannot be told apart
             // from the image's files, and emptying / would fail on them or remove them.
@@ -221,12 +221,12 @@ impl Builder {
         let stages = self.plan.stages.clone();
         let target = self.plan.target;
         for planned in &stages {
-            let rootfs = match &mut self.slash {
-                Some(slash) => {
-                    if slash.saved.is_none() {
-                        slash.saved = Some(crate::build_root::save(&slash.keep)?);
+            let rootfs = match &mut self.in_place {
+                Some(in_place) => {
+                    if in_place.saved.is_none() {
+                        in_place.saved = Some(crate::build_root::save(&in_place.keep)?);
                     } else {
-                        crate::build_root::clear(&slash.keep)?;
+                        crate::build_root::clear(&in_place.keep)?;
                     }
                     PathBuf::from("/")
                 }
@@ -277,7 +277,8 @@ impl Builder {
                 self.emit(BuildEvent::Step { stage: planned.index, line: inst.span.start_line, text: expanded.original.clone() });
                 crate::instructions::execute(self, &mut st, &expanded)?;
             }
-            if self.opts.single_snapshot {
+            // A stage whose files were never needed made no changes to them.
+            if self.opts.single_snapshot && st.is_unpacked() {
                 let last_line = instructions.last().map_or(0, |i| i.span.start_line);
                 let changes = crate::stage::diff_event(self, &mut st, last_line)?;
                 let layer = crate::stage::write_layer_event(self, &mut st, &changes)?;
@@ -285,7 +286,7 @@ impl Builder {
             }
             // In `/` the next stage replaces this one; its layers can bring it back when needed.
             // A stage never unpacked (every step hit the cache) has only its layers too.
-            let rootfs = if self.slash.is_some() || !st.is_unpacked() { None } else { Some(st.rootfs) };
+            let rootfs = if self.in_place.is_some() || !st.is_unpacked() { None } else { Some(st.rootfs) };
             self.built.insert(planned.index, BuiltStage { rootfs, config: st.config, layers: st.layers, cache_key: st.cache_key });
         }
         let final_stage = self
@@ -297,7 +298,7 @@ impl Builder {
 
     /// Change tracking for a stage root that holds its files.
     fn snapshotter_for(&self, rootfs: &std::path::Path) -> Result<Snapshotter, BuildError> {
-        let ignore = self.slash.as_ref().map(|s| s.ignore.clone()).unwrap_or_default();
+        let ignore = self.in_place.as_ref().map(|s| s.ignore.clone()).unwrap_or_default();
         Ok(Snapshotter::new(rootfs, self.opts.snapshot_mode, ignore)?)
     }
 
@@ -315,16 +316,18 @@ impl Builder {
         if st.is_unpacked() {
             return Ok(());
         }
-        tracing::info!(stage = st.index, layers = st.layers.len(), "a step missed the cache: unpacking the stage's layers");
+        tracing::info!(stage = st.index, layers = st.layers.len(), "a step needs the stage's files: unpacking its layers");
         let rootless = self.opts.isolation == crate::Isolation::Rootless;
-        self.unpack(&st.layers, &st.rootfs, rootless, &self.slash_keep())?;
+        self.unpack(&st.layers, &st.rootfs, rootless, &self.in_place_keep())?;
         st.snapshotter = Some(self.snapshotter_for(&st.rootfs)?);
         Ok(())
     }
 
     /// Fills `rootfs` from the stage's base and returns the starting config, layers and key,
-    /// and whether the root holds the base's files. With `--cache` it does not yet: the
-    /// layers are unpacked by the first step that misses (see [`Builder::materialize`]).
+    /// and whether the root holds the base's files. An image's files are not unpacked yet:
+    /// the first step that needs them does (see [`Builder::materialize`]), so a build of FROM
+    /// and metadata only copies the base's blobs from registry to registry (mounted, or
+    /// streamed while they download) and never unpacks them.
     fn start_from_base(
         &mut self,
         child: usize,
@@ -332,7 +335,6 @@ impl Builder {
         rootfs: &std::path::Path,
         platform: &Platform,
     ) -> Result<(ImageConfig, Vec<ImageLayer>, CacheKey, bool), BuildError> {
-        let lazy = self.cache.is_some();
         match base {
             StageBase::Scratch => {
                 let mut config = ImageConfig {
@@ -346,37 +348,32 @@ impl Builder {
             }
             StageBase::Image(reference) => {
                 let image = self.pull(reference, platform)?;
-                match &self.slash {
-                    _ if lazy => {}
-                    Some(slash) => self.unpack(&image.layers, rootfs, false, &slash.keep)?,
-                    None => self.unpack(&image.layers, rootfs, self.opts.isolation == crate::Isolation::Rootless, &Default::default())?,
-                }
                 let mut config = image.config.clone();
                 if config.env_var("PATH").is_none() {
                     config.set_env("PATH", crate::exec::DEFAULT_PATH);
                 }
-                Ok((config, image.layers.clone(), CacheKey::base("image", &image.digest), !lazy))
+                Ok((config, image.layers.clone(), CacheKey::base("image", &image.digest), false))
             }
             StageBase::Stage(i) => {
-                let rootless = self.opts.isolation == crate::Isolation::Rootless;
                 // The only stage built on it takes its tree over instead of copying it; should
                 // a later step still want its files, they come back from its layers.
                 let hand_over = self.only_user(*i, child);
                 let parent = self.built.get(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
                 let (config, layers, key, dir) = (parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex()), parent.rootfs.clone());
-                let unpacked = !(lazy && dir.is_none());
-                match (&self.slash, dir) {
+                // A parent without a tree (built in `/`, or never unpacked): its layers are
+                // unpacked when a step needs them, as an image's.
+                let unpacked = dir.is_some() && self.in_place.is_none();
+                match dir {
                     _ if !unpacked => {}
-                    (Some(slash), _) => self.unpack(&layers, rootfs, false, &slash.keep)?,
-                    (None, Some(dir)) if hand_over => {
+                    Some(dir) if hand_over => {
                         std::fs::rename(&dir, rootfs).map_err(BuildError::io(&dir))?;
                         tracing::debug!(stage = i, "stage tree handed over to stage {child}");
                         if let Some(parent) = self.built.get_mut(i) {
                             parent.rootfs = None;
                         }
                     }
-                    (None, Some(dir)) => copy_tree(&dir, rootfs)?,
-                    (None, None) => self.unpack(&layers, rootfs, rootless, &Default::default())?,
+                    Some(dir) => copy_tree(&dir, rootfs)?,
+                    None => {}
                 }
                 Ok((config, layers, key, unpacked))
             }
@@ -476,8 +473,8 @@ impl Builder {
     }
 
     /// What unpacking into the stage's root must leave alone (nothing unless the root is `/`).
-    pub(crate) fn slash_keep(&self) -> strata_snapshot::KeepPaths {
-        self.slash.as_ref().map(|s| s.keep.clone()).unwrap_or_default()
+    pub(crate) fn in_place_keep(&self) -> strata_snapshot::KeepPaths {
+        self.in_place.as_ref().map(|s| s.keep.clone()).unwrap_or_default()
     }
 
     /// Pulls `reference` for `platform` (once per build).
@@ -619,11 +616,6 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), BuildEr
     Ok(())
 }
 
-/// Seconds since the epoch now.
-pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 /// The digest of the layer whose blob `e` shows damaged (undecodable, or the wrong diff_id).
 fn damaged_blob(e: &BuildError) -> Option<&str> {
     use strata_snapshot::Error as S;
@@ -648,32 +640,4 @@ fn empty_dir(dir: &std::path::Path) -> Result<(), BuildError> {
         removed.map_err(BuildError::io(&path))?;
     }
     Ok(())
-}
-
-/// Seconds since the epoch as RFC 3339 UTC (`1970-01-01T00:00:00Z`).
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_known_dates() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_420_070_400), "2015-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
-    }
 }

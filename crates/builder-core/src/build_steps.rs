@@ -97,7 +97,7 @@ impl StepContext for Builder {
         Builder::unpack(self, layers, dir, rootless, keep)
     }
 
-    fn slash_keep(&self) -> KeepPaths {
-        Builder::slash_keep(self)
+    fn in_place_keep(&self) -> KeepPaths {
+        Builder::in_place_keep(self)
     }
 }

@@ -190,7 +190,7 @@ impl StepContext for FakeSteps {
         Ok(())
     }
 
-    fn slash_keep(&self) -> KeepPaths {
+    fn in_place_keep(&self) -> KeepPaths {
         KeepPaths::default()
     }
 }

@@ -21,6 +21,7 @@ mod fake_steps;
 pub mod build_root;
 pub mod cache;
 mod cancel;
+pub mod clock;
 pub mod context;
 pub mod error;
 pub mod exec;

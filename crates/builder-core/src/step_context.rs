@@ -62,5 +62,5 @@ pub(crate) trait StepContext {
     /// Applies `layers` to the stage root `dir`.
     fn unpack(&self, layers: &[ImageLayer], dir: &Path, rootless: bool, keep: &KeepPaths) -> Result<(), BuildError>;
     /// What unpacking leaves alone (the container's own files when building in `/`).
-    fn slash_keep(&self) -> KeepPaths;
+    fn in_place_keep(&self) -> KeepPaths;
 }

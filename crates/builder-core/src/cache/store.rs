@@ -75,7 +75,7 @@ impl LayerCache {
     }
 
     fn fresh(&self, created: i64) -> bool {
-        crate::build::now_secs().saturating_sub(created) <= i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)
+        crate::clock::now_secs().saturating_sub(created) <= i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)
     }
 
     fn record_path(&self, key: &CacheKey) -> PathBuf {
@@ -197,14 +197,14 @@ impl LayerCache {
         layer: Option<&ImageLayer>,
         created_by: &str,
     ) {
-        let record = Record { layer: layer.map(RecordLayer::from), created: crate::build::now_secs() };
+        let record = Record { layer: layer.map(RecordLayer::from), created: crate::clock::now_secs() };
         self.write_local(key, &record);
         let Some(r) = self.tagged(key) else { return };
         let host = Platform::host();
         let config = serde_json::json!({
             "architecture": host.architecture,
             "os": host.os,
-            "created": crate::build::rfc3339(record.created),
+            "created": crate::clock::rfc3339(record.created),
             "config": {"Labels": {CREATED_LABEL: record.created.to_string()}},
             "rootfs": {"type": "layers", "diff_ids": layer.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
             "history": [{"created_by": created_by, "empty_layer": layer.is_none()}],

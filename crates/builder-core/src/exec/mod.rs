@@ -11,7 +11,6 @@ mod cleanup;
 pub mod container;
 mod devices;
 mod emulated_mounts;
-pub mod mounts;
 pub mod probe;
 pub(crate) mod runner;
 mod seccomp;

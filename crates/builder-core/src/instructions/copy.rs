@@ -1,573 +1,236 @@
-//! COPY and ADD: files from the build context or another stage's rootfs into this rootfs,
-//! with BuildKit's rules (its Dockerfile front end and tonistiigi/fsutil's copier):
-//!
-//! - a source is a path or a Go `filepath.Match` pattern matched one path component at a time
-//!   (`*/x.txt`), relative to the source root; `..` and symlinks never leave that root, and a
-//!   symlink named as a source (or matched) is followed, while symlinks inside copied
-//!   directories are copied as symlinks; hardlinks between copied files stay hardlinks;
-//! - a directory source copies its contents; the destination directory, when COPY creates it,
-//!   is made like a missing parent (below), not after the source directory; an existing one
-//!   keeps its own metadata;
-//! - a file goes to `dest/<name>` when `dest` ends with `/` (or is `.`), is an existing
-//!   directory; otherwise it becomes `dest`. Several sources are copied one after the other onto
-//!   the same `dest` (BuildKit issues one copy per source, and checks no trailing slash;
-//!   dockerd 20.10 checked): `COPY a b /x` leaves the file /x with b's content, as several
-//!   matches of one pattern do; buildah would make /x a directory;
-//! - a relative `dest` is taken from WORKDIR; missing parents are created 0755, or with the
-//!   octal `--chmod` mode (fsutil's MkdirAll since 2025, BuildKit's testCopyChmod: `COPY
-//!   --chmod=777 foo /parent/foo` makes /parent 0777), owned by the `--chown` owner or root
-//!   (also for `--from`: the source's owner is not carried to them);
-//! - owner: `--chown`, else 0:0 for context files and the source's own for `--from` files;
-//!   mode: `--chmod` (files and directories, not symlinks), else the source's;
-//! - a wildcard that matches nothing copies nothing (BuildKit's AllowEmptyWildcard, even when
-//!   it is the only source); a plain path that does not exist is an error;
-//! - `.dockerignore` and `--exclude` follow Docker's pattern semantics; `--parents` keeps each
-//!   source's path below the context root (or below a `/./` pivot in the source);
-//! - `--link` gives the same files, except that a symlink on the way to `dest` is replaced by a
-//!   directory instead of followed (BuildKit copies into an empty tree and links that layer).
+//! The COPY/ADD step: choose the sources (context, stage, image, heredocs, URLs), key them,
+//! copy, and snapshot exactly the paths written.
 
-use crate::context::filepath_match::{self, has_meta};
-use crate::context::DockerIgnore;
-use crate::rootfs::{resolve_in_root, resolve_parent_in_root};
-use std::collections::HashMap;
-use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use super::copier::{copy, CopyFrom, CopyRequest};
+use super::url_source as add;
+use super::chmod::SymbolicMode;
+use super::fail;
+use crate::step_context::StepContext;
+use crate::error::BuildError;
+use crate::stage::StageRun;
+use crate::user::resolve_chown;
+use std::path::PathBuf;
+use strata_dockerfile::{Copy, Instruction};
 
-/// Where COPY reads from.
-#[derive(Debug)]
-pub struct CopyFrom<'a> {
-    /// The directory sources are relative to (the context, or a stage's rootfs).
-    pub root: &'a Path,
-    /// `.dockerignore` rules (context only).
-    pub ignore: Option<&'a DockerIgnore>,
-    /// Whether `root` is a rootfs (another stage or image): file owners are kept.
-    pub is_rootfs: bool,
-}
-
-/// What COPY writes and how.
-#[derive(Debug, Clone, Default)]
-pub struct CopyRequest {
-    /// Source paths or globs as written (already expanded).
-    pub sources: Vec<String>,
-    /// Destination as written (already expanded).
-    pub dest: String,
-    /// The stage's working directory, for a relative destination.
-    pub workdir: String,
-    /// Owner of everything written; 0:0 (context) or the source's (`--from`) when absent.
-    pub owner: Option<(u32, u32)>,
-    /// Mode for everything written except symlinks (`--chmod`), else the source's.
-    pub chmod: Option<u32>,
-    /// `--chmod` in symbolic form, applied to each source mode (when `chmod` is None).
-    pub chmod_symbolic: Option<super::chmod::SymbolicMode>,
-    /// Patterns excluded from the copy (`--exclude`).
-    pub exclude: Vec<String>,
-    /// `--parents`: keep each source's path (below a `/./` pivot, if any) under `dest`.
-    pub parents: bool,
-    /// ADD: local tar archives (any compression) are extracted into `dest` instead of copied.
-    pub unpack_archives: bool,
-    /// Treat `dest` as a directory even with one source (ADD of a URL into `dest/`).
-    pub dest_is_dir: bool,
-    /// `--link`: the copy cannot read the previous state, so symlinks on the way to `dest`
-    /// are not followed; they are replaced by directories, as the linked layer would do.
-    pub link: bool,
-}
-
-/// Joins `dest` onto `workdir` when it is relative, keeping a trailing slash.
-pub fn absolute_dest(dest: &str, workdir: &str) -> String {
-    if dest.starts_with('/') {
-        dest.to_string()
-    } else {
-        let base = if workdir.is_empty() { "/" } else { workdir };
-        format!("{}/{}", base.trim_end_matches('/'), dest)
+/// Parses `--chmod`: an octal mode up to 07777.
+pub fn parse_chmod(spec: &str) -> Result<u32, String> {
+    match u32::from_str_radix(spec, 8) {
+        Ok(m) if m <= 0o7777 => Ok(m),
+        _ => Err(format!("--chmod={spec}: expected an octal mode such as 0755 or a symbolic one such as u=rwx,go=rx")),
     }
 }
 
-/// Whether the destination as written names a directory (`dir/`, `.`, empty). BuildKit cleans
-/// `dir/.` to `dir` first, so that one names a file.
-pub fn dest_names_dir(dest: &str) -> bool {
-    dest.ends_with('/') || dest == "." || dest.is_empty()
-}
-
-/// One source path to copy, relative to the source root.
-#[derive(Debug, Clone)]
-struct Item {
-    /// Path below the source root (`""` for the root itself).
-    rel: String,
-    /// Path kept under the destination with `--parents` (`""` otherwise).
-    keep: String,
-    /// Path `--exclude` patterns are matched from (the source's parent, or a wildcard's base).
-    base: String,
-}
-
-fn parent_of(rel: &str) -> String {
-    rel.rfind('/').map_or_else(String::new, |i| rel[..i].to_string())
-}
-
-fn base_name(rel: &str) -> &str {
-    rel.rsplit('/').next().unwrap_or(rel)
-}
-
-fn join_rel(a: &str, b: &str) -> String {
-    match (a.is_empty(), b.is_empty()) {
-        (true, _) => b.to_string(),
-        (_, true) => a.to_string(),
-        _ => format!("{a}/{b}"),
+/// Parses `--chmod` in either form: (octal, symbolic).
+fn parse_chmod_any(spec: &str) -> Result<(Option<u32>, Option<SymbolicMode>), String> {
+    if spec.bytes().all(|b| b.is_ascii_digit()) {
+        return parse_chmod(spec).map(|m| (Some(m), None));
+    }
+    match SymbolicMode::parse(spec) {
+        Some(sym) => Ok((None, Some(sym))),
+        None => parse_chmod(spec).map(|m| (Some(m), None)),
     }
 }
 
-/// Splits a `--parents` source at its `/./` pivot: (the part dropped, the whole cleaned path).
-fn pivot(src: &str) -> (String, String) {
-    let trimmed = src.trim_start_matches('/');
-    match trimmed.find("/./") {
-        Some(i) => (crate::context::dockerignore::clean(&trimmed[..i]), crate::context::dockerignore::clean(trimmed)),
-        None => (String::new(), crate::context::dockerignore::clean(trimmed)),
+pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction, c: &Copy, is_add: bool) -> Result<(), BuildError> {
+    let (chmod, chmod_symbolic) = match c.chmod.as_deref() {
+        Some(spec) => parse_chmod_any(spec).map_err(|m| fail(b, inst, m))?,
+        None => (None, None),
+    };
+    if let Some(git) = c.sources.iter().find(|s| add::is_git(s)) {
+        return Err(fail(b, inst, format!("{git}: ADD of a git repository is not supported yet; clone it in a RUN step or an earlier stage and COPY --from it")));
     }
-}
-
-/// The paths below `root` matching `pattern` component by component (fsutil's
-/// `ResolveWildcards`), sorted, skipping what `.dockerignore` leaves out of the context.
-fn resolve_wildcards(root: &Path, pattern: &str, ignore: Option<&DockerIgnore>) -> Result<Vec<String>, String> {
-    let mut found = vec![String::new()];
-    for comp in pattern.split('/') {
-        let mut next = Vec::new();
-        for dir in &found {
-            if !has_meta(comp) {
-                let unescaped = comp.to_string();
-                let cand = join_rel(dir, &unescaped);
-                if resolve_parent_in_root(root, &cand).is_ok_and(|p| std::fs::symlink_metadata(p).is_ok()) {
-                    next.push(cand);
-                }
-                continue;
-            }
-            let Ok(host) = resolve_in_root(root, if dir.is_empty() { "/" } else { dir }) else { continue };
-            let Ok(entries) = std::fs::read_dir(&host) else { continue };
-            let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-            names.sort();
-            for name in names {
-                if filepath_match::matches(comp, &name).map_err(|e| format!("invalid pattern {pattern:?}: {e}"))? {
-                    next.push(join_rel(dir, &name));
-                }
-            }
-        }
-        found = next;
+    if !is_add && c.sources.iter().any(|s| add::is_url(s)) {
+        return Err(fail(b, inst, "COPY cannot fetch URLs; use ADD for remote files"));
     }
-    Ok(found.into_iter().filter(|p| !ignore.is_some_and(|ig| ig.is_excluded(p))).collect())
-}
-
-/// The `--exclude` patterns of `req`, parsed.
-fn exclude_patterns(req: &CopyRequest) -> Result<DockerIgnore, String> {
-    DockerIgnore::from_patterns(&req.exclude).map_err(|e| format!("invalid --exclude pattern {:?}: {}", e.pattern, e.message))
-}
-
-/// The source paths `req` names in `from`, wildcards resolved, in copy order.
-fn items(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<Vec<Item>, String> {
-    let mut items: Vec<Item> = Vec::new();
-    for src in &req.sources {
-        let (dropped, cleaned) = pivot(src);
-        let cleaned = crate::context::dockerignore::clean(&cleaned);
-        let keep_of = |rel: &str| -> String {
-            if !req.parents {
-                return String::new();
-            }
-            rel.strip_prefix(&dropped).map_or(rel, |r| r.trim_start_matches('/')).to_string()
-        };
-        if has_meta(&cleaned) {
-            let hits = resolve_wildcards(from.root, &cleaned, from.ignore)?;
-            if hits.is_empty() {
-                tracing::info!(source = %src, "the wildcard matches nothing in the {}: nothing copied for it, as BuildKit does", where_from(from));
-            }
-            let base = parent_of(&cleaned);
-            for rel in hits {
-                items.push(Item { keep: keep_of(&rel), base: base.clone(), rel });
-            }
-        } else {
-            if from.ignore.is_some_and(|ig| ig.is_excluded(&cleaned)) {
-                return Err(format!("{src}: not found: the path is excluded by .dockerignore (remove it from .dockerignore or from this instruction)"));
-            }
-            items.push(Item { keep: keep_of(&cleaned), base: parent_of(&cleaned), rel: cleaned });
-        }
+    if c.checksum.is_some() && !c.sources.iter().all(|s| add::is_url(s)) {
+        return Err(fail(b, inst, "--checksum is only supported for HTTP(S) sources"));
     }
-    Ok(items)
-}
-
-/// Performs the copy into `rootfs`; returns the in-image paths written (top level of each source).
-pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec<String>, String> {
-    let excludes = exclude_patterns(req)?;
-    let dest_abs = absolute_dest(&req.dest, &req.workdir);
-    let items = items(from, req)?;
-    // Several sources, and several matches of one pattern, are copied one after the other onto
-    // the same `dest` (BuildKit's one copy action per source, fsutil per match): a file source
-    // lands in `dest` only if it names or already is a directory, so the last one wins.
-    let dest_is_dir = req.dest_is_dir || dest_names_dir(&req.dest);
-    let dest_dir = filepath_match::go_clean(&dest_abs);
-    let mut written = Vec::new();
-    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    let ctx = Ctx { from, req, excludes: &excludes, keep_existing: None };
-    for item in &items {
-        let source = resolve_in_root(from.root, &item.rel).map_err(|e| format!("{}: {e}", item.rel))?;
-        let meta = std::fs::metadata(&source)
-            .map_err(|_| format!("{}: file not found in the {} (check the path, and that .dockerignore keeps it)", show(&item.rel), where_from(from)))?;
-        if excludes_top(&ctx, item) {
-            continue;
-        }
-        if req.parents && !item.keep.is_empty() {
-            make_parent_copies(&ctx, rootfs, &dest_dir, item).map_err(|e| format!("{}: {e}", item.rel))?;
-        }
-        let archive = req.unpack_archives && meta.is_file() && crate::context::archive::is_tar_archive(&source);
-        let target_in_image = if meta.is_dir() || archive {
-            join_abs(&dest_dir, &item.keep)
-        } else {
-            let existing_dir = resolve_in_root(rootfs, &dest_dir).is_ok_and(|p| p.is_dir());
-            if req.parents {
-                join_abs(&dest_dir, &item.keep)
-            } else if dest_is_dir || existing_dir {
-                join_abs(&dest_dir, base_name(&item.rel))
-            } else {
-                dest_dir.clone()
-            }
-        };
-        make_parents(rootfs, &target_in_image, req.owner, created_dir_mode(req), req.link).map_err(|e| format!("{target_in_image}: {e}"))?;
-        if req.link && (meta.is_dir() || archive) {
-            replace_symlink_with_dir(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
-        }
-        if archive {
-            let target = resolve_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
-            ensure_dir(&target, req.owner).map_err(|e| format!("{target_in_image}: {e}"))?;
-            unpack_archive(&source, &target, rootfs, req.owner, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
-        } else if meta.is_dir() {
-            let target = resolve_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
-            let created = match std::fs::symlink_metadata(&target) {
-                Ok(m) if m.is_dir() => false,
-                // fsutil's copier refuses too: BuildKit fails with "cannot copy to non-directory".
-                Ok(_) => return Err(format!("cannot copy the directory {} to {target_in_image}: it exists and is not a directory (remove it first or pick another destination)", show(&item.rel))),
-                Err(_) => true,
-            };
-            // fsutil's prepareTargetDir: a missing destination is made by MkdirAll, as its
-            // parents are (mode 0755 or --chmod, owner --chown or root), never after the source.
-            if created {
-                std::fs::create_dir(&target).map_err(|e| format!("{target_in_image}: {e}"))?;
-                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(created_dir_mode(req))).map_err(|e| format!("{target_in_image}: {e}"))?;
-                chown(&target, req.owner.unwrap_or((0, 0))).map_err(|e| format!("{target_in_image}: {e}"))?;
-            }
-            let mut pending = Vec::new();
-            copy_children(&ctx, &source, &target, &item.rel, "", &mut pending, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
-        } else {
-            let target = resolve_parent_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
-            copy_entry(&ctx, &source, &target, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
-        }
-        written.push(if target_in_image.is_empty() { "/".to_string() } else { target_in_image });
-    }
-    Ok(written)
-}
-
-fn show(rel: &str) -> &str {
-    if rel.is_empty() { "." } else { rel }
-}
-
-fn where_from(from: &CopyFrom<'_>) -> &'static str {
-    if from.is_rootfs { "source image" } else { "build context" }
-}
-
-fn join_abs(dir: &str, rel: &str) -> String {
-    let dir = dir.trim_end_matches('/');
-    if rel.is_empty() {
-        if dir.is_empty() { "/".into() } else { dir.into() }
-    } else {
-        format!("{dir}/{rel}")
-    }
-}
-
-struct Ctx<'a> {
-    from: &'a CopyFrom<'a>,
-    req: &'a CopyRequest,
-    excludes: &'a DockerIgnore,
-    /// Source directories (relative) whose existing destination keeps its own metadata.
-    keep_existing: Option<&'a std::collections::HashSet<String>>,
-}
-
-impl Ctx<'_> {
-    /// Whether the source path `rel` is left out, and whether to look inside it anyway. Called
-    /// only for entries whose parent the walk entered, so (as in BuildKit's walker) the entry's
-    /// own match decides; pruned directories are never entered.
-    fn excluded(&self, ctx_rel: &str, ex_rel: &str) -> (bool, bool) {
-        let by_ignore = self.from.ignore.is_some_and(|ig| !ig.is_empty() && ig.matches(ctx_rel));
-        let by_exclude = !self.excludes.is_empty() && self.excludes.matches(ex_rel);
-        if !(by_ignore || by_exclude) {
-            return (false, false);
-        }
-        let descend = (!by_ignore || self.from.ignore.is_some_and(|ig| ig.may_reinclude_below(ctx_rel)))
-            && (!by_exclude || self.excludes.may_reinclude_below(ex_rel));
-        (true, descend)
-    }
-
-    fn owner_of(&self, meta: &std::fs::Metadata) -> (u32, u32) {
-        match self.req.owner {
-            Some(o) => o,
-            None if self.from.is_rootfs => (meta.uid(), meta.gid()),
-            None => (0, 0),
-        }
-    }
-}
-
-/// Whether a whole source is dropped by `--exclude` (a matched file or directory itself).
-fn excludes_top(ctx: &Ctx<'_>, item: &Item) -> bool {
-    if ctx.excludes.is_empty() || item.rel.is_empty() {
-        return false;
-    }
-    let ex_rel = item.rel.strip_prefix(&item.base).map_or(item.rel.as_str(), |r| r.trim_start_matches('/'));
-    !ex_rel.is_empty() && ctx.excludes.is_excluded(ex_rel) && !ctx.excludes.may_reinclude_below(ex_rel)
-}
-
-/// Extracts the archive `source` into the directory `target` as BuildKit's ADD does: entries
-/// keep the archive's owners unless `--chown` is given (Untar's ChownOpts), `--chmod` does not
-/// apply, and existing directories in `target` are merged into. The archive is unpacked into a
-/// scratch directory beside the rootfs first (confined by the snapshot crate's unpacker), then
-/// merged like a copy from another stage, so hardlinks and symlinks stay as they are.
-fn unpack_archive(source: &Path, target: &Path, rootfs: &Path, owner: Option<(u32, u32)>, links: &mut HashMap<(u64, u64), PathBuf>) -> Result<(), String> {
-    let name = rootfs.file_name().map_or_else(|| "rootfs".into(), |n| n.to_string_lossy().into_owned());
-    let scratch = rootfs.with_file_name(format!("{name}.add-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    let result = (|| {
-        let rootless = !nix::unistd::geteuid().is_root();
-        let explicit = crate::context::archive::entry_names(source).map_err(|e| format!("reading {}: {e}", source.display()))?;
-        crate::context::archive::extract(source, &scratch, rootless)?;
-        // Entries get the --chown owner; directories the archive only implies are root's 0755
-        // and leave existing directories as they are (BuildKit's applyRootArchive).
-        let mut implied = std::collections::HashSet::new();
-        for entry in walkdir::WalkDir::new(&scratch).min_depth(1) {
-            let entry = entry.map_err(|e| e.to_string())?;
-            let rel = entry.path().strip_prefix(&scratch).unwrap_or(entry.path()).to_string_lossy().into_owned();
-            if entry.file_type().is_dir() && !explicit.contains(&rel) {
-                chown(entry.path(), (0, 0)).map_err(|e| e.to_string())?;
-                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
-                implied.insert(rel);
-            } else if let Some(o) = owner {
-                chown(entry.path(), o).map_err(|e| e.to_string())?;
-            }
-        }
-        let from = CopyFrom { root: &scratch, ignore: None, is_rootfs: true };
-        let req = CopyRequest::default();
-        let none = DockerIgnore::default();
-        let ctx = Ctx { from: &from, req: &req, excludes: &none, keep_existing: Some(&implied) };
-        copy_children(&ctx, &scratch, target, "", "", &mut Vec::new(), links).map_err(|e| e.to_string())
-    })();
+    let base = CopyRequest {
+        sources: Vec::new(),
+        dest: c.dest.clone(),
+        workdir: st.workdir(),
+        owner: None,
+        chmod,
+        chmod_symbolic,
+        exclude: c.exclude.clone(),
+        parents: c.parents,
+        link: c.link,
+        unpack_archives: false,
+        // BuildKit copies each source (and heredoc) on its own onto `dest`: no directory is implied.
+        dest_is_dir: false,
+    };
+    let scratch = b.scratch_dir().join(format!("copy-{}-{}", st.index, inst.span.start_line));
+    let result = gather(b, inst, c, is_add, &scratch).and_then(|groups| copy_step(b, st, inst, c, &base, &groups));
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-/// Creates the directories of `--parents` paths with the metadata of their source directories.
-fn make_parent_copies(ctx: &Ctx<'_>, rootfs: &Path, dest_dir: &str, item: &Item) -> io::Result<()> {
-    let dropped = item.rel.strip_suffix(&item.keep).unwrap_or("").trim_end_matches('/');
-    let comps: Vec<&str> = item.keep.split('/').collect();
-    let mut so_far = String::new();
-    for comp in comps.iter().take(comps.len().saturating_sub(1)) {
-        so_far = join_rel(&so_far, comp);
-        let in_image = join_abs(dest_dir, &so_far);
-        make_parents(rootfs, &in_image, ctx.req.owner, created_dir_mode(ctx.req), ctx.req.link)?;
-        let host = resolve_in_root(rootfs, &in_image)?;
-        if std::fs::symlink_metadata(&host).is_err() {
-            let src = resolve_in_root(ctx.from.root, &join_rel(dropped, &so_far))?;
-            let meta = std::fs::metadata(&src)?;
-            std::fs::create_dir(&host)?;
-            apply_meta(ctx, &src, &meta, &host)?;
-        }
-    }
-    Ok(())
+/// Where one group of sources is read from.
+enum SourceRoot {
+    /// A directory: the build context (with `.dockerignore`), or heredocs and downloads.
+    Dir { root: PathBuf, context: bool },
+    /// A stage of this build (`--from=<stage>`).
+    Stage(usize),
+    /// An image (`--from=<image>`).
+    Image(String),
 }
 
-/// The mode of the directories COPY creates on the way to its destination: the octal
-/// `--chmod` (a symbolic one does not apply to them), else 0755.
-fn created_dir_mode(req: &CopyRequest) -> u32 {
-    req.chmod.unwrap_or(0o755)
+/// Sources of one kind, copied with one request.
+struct Group {
+    root: SourceRoot,
+    sources: Vec<String>,
+    unpack_archives: bool,
 }
 
-/// Creates the missing parent directories of `path` inside `rootfs` (`mode`, `owner` or root).
-/// With `link`, a symlink on the way is replaced by such a directory instead of followed.
-fn make_parents(rootfs: &Path, path: &str, owner: Option<(u32, u32)>, mode: u32, link: bool) -> io::Result<()> {
-    let parent = path.trim_end_matches('/').rsplit_once('/').map_or("", |(p, _)| p);
-    crate::rootfs::make_dirs(rootfs, parent, owner, mode, &mut |prefix| if link { replace_symlink_with_dir(rootfs, prefix) } else { Ok(()) })?;
-    Ok(())
-}
-
-/// `--link`: a symlink at `path` (its parents already real directories) becomes an empty
-/// directory, as applying the linked layer's directory entry over it would leave.
-fn replace_symlink_with_dir(rootfs: &Path, path: &str) -> io::Result<()> {
-    let host = resolve_parent_in_root(rootfs, path)?;
-    if std::fs::symlink_metadata(&host).is_ok_and(|m| m.file_type().is_symlink()) {
-        std::fs::remove_file(&host)?;
-        std::fs::create_dir(&host)?;
-        std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755))?;
-    }
-    Ok(())
-}
-
-/// Makes `target` a directory (0755, `owner` or root) unless it is one.
-fn ensure_dir(target: &Path, owner: Option<(u32, u32)>) -> io::Result<()> {
-    match std::fs::symlink_metadata(target) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(io::Error::other("exists and is not a directory")),
-        Err(_) => {
-            std::fs::create_dir(target)?;
-            std::fs::set_permissions(target, std::fs::Permissions::from_mode(0o755))?;
-            chown(target, owner.unwrap_or((0, 0)))
-        }
-    }
-}
-
-/// Copies the entries of the directory `source` into the directory `target`.
-/// `pending` holds excluded directories entered because an exception may re-include
-/// something below them: they are created only when something inside is copied.
-fn copy_children(
-    ctx: &Ctx<'_>,
-    source: &Path,
-    target: &Path,
-    ctx_rel: &str,
-    ex_rel: &str,
-    pending: &mut Vec<(PathBuf, PathBuf, bool)>,
-    links: &mut HashMap<(u64, u64), PathBuf>,
-) -> io::Result<()> {
-    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(source)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
-    names.sort();
-    for name in names {
-        let name_str = name.to_string_lossy();
-        let child_ctx = join_rel(ctx_rel, &name_str);
-        let child_ex = join_rel(ex_rel, &name_str);
-        let src = source.join(&name);
-        let dst = target.join(&name);
-        let meta = std::fs::symlink_metadata(&src)?;
-        let (excluded, descend) = ctx.excluded(&child_ctx, &child_ex);
-        if excluded {
-            if meta.is_dir() && descend {
-                pending.push((src.clone(), dst.clone(), false));
-                copy_children(ctx, &src, &dst, &child_ctx, &child_ex, pending, links)?;
-                if let Some((_, _, true)) = pending.pop() {
-                    set_times(&dst, &meta)?;
-                }
-            }
-            continue;
-        }
-        for (psrc, pdst, made) in pending.iter_mut() {
-            if !*made {
-                copy_entry(ctx, psrc, pdst, links)?;
-                *made = true;
-            }
-        }
-        let keep = meta.is_dir() && ctx.keep_existing.is_some_and(|k| k.contains(&child_ctx)) && dst.is_dir();
-        if !keep {
-            copy_entry(ctx, &src, &dst, links)?;
-        }
-        if meta.is_dir() {
-            copy_children(ctx, &src, &dst, &child_ctx, &child_ex, &mut Vec::new(), links)?;
-            if !keep {
-                set_times(&dst, &meta)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Copies one file, directory (itself, not contents), or symlink, with metadata.
-fn copy_entry(ctx: &Ctx<'_>, source: &Path, dest: &Path, links: &mut HashMap<(u64, u64), PathBuf>) -> io::Result<()> {
-    let meta = std::fs::symlink_metadata(source)?;
-    let ft = meta.file_type();
-    if let Ok(existing) = std::fs::symlink_metadata(dest)
-        && !(existing.is_dir() && ft.is_dir())
-    {
-        if existing.is_dir() {
-            std::fs::remove_dir_all(dest)?;
-        } else {
-            std::fs::remove_file(dest)?;
-        }
-    }
-    if ft.is_dir() {
-        if std::fs::symlink_metadata(dest).is_err() {
-            std::fs::create_dir(dest)?;
-        }
-    } else if ft.is_symlink() {
-        std::os::unix::fs::symlink(std::fs::read_link(source)?, dest)?;
-        chown(dest, ctx.owner_of(&meta))?;
-        return set_times(dest, &meta);
-    } else if ft.is_file() {
-        if meta.nlink() > 1 {
-            if let Some(first) = links.get(&(meta.dev(), meta.ino())) {
-                return std::fs::hard_link(first, dest);
-            }
-            links.insert((meta.dev(), meta.ino()), dest.to_path_buf());
-        }
-        std::fs::copy(source, dest)?;
-    } else if ctx.from.is_rootfs && !ft.is_socket() {
-        // Another stage's FIFOs and device nodes are recreated, as fsutil's copier does.
-        let kind = if ft.is_fifo() {
-            nix::sys::stat::SFlag::S_IFIFO
-        } else if ft.is_char_device() {
-            nix::sys::stat::SFlag::S_IFCHR
-        } else {
-            nix::sys::stat::SFlag::S_IFBLK
+/// Every source group of the instruction, in order: heredocs, URLs (downloaded), then local
+/// paths. Nothing here needs the stage's rootfs.
+fn gather(b: &mut dyn StepContext, inst: &Instruction, c: &Copy, is_add: bool, scratch: &std::path::Path) -> Result<Vec<Group>, BuildError> {
+    let mut groups = Vec::new();
+    let mkdir = |dir: &std::path::Path| std::fs::create_dir_all(dir).map_err(BuildError::io(dir));
+    // BuildKit writes each heredoc as a 0644 file named after its delimiter, then copies it.
+    // Each lives alone in a directory strata names itself (`heredocs/<n>`); the delimiter is
+    // only the file's name there, and only when it is one plain path component.
+    for (n, h) in c.heredocs.iter().enumerate() {
+        let Some(name) = crate::host_name::single_component(&h.name) else {
+            return Err(fail(b, inst, format!("heredoc <<{:?}: COPY names the file after its heredoc, and this is not a plain file name; use a name without '/' such as <<EOF and give the path as the destination", h.name)));
         };
-        let perm = nix::sys::stat::Mode::from_bits_truncate(meta.mode() & 0o7777);
-        if let Err(e) = nix::sys::stat::mknod(dest, kind, perm, meta.rdev()) {
-            tracing::warn!(path = %dest.display(), "special file not copied: {e}");
+        let dir = scratch.join("heredocs").join(n.to_string());
+        mkdir(&dir)?;
+        let path = dir.join(name);
+        write_new_file(&path, h.content.as_bytes(), 0o644)?;
+        groups.push(Group { root: SourceRoot::Dir { root: dir, context: false }, sources: vec![name.to_string()], unpack_archives: false });
+    }
+    let (urls, locals): (Vec<String>, Vec<String>) = c.sources.iter().cloned().partition(|s| is_add && add::is_url(s));
+    for (i, url) in urls.iter().enumerate() {
+        let one = scratch.join("downloads").join(i.to_string());
+        mkdir(&one)?;
+        let name = add::download(b.runtime(), url, &one, c.checksum.as_deref(), b.opts().max_download_size).map_err(|m| fail(b, inst, m))?;
+        // Remote archives stay files unless `--unpack=true` asks for extraction (Dockerfile 1.17).
+        groups.push(Group { root: SourceRoot::Dir { root: one, context: false }, sources: vec![name], unpack_archives: c.unpack == Some(true) });
+    }
+    if !locals.is_empty() {
+        let root = match &c.from {
+            None => SourceRoot::Dir { root: b.context().root().to_path_buf(), context: true },
+            Some(word) => match b.resolve_stage(word) {
+                Some(i) => SourceRoot::Stage(i),
+                None => SourceRoot::Image(word.clone()),
+            },
+        };
+        groups.push(Group { root, sources: locals, unpack_archives: is_add && c.unpack != Some(false) });
+    }
+    Ok(groups)
+}
+
+/// Creates `path` (which must not exist yet, and is never followed if it is a link) with
+/// `content` and `mode`.
+fn write_new_file(path: &std::path::Path, content: &[u8], mode: u32) -> Result<(), BuildError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::File::options().write(true).create_new(true).mode(mode).open(path).map_err(BuildError::io(path))?;
+    f.write_all(content).map_err(BuildError::io(path))?;
+    // The umask may have narrowed the mode given to open.
+    f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(BuildError::io(path))
+}
+
+/// The cache key of the step: the key so far, the instruction as expanded, and what its
+/// sources hold (a stage by its own key, an image by its digest, files by content).
+fn step_key(b: &mut dyn StepContext, st: &StageRun, inst: &Instruction, base: &CopyRequest, groups: &[Group]) -> Result<crate::cache::CacheKey, BuildError> {
+    let mut sources = String::new();
+    for g in groups {
+        let part = match &g.root {
+            SourceRoot::Dir { root, context } => {
+                let from = CopyFrom { root, ignore: context.then(|| b.context().ignore()), is_rootfs: false };
+                let req = CopyRequest { sources: g.sources.clone(), unpack_archives: g.unpack_archives, ..base.clone() };
+                let digest = super::copier::source_digest(&from, &req).map_err(|m| fail(b, inst, m))?;
+                format!("files {:?} {} {digest}", g.sources, g.unpack_archives)
+            }
+            SourceRoot::Stage(i) => {
+                let stage = b.built_stage(*i).ok_or_else(|| fail(b, inst, format!("stage {i} has not been built before this step")))?;
+                format!("stage {} {:?}", stage.cache_key.hex(), g.sources)
+            }
+            SourceRoot::Image(word) => {
+                let image = b.pull(word, &st.platform)?;
+                format!("image {} {:?}", image.digest, g.sources)
+            }
+        };
+        sources.push_str(&part);
+        sources.push('\n');
+    }
+    let settings = format!("{:?}", b.layer_opts());
+    Ok(st.cache_key.then(&[b"COPY", inst.original.as_bytes(), sources.as_bytes(), settings.as_bytes()]))
+}
+
+/// Copies the groups into the rootfs and snapshots exactly the paths written; with `--cache`,
+/// a step whose key has an entry takes the cached layer (same digest, nothing new to push),
+/// and a stage not unpacked yet is not unpacked for it at all.
+fn copy_step(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction, c: &Copy, base: &CopyRequest, groups: &[Group]) -> Result<(), BuildError> {
+    let history = format!("{} # buildkit", inst.original);
+    let key = match b.caching() {
+        true => Some(step_key(b, st, inst, base, groups)?),
+        false => None,
+    };
+    let hit = key.as_ref().and_then(|k| b.cached_step(st.index, inst.span.start_line, k));
+    if !st.is_unpacked() {
+        if let (Some(hit), Some(k)) = (&hit, &key) {
+            st.history_layer(history, hit.layer.clone());
+            st.cache_key = k.clone();
             return Ok(());
         }
-    } else {
-        // Sockets, FIFOs and devices in a build context are skipped: the context never sends them.
+        b.materialize(st)?;
+    }
+    let owner = match &c.chown {
+        Some(spec) => Some(resolve_chown(&st.rootfs, spec).map_err(|m| fail(b, inst, format!("--chown={spec}: {m} (add the user to /etc/passwd first, or use numeric ids)")))?),
+        None => None,
+    };
+    let mut written = Vec::new();
+    for g in groups {
+        let req = CopyRequest { sources: g.sources.clone(), owner, unpack_archives: g.unpack_archives, ..base.clone() };
+        let (root, ignore, is_rootfs) = match &g.root {
+            SourceRoot::Dir { root, context } => (root.clone(), *context, false),
+            SourceRoot::Stage(i) => {
+                let root = b.stage_root(*i)?.ok_or_else(|| fail(b, inst, format!("--from: stage {i} has not been built before this step")))?;
+                (root, false, true)
+            }
+            SourceRoot::Image(word) => (b.image_root(word, &st.platform)?, false, true),
+        };
+        let from = CopyFrom { root: &root, ignore: ignore.then(|| b.context().ignore()), is_rootfs };
+        written.extend(copy(&from, &req, &st.rootfs).map_err(|m| fail(b, inst, m))?);
+    }
+    if b.opts().single_snapshot {
+        st.history_metadata(history);
         return Ok(());
     }
-    apply_meta(ctx, source, &meta, dest)
-}
-
-/// Owner, mode, extended attributes and times of `source` (or `--chown`/`--chmod`) onto the
-/// non-symlink `dest`.
-fn apply_meta(ctx: &Ctx<'_>, source: &Path, meta: &std::fs::Metadata, dest: &Path) -> io::Result<()> {
-    chown(dest, ctx.owner_of(meta))?;
-    let mode = match (&ctx.req.chmod, &ctx.req.chmod_symbolic) {
-        (Some(m), _) => *m,
-        (None, Some(sym)) => sym.apply(meta.mode(), meta.is_dir()),
-        (None, None) => meta.mode() & 0o7777,
-    };
-    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(mode))?;
-    copy_xattrs(source, dest);
-    set_times(dest, meta)
-}
-
-/// Extended attributes of `source` onto `dest`, after the chown that would clear
-/// `security.capability`. Failures are logged and ignored, as BuildKit's copier does.
-fn copy_xattrs(source: &Path, dest: &Path) {
-    let mut names = vec![0u8; 64 * 1024];
-    let Ok(n) = rustix::fs::llistxattr(source, &mut names[..]) else { return };
-    let mut value = vec![0u8; 64 * 1024];
-    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let Ok(len) = rustix::fs::lgetxattr(source, name, &mut value[..]) else { continue };
-        if let Err(e) = rustix::fs::lsetxattr(dest, name, &value[..len], rustix::fs::XattrFlags::empty()) {
-            tracing::debug!(path = %dest.display(), name = %String::from_utf8_lossy(name), "extended attribute not copied: {e}");
-        }
+    let paths: Vec<PathBuf> = written.iter().map(PathBuf::from).collect();
+    // A copy onto `/` may touch anything: that is a whole-tree diff.
+    let changes = if written.iter().any(|p| p.trim_end_matches('/').is_empty()) { st.snapshot()?.diff()? } else { st.snapshot()?.paths(&paths)? };
+    if let Some(k) = &key {
+        st.cache_key = k.clone();
     }
-}
-
-/// `lchown`; without root, a refused change is tolerated (the rootless path records owners
-/// through its user namespace).
-pub(crate) fn chown(path: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
-    match std::os::unix::fs::lchown(path, Some(uid), Some(gid)) {
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && !nix::unistd::geteuid().is_root() => {
-            tracing::debug!(path = %path.display(), uid, gid, "ownership not changed: not root");
-            Ok(())
-        }
-        other => other,
+    // Same sources: the cached layer stands for the new copy, although its files were copied
+    // again with new times.
+    if let Some(hit) = hit {
+        st.snapshot()?.hash_pending(None)?;
+        st.history_layer(history, hit.layer);
+        return Ok(());
     }
+    let layer = crate::stage::write_layer_event(b, st, &changes)?;
+    if let Some(k) = &key {
+        b.store_step(k, layer.as_ref(), &history);
+    }
+    st.history_layer(history, layer);
+    Ok(())
 }
-
-fn set_times(dest: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
-    use nix::sys::stat::{utimensat, UtimensatFlags};
-    use nix::sys::time::TimeSpec;
-    let atime = TimeSpec::new(meta.atime(), meta.atime_nsec());
-    let mtime = TimeSpec::new(meta.mtime(), meta.mtime_nsec());
-    utimensat(nix::fcntl::AT_FDCWD, dest, &atime, &mtime, UtimensatFlags::NoFollowSymlink).map_err(io::Error::from)
-}
-
-mod digest;
-pub use digest::source_digest;
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    #[test]
+    fn chmod_octal_only() {
+        assert_eq!(super::parse_chmod("0755"), Ok(0o755));
+        assert_eq!(super::parse_chmod("4755"), Ok(0o4755));
+        assert!(super::parse_chmod("u+x").is_err());
+        assert!(super::parse_chmod("17777").is_err());
+        assert!(matches!(super::parse_chmod_any("u+x"), Ok((None, Some(_)))));
+        assert_eq!(super::parse_chmod_any("640"), Ok((Some(0o640), None)));
+        assert!(super::parse_chmod_any("nonsense").is_err());
+    }
+}

@@ -1,10 +1,11 @@
 //! One module per instruction family; `execute` dispatches an expanded instruction.
 
-pub mod add;
 pub mod chmod;
-pub mod copy;
+pub mod copier;
+mod copy;
 pub mod metadata;
 pub mod run;
+pub mod url_source;
 pub mod workdir;
 
 use crate::step_context::StepContext;
@@ -16,8 +17,8 @@ use strata_dockerfile::{Instruction, InstructionKind};
 pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction) -> Result<(), BuildError> {
     match &inst.kind {
         InstructionKind::Run(run) => run::execute(b, st, inst, run),
-        InstructionKind::Copy(c) => copy_step::execute(b, st, inst, c, false),
-        InstructionKind::Add(c) => copy_step::execute(b, st, inst, c, true),
+        InstructionKind::Copy(c) => copy::execute(b, st, inst, c, false),
+        InstructionKind::Add(c) => copy::execute(b, st, inst, c, true),
         other => {
             if b.caching() {
                 // Metadata and WORKDIR: the expanded text decides what they do.
@@ -41,4 +42,3 @@ pub(crate) fn fail(b: &dyn StepContext, inst: &Instruction, message: impl Into<S
     }
 }
 
-mod copy_step;

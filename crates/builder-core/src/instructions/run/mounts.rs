@@ -11,7 +11,7 @@
 //!
 //! Targets that did not exist are created for the RUN and removed afterwards (see `stubs`).
 
-use super::{RunMount, RunMountSource};
+use crate::exec::{RunMount, RunMountSource};
 use crate::rootfs::resolve_in_root;
 use crate::secrets::SecretSpec;
 use sha2::Digest as _;

@@ -1,9 +1,11 @@
 //! RUN: build the command line (shell, exec or heredoc), run it isolated, snapshot the changes.
 
+pub mod mounts;
+
 use super::fail;
 use crate::step_context::StepContext;
 use crate::error::BuildError;
-use crate::exec::mounts::{prepare, BindSource, MountInputs};
+use mounts::{prepare, BindSource, MountInputs};
 use crate::exec::{check_none_isolation, RunSpec, RunStatus};
 use std::path::PathBuf;
 use crate::stage::StageRun;
@@ -66,7 +68,7 @@ pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruc
     let mut missed: Option<crate::cache::CacheKey> = None;
     if b.caching()
         && !st.is_unpacked()
-        && let Some(binds) = crate::exec::mounts::bind_sources_without_context(&run.mounts, &cwd)
+        && let Some(binds) = mounts::bind_sources_without_context(&run.mounts, &cwd)
     {
         let key = run_key(b, st, run, &argv, &env, &cwd, &binds)?;
         if let Some(hit) = b.cached_step(st.index, inst.span.start_line, &key) {
@@ -158,7 +160,7 @@ fn run_isolated(
     script: Option<(String, String)>,
     mut env: Vec<(String, String)>,
     cwd: String,
-    prepared: &crate::exec::mounts::PreparedMounts,
+    prepared: &mounts::PreparedMounts,
 ) -> Result<(), BuildError> {
     b.materialize(st)?;
     let user = resolve_user(&st.rootfs, st.config.config.user.as_deref().unwrap_or("")).map_err(|m| fail(b, inst, m))?;
@@ -288,7 +290,7 @@ fn apply_cached(b: &dyn StepContext, st: &mut StageRun, layer: Option<crate::ima
     if let Some(l) = &layer
         && st.is_unpacked()
     {
-        let keep = b.slash_keep();
+        let keep = b.in_place_keep();
         b.unpack(std::slice::from_ref(l), &st.rootfs, b.runner().isolation() == crate::Isolation::Rootless, &keep)?;
         // The unpacked files are the new baseline, not changes of the next step.
         let snapshot = st.snapshot()?;
