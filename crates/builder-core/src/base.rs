@@ -44,24 +44,29 @@ impl BaseImages {
         // Digests name files in the work dir and in outputs: a hostile registry's
         // `sha256:../../x` must never get that far.
         if let Some(bad) = std::iter::once(&image.manifest.config.digest).chain(image.manifest.layers.iter().map(|l| &l.digest)).find(|d| !strata_snapshot::is_sha256_digest(d)) {
-            return Err(BuildError::Options(format!("{reference}: the registry's manifest names the blob {bad:?}, which is not a sha256 digest (sha256: and 64 lowercase hex digits); refusing the image")));
+            return Err(BuildError::BaseImage {
+                reference: reference.to_string(),
+                message: format!(": the registry's manifest names the blob {bad:?}, which is not a sha256 digest (sha256: and 64 lowercase hex digits); refusing the image"),
+            });
         }
         let config_bytes = handle.block_on(client.get_blob_bytes(&r, &image.manifest.config.digest, image.manifest.config.size))?;
         let config: ImageConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| BuildError::Options(format!("{reference}: the image config is not valid JSON: {e}")))?;
+            .map_err(|e| BuildError::BaseImage { reference: reference.to_string(), message: format!(": the image config is not valid JSON: {e}") })?;
         // A single-platform image for another platform (BuildKit refuses it too).
         if !config.architecture.is_empty() && (config.architecture != platform.architecture || (!config.os.is_empty() && config.os != platform.os)) {
-            return Err(BuildError::Options(format!(
-                "{reference} is a {}/{} image, but this stage is built for {platform}; use an image (or an index) with a {platform} variant, or build with --custom-platform {}/{}",
-                config.os, config.architecture, config.os, config.architecture
-            )));
+            return Err(BuildError::BaseImage {
+                reference: reference.to_string(),
+                message: format!(
+                    " is a {}/{} image, but this stage is built for {platform}; use an image (or an index) with a {platform} variant, or build with --custom-platform {}/{}",
+                    config.os, config.architecture, config.os, config.architecture
+                ),
+            });
         }
         if config.rootfs.diff_ids.len() != image.manifest.layers.len() {
-            return Err(BuildError::Options(format!(
-                "{reference}: the config lists {} diff_ids but the manifest {} layers",
-                config.rootfs.diff_ids.len(),
-                image.manifest.layers.len()
-            )));
+            return Err(BuildError::BaseImage {
+                reference: reference.to_string(),
+                message: format!(": the config lists {} diff_ids but the manifest {} layers", config.rootfs.diff_ids.len(), image.manifest.layers.len()),
+            });
         }
         let mut layers = Vec::new();
         for (desc, diff_id) in image.manifest.layers.iter().zip(config.rootfs.diff_ids.iter()) {

@@ -38,7 +38,7 @@ pub async fn build(opts: BuildOptions, events: Option<EventFn>) -> Result<BuildO
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || Builder::new(opts, events, handle)?.run())
         .await
-        .map_err(|e| BuildError::Options(format!("build task failed: {e}")))?
+        .map_err(|e| BuildError::Internal(format!("the build task failed: {e}")))?
 }
 
 /// Everything shared by the stages of one build.
@@ -191,7 +191,7 @@ impl Builder {
     /// `none` isolation empties `/` between stages: refuse it outside a container unless forced.
     fn check_isolation(&self) -> Result<(), BuildError> {
         if self.in_place.is_some() {
-            crate::exec::check_none_isolation(self.opts.force).map_err(BuildError::Options)?;
+            crate::exec::check_none_isolation(self.opts.force).map_err(|e| BuildError::Options(e.to_string()))?;
             // Without /proc the mount points (and strata's own binary) cannot be told apart
             // from the image's files, and emptying / would fail on them or remove them.
             if std::fs::metadata("/proc/self/mountinfo").is_err() {
@@ -292,7 +292,7 @@ impl Builder {
         let final_stage = self
             .built
             .remove(&target)
-            .ok_or_else(|| BuildError::Options(format!("target stage {target} was not built")))?;
+            .ok_or_else(|| BuildError::Internal(format!("target stage {target} was not built")))?;
         self.finish(final_stage)
     }
 
@@ -358,7 +358,7 @@ impl Builder {
                 // The only stage built on it takes its tree over instead of copying it; should
                 // a later step still want its files, they come back from its layers.
                 let hand_over = self.only_user(*i, child);
-                let parent = self.built.get(i).ok_or_else(|| BuildError::Options(format!("stage {i} was not built before its use")))?;
+                let parent = self.built.get(i).ok_or_else(|| BuildError::Internal(format!("stage {i} was not built before its use")))?;
                 let (config, layers, key, dir) = (parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex()), parent.rootfs.clone());
                 // A parent without a tree (built in `/`, or never unpacked): its layers are
                 // unpacked when a step needs them, as an image's.
@@ -407,7 +407,7 @@ impl Builder {
                 Some(digest) => {
                     let bad = self.store.path(digest);
                     let _ = std::fs::remove_file(&bad);
-                    Err(BuildError::Options(format!("{e}; the damaged blob {digest} was removed from the work dir, so the next build fetches it again")))
+                    Err(BuildError::DamagedBlob { digest: digest.to_string(), source: Box::new(e) })
                 }
                 None => Err(e),
             },
@@ -422,7 +422,7 @@ impl Builder {
         let mut fetching = self.start_fetches(layers);
         let result = layers.iter().try_for_each(|l| {
             if let Some(task) = fetching.remove(&l.digest) {
-                self.opts.cancel.block_on(&self.handle, task)?.map_err(|e| BuildError::Options(format!("fetching {}: {e}", l.digest)))??;
+                self.opts.cancel.block_on(&self.handle, task)?.map_err(|e| BuildError::Internal(format!("the download of {} stopped: {e}", l.digest)))??;
             }
             each(l)
         });
@@ -536,10 +536,10 @@ impl Builder {
             }
         }
         config.created = Some(self.created.clone());
-        let config_bytes = config.to_canonical_json().map_err(|e| BuildError::Options(format!("cannot serialise the image config: {e}")))?;
+        let config_bytes = config.to_canonical_json().map_err(|e| BuildError::Internal(format!("cannot serialise the image config: {e}")))?;
         let config_digest = self.store.put_bytes(&config_bytes)?;
         let manifest = oci_manifest(&config_digest, config_bytes.len() as u64, &stage.layers);
-        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| BuildError::Options(format!("cannot serialise the manifest: {e}")))?;
+        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| BuildError::Internal(format!("cannot serialise the manifest: {e}")))?;
         let digest = self.store.put_bytes(&manifest_bytes)?;
         if self.opts.oci_layout_path.is_some() || self.opts.tar_path.is_some() {
             self.fetch_missing(&stage.layers)?;
@@ -611,7 +611,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), BuildEr
         .status()
         .map_err(BuildError::io(to))?;
     if !status.success() {
-        return Err(BuildError::Options(format!("copying {} to {} failed", from.display(), to.display())));
+        return Err(BuildError::Io { path: to.to_path_buf(), source: std::io::Error::other(format!("cp -a {} {} failed ({status})", from.display(), to.display())) });
     }
     Ok(())
 }

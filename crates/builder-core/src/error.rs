@@ -35,6 +35,28 @@ pub enum BuildError {
     /// A local file operation failed.
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// A base image is unusable: its manifest or config is invalid, or it is for another platform.
+    #[error("{reference}{message}")]
+    BaseImage {
+        /// The image reference as written.
+        reference: String,
+        /// What is wrong, starting with its own separator (": ..." or " is ...").
+        message: String,
+    },
+    /// A blob kept in the work dir was damaged; it was removed so the next build fetches it again.
+    #[error("{source}; the damaged blob {digest} was removed from the work dir, so the next build fetches it again")]
+    DamagedBlob {
+        /// The blob's digest.
+        digest: String,
+        /// How it showed damage.
+        source: Box<BuildError>,
+    },
+    /// Rootless mode cannot be set up (newuidmap, /etc/subuid, user namespaces).
+    #[error("rootless: {0}")]
+    Rootless(String),
+    /// A fault inside strata rather than in its input.
+    #[error("internal error: {0} (a bug in strata: please report it with the command that failed)")]
+    Internal(String),
     /// Something else about the options.
     #[error("{0}")]
     Options(String),

@@ -85,6 +85,6 @@ pub(crate) fn write_oci_layout(
         }]
     });
     let index_path = dir.join("index.json");
-    let bytes = serde_json::to_vec(&index).map_err(|e| BuildError::Options(e.to_string()))?;
+    let bytes = serde_json::to_vec(&index).map_err(|e| BuildError::Internal(format!("cannot serialise the OCI index: {e}")))?;
     std::fs::write(&index_path, bytes).map_err(BuildError::io(&index_path))
 }

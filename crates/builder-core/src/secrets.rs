@@ -23,37 +23,58 @@ pub struct SecretSpec {
     pub source: SecretSource,
 }
 
+/// Why a `--secret` value cannot be read as a secret spec; the message quotes the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretSpecError {
+    /// A field without `=`.
+    #[error("--secret {text:?}: {field:?} is not key=value (expected id=ID,src=PATH or id=ID,env=VAR)")]
+    NotKeyValue { text: String, field: String },
+    /// A key other than id, src, source, env or type.
+    #[error("--secret {text:?}: unknown key {key:?} (expected id, src, env or type)")]
+    UnknownKey { text: String, key: String },
+    /// No id, and none to take from src or env.
+    #[error("--secret {text:?}: an id is required (id=ID)")]
+    NoId { text: String },
+    /// Both src= and env=.
+    #[error("--secret {text:?}: give either src= or env=, not both")]
+    BothSources { text: String },
+    /// type=file without src=.
+    #[error("--secret {text:?}: type=file needs src=PATH")]
+    FileWithoutSource { text: String },
+}
+
 impl std::str::FromStr for SecretSpec {
-    type Err = String;
+    type Err = SecretSpecError;
 
     /// Parses `id=ID,src=PATH`, `id=ID,source=PATH`, `id=ID,env=VAR`, `id=ID,type=env` or
     /// `id=ID` (the environment variable named ID, as buildx reads it).
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, SecretSpecError> {
+        let text_owned = || text.to_string();
         let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
         for field in text.split(',') {
             let Some((k, v)) = field.split_once('=') else {
-                return Err(format!("--secret {text:?}: {field:?} is not key=value (expected id=ID,src=PATH or id=ID,env=VAR)"));
+                return Err(SecretSpecError::NotKeyValue { text: text_owned(), field: field.to_string() });
             };
             match k.trim().to_ascii_lowercase().as_str() {
                 "id" => id = Some(v.to_string()),
                 "src" | "source" => src = Some(v.to_string()),
                 "env" => env = Some(v.to_string()),
                 "type" => kind = Some(v.to_ascii_lowercase()),
-                other => return Err(format!("--secret {text:?}: unknown key {other:?} (expected id, src, env or type)")),
+                other => return Err(SecretSpecError::UnknownKey { text: text_owned(), key: other.to_string() }),
             }
         }
         let id = match (id, &src, &env) {
             (Some(i), _, _) if !i.is_empty() => i,
             (_, Some(s), _) => std::path::Path::new(s).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             (_, None, Some(e)) => e.clone(),
-            _ => return Err(format!("--secret {text:?}: an id is required (id=ID)")),
+            _ => return Err(SecretSpecError::NoId { text: text_owned() }),
         };
         let source = match (src, env, kind.as_deref()) {
-            (Some(_), Some(_), _) => return Err(format!("--secret {text:?}: give either src= or env=, not both")),
+            (Some(_), Some(_), _) => return Err(SecretSpecError::BothSources { text: text_owned() }),
             (Some(s), None, Some("env")) => SecretSource::Env(s),
             (Some(s), None, _) => SecretSource::File(PathBuf::from(s)),
             (None, Some(e), _) => SecretSource::Env(e),
-            (None, None, Some("file")) => return Err(format!("--secret {text:?}: type=file needs src=PATH")),
+            (None, None, Some("file")) => return Err(SecretSpecError::FileWithoutSource { text: text_owned() }),
             (None, None, _) => SecretSource::Env(id.clone()),
         };
         Ok(Self { id, source })

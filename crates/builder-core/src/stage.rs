@@ -58,7 +58,7 @@ impl StageRun {
     pub fn snapshot(&mut self) -> Result<&mut Snapshotter, BuildError> {
         self.snapshotter
             .as_mut()
-            .ok_or_else(|| BuildError::Options(format!("internal error: stage {} was used before its files were unpacked", self.index)))
+            .ok_or_else(|| BuildError::Internal(format!("stage {} was used before its files were unpacked", self.index)))
     }
 
     /// The shell for shell-form commands: the config's SHELL or `/bin/sh -c`.

@@ -61,8 +61,19 @@ fn groups(rootfs: &Path) -> Vec<GroupEntry> {
         .collect()
 }
 
+/// A user or group name found in neither the image's /etc/passwd nor its /etc/group.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    /// No passwd entry has this name.
+    #[error("unable to find user {0}: no matching entries in passwd file")]
+    UnknownUser(String),
+    /// No group entry has this name.
+    #[error("unable to find group {0}: no matching entries in group file")]
+    UnknownGroup(String),
+}
+
 /// Resolves a `USER` value (empty means root) in `rootfs`.
-pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ExecUser, String> {
+pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ExecUser, UserError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -78,7 +89,7 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ExecUser, String> {
     let (uid, mut gid, home, name) = match (entry, user.parse::<u32>()) {
         (Some(e), _) => (e.uid, e.gid, e.home.clone(), Some(e.name.clone())),
         (None, Ok(uid)) => (uid, 0, "/".to_string(), None),
-        (None, Err(_)) => return Err(format!("unable to find user {user}: no matching entries in passwd file")),
+        (None, Err(_)) => return Err(UserError::UnknownUser(user.to_string())),
     };
     let all_groups = groups(rootfs);
     if let Some(g) = group {
@@ -86,7 +97,7 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ExecUser, String> {
             Ok(n) => n,
             Err(_) => match all_groups.iter().find(|e| e.name == g) {
                 Some(e) => e.gid,
-                None => return Err(format!("unable to find group {g}: no matching entries in group file")),
+                None => return Err(UserError::UnknownGroup(g.to_string())),
             },
         };
     }
@@ -105,7 +116,7 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<ExecUser, String> {
 /// passwd lookup: `--chown=1500` is 1500:1500 even when passwd gives 1500 another group), a
 /// name takes uid and gid from /etc/passwd, and a group part overrides the gid. Unknown names
 /// are errors here; BuildKit would silently use 0 for them.
-pub fn resolve_chown(rootfs: &Path, spec: &str) -> Result<(u32, u32), String> {
+pub fn resolve_chown(rootfs: &Path, spec: &str) -> Result<(u32, u32), UserError> {
     file_owner(rootfs, spec, true)
 }
 
@@ -122,7 +133,7 @@ fn parse_id(s: &str) -> Option<u32> {
     if s == "root" { Some(0) } else { s.parse().ok() }
 }
 
-fn file_owner(rootfs: &Path, spec: &str, strict: bool) -> Result<(u32, u32), String> {
+fn file_owner(rootfs: &Path, spec: &str, strict: bool) -> Result<(u32, u32), UserError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -131,7 +142,7 @@ fn file_owner(rootfs: &Path, spec: &str, strict: bool) -> Result<(u32, u32), Str
         Some(id) => (id, id),
         None => match passwd(rootfs).iter().find(|e| e.name == user) {
             Some(e) => (e.uid, e.gid),
-            None if strict => return Err(format!("unable to find user {user}: no matching entries in passwd file")),
+            None if strict => return Err(UserError::UnknownUser(user.to_string())),
             None => {
                 tracing::warn!(user, "USER names no entry in /etc/passwd: the directory is owned by uid 0, as BuildKit does");
                 (0, 0)
@@ -143,7 +154,7 @@ fn file_owner(rootfs: &Path, spec: &str, strict: bool) -> Result<(u32, u32), Str
             Some(id) => gid = id,
             None => match groups(rootfs).iter().find(|e| e.name == g) {
                 Some(e) => gid = e.gid,
-                None if strict => return Err(format!("unable to find group {g}: no matching entries in group file")),
+                None if strict => return Err(UserError::UnknownGroup(g.to_string())),
                 None => tracing::warn!(group = g, "USER names no entry in /etc/group: the directory keeps the user's gid, as BuildKit does"),
             },
         }

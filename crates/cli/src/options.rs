@@ -111,7 +111,7 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         );
     }
     if o.isolation == Isolation::None {
-        exec::check_none_isolation(a.force).map_err(anyhow::Error::msg)?;
+        exec::check_none_isolation(a.force)?;
     }
     o.force = a.force;
     if let Some(w) = &a.work_dir {
@@ -131,7 +131,7 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         }
         o.cache = Some(c);
     }
-    o.secrets = a.secrets.iter().map(|s| s.parse().map_err(anyhow::Error::msg)).collect::<anyhow::Result<_>>()?;
+    o.secrets = a.secrets.iter().map(|s| s.parse::<strata_builder_core::secrets::SecretSpec>().map_err(anyhow::Error::from)).collect::<anyhow::Result<_>>()?;
     for s in &o.secrets {
         // Fail before any layer is pulled when a secret's source is missing (its value is not kept).
         if let strata_builder_core::secrets::SecretSource::File(p) = &s.source {

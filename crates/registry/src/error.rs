@@ -24,9 +24,6 @@ pub enum Error {
     /// A local file error.
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
-    /// Placeholder kept for API compatibility; no longer returned.
-    #[error("not implemented yet")]
-    Unimplemented,
     /// Authentication failed or no credentials were found.
     #[error("{registry}/{repository}: authentication failed: {message}")]
     Auth { registry: String, repository: String, message: String },

@@ -16,9 +16,6 @@ pub enum Error {
         "layer diff_id mismatch: expected {expected}, got {actual} (the blob is corrupt or the image config lists the wrong diff_id; pull it again)"
     )]
     DiffIdMismatch { expected: String, actual: String },
-    /// Placeholder until implemented.
-    #[error("not implemented yet")]
-    Unimplemented,
     /// The layer stream could not be read as a (possibly compressed) tar archive.
     #[error("reading layer stream: {source} ({})", archive_hint(source))]
     Archive { source: std::io::Error },

@@ -106,12 +106,23 @@ pub fn entry_names(path: &Path) -> io::Result<std::collections::HashSet<String>>
     Ok(names)
 }
 
+/// Why an archive could not be extracted.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// The file cannot be opened or its compression read.
+    #[error("{}: {source}", path.display())]
+    Open { path: std::path::PathBuf, source: std::io::Error },
+    /// An entry could not be applied (or would land outside the destination).
+    #[error("extracting {}: {source}", path.display())]
+    Unpack { path: std::path::PathBuf, source: strata_snapshot::Error },
+}
+
 /// Extracts the archive at `path` into the directory `dest`, confined to it (through the
 /// snapshot crate's layer unpacker: no entry lands outside `dest`, whatever its name or links).
-pub fn extract(path: &Path, dest: &Path, rootless: bool) -> Result<(), String> {
-    let reader = open_decompressed(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn extract(path: &Path, dest: &Path, rootless: bool) -> Result<(), ExtractError> {
+    let reader = open_decompressed(path).map_err(|source| ExtractError::Open { path: path.to_path_buf(), source })?;
     let opts = strata_snapshot::UnpackOptions { rootless, ..Default::default() };
-    strata_snapshot::unpack_layer(reader, dest, &opts).map_err(|e| format!("extracting {}: {e}", path.display()))?;
+    strata_snapshot::unpack_layer(reader, dest, &opts).map_err(|source| ExtractError::Unpack { path: path.to_path_buf(), source })?;
     Ok(())
 }
 

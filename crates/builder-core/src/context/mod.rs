@@ -62,7 +62,7 @@ impl BuildContext {
                 });
             }
             let rootless = !nix::unistd::geteuid().is_root();
-            archive::extract(&context, &dir, rootless).map_err(|message| BuildError::Context { path: context.clone(), message })?;
+            archive::extract(&context, &dir, rootless).map_err(|e| BuildError::Context { path: context.clone(), message: e.to_string() })?;
             (dir, Some(scratch))
         } else {
             return Err(BuildError::Context { path: context, message: "neither a directory nor a tar archive".into() });

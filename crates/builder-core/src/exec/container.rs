@@ -49,19 +49,22 @@ pub fn running_in_container() -> bool {
     ContainerHints::gather(Path::new("/"), std::env::var("container").ok()).in_container()
 }
 
+/// `--isolation none` asked for outside a container, without `--force`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--isolation none builds into / and would overwrite this machine's files; it runs only inside a \
+     throwaway container (none detected: no /.dockerenv, /run/.containerenv, $container, $KUBERNETES_SERVICE_HOST or container cgroup). \
+     Use --isolation chroot (root) or rootless, or pass --force if this really is a disposable machine"
+)]
+pub struct NotInContainer;
+
 /// Refuses `none` isolation outside a container unless `force`; the message names the fix.
-pub fn check_none_isolation(force: bool) -> Result<(), String> {
+pub fn check_none_isolation(force: bool) -> Result<(), NotInContainer> {
     check_with(&ContainerHints::gather(Path::new("/"), std::env::var("container").ok()), force)
 }
 
-fn check_with(hints: &ContainerHints, force: bool) -> Result<(), String> {
-    if force || hints.in_container() {
-        return Ok(());
-    }
-    Err("--isolation none builds into / and would overwrite this machine's files; it runs only inside a \
-         throwaway container (none detected: no /.dockerenv, /run/.containerenv, $container, $KUBERNETES_SERVICE_HOST or container cgroup). \
-         Use --isolation chroot (root) or rootless, or pass --force if this really is a disposable machine"
-        .into())
+fn check_with(hints: &ContainerHints, force: bool) -> Result<(), NotInContainer> {
+    if force || hints.in_container() { Ok(()) } else { Err(NotInContainer) }
 }
 
 #[cfg(test)]
@@ -74,7 +77,7 @@ mod tests {
         let hints = ContainerHints::gather_files(empty.path(), None);
         assert!(!hints.in_container());
         let err = check_with(&hints, false).expect_err("refused");
-        assert!(err.contains("--force"), "{err}");
+        assert!(err.to_string().contains("--force"), "{err}");
         assert!(check_with(&hints, true).is_ok(), "--force overrides");
     }
 

@@ -79,7 +79,7 @@ pub fn enter_user_namespace_if_needed() -> Result<(), BuildError> {
 }
 
 fn userns_error(message: impl Into<String>) -> BuildError {
-    BuildError::Options(format!("rootless: {}", message.into()))
+    BuildError::Rootless(message.into())
 }
 
 fn run_parent() -> Result<i32, BuildError> {
@@ -163,16 +163,16 @@ fn forward_stop_signals(child: u32) {
     }
 }
 
-fn run_helper(tool: &str, pid: u32, args: &[String]) -> Result<(), String> {
+fn run_helper(tool: &str, pid: u32, args: &[String]) -> Result<(), BuildError> {
     let out = Command::new(tool)
         .arg(pid.to_string())
         .args(args)
         .output()
-        .map_err(|e| format!("cannot run {tool}: {e} (install the uidmap package)"))?;
+        .map_err(|e| userns_error(format!("cannot run {tool}: {e} (install the uidmap package)")))?;
     if out.status.success() {
         return Ok(());
     }
-    Err(format!("{tool} {pid} {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    Err(userns_error(format!("{tool} {pid} {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())))
 }
 
 fn write_maps(pid: u32, uid: u32, gid: u32, subuid: &[IdRange], subgid: &[IdRange]) -> Result<(), BuildError> {
@@ -181,7 +181,7 @@ fn write_maps(pid: u32, uid: u32, gid: u32, subuid: &[IdRange], subgid: &[IdRang
             Ok(()) => return Ok(()),
             // Half-written maps cannot be rewritten: a failure after newuidmap is final.
             Err(e) if std::fs::read_to_string(format!("/proc/{pid}/uid_map")).is_ok_and(|m| !m.trim().is_empty()) => {
-                return Err(userns_error(e));
+                return Err(e);
             }
             Err(e) => eprintln!("warning: {e}; falling back to a single-ID map (only uid/gid 0 exist in the build)"),
         }

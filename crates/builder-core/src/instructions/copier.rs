@@ -34,6 +34,38 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// Why a COPY or ADD could not copy its sources. Paths are as written or as in the image.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// A source pattern is not a valid Go `filepath.Match` pattern.
+    #[error("invalid pattern {pattern:?}: {message}")]
+    Pattern { pattern: String, message: String },
+    /// An `--exclude` pattern is not valid.
+    #[error("invalid --exclude pattern {pattern:?}: {message}")]
+    Exclude { pattern: String, message: String },
+    /// The source is left out of the context by `.dockerignore`.
+    #[error("{path}: not found: the path is excluded by .dockerignore (remove it from .dockerignore or from this instruction)")]
+    Excluded { path: String },
+    /// The source does not exist where it is copied from.
+    #[error("{path}: file not found in the {place} (check the path, and that .dockerignore keeps it)")]
+    NotFound { path: String, place: String },
+    /// A directory would be copied onto something that is not a directory.
+    #[error("cannot copy the directory {path} to {target}: it exists and is not a directory (remove it first or pick another destination)")]
+    NotADirectory { path: String, target: String },
+    /// An ADD archive could not be read or unpacked.
+    #[error("{path}: {message}")]
+    Archive { path: String, message: String },
+    /// A file operation failed on `path`.
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+}
+
+/// Wraps an I/O error with the path (as written or in the image) it concerns.
+fn io_at(path: impl std::fmt::Display) -> impl FnOnce(io::Error) -> CopyError {
+    let path = path.to_string();
+    move |source| CopyError::Io { path, source }
+}
+
 /// Where COPY reads from.
 #[derive(Debug)]
 pub struct CopyFrom<'a> {
@@ -127,7 +159,7 @@ fn pivot(src: &str) -> (String, String) {
 
 /// The paths below `root` matching `pattern` component by component (fsutil's
 /// `ResolveWildcards`), sorted, skipping what `.dockerignore` leaves out of the context.
-fn resolve_wildcards(root: &Path, pattern: &str, ignore: Option<&DockerIgnore>) -> Result<Vec<String>, String> {
+fn resolve_wildcards(root: &Path, pattern: &str, ignore: Option<&DockerIgnore>) -> Result<Vec<String>, CopyError> {
     let mut found = vec![String::new()];
     for comp in pattern.split('/') {
         let mut next = Vec::new();
@@ -145,7 +177,7 @@ fn resolve_wildcards(root: &Path, pattern: &str, ignore: Option<&DockerIgnore>) 
             let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
             names.sort();
             for name in names {
-                if filepath_match::matches(comp, &name).map_err(|e| format!("invalid pattern {pattern:?}: {e}"))? {
+                if filepath_match::matches(comp, &name).map_err(|e| CopyError::Pattern { pattern: pattern.to_string(), message: e.to_string() })? {
                     next.push(join_rel(dir, &name));
                 }
             }
@@ -156,12 +188,12 @@ fn resolve_wildcards(root: &Path, pattern: &str, ignore: Option<&DockerIgnore>) 
 }
 
 /// The `--exclude` patterns of `req`, parsed.
-fn exclude_patterns(req: &CopyRequest) -> Result<DockerIgnore, String> {
-    DockerIgnore::from_patterns(&req.exclude).map_err(|e| format!("invalid --exclude pattern {:?}: {}", e.pattern, e.message))
+fn exclude_patterns(req: &CopyRequest) -> Result<DockerIgnore, CopyError> {
+    DockerIgnore::from_patterns(&req.exclude).map_err(|e| CopyError::Exclude { pattern: e.pattern, message: e.message })
 }
 
 /// The source paths `req` names in `from`, wildcards resolved, in copy order.
-fn items(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<Vec<Item>, String> {
+fn items(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<Vec<Item>, CopyError> {
     let mut items: Vec<Item> = Vec::new();
     for src in &req.sources {
         let (dropped, cleaned) = pivot(src);
@@ -183,7 +215,7 @@ fn items(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<Vec<Item>, String> {
             }
         } else {
             if from.ignore.is_some_and(|ig| ig.is_excluded(&cleaned)) {
-                return Err(format!("{src}: not found: the path is excluded by .dockerignore (remove it from .dockerignore or from this instruction)"));
+                return Err(CopyError::Excluded { path: src.clone() });
             }
             items.push(Item { keep: keep_of(&cleaned), base: parent_of(&cleaned), rel: cleaned });
         }
@@ -192,7 +224,7 @@ fn items(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<Vec<Item>, String> {
 }
 
 /// Performs the copy into `rootfs`; returns the in-image paths written (top level of each source).
-pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec<String>, String> {
+pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec<String>, CopyError> {
     let excludes = exclude_patterns(req)?;
     let dest_abs = absolute_dest(&req.dest, &req.workdir);
     let items = items(from, req)?;
@@ -205,14 +237,13 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
     let ctx = Ctx { from, req, excludes: &excludes, keep_existing: None };
     for item in &items {
-        let source = resolve_in_root(from.root, &item.rel).map_err(|e| format!("{}: {e}", item.rel))?;
-        let meta = std::fs::metadata(&source)
-            .map_err(|_| format!("{}: file not found in the {} (check the path, and that .dockerignore keeps it)", show(&item.rel), where_from(from)))?;
+        let source = resolve_in_root(from.root, &item.rel).map_err(io_at(&item.rel))?;
+        let meta = std::fs::metadata(&source).map_err(|_| CopyError::NotFound { path: show(&item.rel).to_string(), place: where_from(from).to_string() })?;
         if excludes_top(&ctx, item) {
             continue;
         }
         if req.parents && !item.keep.is_empty() {
-            make_parent_copies(&ctx, rootfs, &dest_dir, item).map_err(|e| format!("{}: {e}", item.rel))?;
+            make_parent_copies(&ctx, rootfs, &dest_dir, item).map_err(io_at(&item.rel))?;
         }
         let archive = req.unpack_archives && meta.is_file() && crate::context::archive::is_tar_archive(&source);
         let target_in_image = if meta.is_dir() || archive {
@@ -227,34 +258,34 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
                 dest_dir.clone()
             }
         };
-        make_parents(rootfs, &target_in_image, req.owner, created_dir_mode(req), req.link).map_err(|e| format!("{target_in_image}: {e}"))?;
+        make_parents(rootfs, &target_in_image, req.owner, created_dir_mode(req), req.link).map_err(io_at(&target_in_image))?;
         if req.link && (meta.is_dir() || archive) {
-            replace_symlink_with_dir(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
+            replace_symlink_with_dir(rootfs, &target_in_image).map_err(io_at(&target_in_image))?;
         }
         if archive {
-            let target = resolve_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
-            ensure_dir(&target, req.owner).map_err(|e| format!("{target_in_image}: {e}"))?;
-            unpack_archive(&source, &target, rootfs, req.owner, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
+            let target = resolve_in_root(rootfs, &target_in_image).map_err(io_at(&target_in_image))?;
+            ensure_dir(&target, req.owner).map_err(io_at(&target_in_image))?;
+            unpack_archive(&source, &target, rootfs, req.owner, &mut links).map_err(|message| CopyError::Archive { path: show(&item.rel).to_string(), message })?;
         } else if meta.is_dir() {
-            let target = resolve_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
+            let target = resolve_in_root(rootfs, &target_in_image).map_err(io_at(&target_in_image))?;
             let created = match std::fs::symlink_metadata(&target) {
                 Ok(m) if m.is_dir() => false,
                 // fsutil's copier refuses too: BuildKit fails with "cannot copy to non-directory".
-                Ok(_) => return Err(format!("cannot copy the directory {} to {target_in_image}: it exists and is not a directory (remove it first or pick another destination)", show(&item.rel))),
+                Ok(_) => return Err(CopyError::NotADirectory { path: show(&item.rel).to_string(), target: target_in_image }),
                 Err(_) => true,
             };
             // fsutil's prepareTargetDir: a missing destination is made by MkdirAll, as its
             // parents are (mode 0755 or --chmod, owner --chown or root), never after the source.
             if created {
-                std::fs::create_dir(&target).map_err(|e| format!("{target_in_image}: {e}"))?;
-                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(created_dir_mode(req))).map_err(|e| format!("{target_in_image}: {e}"))?;
-                chown(&target, req.owner.unwrap_or((0, 0))).map_err(|e| format!("{target_in_image}: {e}"))?;
+                std::fs::create_dir(&target).map_err(io_at(&target_in_image))?;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(created_dir_mode(req))).map_err(io_at(&target_in_image))?;
+                chown(&target, req.owner.unwrap_or((0, 0))).map_err(io_at(&target_in_image))?;
             }
             let mut pending = Vec::new();
-            copy_children(&ctx, &source, &target, &item.rel, "", &mut pending, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
+            copy_children(&ctx, &source, &target, &item.rel, "", &mut pending, &mut links).map_err(io_at(show(&item.rel)))?;
         } else {
-            let target = resolve_parent_in_root(rootfs, &target_in_image).map_err(|e| format!("{target_in_image}: {e}"))?;
-            copy_entry(&ctx, &source, &target, &mut links).map_err(|e| format!("{}: {e}", show(&item.rel)))?;
+            let target = resolve_parent_in_root(rootfs, &target_in_image).map_err(io_at(&target_in_image))?;
+            copy_entry(&ctx, &source, &target, &mut links).map_err(io_at(show(&item.rel)))?;
         }
         written.push(if target_in_image.is_empty() { "/".to_string() } else { target_in_image });
     }
@@ -332,7 +363,7 @@ fn unpack_archive(source: &Path, target: &Path, rootfs: &Path, owner: Option<(u3
     let result = (|| {
         let rootless = !nix::unistd::geteuid().is_root();
         let explicit = crate::context::archive::entry_names(source).map_err(|e| format!("reading {}: {e}", source.display()))?;
-        crate::context::archive::extract(source, &scratch, rootless)?;
+        crate::context::archive::extract(source, &scratch, rootless).map_err(|e| e.to_string())?;
         // Entries get the --chown owner; directories the archive only implies are root's 0755
         // and leave existing directories as they are (BuildKit's applyRootArchive).
         let mut implied = std::collections::HashSet::new();

@@ -33,12 +33,12 @@ pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruc
 }
 
 /// Builds an error for `inst` at its line.
-pub(crate) fn fail(b: &dyn StepContext, inst: &Instruction, message: impl Into<String>) -> BuildError {
+pub(crate) fn fail(b: &dyn StepContext, inst: &Instruction, message: impl std::fmt::Display) -> BuildError {
     BuildError::Instruction {
         file: b.file_name().to_string(),
         line: inst.span.start_line,
         instruction: inst.kind.keyword().to_string(),
-        message: message.into(),
+        message: message.to_string(),
     }
 }
 

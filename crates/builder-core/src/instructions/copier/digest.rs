@@ -6,7 +6,7 @@
 //! is copied (an excluded directory entered for a possible exception), it counts it: a
 //! digest may change when the copy would not, never the other way round.
 
-use super::{excludes_top, exclude_patterns, items, resolve_in_root, Ctx, CopyFrom, CopyRequest};
+use super::{excludes_top, exclude_patterns, items, resolve_in_root, Ctx, CopyError, CopyFrom, CopyRequest};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -15,7 +15,7 @@ use std::path::Path;
 
 /// The digest of the sources `req` copies out of `from` (`req.owner` should be None: a
 /// `--chown` is part of the instruction's text, and resolving it needs the rootfs).
-pub fn source_digest(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<String, String> {
+pub fn source_digest(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<String, CopyError> {
     let excludes = exclude_patterns(req)?;
     let ctx = Ctx { from, req, excludes: &excludes, keep_existing: None };
     let mut h = Sha256::new();
@@ -27,12 +27,12 @@ pub fn source_digest(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<String, S
             field(&mut h, b"excluded");
             continue;
         }
-        let source = resolve_in_root(from.root, &item.rel).map_err(|e| format!("{}: {e}", item.rel))?;
+        let source = resolve_in_root(from.root, &item.rel).map_err(|source| CopyError::Io { path: item.rel.clone(), source })?;
         // A source named through a symlink is followed, as the copy follows it.
-        let meta = std::fs::metadata(&source).map_err(|_| format!("{}: file not found", if item.rel.is_empty() { "." } else { &item.rel }))?;
+        let meta = std::fs::metadata(&source).map_err(|_| CopyError::NotFound { path: if item.rel.is_empty() { ".".into() } else { item.rel.clone() }, place: "source".into() })?;
         let walked = entry(&mut h, &ctx, &source, &item.rel, &meta, &mut links)
             .and_then(|()| if meta.is_dir() { children(&mut h, &ctx, &source, &item.rel, "", &mut links) } else { Ok(()) });
-        walked.map_err(|e| format!("{}: {e}", item.rel))?;
+        walked.map_err(|source| CopyError::Io { path: item.rel.clone(), source })?;
     }
     Ok(hex::encode(h.finalize()))
 }

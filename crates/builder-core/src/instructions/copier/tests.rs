@@ -37,7 +37,7 @@ fn fixture() -> Fixture {
 
 fn run(f: &Fixture, ignore: Option<&DockerIgnore>, req: CopyRequest) -> Result<Vec<String>, String> {
     let from = CopyFrom { root: &f.ctx, ignore, is_rootfs: false };
-    copy(&from, &req, &f.rootfs)
+    copy(&from, &req, &f.rootfs).map_err(|e| e.to_string())
 }
 
 fn req(sources: &[&str], dest: &str) -> CopyRequest {

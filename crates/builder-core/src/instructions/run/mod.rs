@@ -244,7 +244,7 @@ fn run_key(
     cwd: &str,
     bind_sources: &[(String, BindSource)],
 ) -> Result<crate::cache::CacheKey, BuildError> {
-    let run_json = serde_json::to_vec(run).map_err(|e| BuildError::Options(format!("cache key: {e}")))?;
+    let run_json = serde_json::to_vec(run).map_err(|e| BuildError::Internal(format!("cannot serialise RUN for its cache key: {e}")))?;
     let argv_text = argv.join("\0");
     let env_text: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     // The USER as written: what it resolves to is decided by the files the key already covers.
