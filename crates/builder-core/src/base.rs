@@ -10,8 +10,6 @@ use strata_snapshot::BlobStore;
 /// A pulled image: its config and layers (blobs in the store, or known to the client by where they are).
 #[derive(Debug, Clone)]
 pub struct PulledBase {
-    /// The reference it was pulled by.
-    pub reference: Reference,
     /// Manifest digest.
     pub digest: String,
     /// Parsed config.
@@ -76,7 +74,7 @@ impl BaseImages {
             client.add_mount_source(&desc.digest, &r);
             layers.push(ImageLayer { digest: desc.digest.clone(), diff_id: diff_id.clone(), size: desc.size, media_type: desc.media_type.clone() });
         }
-        let pulled = PulledBase { reference: r, digest: image.digest, config, layers };
+        let pulled = PulledBase { digest: image.digest, config, layers };
         self.pulled.insert(key, pulled.clone());
         Ok(pulled)
     }

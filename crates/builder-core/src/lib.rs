@@ -13,30 +13,30 @@
 //! # Ok(()) }
 //! ```
 
-pub mod base;
-pub mod build;
+pub(crate) mod base;
+pub(crate) mod build;
 mod build_steps;
 #[cfg(test)]
 mod fake_steps;
-pub mod build_root;
-pub mod cache;
+pub(crate) mod build_root;
+pub(crate) mod cache;
 mod cancel;
-pub mod clock;
-pub mod context;
+pub(crate) mod clock;
+pub(crate) mod context;
 pub mod error;
 pub mod exec;
 mod host_name;
-pub mod isolation_choice;
+pub(crate) mod isolation_choice;
 pub mod image;
-pub mod instructions;
+pub(crate) mod instructions;
 pub mod options;
-pub mod output;
+pub(crate) mod output;
 pub mod progress;
-pub mod rootfs;
+pub(crate) mod rootfs;
 pub mod secrets;
-pub mod stage;
+pub(crate) mod stage;
 mod step_context;
-pub mod user;
+pub(crate) mod user;
 mod work_dir;
 
 pub use build::{build, BuildOutput};

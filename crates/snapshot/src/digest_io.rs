@@ -63,11 +63,6 @@ impl<W: Write> HashingWriter<W> {
     pub fn finish(self) -> (W, String, u64) {
         (self.inner, format_sha256(self.hasher), self.count)
     }
-
-    /// The inner writer.
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.inner
-    }
 }
 
 impl<W: Write> Write for HashingWriter<W> {

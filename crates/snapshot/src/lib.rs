@@ -14,28 +14,28 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod blobstore;
+pub(crate) mod blobstore;
 pub mod compression;
-pub mod cpus;
-pub mod diff;
-pub mod dircursor;
-pub mod digest_io;
-pub mod error;
-pub mod fasthash;
-pub mod layer;
+pub(crate) mod cpus;
+pub(crate) mod diff;
+pub(crate) mod dircursor;
+pub(crate) mod digest_io;
+pub(crate) mod error;
+pub(crate) mod fasthash;
+pub(crate) mod layer;
 pub mod mounts;
-pub mod pargzip;
-pub mod readahead;
+pub(crate) mod pargzip;
+pub(crate) mod readahead;
 pub mod rootdir;
 pub mod tarwriter;
-pub mod unpack;
-pub mod walk;
-pub mod whiteout;
+pub(crate) mod unpack;
+pub(crate) mod walk;
+pub(crate) mod whiteout;
 
 pub use blobstore::{is_sha256_digest, BlobStore, BlobWriter};
 pub use cpus::cpu_budget;
-pub use diff::{Change, Changes, SnapshotMode, SnapshotOptions, Snapshotter};
+pub use diff::{Change, Changes, ContentHashes, SnapshotMode, SnapshotOptions, Snapshotter};
 pub use error::Error;
 pub use layer::{Compression, LayerInfo, LayerOptions, write_layer};
 pub use rootdir::KeepPaths;
-pub use unpack::{LayerSizeLimit, UnpackOptions, UnpackStats, unpack_layer};
+pub use unpack::{LayerSizeLimit, RATIO_FLOOR, UnpackOptions, UnpackStats, unpack_layer};

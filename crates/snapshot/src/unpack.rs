@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 /// and the stream is written to disk as it is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LayerSizeLimit {
-    /// At most this many times the compressed size, but never less than [`RATIO_FLOOR`] bytes
+    /// At most this many times the compressed size, but never less than [`crate::RATIO_FLOOR`] bytes
     /// (small layers holding a file of zeros stay fine).
     Ratio(u64),
     /// At most this many bytes.

@@ -69,11 +69,6 @@ impl LayerCache {
         Self { dir, repo, ttl, pending: Vec::new() }
     }
 
-    /// The cache repository, if any.
-    pub fn repo(&self) -> Option<&Reference> {
-        self.repo.as_ref()
-    }
-
     fn fresh(&self, created: i64) -> bool {
         crate::clock::now_secs().saturating_sub(created) <= i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)
     }

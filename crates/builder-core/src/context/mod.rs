@@ -31,6 +31,7 @@ pub struct BuildContext {
 impl BuildContext {
     /// Opens the context `root` (a directory, or a tar archive unpacked under the system temp
     /// dir); see [`BuildContext::open_in`].
+    #[cfg(test)]
     pub fn open(root: &Path, dockerfile: &Path) -> Result<Self, BuildError> {
         Self::open_in(root, dockerfile, &std::env::temp_dir())
     }

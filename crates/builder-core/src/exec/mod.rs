@@ -17,7 +17,7 @@ mod seccomp;
 mod stubs;
 pub mod userns;
 
-pub use chroot::{run_chroot, run_none};
+pub(crate) use chroot::{run_chroot, run_none};
 pub use container::{check_none_isolation, running_in_container};
 pub use probe::can_create_namespaces;
 pub use userns::{enter_user_namespace_if_needed, in_user_namespace};
@@ -29,7 +29,7 @@ use std::path::PathBuf;
 pub struct RunSpec {
     /// The rootfs directory the command sees as `/`.
     pub rootfs: PathBuf,
-    /// argv; argv[0] is looked up in the image's PATH when it has no `/`.
+    /// argv; `argv[0]` is looked up in the image's PATH when it has no `/`.
     pub argv: Vec<String>,
     /// The complete environment.
     pub env: Vec<(String, String)>,
