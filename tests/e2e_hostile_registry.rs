@@ -413,3 +413,49 @@ fn an_endless_or_oversized_aws_answer_is_cut_off() {
     }
     eprintln!("{}", report.join("\n"));
 }
+
+/// The region each AWS call is signed for (the SigV4 credential scope of its Authorization
+/// header): a registry's token comes from the region in its name, the STS session of an assumed
+/// role from PLUGIN_REGION, as kaniko-ecr has it.
+#[test]
+fn each_ecr_registry_gets_its_token_from_its_own_region() {
+    const WEST: &str = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
+    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {WEST}/hostile/base:t\n")).expect("write Dockerfile");
+    let ctx_s = ctx.display().to_string();
+    let dockerfile = ctx.join("Dockerfile").display().to_string();
+    let scope = |seen: &Seen| seen.authorization.as_deref().and_then(|a| a.split("Credential=").nth(1)).and_then(|c| c.split('/').nth(2)).map(str::to_string);
+    for role in [false, true] {
+        // An answer that is no token: the build stops after the first AWS call, which is enough.
+        let aws = hostile_aws(Body::Bytes(b"{}".to_vec()));
+        let map = format!("{WEST}={}", aws.addr);
+        let mut envs = vec![
+            ("PLUGIN_REGISTRY", WEST),
+            ("PLUGIN_REPO", "hostile/app"),
+            ("PLUGIN_TAGS", "t"),
+            ("PLUGIN_NO_PUSH", "true"),
+            ("PLUGIN_REGION", "eu-central-1"),
+            ("PLUGIN_ACCESS_KEY", "AKIASTRATAHOSTILE"),
+            ("PLUGIN_SECRET_KEY", "strata-hostile-secret-key"),
+            ("PLUGIN_CONTEXT", ctx_s.as_str()),
+            ("PLUGIN_DOCKERFILE", dockerfile.as_str()),
+            ("PLUGIN_INSECURE_REGISTRY", aws.addr.as_str()),
+            ("STRATA_REGISTRY_MAP", map.as_str()),
+        ];
+        if role {
+            envs.push(("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/strata-region"));
+        }
+        let (run, _, _) = with_hostile_aws(dir.path(), &aws.addr, true, &[], &envs);
+        assert!(!run.ok, "the answer holds no token: {}", run.stderr);
+        let posts: Vec<Seen> = aws.requests().into_iter().filter(|s| s.method == "POST").collect();
+        let first = posts.first().unwrap_or_else(|| panic!("no AWS call was made:\n{}", run.stderr));
+        if role {
+            assert_eq!(scope(first).as_deref(), Some("eu-central-1"), "the STS session is in PLUGIN_REGION: {:?}", first.authorization);
+        } else {
+            assert_eq!(scope(first).as_deref(), Some("us-west-2"), "GetAuthorizationToken goes to the registry's region, not PLUGIN_REGION: {:?}", first.authorization);
+        }
+    }
+}

@@ -139,45 +139,57 @@ fn a_failing_build_leaves_no_tarball() {
     assert!(left.is_empty(), "a failed build left {left:?} beside the tar path");
 }
 
+/// Both spellings of build-only and of the tarball path: kaniko's (`PLUGIN_NO_PUSH`,
+/// `PLUGIN_TAR_PATH`) and drone-docker's / Harness's (`PLUGIN_DRY_RUN`,
+/// `PLUGIN_DESTINATION_TAR_PATH`): the tarball is written, tagged REGISTRY/REPO:TAG, reported in
+/// DRONE_OUTPUT, and nothing is pushed.
 #[test]
 fn plugin_tar_path_writes_the_tarball_and_reports_it() {
     let Some(env) = test_env("plugin_tar_path_writes_the_tarball_and_reports_it") else { return };
-    let work = tempfile::tempdir().expect("tempdir");
-    let ctx = work.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::write(ctx.join("Dockerfile"), "ARG BASE\nFROM $BASE\nRUN echo plugin > /plugin\n").expect("write Dockerfile");
-    std::fs::create_dir_all(work.path().join("docker-config")).expect("mkdir docker-config");
-    let tar = work.path().join("image.tar");
-    let drone_output = work.path().join("drone-output.env");
-    // Plugin mode: no arguments, only PLUGIN_* settings (the developer's own are removed).
-    let mut cmd = Command::new(strata_bin());
-    cmd.current_dir(&ctx);
-    for (k, _) in std::env::vars() {
-        if ["PLUGIN_", "AWS_", "DRONE_", "DOCKER_"].iter().any(|p| k.starts_with(p)) {
-            cmd.env_remove(k);
+    for (no_push, tar_key, repo) in [("PLUGIN_NO_PUSH", "PLUGIN_TAR_PATH", "e2e/outputs-plugin"), ("PLUGIN_DRY_RUN", "PLUGIN_DESTINATION_TAR_PATH", "e2e/outputs-plugin-dry-run")] {
+        let work = tempfile::tempdir().expect("tempdir");
+        let ctx = work.path().join("ctx");
+        std::fs::create_dir_all(&ctx).expect("mkdir ctx");
+        std::fs::write(ctx.join("Dockerfile"), "ARG BASE\nFROM $BASE\nRUN echo plugin > /plugin\n").expect("write Dockerfile");
+        std::fs::create_dir_all(work.path().join("docker-config")).expect("mkdir docker-config");
+        let tar = work.path().join("image.tar");
+        let drone_output = work.path().join("drone-output.env");
+        // Plugin mode: no arguments, only PLUGIN_* settings (the developer's own are removed).
+        let mut cmd = Command::new(strata_bin());
+        cmd.current_dir(&ctx);
+        for (k, _) in std::env::vars() {
+            if ["PLUGIN_", "AWS_", "DRONE_", "DOCKER_"].iter().any(|p| k.starts_with(p)) {
+                cmd.env_remove(k);
+            }
         }
+        let out = cmd
+            .env("DOCKER_CONFIG", work.path().join("docker-config"))
+            .env("STRATA_WORK_DIR", work.path().join("work"))
+            .env("PLUGIN_REGISTRY", &env.registry_http)
+            .env("PLUGIN_REPO", repo)
+            .env("PLUGIN_TAGS", "v1")
+            .env(no_push, "true")
+            .env("PLUGIN_INSECURE_REGISTRY", &env.registry_http)
+            .env("PLUGIN_BUILD_ARGS", format!("BASE={}", env.base_busybox))
+            .env(tar_key, &tar)
+            .env("DRONE_OUTPUT", &drone_output)
+            .output()
+            .expect("run strata");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{no_push} {tar_key}: strata failed: {stderr}");
+        assert!(!stderr.contains("accepted but ignored"), "{stderr}");
+        let manifest_json: Value = serde_json::from_slice(&tar_member(&tar, "manifest.json")).expect("manifest.json is JSON");
+        assert_eq!(manifest_json[0]["RepoTags"], serde_json::json!([format!("{}/{repo}:v1", env.registry_http)]));
+        let digest = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let dotenv = std::fs::read_to_string(&drone_output).expect("DRONE_OUTPUT written");
+        assert_eq!(dotenv, format!("IMAGE_TAR_PATH=\"{}\"\ndigest=\"{digest}\"\n", tar.display()));
+        let pushed = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{}/{repo}:v1", env.registry_http))
+            .output()
+            .expect("run skopeo");
+        assert!(!pushed.status.success(), "{no_push}: nothing is pushed");
     }
-    let out = cmd
-        .env("DOCKER_CONFIG", work.path().join("docker-config"))
-        .env("STRATA_WORK_DIR", work.path().join("work"))
-        .env("PLUGIN_REGISTRY", &env.registry_http)
-        .env("PLUGIN_REPO", "e2e/outputs-plugin")
-        .env("PLUGIN_TAGS", "v1")
-        .env("PLUGIN_NO_PUSH", "true")
-        .env("PLUGIN_INSECURE_REGISTRY", &env.registry_http)
-        .env("PLUGIN_BUILD_ARGS", format!("BASE={}", env.base_busybox))
-        .env("PLUGIN_TAR_PATH", &tar)
-        .env("DRONE_OUTPUT", &drone_output)
-        .output()
-        .expect("run strata");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "strata failed: {stderr}");
-    assert!(!stderr.contains("PLUGIN_TAR_PATH is accepted but ignored"), "{stderr}");
-    let manifest_json: Value = serde_json::from_slice(&tar_member(&tar, "manifest.json")).expect("manifest.json is JSON");
-    assert_eq!(manifest_json[0]["RepoTags"], serde_json::json!([format!("{}/e2e/outputs-plugin:v1", env.registry_http)]));
-    let digest = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let dotenv = std::fs::read_to_string(&drone_output).expect("DRONE_OUTPUT written");
-    assert_eq!(dotenv, format!("IMAGE_TAR_PATH=\"{}\"\ndigest=\"{digest}\"\n", tar.display()));
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

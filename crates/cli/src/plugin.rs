@@ -162,7 +162,8 @@ fn read_settings() -> anyhow::Result<Plan> {
 
     let registry = var("PLUGIN_REGISTRY").unwrap_or_default().trim_end_matches('/').to_string();
     let repo = var("PLUGIN_REPO").unwrap_or_default();
-    let no_push = flag("PLUGIN_NO_PUSH")?;
+    // PLUGIN_DRY_RUN is drone-docker's and buildah-ecr's spelling of "build only".
+    let no_push = flag("PLUGIN_NO_PUSH")? || flag("PLUGIN_DRY_RUN")?;
     if !no_push && repo.is_empty() {
         bail!("PLUGIN_REPO is not set: name the repository to push to (or set PLUGIN_NO_PUSH=true)");
     }
@@ -253,7 +254,8 @@ fn read_settings() -> anyhow::Result<Plan> {
     if let Some(p) = var("PLUGIN_OCI_LAYOUT_PATH") {
         push("--oci-layout-path", p);
     }
-    let tar_path = var("PLUGIN_TAR_PATH");
+    // PLUGIN_DESTINATION_TAR_PATH: the same setting's spelling in kaniko-ecr and Harness's docs.
+    let tar_path = first(&["PLUGIN_TAR_PATH", "PLUGIN_DESTINATION_TAR_PATH"]);
     if let Some(p) = &tar_path {
         push("--tar-path", p.clone());
         // Nothing is pushed with PLUGIN_NO_PUSH, but the tarball still loads as REPO:TAG.
@@ -296,8 +298,10 @@ fn read_settings() -> anyhow::Result<Plan> {
     if flag("PLUGIN_IGNORE_VAR_RUN")? {
         push("--ignore-path", "/var/run".to_string());
     }
+    if no_push {
+        argv.push("--no-push".into());
+    }
     for (key, flag_name) in [
-        ("PLUGIN_NO_PUSH", "--no-push"),
         ("PLUGIN_ENABLE_CACHE", "--cache"),
         ("PLUGIN_INSECURE", "--insecure"),
         ("PLUGIN_SKIP_TLS_VERIFY", "--skip-tls-verify"),

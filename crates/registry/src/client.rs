@@ -24,7 +24,8 @@ impl std::fmt::Debug for Credentials {
 /// ECR settings (used only with the `ecr` feature, for `*.dkr.ecr.*.amazonaws.com` registries).
 #[derive(Debug, Clone, Default)]
 pub struct EcrOptions {
-    /// AWS region; taken from the registry host when absent.
+    /// AWS region of the STS session and of repository creation (kaniko-ecr's `PLUGIN_REGION`);
+    /// the registry host's when absent. Tokens always come from each registry's own region.
     pub region: Option<String>,
     /// Role to assume before asking for a token.
     pub assume_role: Option<String>,

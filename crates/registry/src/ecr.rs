@@ -31,12 +31,18 @@ fn sdk_error(registry: &str, action: &str, what: &str, e: &(dyn std::error::Erro
     ecr_error(registry, action, if what.is_empty() { message } else { format!("{what}: {message}") })
 }
 
-/// aws-config's default chain for `host`'s region (or the configured one), every HTTP answer
-/// capped at [`crate::limits::MAX_AWS_ANSWER_BYTES`] (the capped client serves the credential
-/// providers, STS and ECR alike), through an assumed role when one is configured.
-async fn sdk_config(client: &Client, registry: &str, host: &EcrHost) -> Result<aws_config::SdkConfig, Error> {
+/// The region of the STS session and of repository settings: the configured one (kaniko-ecr's
+/// `PLUGIN_REGION`), else the registry host's.
+fn settings_region(client: &Client, host: &EcrHost) -> Region {
+    Region::new(client.opts.ecr.region.clone().unwrap_or_else(|| host.region.clone()))
+}
+
+/// aws-config's default chain with ECR calls in `region`, every HTTP answer capped at
+/// [`crate::limits::MAX_AWS_ANSWER_BYTES`] (the capped client serves the credential
+/// providers, STS and ECR alike), through an assumed role when one is configured (its STS
+/// session in [`settings_region`]).
+async fn sdk_config(client: &Client, registry: &str, host: &EcrHost, region: Region) -> Result<aws_config::SdkConfig, Error> {
     let o = &client.opts.ecr;
-    let region = Region::new(o.region.clone().unwrap_or_else(|| host.region.clone()));
     let http = crate::ecr_http::capped_client()
         .ok_or_else(|| ecr_error(registry, "configuration", "the AWS SDK was built without an HTTPS client".into()))?;
     let base = aws_config::defaults(BehaviorVersion::latest())
@@ -47,7 +53,7 @@ async fn sdk_config(client: &Client, registry: &str, host: &EcrHost) -> Result<a
         .with_subscriber(quiet())
         .await;
     let Some(role) = o.assume_role.as_deref().filter(|r| !r.is_empty()) else { return Ok(base) };
-    let mut b = aws_config::sts::AssumeRoleProvider::builder(role).session_name("strata").region(region).configure(&base);
+    let mut b = aws_config::sts::AssumeRoleProvider::builder(role).session_name("strata").region(settings_region(client, host)).configure(&base);
     if let Some(x) = o.external_id.as_deref().filter(|x| !x.is_empty()) {
         b = b.external_id(x);
     }
@@ -56,11 +62,13 @@ async fn sdk_config(client: &Client, registry: &str, host: &EcrHost) -> Result<a
     Ok(base.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build())
 }
 
-/// Username and password for `registry` from GetAuthorizationToken. The token's expiry is not
+/// Username and password for `registry` from GetAuthorizationToken, asked in the region the
+/// registry's name gives (`FROM <acct>.dkr.ecr.eu-west-1...` in a build configured for
+/// us-east-1 still gets eu-west-1's token). The token's expiry is not
 /// consulted (moto's is fixed in 2015): the client keeps it for the build and fetches a new one
 /// once if the registry answers 401.
 pub(crate) async fn credentials(client: &Client, registry: &str, host: &EcrHost) -> Result<Credentials, Error> {
-    let conf = sdk_config(client, registry, host).await?;
+    let conf = sdk_config(client, registry, host, Region::new(host.region.clone())).await?;
     let ecr = aws_sdk_ecr::Client::new(&conf);
     let out = ecr
         .get_authorization_token()
@@ -94,7 +102,8 @@ pub(crate) async fn ensure_repository(client: &Client, registry: &str, repositor
         return Ok(());
     }
     let Some(host) = crate::ecr_host::parse(registry) else { return Ok(()) };
-    let conf = sdk_config(client, registry, &host).await?;
+    // As kaniko-ecr: repositories are created in the configured region.
+    let conf = sdk_config(client, registry, &host, settings_region(client, &host)).await?;
     let ecr = aws_sdk_ecr::Client::new(&conf);
     let described = ecr.describe_repositories().registry_id(&host.account).repository_names(repository).send().with_subscriber(quiet()).await;
     match described {
