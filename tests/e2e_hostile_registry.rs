@@ -459,3 +459,57 @@ fn each_ecr_registry_gets_its_token_from_its_own_region() {
         }
     }
 }
+
+/// An STS answer strata cannot use (a bad `Expiration`) that carries credentials: neither the
+/// error nor any log line, at any verbosity, shows the secret key or the session token.
+#[test]
+fn an_unparsable_sts_answer_never_prints_its_credentials() {
+    const SECRET: &str = "strataLeakedSecretAccessKey0123456789abcd";
+    const TOKEN: &str = "strataLeakedSessionTokenFwoGZXIvYXdzEJr";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
+    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {ECR_HOST}/hostile/base:t\n")).expect("write Dockerfile");
+    let ctx_s = ctx.display().to_string();
+    let dockerfile = ctx.join("Dockerfile").display().to_string();
+    let answer = format!(
+        "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleResult><Credentials>\
+         <AccessKeyId>ASIASTRATALEAKED</AccessKeyId><SecretAccessKey>{SECRET}</SecretAccessKey>\
+         <SessionToken>{TOKEN}</SessionToken><Expiration>not-a-date</Expiration></Credentials>\
+         <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/r/strata</Arn><AssumedRoleId>AROA:strata</AssumedRoleId></AssumedRoleUser>\
+         </AssumeRoleResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleResponse>"
+    );
+    for verbosity in ["info", "debug", "trace"] {
+        let aws = HostileServer::start({
+            let answer = answer.clone();
+            move |req: &Seen| match (req.method.as_str(), req.target.as_str()) {
+                ("POST", "/") => Reply::new(200, Body::Bytes(answer.clone().into_bytes())).header("Content-Type", "text/xml"),
+                _ => Reply::new(401, Body::Bytes(Vec::new())).header("WWW-Authenticate", "Basic realm=\"hostile-ecr\""),
+            }
+        })
+        .expect("start the hostile STS endpoint");
+        let map = format!("{ECR_HOST}={}", aws.addr);
+        let envs = [
+            ("PLUGIN_REGISTRY", ECR_HOST),
+            ("PLUGIN_REPO", "hostile/app"),
+            ("PLUGIN_TAGS", "t"),
+            ("PLUGIN_NO_PUSH", "true"),
+            ("PLUGIN_REGION", "us-east-1"),
+            ("PLUGIN_ACCESS_KEY", "AKIASTRATAHOSTILE"),
+            ("PLUGIN_SECRET_KEY", "strata-hostile-secret-key"),
+            ("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/strata-leak"),
+            ("PLUGIN_CONTEXT", ctx_s.as_str()),
+            ("PLUGIN_DOCKERFILE", dockerfile.as_str()),
+            ("PLUGIN_INSECURE_REGISTRY", aws.addr.as_str()),
+            ("PLUGIN_VERBOSITY", verbosity),
+            ("STRATA_REGISTRY_MAP", map.as_str()),
+        ];
+        let (run, _, _) = with_hostile_aws(dir.path(), &aws.addr, true, &[], &envs);
+        assert!(!run.ok, "{verbosity}: the build must fail:\n{}", run.stderr);
+        assert!(run.stderr.contains("AssumeRole") || run.stderr.contains("credentials"), "{verbosity}: the error says what failed:\n{}", run.stderr);
+        for leak in [SECRET, TOKEN, "strata-hostile-secret-key"] {
+            assert!(!run.stderr.contains(leak) && !run.stdout.contains(leak), "{verbosity}: {leak} printed:\n{}", run.stderr);
+        }
+    }
+}

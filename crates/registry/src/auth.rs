@@ -149,11 +149,60 @@ pub(crate) fn remember_secret(s: &str) {
 
 /// Replaces every known secret (and its base64 forms in Basic headers) in `text` with `<redacted>`.
 pub(crate) fn redact(text: &str) -> String {
-    let mut out = text.to_string();
+    let mut out = redact_credential_fields(text);
     if let Ok(v) = SECRETS.lock() {
         for s in v.iter() {
             if out.contains(s.as_str()) {
                 out = out.replace(s.as_str(), "<redacted>");
+            }
+        }
+    }
+    out
+}
+
+/// Names of fields whose values are credentials, in the XML and JSON answers of STS, ECR and
+/// token servers.
+const CREDENTIAL_FIELDS: &[&str] = &[
+    "SecretAccessKey",
+    "secretAccessKey",
+    "SessionToken",
+    "sessionToken",
+    "authorizationToken",
+    "token",
+    "access_token",
+    "refresh_token",
+    "password",
+    "Password",
+];
+
+/// `text` with the value of every credential field masked: `<SessionToken>…</SessionToken>`
+/// and `"token": "…"` (an answer strata could not parse may still be quoted in an error).
+pub(crate) fn redact_credential_fields(text: &str) -> String {
+    let mut out = text.to_string();
+    for name in CREDENTIAL_FIELDS {
+        // XML: <Name>value</Name>
+        let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+        let mut from = 0;
+        while let Some(i) = out[from..].find(&open).map(|i| i + from + open.len()) {
+            let Some(j) = out[i..].find(&close).map(|j| j + i) else { break };
+            out.replace_range(i..j, "<redacted>");
+            from = i + "<redacted>".len() + close.len();
+        }
+        // JSON: "name": "value" (also with escaped quotes, as a Debug dump shows it)
+        for quote in ["\"", "\\\""] {
+            let key = format!("{quote}{name}{quote}");
+            let mut from = 0;
+            while let Some(k) = out[from..].find(&key).map(|k| k + from + key.len()) {
+                let rest = &out[k..];
+                let trimmed = rest.trim_start_matches([' ', ':']);
+                if !rest.starts_with([' ', ':']) || !trimmed.starts_with(quote) {
+                    from = k;
+                    continue;
+                }
+                let start = k + (rest.len() - trimmed.len()) + quote.len();
+                let Some(end) = out[start..].find(quote).map(|e| e + start) else { break };
+                out.replace_range(start..end, "<redacted>");
+                from = start + "<redacted>".len() + quote.len();
             }
         }
     }
@@ -416,6 +465,21 @@ pub(crate) fn basic_header(c: &Credentials) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credential_fields_are_masked_in_xml_json_and_debug_dumps() {
+        let xml = "<Credentials><AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey>s3cr3t</SecretAccessKey><SessionToken>t0k</SessionToken></Credentials>";
+        assert_eq!(
+            super::redact_credential_fields(xml),
+            "<Credentials><AccessKeyId>ASIA1</AccessKeyId><SecretAccessKey><redacted></SecretAccessKey><SessionToken><redacted></SessionToken></Credentials>"
+        );
+        let json = r#"{"token": "abc", "access_token":"def", "expires_in": 300}"#;
+        assert_eq!(super::redact_credential_fields(json), r#"{"token": "<redacted>", "access_token":"<redacted>", "expires_in": 300}"#);
+        let debug = r#"body: b"{\"authorizationData\":[{\"authorizationToken\":\"QVdTOnBhc3M=\"}]}""#;
+        assert!(!super::redact_credential_fields(debug).contains("QVdTOnBhc3M="), "{}", super::redact_credential_fields(debug));
+        assert_eq!(super::redact_credential_fields("no secrets here"), "no secrets here");
+        assert_eq!(super::redact_credential_fields("<SessionToken>unclosed"), "<SessionToken>unclosed");
+    }
+
     use super::*;
 
     #[test]

@@ -7,7 +7,6 @@ use crate::ecr_host::EcrHost;
 use crate::{Client, Credentials, Error};
 use aws_config::BehaviorVersion;
 use aws_sdk_ecr::config::{Region, SharedCredentialsProvider};
-use aws_sdk_ecr::error::DisplayErrorContext;
 use base64::Engine as _;
 use tracing::instrument::WithSubscriber;
 
@@ -26,7 +25,7 @@ fn ecr_error(registry: &str, action: &str, message: String) -> Error {
 fn sdk_error(registry: &str, action: &str, what: &str, e: &(dyn std::error::Error + 'static)) -> Error {
     let message = match crate::ecr_http::answer_too_large(e) {
         Some(t) => t.to_string(),
-        None => format!("{}", DisplayErrorContext(e)),
+        None => error_chain(e),
     };
     ecr_error(registry, action, if what.is_empty() { message } else { format!("{what}: {message}") })
 }
@@ -35,6 +34,22 @@ fn sdk_error(registry: &str, action: &str, what: &str, e: &(dyn std::error::Erro
 /// `PLUGIN_REGION`), else the registry host's.
 fn settings_region(client: &Client, host: &EcrHost) -> Region {
     Region::new(client.opts.ecr.region.clone().unwrap_or_else(|| host.region.clone()))
+}
+
+/// The Display texts of `e` and its sources, joined. Never the SDK's Debug form
+/// (`DisplayErrorContext` appends it): that holds the raw HTTP answer, and an STS answer strata
+/// could not parse carries a secret key and a session token.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|p| p.ends_with(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
 }
 
 /// aws-config's default chain with ECR calls in `region`, every HTTP answer capped at
