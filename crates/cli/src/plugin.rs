@@ -104,6 +104,11 @@ struct RegistryTweaks {
     assume_role: Option<String>,
     external_id: Option<String>,
     create_repository: bool,
+    scan_on_push: bool,
+    tags_mutable: Option<bool>,
+    /// Lifecycle and repository policy texts, applied before the build.
+    lifecycle_policy: Option<String>,
+    repository_policy: Option<String>,
     ca_certs: Vec<PathBuf>,
     registry_ca_certs: Vec<(String, PathBuf)>,
     client_certs: Vec<(String, PathBuf, PathBuf)>,
@@ -337,7 +342,26 @@ fn read_settings() -> anyhow::Result<Plan> {
     // Harness names the role PLUGIN_USER_ROLE_ARN (the AWS connector's cross-account role).
     tweaks.assume_role = first(&["PLUGIN_ASSUME_ROLE", "PLUGIN_USER_ROLE_ARN"]);
     tweaks.external_id = first(&["PLUGIN_EXTERNAL_ID", "PLUGIN_USER_ROLE_EXTERNAL_ID"]);
-    tweaks.create_repository = !no_push && flag("PLUGIN_CREATE_REPOSITORY")?;
+    // drone-ecr reads ECR_CREATE_REPOSITORY too.
+    let create = flag("PLUGIN_CREATE_REPOSITORY")? || flag("ECR_CREATE_REPOSITORY")?;
+    tweaks.create_repository = create && (!no_push || var("PLUGIN_LIFECYCLE_POLICY").is_some() || var("PLUGIN_REPOSITORY_POLICY").is_some());
+    tweaks.scan_on_push = flag("PLUGIN_SCAN_ON_PUSH")?;
+    tweaks.tags_mutable = match var("PLUGIN_TAG_MUTABILITY").map(|v| v.to_ascii_uppercase()) {
+        None => None,
+        Some(v) if v == "MUTABLE" => Some(true),
+        Some(v) if v == "IMMUTABLE" => Some(false),
+        Some(v) => bail!("PLUGIN_TAG_MUTABILITY={v:?}: use MUTABLE or IMMUTABLE"),
+    };
+    // File paths, as drone-ecr and kaniko-ecr take them; applied also when nothing is pushed.
+    for (key, slot) in [("PLUGIN_LIFECYCLE_POLICY", &mut tweaks.lifecycle_policy), ("PLUGIN_REPOSITORY_POLICY", &mut tweaks.repository_policy)] {
+        if let Some(path) = var(key) {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("{key}={path:?}: cannot read the policy file (give the path of a JSON policy document)"))?;
+            if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+                bail!("{key}={path:?}: the file is not a JSON document (ECR takes a JSON policy)");
+            }
+            *slot = Some(text);
+        }
+    }
     for cert in list("PLUGIN_REGISTRY_CERTIFICATE").into_iter().chain(list("STRATA_REGISTRY_CERTIFICATE")) {
         match cert.split_once('=') {
             Some((host, path)) if !host.is_empty() => tweaks.registry_ca_certs.push((host.to_string(), PathBuf::from(path))),
@@ -360,8 +384,6 @@ fn read_settings() -> anyhow::Result<Plan> {
     let ignored: &[(&str, &str)] = &[
         ("PLUGIN_CACHE_DIR", "no base-image cache directory; strata keeps its own blob cache in its work dir"),
         ("PLUGIN_COMPRESSED_CACHING", "strata streams layers and never holds one in memory"),
-        ("PLUGIN_LIFECYCLE_POLICY", "strata does not upload ECR lifecycle policies"),
-        ("PLUGIN_REPOSITORY_POLICY", "strata does not upload ECR repository policies"),
         ("PLUGIN_INSECURE_PULL", "per-direction settings are not supported; use PLUGIN_INSECURE_REGISTRY for the base image registry"),
         ("PLUGIN_SKIP_TLS_VERIFY_PULL", "per-direction settings are not supported; use PLUGIN_SKIP_TLS_VERIFY"),
         ("PLUGIN_SKIP_DEFAULT_REGISTRY_FALLBACK", "mirrors always fall back to docker.io"),
@@ -436,6 +458,8 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     r.ecr.assume_role = t.assume_role;
     r.ecr.external_id = t.external_id;
     r.ecr.create_repository = t.create_repository;
+    r.ecr.scan_on_push = t.scan_on_push;
+    r.ecr.tags_mutable = t.tags_mutable;
     r.ca_certs.extend(t.ca_certs);
     r.registry_ca_certs.extend(t.registry_ca_certs);
     r.client_certs.extend(t.client_certs);
@@ -446,6 +470,11 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         tracing::info!(isolation = %opts.isolation, "plugin: building {} (no push)", opts.dockerfile.display());
     } else {
         tracing::info!(isolation = %opts.isolation, "plugin: building {} for {}", opts.dockerfile.display(), plan.destinations.join(", "));
+    }
+    if (t.lifecycle_policy.is_some() || t.repository_policy.is_some()) && !plan.registry.is_empty() && !plan.repo.is_empty() {
+        let target: strata_registry::Reference = format!("{}/{}", plan.registry, plan.repo).parse().context("PLUGIN_REGISTRY/PLUGIN_REPO")?;
+        let client = strata_registry::Client::new(opts.registry.clone())?;
+        client.apply_ecr_policies(&target, t.lifecycle_policy.as_deref(), t.repository_policy.as_deref()).await?;
     }
     crate::signals::stop_build_on_signals(opts.cancel.clone());
     let built = strata_builder_core::build(opts, Some(events::printer(progress))).await;

@@ -33,6 +33,11 @@ pub struct EcrOptions {
     pub external_id: Option<String>,
     /// Create the repository when it does not exist.
     pub create_repository: bool,
+    /// Scan images on push: set at creation, and on an existing repository when creating is on
+    /// (drone-ecr's `PLUGIN_SCAN_ON_PUSH`).
+    pub scan_on_push: bool,
+    /// Tags of a repository strata creates can be overwritten (`Some(false)`: IMMUTABLE).
+    pub tags_mutable: Option<bool>,
 }
 
 /// How blobs are uploaded.
@@ -268,6 +273,21 @@ impl Client {
         };
         let r = Reference { registry, repository, tag: None, digest: None };
         crate::pull::get_blob_to_file_tee(self, &r, digest, size, dest, tee).await
+    }
+
+    /// Applies an ECR lifecycle policy and a repository policy (JSON texts) to the repository of
+    /// `r`, creating it first when creating is on, as drone-ecr and kaniko-ecr do before a build
+    /// (also one that pushes nothing). Not an ECR registry: nothing to do.
+    #[cfg(feature = "ecr")]
+    pub async fn apply_ecr_policies(&self, r: &Reference, lifecycle_policy: Option<&str>, repository_policy: Option<&str>) -> Result<(), Error> {
+        let ep = self.endpoint(&r.registry).await?;
+        if !ep.is_ecr {
+            return Ok(());
+        }
+        if self.opts.ecr.create_repository {
+            crate::ecr::ensure_repository(self, &ep.name, &r.repository).await?;
+        }
+        crate::ecr::put_policies(self, &ep.name, &r.repository, lifecycle_policy, repository_policy).await
     }
 
     /// Whether `digest` exists in `r`'s repository (a `HEAD` request).

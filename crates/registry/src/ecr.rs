@@ -121,11 +121,28 @@ pub(crate) async fn ensure_repository(client: &Client, registry: &str, repositor
     let conf = sdk_config(client, registry, &host, settings_region(client, &host)).await?;
     let ecr = aws_sdk_ecr::Client::new(&conf);
     let described = ecr.describe_repositories().registry_id(&host.account).repository_names(repository).send().with_subscriber(quiet()).await;
+    let o = &client.opts.ecr;
+    let scanning = aws_sdk_ecr::types::ImageScanningConfiguration::builder().scan_on_push(o.scan_on_push).build();
     match described {
+        Ok(_) if o.scan_on_push => {
+            // As drone-ecr: an existing repository is made to scan on push too.
+            ecr.put_image_scanning_configuration()
+                .registry_id(&host.account)
+                .repository_name(repository)
+                .image_scanning_configuration(scanning)
+                .send()
+                .with_subscriber(quiet())
+                .await
+                .map_err(|e| sdk_error(registry, "PutImageScanningConfiguration", repository, &e))?;
+        }
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {
-            match ecr.create_repository().registry_id(&host.account).repository_name(repository).send().with_subscriber(quiet()).await {
-                Ok(_) => tracing::info!(%registry, %repository, "created ECR repository"),
+            let mut create = ecr.create_repository().registry_id(&host.account).repository_name(repository).image_scanning_configuration(scanning);
+            if let Some(mutable) = o.tags_mutable {
+                create = create.image_tag_mutability(if mutable { aws_sdk_ecr::types::ImageTagMutability::Mutable } else { aws_sdk_ecr::types::ImageTagMutability::Immutable });
+            }
+            match create.send().with_subscriber(quiet()).await {
+                Ok(_) => tracing::info!(%registry, %repository, scan_on_push = o.scan_on_push, tags_mutable = ?o.tags_mutable, "created ECR repository"),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_already_exists_exception()) => {}
                 Err(e) => return Err(sdk_error(registry, "CreateRepository", repository, &e)),
             }
@@ -134,6 +151,40 @@ pub(crate) async fn ensure_repository(client: &Client, registry: &str, repositor
     }
     if let Ok(mut s) = client.ecr_repos_checked.lock() {
         s.insert(key);
+    }
+    Ok(())
+}
+
+/// Puts a lifecycle policy and sets a repository policy (JSON texts) on `repository`, in the
+/// configured region as kaniko-ecr does.
+pub(crate) async fn put_policies(client: &Client, registry: &str, repository: &str, lifecycle: Option<&str>, policy: Option<&str>) -> Result<(), Error> {
+    if lifecycle.is_none() && policy.is_none() {
+        return Ok(());
+    }
+    let Some(host) = crate::ecr_host::parse(registry) else { return Ok(()) };
+    let conf = sdk_config(client, registry, &host, settings_region(client, &host)).await?;
+    let ecr = aws_sdk_ecr::Client::new(&conf);
+    if let Some(text) = lifecycle {
+        ecr.put_lifecycle_policy()
+            .registry_id(&host.account)
+            .repository_name(repository)
+            .lifecycle_policy_text(text)
+            .send()
+            .with_subscriber(quiet())
+            .await
+            .map_err(|e| sdk_error(registry, "PutLifecyclePolicy", repository, &e))?;
+        tracing::info!(%registry, %repository, "ECR lifecycle policy applied");
+    }
+    if let Some(text) = policy {
+        ecr.set_repository_policy()
+            .registry_id(&host.account)
+            .repository_name(repository)
+            .policy_text(text)
+            .send()
+            .with_subscriber(quiet())
+            .await
+            .map_err(|e| sdk_error(registry, "SetRepositoryPolicy", repository, &e))?;
+        tracing::info!(%registry, %repository, "ECR repository policy applied");
     }
     Ok(())
 }

@@ -115,6 +115,7 @@ async fn ecr_push_with_keys_and_with_an_assumed_role() {
             external_id: Some("strata-external-id".into()),
             create_repository: true,
             region: None,
+            ..Default::default()
         },
         ..opts.clone()
     };
