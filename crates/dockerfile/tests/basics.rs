@@ -64,7 +64,7 @@ fn parses_common_dockerfile() {
             assert_eq!(c.sources, vec!["go.mod", "go.sum"]);
             assert_eq!(c.dest, "./");
             assert_eq!(c.chown.as_deref(), Some("1000:1000"));
-            assert_eq!(c.chmod.as_deref(), Some("755"));
+            assert_eq!(c.chmod_flag.as_deref(), Some("755"));
         }
         k => panic!("{k:?}"),
     }
@@ -74,8 +74,8 @@ fn parses_common_dockerfile() {
                 r.command,
                 Command::Shell("go build -o /out/app ./cmd/app".into())
             );
-            assert_eq!(r.mounts[0].kind, MountKind::Cache);
-            assert_eq!(r.mounts[0].target.as_deref(), Some("/root/.cache"));
+            assert_eq!(r.mount_flags[0].kind, MountKind::Cache);
+            assert_eq!(r.mount_flags[0].field(&["target"]), Some("/root/.cache"));
         }
         k => panic!("{k:?}"),
     }
