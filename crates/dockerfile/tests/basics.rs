@@ -218,3 +218,21 @@ fn onbuild_triggers_of_a_base_image() {
         Some("base:1 ONBUILD:1:1: FROM isn't allowed as an ONBUILD trigger\n  FROM x")
     );
 }
+
+#[test]
+fn run_network_is_typed_at_parse_time() {
+    use strata_dockerfile::Network;
+    let net = |flag: &str| -> Result<Option<Network>, Error> {
+        let df = parse(&format!("FROM scratch\nRUN {flag} true\n"), "Dockerfile")?;
+        match &df.stages[0].instructions[0].kind {
+            InstructionKind::Run(r) => Ok(r.network),
+            k => panic!("{k:?}"),
+        }
+    };
+    assert_eq!(net("").ok(), Some(None));
+    assert_eq!(net("--network=none").ok(), Some(Some(Network::None)));
+    assert_eq!(net("--network=host").ok(), Some(Some(Network::Host)));
+    assert_eq!(net("--network=default").ok(), Some(Some(Network::Default)));
+    let err = net("--network=NONE").expect_err("case matters, as in BuildKit");
+    assert!(err.to_string().contains("Dockerfile:2") && err.to_string().contains("RUN: unsupported network mode \"NONE\""), "{err}");
+}

@@ -327,6 +327,86 @@ fn copy_all(from: &Path, to: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    use crate::secrets::{SecretSource, SecretSpec};
+    use strata_dockerfile::{BindMount, SecretMount, TmpfsMount};
+
+    /// Prepares `mounts` against a context with `data/f` and one file secret `tok`.
+    fn prepared(dir: &Path, mounts: &[Mount]) -> Result<PreparedMounts, String> {
+        let ctx = dir.join("ctx");
+        std::fs::create_dir_all(ctx.join("data")).map_err(|e| e.to_string())?;
+        std::fs::write(ctx.join("data/f"), "x").map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("tok"), "secret-value").map_err(|e| e.to_string())?;
+        let secrets = vec![SecretSpec { id: "tok".into(), source: SecretSource::File(dir.join("tok")) }];
+        let (cache_root, scratch) = (dir.join("cache"), dir.join("scratch"));
+        let mut from_root = |w: &str| Err(format!("no stage {w}"));
+        let mut inputs = MountInputs {
+            context_root: &ctx,
+            context_ignore: None,
+            cache_root: &cache_root,
+            scratch: &scratch,
+            secrets: &secrets,
+            workdir: "/w",
+            from_root: &mut from_root,
+        };
+        prepare(mounts, &mut inputs)
+    }
+
+    fn cache(target: &str) -> CacheMount {
+        CacheMount { target: Some(target.into()), id: None, sharing: CacheSharing::Shared, read_only: false, from: None, source: None, mode: None, uid: None, gid: None }
+    }
+
+    #[test]
+    fn typed_mounts_become_run_mounts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mounts = [
+            Mount::Bind(BindMount { target: Some("src".into()), from: None, source: Some("data".into()), read_only: true }),
+            Mount::Tmpfs(TmpfsMount { target: Some("/t".into()), size: Some(1 << 20) }),
+            Mount::Secret(SecretMount { id: Some("tok".into()), target: None, env: Some("TOK".into()), required: true, mode: None, uid: None, gid: None }),
+            Mount::Secret(SecretMount { id: Some("tok".into()), target: None, env: None, required: false, mode: None, uid: None, gid: None }),
+            Mount::Secret(SecretMount { id: Some("absent".into()), target: None, env: None, required: false, mode: None, uid: None, gid: None }),
+        ];
+        let p = prepared(dir.path(), &mounts).expect("prepare");
+        assert_eq!(p.mounts.len(), 3, "env= alone mounts no file, an optional secret not given is skipped: {:?}", p.mounts);
+        assert_eq!(p.mounts[0].target, "/w/src", "relative targets are taken from the workdir");
+        assert!(matches!(&p.mounts[0].source, RunMountSource::Bind { host, readonly: true } if host.join("f").is_file()));
+        assert!(matches!(p.mounts[1].source, RunMountSource::Tmpfs { size: Some(0x100000) }));
+        assert_eq!(p.mounts[2].target, "/run/secrets/tok");
+        assert!(matches!(&p.mounts[2].source, RunMountSource::File { uid: 0, gid: 0, mode: 0o400, content } if content == b"secret-value"));
+        assert_eq!(p.env, vec![("TOK".to_string(), "secret-value".to_string())]);
+        assert_eq!(p.bind_sources.len(), 1);
+    }
+
+    #[test]
+    fn cache_directories_take_mode_and_owner_and_sharing_locks() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut locked = cache("/c");
+        (locked.id, locked.sharing, locked.mode, locked.uid, locked.gid) = (Some("x".into()), CacheSharing::Locked, Some(0o700), Some(1000), Some(1001));
+        let ro = CacheMount { read_only: true, ..cache("/r") };
+        let p = prepared(dir.path(), &[Mount::Cache(locked), Mount::Cache(ro)]).expect("prepare");
+        let RunMountSource::Bind { host, readonly: false } = &p.mounts[0].source else { panic!("{:?}", p.mounts[0]) };
+        let meta = std::fs::metadata(host).expect("cache dir");
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!((meta.mode() & 0o7777, meta.uid(), meta.gid()), (0o700, 1000, 1001));
+        }
+        assert!(matches!(p.mounts[1].source, RunMountSource::Bind { readonly: true, .. }));
+        assert_eq!(p.locks.len(), 2, "locked and shared caches hold a lock for the RUN");
+        assert!(p.bind_sources.is_empty(), "cache mounts are not in the key");
+    }
+
+    #[test]
+    fn unsupported_or_incomplete_mounts_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ssh = Mount::Ssh(strata_dockerfile::SshMount { id: None, target: None, required: false, mode: None, uid: None, gid: None });
+        assert!(prepared(dir.path(), &[ssh]).expect_err("refused").contains("type=ssh is not supported yet"));
+        let no_target = Mount::Tmpfs(TmpfsMount { target: None, size: None });
+        assert_eq!(prepared(dir.path(), &[no_target]).expect_err("refused"), "RUN --mount=type=tmpfs needs a target (target=/path)");
+        let required = Mount::Secret(SecretMount { id: Some("nope".into()), target: None, env: None, required: true, mode: None, uid: None, gid: None });
+        assert!(prepared(dir.path(), &[required]).expect_err("refused").starts_with("secret \"nope\" is required but was not given"));
+        let cache_from = Mount::Cache(CacheMount { from: Some("s".into()), ..cache("/c") });
+        assert!(prepared(dir.path(), &[cache_from]).expect_err("refused").contains("from=... is not supported yet"));
+    }
+
     #[test]
     fn targets() {
         assert_eq!(absolute_target("cache", "/app"), "/app/cache");
