@@ -13,6 +13,14 @@ fn go_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok
     }
 }
 
+/// Writes a mount's file mode in octal (`"0755"`), as it is written in a Dockerfile.
+fn octal_mode<S: serde::Serializer>(m: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    match m {
+        Some(m) => s.collect_str(&format_args!("{m:04o}")),
+        None => s.serialize_none(),
+    }
+}
+
 /// A whole parsed Dockerfile.
 #[derive(Debug, Clone, Serialize)]
 pub struct Dockerfile {
@@ -94,17 +102,234 @@ pub struct Heredoc {
     pub file_descriptor: Option<u32>,
 }
 
-/// A `--mount` of `RUN`.
+/// A `--mount` of `RUN` as written: its type and its other `key=value` fields, keys
+/// lower-cased, values unexpanded. [`crate::StageScope::apply`] expands and types it into a
+/// [`Mount`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Mount {
+pub struct MountFlag {
     /// bind, cache, tmpfs, secret or ssh.
     pub kind: MountKind,
+    /// The other fields in order (`target`, `source`, `from`, `id`, `sharing`, `mode`, ...);
+    /// a bare `ro`, `rw` or `required` is recorded with the value `true`.
+    pub fields: Vec<(String, String)>,
+}
+
+impl MountFlag {
+    /// The last value of any of `keys`, as written.
+    pub fn field(&self, keys: &[&str]) -> Option<&str> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| keys.contains(&k.as_str()))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A `--mount` of `RUN`, expanded and checked with BuildKit's rules
+/// (`instructions/commands_runmount.go`): per type, the fields that type takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Mount {
+    /// Files of the context or of another stage or image.
+    Bind(BindMount),
+    /// A persistent cache directory.
+    Cache(CacheMount),
+    /// An in-memory filesystem.
+    Tmpfs(TmpfsMount),
+    /// A build secret, as a file and/or an environment variable.
+    Secret(SecretMount),
+    /// An SSH agent socket.
+    Ssh(SshMount),
+}
+
+impl Mount {
+    /// The mount's type.
+    pub fn kind(&self) -> MountKind {
+        match self {
+            Self::Bind(_) => MountKind::Bind,
+            Self::Cache(_) => MountKind::Cache,
+            Self::Tmpfs(_) => MountKind::Tmpfs,
+            Self::Secret(_) => MountKind::Secret,
+            Self::Ssh(_) => MountKind::Ssh,
+        }
+    }
+
+    /// `target=` (or `dst=`, `destination=`) as given, relative paths unresolved.
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Self::Bind(m) => m.target.as_deref(),
+            Self::Cache(m) => m.target.as_deref(),
+            Self::Tmpfs(m) => m.target.as_deref(),
+            Self::Secret(m) => m.target.as_deref(),
+            Self::Ssh(m) => m.target.as_deref(),
+        }
+    }
+}
+
+/// `--mount=type=bind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BindMount {
     /// Where it appears inside the container.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
-    /// Every `key=value` option as written (source, from, id, sharing, mode, uid, gid, rw, required, size, env, ...).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub options: Vec<(String, String)>,
+    /// `from=`: a stage name or index, or an image; `None` is the build context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// `source=` (`src=`) inside `from`; `None` is its root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Read-only unless `rw` (or `readonly=false`); the last of these fields wins.
+    pub read_only: bool,
+}
+
+/// `--mount=type=cache`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheMount {
+    /// Where it appears inside the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `id=`: which cache; `None` means the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `sharing=` (default `shared`).
+    pub sharing: CacheSharing,
+    /// Read-write unless `ro` (or `readwrite=false`); the last of these fields wins.
+    pub read_only: bool,
+    /// `from=`: a stage or image whose `source` seeds the cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// `source=` (`src=`) inside `from`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// `mode=` (octal) of a new cache directory; BuildKit's default is 0755.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "octal_mode")]
+    pub mode: Option<u32>,
+    /// `uid=` owning a new cache directory; default 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// `gid=` owning a new cache directory; default 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+}
+
+/// `--mount=type=tmpfs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TmpfsMount {
+    /// Where it appears inside the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `size=` in bytes (written as bytes or with a k, m, g or t suffix); `None`: no limit given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// `--mount=type=secret`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretMount {
+    /// `id=` (or `source=`, its synonym for secrets); `None`: the target's base name, else `env`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Where the file appears; `None`: `/run/secrets/<id>` unless only `env` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `env=`: the environment variable that also receives the secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// `required`: fail when the secret is not given (else the mount is skipped).
+    pub required: bool,
+    /// `mode=` (octal) of the file; default 0400.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "octal_mode")]
+    pub mode: Option<u32>,
+    /// `uid=` of the file; default 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// `gid=` of the file; default 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+}
+
+/// `--mount=type=ssh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SshMount {
+    /// `id=` of the SSH agent; `None`: `default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Where the socket appears.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// `required`: fail when no agent is given.
+    pub required: bool,
+    /// `mode=` (octal) of the socket.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "octal_mode")]
+    pub mode: Option<u32>,
+    /// `uid=` of the socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// `gid=` of the socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+}
+
+/// `sharing=` of a cache mount.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheSharing {
+    /// Used by concurrent builds at once (the default).
+    #[default]
+    Shared,
+    /// A concurrent user gets a fresh directory of its own.
+    Private,
+    /// Concurrent users wait for each other.
+    Locked,
+}
+
+/// `RUN --network=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// The builder's default network.
+    Default,
+    /// Only a loopback interface.
+    None,
+    /// The host's network.
+    Host,
+}
+
+impl Network {
+    /// Reads `default`, `none` or `host` (as written: BuildKit compares case-sensitively).
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "default" => Self::Default,
+            "none" => Self::None,
+            "host" => Self::Host,
+            _ => return None,
+        })
+    }
+}
+
+/// `COPY/ADD --chmod=`, parsed: an octal mode up to 07777 or a symbolic one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chmod {
+    /// `--chmod=0755`: this mode for every file and directory written.
+    Octal(u32),
+    /// `--chmod=u=rwx,go=rx`: chmod(1) clauses applied to each source's own mode.
+    Symbolic(crate::chmod::SymbolicMode),
+}
+
+impl std::fmt::Display for Chmod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Octal(m) => write!(f, "{m:04o}"),
+            Self::Symbolic(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// Written as its text (`0755`, `u=rwx,go=rx`).
+impl Serialize for Chmod {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The type of a `RUN --mount`.
@@ -131,12 +356,15 @@ pub struct Run {
     /// Heredoc bodies that follow the line; see [`Run::heredoc_script`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub heredocs: Vec<Heredoc>,
-    /// `--mount` flags in order.
+    /// `--mount` flags in order, as written; [`crate::StageScope::apply`] types them into `mounts`.
+    #[serde(skip)]
+    pub mount_flags: Vec<MountFlag>,
+    /// The `--mount`s expanded and checked, in order: empty until [`crate::StageScope::apply`].
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<Mount>,
     /// `--network=default|none|host`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub network: Option<String>,
+    pub network: Option<Network>,
     /// `--security=insecure|sandbox`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security: Option<String>,
@@ -205,9 +433,12 @@ pub struct Copy {
     /// `--chown=user[:group]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chown: Option<String>,
-    /// `--chmod=` octal or symbolic mode.
+    /// `--chmod=` as written, unexpanded; [`crate::StageScope::apply`] parses it into `chmod`.
+    #[serde(skip)]
+    pub chmod_flag: Option<String>,
+    /// `--chmod=`, octal or symbolic: `None` until [`crate::StageScope::apply`] (or not given).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub chmod: Option<String>,
+    pub chmod: Option<Chmod>,
     /// `--link`: copy into an independent layer.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub link: bool,

@@ -6,7 +6,7 @@ use crate::lexer::{LogicalLine, parse_heredoc};
 use crate::suggest::did_you_mean;
 use crate::words::{Json, parse_json, parse_words, split_command, split_whitespace_delimited};
 use crate::{
-    Command, Copy, Dockerfile, Error, Healthcheck, Heredoc, Instruction, InstructionKind, Run,
+    Command, Copy, Dockerfile, Error, Healthcheck, Heredoc, Network, Instruction, InstructionKind, Run,
     Span, Stage, Warning,
 };
 
@@ -402,7 +402,8 @@ fn copy_like(keyword: &str, rest: &str, flags: &[String], heredocs: &[Heredoc]) 
         heredocs: docs,
         from: f.string("from"),
         chown: f.string("chown"),
-        chmod: f.string("chmod"),
+        chmod_flag: f.string("chmod"),
+        chmod: None,
         link: f.bool("link"),
         parents: f.bool("parents"),
         exclude: f.strings("exclude"),
@@ -468,11 +469,14 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
                         .map_err(|e| Fail::at(format!("RUN --mount: {e}"), &m))?,
                 );
             }
-            if let Some(n) = f.string("network")
-                && !matches!(n.as_str(), "default" | "none" | "host")
-            {
-                return Err(Fail::at(format!("RUN: unsupported network mode {n:?}"), &n));
-            }
+            let network = match f.string("network") {
+                Some(n) => Some(
+                    Network::parse(&n).ok_or_else(|| {
+                        Fail::at(format!("RUN: unsupported network mode {n:?}"), &n)
+                    })?,
+                ),
+                None => None,
+            };
             if let Some(s) = f.string("security")
                 && !matches!(s.as_str(), "sandbox" | "insecure")
             {
@@ -488,8 +492,9 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
             InstructionKind::Run(Run {
                 command,
                 heredocs: heredocs.to_vec(),
-                mounts,
-                network: f.string("network"),
+                mount_flags: mounts,
+                mounts: Vec::new(),
+                network,
                 security: f.string("security"),
             })
         }

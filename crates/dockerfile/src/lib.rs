@@ -41,6 +41,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod ast;
+pub mod chmod;
 pub mod error;
 pub mod expand;
 pub mod go_parse;
@@ -57,6 +58,7 @@ mod validate;
 mod words;
 
 pub use ast::*;
+pub use chmod::SymbolicMode;
 pub use error::{Error, Warning};
 pub use plan::{BuildPlan, PlanOptions, PlannedStage, StageBase, StageScope, plan};
 pub use plan_json::{plan_json, write_plan_json, WriteError as PlanWriteError};

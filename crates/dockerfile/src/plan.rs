@@ -518,8 +518,8 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                     }
                 }
                 InstructionKind::Run(r) => {
-                    for m in &r.mounts {
-                        for (k, v) in &m.options {
+                    for m in &r.mount_flags {
+                        for (k, v) in &m.fields {
                             if k == "from" {
                                 refs.push((v.clone(), "RUN --mount=from"));
                             }

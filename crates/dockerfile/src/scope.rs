@@ -124,7 +124,13 @@ impl StageScope {
                 c.sources = xs(&c.sources)?;
                 c.dest = x(&c.dest)?;
                 c.chown = xo(&c.chown)?;
-                c.chmod = xo(&c.chmod)?;
+                if let Some(w) = &c.chmod_flag {
+                    let spec = x(w)?;
+                    c.chmod = Some(
+                        crate::Chmod::parse(&spec)
+                            .map_err(|e| invalid(&loc, line, w, format!("{}: {e}", inst.kind.keyword())))?,
+                    );
+                }
                 c.checksum = xo(&c.checksum)?;
                 c.exclude = xs(&c.exclude)?;
                 if let Some(f) = &c.from {
@@ -175,12 +181,13 @@ impl StageScope {
             InstructionKind::Volume(v) => InstructionKind::Volume(xs(v)?),
             InstructionKind::Run(r) => {
                 let mut r = r.clone();
-                for m in &mut r.mounts {
-                    m.target = xo(&m.target)?;
-                    for (_, v) in &mut m.options {
+                r.mounts.clear();
+                for flag in &r.mount_flags {
+                    let mut m = flag.clone();
+                    for (_, v) in &mut m.fields {
                         *v = x(v)?;
                     }
-                    crate::mount::validate(m).map_err(|e| {
+                    let typed = crate::mount::typed(&m).map_err(|e| {
                         let mut err = loc.error(
                             Kind::Syntax,
                             1,
@@ -192,6 +199,7 @@ impl StageScope {
                         }
                         err
                     })?;
+                    r.mounts.push(typed);
                 }
                 InstructionKind::Run(r)
             }

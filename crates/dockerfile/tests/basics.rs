@@ -64,7 +64,7 @@ fn parses_common_dockerfile() {
             assert_eq!(c.sources, vec!["go.mod", "go.sum"]);
             assert_eq!(c.dest, "./");
             assert_eq!(c.chown.as_deref(), Some("1000:1000"));
-            assert_eq!(c.chmod.as_deref(), Some("755"));
+            assert_eq!(c.chmod_flag.as_deref(), Some("755"));
         }
         k => panic!("{k:?}"),
     }
@@ -74,8 +74,8 @@ fn parses_common_dockerfile() {
                 r.command,
                 Command::Shell("go build -o /out/app ./cmd/app".into())
             );
-            assert_eq!(r.mounts[0].kind, MountKind::Cache);
-            assert_eq!(r.mounts[0].target.as_deref(), Some("/root/.cache"));
+            assert_eq!(r.mount_flags[0].kind, MountKind::Cache);
+            assert_eq!(r.mount_flags[0].field(&["target"]), Some("/root/.cache"));
         }
         k => panic!("{k:?}"),
     }
@@ -217,4 +217,22 @@ fn onbuild_triggers_of_a_base_image() {
         err.as_deref(),
         Some("base:1 ONBUILD:1:1: FROM isn't allowed as an ONBUILD trigger\n  FROM x")
     );
+}
+
+#[test]
+fn run_network_is_typed_at_parse_time() {
+    use strata_dockerfile::Network;
+    let net = |flag: &str| -> Result<Option<Network>, Error> {
+        let df = parse(&format!("FROM scratch\nRUN {flag} true\n"), "Dockerfile")?;
+        match &df.stages[0].instructions[0].kind {
+            InstructionKind::Run(r) => Ok(r.network),
+            k => panic!("{k:?}"),
+        }
+    };
+    assert_eq!(net("").ok(), Some(None));
+    assert_eq!(net("--network=none").ok(), Some(Some(Network::None)));
+    assert_eq!(net("--network=host").ok(), Some(Some(Network::Host)));
+    assert_eq!(net("--network=default").ok(), Some(Some(Network::Default)));
+    let err = net("--network=NONE").expect_err("case matters, as in BuildKit");
+    assert!(err.to_string().contains("Dockerfile:2") && err.to_string().contains("RUN: unsupported network mode \"NONE\""), "{err}");
 }

@@ -72,7 +72,7 @@ fn flat_ours(i: &Instruction) -> Option<Flat> {
     let mut heredocs = Vec::new();
     let args = match &i.kind {
         InstructionKind::Run(r) => {
-            if r.network.is_some() || r.security.is_some() || !r.mounts.is_empty() {
+            if r.network.is_some() || r.security.is_some() || !r.mount_flags.is_empty() {
                 // Flags are compared as written; rebuild them from the original text instead.
                 flags.push("<run-flags>".into());
             }
@@ -89,7 +89,7 @@ fn flat_ours(i: &Instruction) -> Option<Flat> {
             };
             push("from", &c.from);
             push("chown", &c.chown);
-            push("chmod", &c.chmod);
+            push("chmod", &c.chmod_flag);
             push("checksum", &c.checksum);
             push("unpack", &c.unpack.map(|u| u.to_string()));
             for e in &c.exclude {

@@ -3,37 +3,22 @@
 
 use super::copier::{copy, CopyFrom, CopyRequest};
 use super::url_source as add;
-use super::chmod::SymbolicMode;
 use super::fail;
 use crate::step_context::StepContext;
 use crate::error::BuildError;
 use crate::stage::StageRun;
 use crate::user::resolve_chown;
 use std::path::PathBuf;
-use strata_dockerfile::{Copy, Instruction};
-
-/// Parses `--chmod`: an octal mode up to 07777.
-pub fn parse_chmod(spec: &str) -> Result<u32, String> {
-    match u32::from_str_radix(spec, 8) {
-        Ok(m) if m <= 0o7777 => Ok(m),
-        _ => Err(format!("--chmod={spec}: expected an octal mode such as 0755 or a symbolic one such as u=rwx,go=rx")),
-    }
-}
-
-/// Parses `--chmod` in either form: (octal, symbolic).
-fn parse_chmod_any(spec: &str) -> Result<(Option<u32>, Option<SymbolicMode>), String> {
-    if spec.bytes().all(|b| b.is_ascii_digit()) {
-        return parse_chmod(spec).map(|m| (Some(m), None));
-    }
-    match SymbolicMode::parse(spec) {
-        Some(sym) => Ok((None, Some(sym))),
-        None => parse_chmod(spec).map(|m| (Some(m), None)),
-    }
-}
+use strata_dockerfile::{Chmod, Copy, Instruction};
 
 pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction, c: &Copy, is_add: bool) -> Result<(), BuildError> {
-    let (chmod, chmod_symbolic) = match c.chmod.as_deref() {
-        Some(spec) => parse_chmod_any(spec).map_err(|m| fail(b, inst, m))?,
+    if c.chmod_flag.is_some() && c.chmod.is_none() {
+        // The typed mode comes from StageScope::apply; an unexpanded COPY would lose it.
+        return Err(fail(b, inst, "internal error: COPY/ADD reached the builder without its --chmod expanded; please report this"));
+    }
+    let (chmod, chmod_symbolic) = match &c.chmod {
+        Some(Chmod::Octal(mode)) => (Some(*mode), None),
+        Some(Chmod::Symbolic(sym)) => (None, Some(sym.clone())),
         None => (None, None),
     };
     if let Some(git) = c.sources.iter().find(|s| add::is_git(s)) {
@@ -219,18 +204,4 @@ fn copy_step(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction, c: 
     }
     st.history_layer(history, layer);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn chmod_octal_only() {
-        assert_eq!(super::parse_chmod("0755"), Ok(0o755));
-        assert_eq!(super::parse_chmod("4755"), Ok(0o4755));
-        assert!(super::parse_chmod("u+x").is_err());
-        assert!(super::parse_chmod("17777").is_err());
-        assert!(matches!(super::parse_chmod_any("u+x"), Ok((None, Some(_)))));
-        assert_eq!(super::parse_chmod_any("640"), Ok((Some(0o640), None)));
-        assert!(super::parse_chmod_any("nonsense").is_err());
-    }
 }

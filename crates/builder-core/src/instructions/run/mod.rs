@@ -10,7 +10,7 @@ use crate::exec::{check_none_isolation, RunSpec, RunStatus};
 use std::path::PathBuf;
 use crate::stage::StageRun;
 use crate::user::resolve_user;
-use strata_dockerfile::{Command, HeredocScript, Instruction, Run};
+use strata_dockerfile::{Command, HeredocScript, Instruction, Network, Run};
 
 /// The argv a RUN executes, and the executable heredoc script to provide (name, content).
 pub fn command_line(shell: &[String], run: &Run) -> (Vec<String>, Option<(String, String)>) {
@@ -59,8 +59,9 @@ pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruc
             return Err(fail(b, inst, format!("--isolation none runs RUN in / but this stage's root is {}; use --isolation chroot or rootless", st.rootfs.display())));
         }
     }
-    if let Some(net) = run.network.as_deref().filter(|n| !matches!(*n, "none" | "default" | "host")) {
-        return Err(fail(b, inst, format!("--network={net}: expected none, default or host")));
+    if run.mounts.len() != run.mount_flags.len() {
+        // The typed mounts come from StageScope::apply; an unexpanded RUN would lose them.
+        return Err(fail(b, inst, "internal error: RUN reached the builder without its --mount flags expanded; please report this"));
     }
     let history = created_by(&argv, &st.scope.history_args());
     // A stage not unpacked yet, and no bind mount of the context: the key is known before any
@@ -193,7 +194,11 @@ fn run_isolated(
         uid: user.uid,
         gid: user.gid,
         groups: user.groups.clone(),
-        network_none: run.network.as_deref() == Some("none"),
+        network_none: match run.network {
+            Some(Network::None) => true,
+            // Both share the host's network: strata's default network is the host's.
+            Some(Network::Default | Network::Host) | None => false,
+        },
         scripts: script.into_iter().collect(),
         mounts: prepared.mounts.clone(),
         staging: prepared.staging.clone(),

@@ -16,7 +16,7 @@ use crate::rootfs::resolve_in_root;
 use crate::secrets::SecretSpec;
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
-use strata_dockerfile::{Mount, MountKind};
+use strata_dockerfile::{CacheMount, CacheSharing, Mount};
 
 /// What the preparation needs from the build.
 pub struct MountInputs<'a> {
@@ -77,17 +77,18 @@ pub enum BindSource {
 /// anything (so a RUN whose stage is not unpacked can be looked up first); None otherwise.
 pub fn bind_sources_without_context(mounts: &[Mount], workdir: &str) -> Option<Vec<(String, BindSource)>> {
     let mut out = Vec::new();
-    for m in mounts.iter().filter(|m| m.kind == MountKind::Bind) {
-        let target = absolute_target(m.target.as_deref()?, workdir);
-        out.push((target, from_source(m)?));
+    for m in mounts {
+        let Mount::Bind(bind) = m else { continue };
+        let target = absolute_target(bind.target.as_deref()?, workdir);
+        out.push((target, from_source(bind)?));
     }
     Some(out)
 }
 
 /// The identity of a bind mount with `from=`.
-fn from_source(m: &Mount) -> Option<BindSource> {
-    let from = option(m, &["from"])?;
-    Some(BindSource::From { from: from.to_string(), source: option(m, &["source", "src"]).unwrap_or("/").to_string() })
+fn from_source(m: &strata_dockerfile::BindMount) -> Option<BindSource> {
+    let from = m.from.as_deref()?;
+    Some(BindSource::From { from: from.to_string(), source: m.source.as_deref().unwrap_or("/").to_string() })
 }
 
 impl PreparedMounts {
@@ -95,39 +96,6 @@ impl PreparedMounts {
     pub fn release(self) {
         drop(self.locks);
     }
-}
-
-fn option<'m>(m: &'m Mount, keys: &[&str]) -> Option<&'m str> {
-    m.options.iter().rev().find(|(k, _)| keys.contains(&k.as_str())).map(|(_, v)| v.as_str())
-}
-
-fn flag(m: &Mount, keys: &[&str]) -> bool {
-    option(m, keys).is_some_and(|v| strata_dockerfile::go_parse::parse_bool(v) == Ok(true))
-}
-
-fn number(m: &Mount, key: &str, radix: u32, default: u32) -> Result<u32, String> {
-    match option(m, &[key]) {
-        Some(v) => u32::from_str_radix(v, radix).map_err(|_| format!("invalid {key}={v}")),
-        None => Ok(default),
-    }
-}
-
-/// `size=` of a tmpfs: bytes, or with a k/m/g suffix (as docker's RAMInBytes).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let n: f64 = num.trim().parse().map_err(|_| format!("invalid size {text:?} (use bytes or 64m, 1g)"))?;
-    if n < 0.0 {
-        return Err(format!("invalid size {text:?}"));
-    }
-    Ok((n * mult as f64) as u64)
 }
 
 /// The absolute in-image path of a target: relative ones are taken from the workdir.
@@ -139,16 +107,16 @@ fn absolute_target(target: &str, workdir: &str) -> String {
 pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<PreparedMounts, String> {
     let mut out = PreparedMounts::default();
     for (n, m) in mounts.iter().enumerate() {
-        let kind = format!("{:?}", m.kind).to_ascii_lowercase();
-        let target = m.target.as_deref().map(|t| absolute_target(t, inputs.workdir));
-        match m.kind {
-            MountKind::Ssh => {
+        let kind = format!("{:?}", m.kind()).to_ascii_lowercase();
+        let target = m.target().map(|t| absolute_target(t, inputs.workdir));
+        match m {
+            Mount::Ssh(_) => {
                 return Err("RUN --mount=type=ssh is not supported yet (pass what the RUN needs with --secret instead)".into());
             }
-            MountKind::Bind => {
+            Mount::Bind(bind) => {
                 let target = target.ok_or("RUN --mount=type=bind needs a target (target=/path)")?;
-                let source = option(m, &["source", "src"]).unwrap_or("/");
-                let root = match option(m, &["from"]) {
+                let source = bind.source.as_deref().unwrap_or("/");
+                let root = match bind.from.as_deref() {
                     Some(from) => (inputs.from_root)(from)?,
                     None => inputs.context_root.to_path_buf(),
                 };
@@ -156,17 +124,17 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
                 if std::fs::symlink_metadata(&host).is_err() {
                     return Err(format!(
                         "--mount source {source:?} not found in {}",
-                        option(m, &["from"]).map_or("the build context".to_string(), |f| format!("{f:?}"))
+                        bind.from.as_deref().map_or("the build context".to_string(), |f| format!("{f:?}"))
                     ));
                 }
-                let rw = flag(m, &["rw", "readwrite"]);
-                let from_context = option(m, &["from"]).is_none();
+                let rw = !bind.read_only;
+                let from_context = bind.from.is_none();
                 let host = match inputs.context_ignore.filter(|ig| from_context && !ig.is_empty()) {
                     // BuildKit only ever sees the filtered context; so must the RUN.
                     Some(ignore) => filtered_context(&root, &host, ignore, &inputs.scratch.join(format!("ctx-{n}")))?,
                     None => host,
                 };
-                out.bind_sources.push((target.clone(), from_source(m).unwrap_or_else(|| BindSource::Context(host.clone()))));
+                out.bind_sources.push((target.clone(), from_source(bind).unwrap_or_else(|| BindSource::Context(host.clone()))));
                 let host = if rw {
                     // Writes must not reach the context or the other stage: work on a copy.
                     let copy = inputs.scratch.join(format!("bind-{n}"));
@@ -177,29 +145,28 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
                 };
                 out.mounts.push(RunMount { target, source: RunMountSource::Bind { host, readonly: !rw } });
             }
-            MountKind::Cache => {
+            Mount::Cache(cache) => {
                 let target = target.ok_or("RUN --mount=type=cache needs a target (target=/path)")?;
-                if option(m, &["from"]).is_some() {
+                if cache.from.is_some() {
                     return Err("RUN --mount=type=cache,from=... is not supported yet".into());
                 }
-                let id = option(m, &["id"]).map_or_else(|| target.clone(), str::to_string);
-                let (dir, lock) = cache_dir(inputs, &id, m, n)?;
+                let id = cache.id.clone().unwrap_or_else(|| target.clone());
+                let (dir, lock) = cache_dir(inputs, &id, cache, n)?;
                 out.locks.extend(lock);
-                out.mounts.push(RunMount { target, source: RunMountSource::Bind { host: dir, readonly: flag(m, &["ro", "readonly"]) } });
+                out.mounts.push(RunMount { target, source: RunMountSource::Bind { host: dir, readonly: cache.read_only } });
             }
-            MountKind::Tmpfs => {
+            Mount::Tmpfs(tmpfs) => {
                 let target = target.ok_or("RUN --mount=type=tmpfs needs a target (target=/path)")?;
-                let size = option(m, &["size"]).map(parse_size).transpose()?;
-                out.mounts.push(RunMount { target, source: RunMountSource::Tmpfs { size } });
+                out.mounts.push(RunMount { target, source: RunMountSource::Tmpfs { size: tmpfs.size } });
             }
-            MountKind::Secret => {
-                let env = option(m, &["env"]);
-                let id = match (option(m, &["id"]), &target) {
+            Mount::Secret(secret) => {
+                let env = secret.env.as_deref();
+                let id = match (secret.id.as_deref(), &target) {
                     (Some(id), _) => id.to_string(),
                     (None, Some(t)) => t.rsplit('/').next().unwrap_or_default().to_string(),
                     (None, None) => env.unwrap_or_default().to_string(),
                 };
-                let required = flag(m, &["required"]);
+                let required = secret.required;
                 let Some(spec) = inputs.secrets.iter().rev().find(|s| s.id == id) else {
                     if required {
                         return Err(format!("secret {id:?} is required but was not given (pass --secret id={id},src=PATH or id={id},env=VAR)"));
@@ -212,7 +179,7 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
                     let text = String::from_utf8(value.clone()).map_err(|_| format!("secret {id:?} is not UTF-8 and cannot be an environment variable"))?;
                     out.env.push((var.to_string(), text));
                 }
-                if env.is_none() || m.target.is_some() {
+                if env.is_none() || secret.target.is_some() {
                     let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
                     let staging = inputs.scratch.join("secrets");
                     std::fs::create_dir_all(&staging).map_err(|e| format!("{}: {e}", staging.display()))?;
@@ -221,9 +188,9 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
                         target,
                         source: RunMountSource::File {
                             content: value,
-                            uid: number(m, "uid", 10, 0)?,
-                            gid: number(m, "gid", 10, 0)?,
-                            mode: number(m, "mode", 8, 0o400)?,
+                            uid: secret.uid.unwrap_or(0),
+                            gid: secret.gid.unwrap_or(0),
+                            mode: secret.mode.unwrap_or(0o400),
                         },
                     });
                 }
@@ -239,7 +206,7 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
 fn cache_dir(
     inputs: &MountInputs<'_>,
     id: &str,
-    m: &Mount,
+    m: &CacheMount,
     n: usize,
 ) -> Result<(PathBuf, Option<nix::fcntl::Flock<std::fs::File>>), String> {
     use nix::fcntl::{Flock, FlockArg};
@@ -247,7 +214,7 @@ fn cache_dir(
     let root = inputs.cache_root;
     std::fs::create_dir_all(root).map_err(|e| format!("cache dir {}: {e}", root.display()))?;
     let dir = root.join(&key);
-    let (uid, gid, mode) = (number(m, "uid", 10, 0)?, number(m, "gid", 10, 0)?, number(m, "mode", 8, 0o755)?);
+    let (uid, gid, mode) = (m.uid.unwrap_or(0), m.gid.unwrap_or(0), m.mode.unwrap_or(0o755));
     let make = |dir: &Path| -> Result<(), String> {
         if dir.is_dir() {
             return Ok(());
@@ -263,14 +230,13 @@ fn cache_dir(
         .write(true)
         .open(&lock_path)
         .map_err(|e| format!("{}: {e}", lock_path.display()))?;
-    let sharing = option(m, &["sharing"]).unwrap_or("shared").to_ascii_lowercase();
-    match sharing.as_str() {
-        "locked" => {
+    match m.sharing {
+        CacheSharing::Locked => {
             let lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| format!("locking cache {id:?}: {e}"))?;
             make(&dir)?;
             Ok((dir, Some(lock)))
         }
-        "private" => match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
+        CacheSharing::Private => match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => {
                 make(&dir)?;
                 Ok((dir, Some(lock)))
@@ -282,7 +248,7 @@ fn cache_dir(
                 Ok((fresh, None))
             }
         },
-        _ => {
+        CacheSharing::Shared => {
             let lock = Flock::lock(lock_file, FlockArg::LockShared).map_err(|(_, e)| format!("locking cache {id:?}: {e}"))?;
             make(&dir)?;
             Ok((dir, Some(lock)))
@@ -361,13 +327,84 @@ fn copy_all(from: &Path, to: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    use crate::secrets::{SecretSource, SecretSpec};
+    use strata_dockerfile::{BindMount, SecretMount, TmpfsMount};
+
+    /// Prepares `mounts` against a context with `data/f` and one file secret `tok`.
+    fn prepared(dir: &Path, mounts: &[Mount]) -> Result<PreparedMounts, String> {
+        let ctx = dir.join("ctx");
+        std::fs::create_dir_all(ctx.join("data")).map_err(|e| e.to_string())?;
+        std::fs::write(ctx.join("data/f"), "x").map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("tok"), "secret-value").map_err(|e| e.to_string())?;
+        let secrets = vec![SecretSpec { id: "tok".into(), source: SecretSource::File(dir.join("tok")) }];
+        let (cache_root, scratch) = (dir.join("cache"), dir.join("scratch"));
+        let mut from_root = |w: &str| Err(format!("no stage {w}"));
+        let mut inputs = MountInputs {
+            context_root: &ctx,
+            context_ignore: None,
+            cache_root: &cache_root,
+            scratch: &scratch,
+            secrets: &secrets,
+            workdir: "/w",
+            from_root: &mut from_root,
+        };
+        prepare(mounts, &mut inputs)
+    }
+
+    fn cache(target: &str) -> CacheMount {
+        CacheMount { target: Some(target.into()), id: None, sharing: CacheSharing::Shared, read_only: false, from: None, source: None, mode: None, uid: None, gid: None }
+    }
+
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("1024"), Ok(1024));
-        assert_eq!(parse_size("64m"), Ok(64 << 20));
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert_eq!(parse_size("512kb"), Ok(512 << 10));
-        assert!(parse_size("lots").is_err());
+    fn typed_mounts_become_run_mounts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mounts = [
+            Mount::Bind(BindMount { target: Some("src".into()), from: None, source: Some("data".into()), read_only: true }),
+            Mount::Tmpfs(TmpfsMount { target: Some("/t".into()), size: Some(1 << 20) }),
+            Mount::Secret(SecretMount { id: Some("tok".into()), target: None, env: Some("TOK".into()), required: true, mode: None, uid: None, gid: None }),
+            Mount::Secret(SecretMount { id: Some("tok".into()), target: None, env: None, required: false, mode: None, uid: None, gid: None }),
+            Mount::Secret(SecretMount { id: Some("absent".into()), target: None, env: None, required: false, mode: None, uid: None, gid: None }),
+        ];
+        let p = prepared(dir.path(), &mounts).expect("prepare");
+        assert_eq!(p.mounts.len(), 3, "env= alone mounts no file, an optional secret not given is skipped: {:?}", p.mounts);
+        assert_eq!(p.mounts[0].target, "/w/src", "relative targets are taken from the workdir");
+        assert!(matches!(&p.mounts[0].source, RunMountSource::Bind { host, readonly: true } if host.join("f").is_file()));
+        assert!(matches!(p.mounts[1].source, RunMountSource::Tmpfs { size: Some(0x100000) }));
+        assert_eq!(p.mounts[2].target, "/run/secrets/tok");
+        assert!(matches!(&p.mounts[2].source, RunMountSource::File { uid: 0, gid: 0, mode: 0o400, content } if content == b"secret-value"));
+        assert_eq!(p.env, vec![("TOK".to_string(), "secret-value".to_string())]);
+        assert_eq!(p.bind_sources.len(), 1);
+    }
+
+    #[test]
+    fn cache_directories_take_mode_and_owner_and_sharing_locks() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut locked = cache("/c");
+        (locked.id, locked.sharing, locked.mode, locked.uid, locked.gid) = (Some("x".into()), CacheSharing::Locked, Some(0o700), Some(1000), Some(1001));
+        let ro = CacheMount { read_only: true, ..cache("/r") };
+        let p = prepared(dir.path(), &[Mount::Cache(locked), Mount::Cache(ro)]).expect("prepare");
+        let RunMountSource::Bind { host, readonly: false } = &p.mounts[0].source else { panic!("{:?}", p.mounts[0]) };
+        let meta = std::fs::metadata(host).expect("cache dir");
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!((meta.mode() & 0o7777, meta.uid(), meta.gid()), (0o700, 1000, 1001));
+        }
+        assert!(matches!(p.mounts[1].source, RunMountSource::Bind { readonly: true, .. }));
+        assert_eq!(p.locks.len(), 2, "locked and shared caches hold a lock for the RUN");
+        assert!(p.bind_sources.is_empty(), "cache mounts are not in the key");
+    }
+
+    #[test]
+    fn unsupported_or_incomplete_mounts_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ssh = Mount::Ssh(strata_dockerfile::SshMount { id: None, target: None, required: false, mode: None, uid: None, gid: None });
+        assert!(prepared(dir.path(), &[ssh]).expect_err("refused").contains("type=ssh is not supported yet"));
+        let no_target = Mount::Tmpfs(TmpfsMount { target: None, size: None });
+        assert_eq!(prepared(dir.path(), &[no_target]).expect_err("refused"), "RUN --mount=type=tmpfs needs a target (target=/path)");
+        let required = Mount::Secret(SecretMount { id: Some("nope".into()), target: None, env: None, required: true, mode: None, uid: None, gid: None });
+        assert!(prepared(dir.path(), &[required]).expect_err("refused").starts_with("secret \"nope\" is required but was not given"));
+        let cache_from = Mount::Cache(CacheMount { from: Some("s".into()), ..cache("/c") });
+        assert!(prepared(dir.path(), &[cache_from]).expect_err("refused").contains("from=... is not supported yet"));
     }
 
     #[test]
