@@ -371,3 +371,77 @@ fn plugin_pushes_to_ecr_through_moto_with_keys_an_assumed_role_and_oidc() {
     assert_no_secret(&run, &[oidc_token, "123456789012-auth-token"]);
     assert_eq!(tags_of(&behind, &skopeo_tls_args(&env)), sorted(&["build-1", "oidc-1", "role-1", "role-2"]));
 }
+
+/// One ECR API call to moto (which does not check signatures), its JSON answer.
+fn ecr_call(moto: &str, action: &str, body: &Value) -> Option<Value> {
+    let out = Command::new("curl")
+        .args(["-sf", "-X", "POST", &format!("http://{moto}/"), "-H"])
+        .arg(format!("X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.{action}"))
+        .args(["-H", "Content-Type: application/x-amz-json-1.1", "-H"])
+        .arg("Authorization: AWS4-HMAC-SHA256 Credential=AKIASTRATAPLUGIN/20150101/us-east-1/ecr/aws4_request, SignedHeaders=host, Signature=0")
+        .arg("-d")
+        .arg(body.to_string())
+        .output()
+        .expect("run curl");
+    out.status.success().then(|| serde_json::from_slice(&out.stdout).expect("ECR answer is JSON"))
+}
+
+/// drone-ecr's and kaniko-ecr's repository settings, with nothing pushed: the repository is
+/// created scanning on push with immutable tags, and the lifecycle and repository policies from
+/// the files are applied; a policy file that is not JSON is refused naming the setting.
+#[test]
+fn plugin_applies_ecr_repository_settings_before_the_build() {
+    let Some(env) = test_env("plugin_applies_ecr_repository_settings_before_the_build") else { return };
+    let Some(moto) = moto(&env) else {
+        strata_test_support::skip("plugin ECR settings test", "no moto_server at STRATA_TEST_MOTO and none installed (scripts/moto-up.sh installs it)");
+        return;
+    };
+    let (dir, ctx) = scratch();
+    let repo = unique("plugin-ecr/settings");
+    let lifecycle = r#"{"rules":[{"rulePriority":1,"description":"expire old","selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":50},"action":{"type":"expire"}}]}"#;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Sid":"pull","Effect":"Allow","Principal":"*","Action":["ecr:BatchGetImage"]}]}"#;
+    std::fs::write(dir.path().join("lifecycle.json"), lifecycle).expect("write lifecycle policy");
+    std::fs::write(dir.path().join("policy.json"), policy).expect("write repository policy");
+    std::fs::write(dir.path().join("bad.json"), "not json").expect("write bad policy");
+    let envs = |lifecycle_file: &str| {
+        vec![
+            e("PLUGIN_REGISTRY", ECR_HOST),
+            e("PLUGIN_REPO", repo.clone()),
+            e("PLUGIN_REGION", "us-east-1"),
+            e("PLUGIN_ACCESS_KEY", "AKIASTRATAPLUGIN"),
+            e("PLUGIN_SECRET_KEY", SECRET_KEY),
+            e("PLUGIN_NO_PUSH", "true"),
+            e("ECR_CREATE_REPOSITORY", "true"),
+            e("PLUGIN_SCAN_ON_PUSH", "true"),
+            e("PLUGIN_TAG_MUTABILITY", "IMMUTABLE"),
+            e("PLUGIN_LIFECYCLE_POLICY", dir.path().join(lifecycle_file).display().to_string()),
+            e("PLUGIN_REPOSITORY_POLICY", dir.path().join("policy.json").display().to_string()),
+            e("PLUGIN_CONTEXT", ctx.display().to_string()),
+            e("PLUGIN_DOCKERFILE", ctx.join("Dockerfile").display().to_string()),
+            e("PLUGIN_BUILD_ARGS", format!("BASE={}", env.base_busybox)),
+            e("PLUGIN_INSECURE_REGISTRY", env.registry_http.clone()),
+            e("AWS_ENDPOINT_URL", format!("http://{}", moto.addr)),
+            e("STRATA_REGISTRY_MAP", format!("{ECR_HOST}={}", env.registry_tls)),
+            e("STRATA_REGISTRY_CERTIFICATE", env.registry_ca.display().to_string()),
+        ]
+    };
+    let run = plugin(dir.path(), &envs("bad.json"));
+    assert!(!run.ok && run.stderr.contains("PLUGIN_LIFECYCLE_POLICY") && run.stderr.contains("not a JSON document"), "{}", run.stderr);
+    assert!(!ecr_repositories(&moto.addr).contains(&repo), "nothing is created before the settings are read");
+
+    let run = plugin(dir.path(), &envs("lifecycle.json"));
+    assert!(run.ok, "build with repository settings failed:\n{}", run.stderr);
+    assert!(!run.stderr.contains("accepted but ignored"), "{}", run.stderr);
+    let described = ecr_call(&moto.addr, "DescribeRepositories", &serde_json::json!({ "repositoryNames": [repo] })).expect("the repository exists");
+    let r = &described["repositories"][0];
+    assert_eq!(r["imageTagMutability"], "IMMUTABLE", "{r}");
+    assert_eq!(r["imageScanningConfiguration"]["scanOnPush"], true, "{r}");
+    let got = ecr_call(&moto.addr, "GetLifecyclePolicy", &serde_json::json!({ "repositoryName": repo })).expect("a lifecycle policy is set");
+    let got: Value = serde_json::from_str(got["lifecyclePolicyText"].as_str().expect("policy text")).expect("JSON policy");
+    assert_eq!(got, serde_json::from_str::<Value>(lifecycle).expect("lifecycle JSON"));
+    let got = ecr_call(&moto.addr, "GetRepositoryPolicy", &serde_json::json!({ "repositoryName": repo })).expect("a repository policy is set");
+    let got: Value = serde_json::from_str(got["policyText"].as_str().expect("policy text")).expect("JSON policy");
+    assert_eq!(got, serde_json::from_str::<Value>(policy).expect("policy JSON"));
+    let images = ecr_call(&moto.addr, "ListImages", &serde_json::json!({ "repositoryName": repo })).expect("ListImages");
+    assert_eq!(images["imageIds"], serde_json::json!([]), "PLUGIN_NO_PUSH: nothing pushed");
+}
