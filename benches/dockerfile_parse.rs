@@ -18,10 +18,7 @@ fn generate() -> String {
     let mut stage = 0;
     while n < INSTRUCTIONS {
         if n % 200 == 2 {
-            let _ = writeln!(
-                s,
-                "FROM --platform=$BUILDPLATFORM ${{BASE}}:${{TAG}} AS stage{stage}"
-            );
+            let _ = writeln!(s, "FROM --platform=$BUILDPLATFORM ${{BASE}}:${{TAG}} AS stage{stage}");
             let _ = writeln!(s, "ARG TARGETARCH");
             stage += 1;
             n += 2;
@@ -30,13 +27,8 @@ fn generate() -> String {
         let i = n;
         let line = match i % 10 {
             0 => format!("ENV VAR{i}=value{i} PATH=/opt/{i}/bin:$PATH"),
-            1 => format!(
-                "RUN --mount=type=cache,target=/root/.cache/{i} set -e; \\\n    echo building {i} && \\\n    make -j4 target{i}"
-            ),
-            2 => format!(
-                "COPY --chown=1000:1000 --chmod=0644 src/{i}/ /app/${{VAR{}:-default}}/",
-                i - 2
-            ),
+            1 => format!("RUN --mount=type=cache,target=/root/.cache/{i} set -e; \\\n    echo building {i} && \\\n    make -j4 target{i}"),
+            2 => format!("COPY --chown=1000:1000 --chmod=0644 src/{i}/ /app/${{VAR{}:-default}}/", i - 2),
             3 => format!("WORKDIR /work/${{TARGETARCH}}/{i}"),
             4 => format!("LABEL org.example.step{i}=\"step {i}\" version=${{TAG:-none}}"),
             5 => format!("ARG OPT{i}=${{VAR{}##*e}}", i - 5),
@@ -77,22 +69,12 @@ fn parse_and_expand(text: &str) -> usize {
 fn bench(c: &mut Criterion) {
     let text = generate();
     let df = parse(&text, "Dockerfile").unwrap_or_else(|e| panic!("{e}"));
-    let count = df.meta_args.len()
-        + df.stages
-            .iter()
-            .map(|s| 1 + s.instructions.len())
-            .sum::<usize>();
+    let count = df.meta_args.len() + df.stages.iter().map(|s| 1 + s.instructions.len()).sum::<usize>();
     assert_eq!(count, INSTRUCTIONS + 1, "generator drifted");
     let mut g = c.benchmark_group("dockerfile");
     g.throughput(Throughput::Elements(count as u64));
-    g.bench_with_input(BenchmarkId::new("parse", count), &text, |b, t| {
-        b.iter(|| parse(t, "Dockerfile"))
-    });
-    g.bench_with_input(
-        BenchmarkId::new("parse_plan_expand", count),
-        &text,
-        |b, t| b.iter(|| parse_and_expand(t)),
-    );
+    g.bench_with_input(BenchmarkId::new("parse", count), &text, |b, t| b.iter(|| parse(t, "Dockerfile")));
+    g.bench_with_input(BenchmarkId::new("parse_plan_expand", count), &text, |b, t| b.iter(|| parse_and_expand(t)));
     g.finish();
 }
 

@@ -21,12 +21,7 @@ use strata_snapshot::{BlobStore, Change, Changes, Compression, LayerOptions, Sna
 
 fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 fn mode(s: &str) -> SnapshotMode {
@@ -59,10 +54,7 @@ fn whole_tree(root: &Path) -> Changes {
 fn compression(s: &str) -> Compression {
     match s {
         "gzip" => Compression::Gzip { level: 6 },
-        "zstd" => Compression::Zstd {
-            level: 3,
-            threads: std::env::var("STRATA_BENCH_ZSTD_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2),
-        },
+        "zstd" => Compression::Zstd { level: 3, threads: std::env::var("STRATA_BENCH_ZSTD_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2) },
         "none" => Compression::None,
         other => panic!("unknown compression {other}"),
     }
@@ -88,11 +80,11 @@ fn main() {
         "layer" => {
             let dir = PathBuf::from(arg(1));
             let changes = whole_tree(&dir);
-            let store = BlobStore::open(Path::new(&arg(3)))
-                .unwrap()
-                .with_fsync(std::env::var_os("STRATA_BENCH_NO_FSYNC").is_none());
+            let store = BlobStore::open(Path::new(&arg(3))).unwrap().with_fsync(std::env::var_os("STRATA_BENCH_NO_FSYNC").is_none());
             let t = Instant::now();
-            let info = write_layer(&dir, &changes, &LayerOptions { compression: compression(&arg(2)), reproducible_epoch: None, content_hashes: false }, &store).unwrap();
+            let info =
+                write_layer(&dir, &changes, &LayerOptions { compression: compression(&arg(2)), reproducible_epoch: None, content_hashes: false }, &store)
+                    .unwrap();
             let secs = t.elapsed().as_secs_f64();
             println!(
                 "compression={} entries={} secs={secs:.3} size={} digest={} peak_rss_kib={}",

@@ -18,7 +18,13 @@ fn bench(c: &mut Criterion) {
     snapshot_fixtures::small_file_tree(&tree.join("small"), 20_000, 3);
     snapshot_fixtures::bulk_tree(&tree.join("bulk"), 64 << 20, 5);
     let store = BlobStore::open(&tmp.path().join("blobs")).unwrap();
-    let info = write_layer(&tree, &snapshot_fixtures::tree_changes(&tree), &LayerOptions { compression: Compression::Gzip { level: 6 }, reproducible_epoch: None, content_hashes: false }, &store).unwrap();
+    let info = write_layer(
+        &tree,
+        &snapshot_fixtures::tree_changes(&tree),
+        &LayerOptions { compression: Compression::Gzip { level: 6 }, reproducible_epoch: None, content_hashes: false },
+        &store,
+    )
+    .unwrap();
     let blob = store.path(&info.digest);
     let mut group = c.benchmark_group("layer_unpack_20k_files_64MiB");
     group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));

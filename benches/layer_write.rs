@@ -25,10 +25,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("layer_write_128MiB");
     group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Bytes(bytes));
-    let peers = [
-        ("gzip6", Compression::Gzip { level: 6 }, "gzip -6"),
-        ("zstd3_T2", Compression::Zstd { level: 3, threads: 2 }, "zstd -q -3 -T2"),
-    ];
+    let peers = [("gzip6", Compression::Gzip { level: 6 }, "gzip -6"), ("zstd3_T2", Compression::Zstd { level: 3, threads: 2 }, "zstd -q -3 -T2")];
     for (name, compression, peer) in peers {
         group.bench_function(format!("strata_{name}"), |b| {
             b.iter(|| write_layer(&tree, &changes, &LayerOptions { compression, reproducible_epoch: None, content_hashes: false }, &store).unwrap())
@@ -37,7 +34,9 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("tar_pipe_{name}"), |b| b.iter(|| shell(&cmd)));
     }
     group.bench_function("strata_uncompressed", |b| {
-        b.iter(|| write_layer(&tree, &changes, &LayerOptions { compression: Compression::None, reproducible_epoch: None, content_hashes: false }, &store).unwrap())
+        b.iter(|| {
+            write_layer(&tree, &changes, &LayerOptions { compression: Compression::None, reproducible_epoch: None, content_hashes: false }, &store).unwrap()
+        })
     });
     group.finish();
 }

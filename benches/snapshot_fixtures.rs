@@ -22,8 +22,31 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "fn ", "let ", "mut ", "return ", "struct ", "impl ", "self", "error", "path", "layer", "=", "(", ")", "{", "}\n",
-    "0x1f", "snapshot", "digest", "sha256", "config", "tar", "  ", "// comment about why\n", "pub ", "use std::io;\n",
+    "fn ",
+    "let ",
+    "mut ",
+    "return ",
+    "struct ",
+    "impl ",
+    "self",
+    "error",
+    "path",
+    "layer",
+    "=",
+    "(",
+    ")",
+    "{",
+    "}\n",
+    "0x1f",
+    "snapshot",
+    "digest",
+    "sha256",
+    "config",
+    "tar",
+    "  ",
+    "// comment about why\n",
+    "pub ",
+    "use std::io;\n",
 ];
 
 /// Text-like content that compresses roughly like source code and binaries mixed (about 3x with gzip).

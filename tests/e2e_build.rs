@@ -41,7 +41,11 @@ fn hello_pushed_to_plain_registry_pulls_back_and_runs() {
     assert!(line(&listing, "opt/data/file").contains("\tfile\t"));
     assert!(line(&listing, "tmp").starts_with("tmp\tdir\t1777\t0:0"));
     assert!(line(&listing, "home/user").starts_with("home/user\tdir\t755\t1000:1000"));
-    assert_eq!(std::fs::read_to_string(image.rootfs.join("etc/hosts")).expect("hosts"), "127.0.0.1\tlocalhost\n::1\tlocalhost\n", "/etc/hosts of the base must survive RUN's bind mount");
+    assert_eq!(
+        std::fs::read_to_string(image.rootfs.join("etc/hosts")).expect("hosts"),
+        "127.0.0.1\tlocalhost\n::1\tlocalhost\n",
+        "/etc/hosts of the base must survive RUN's bind mount"
+    );
 
     let c = &image.config["config"];
     assert_eq!(c["User"], "1000");
@@ -62,7 +66,11 @@ fn hello_pushed_to_plain_registry_pulls_back_and_runs() {
     assert_eq!(non_empty, diff_ids, "one non-empty history entry per layer");
 
     // The image's command, run as its user inside the unpacked rootfs.
-    let out = must(Command::new("chroot").arg("--userspec=1000:1000").arg(&image.rootfs).args(["/bin/sh", "-c", "cd /app && /bin/sh -c 'cat /app/greeting' && id -u"]));
+    let out = must(Command::new("chroot").arg("--userspec=1000:1000").arg(&image.rootfs).args([
+        "/bin/sh",
+        "-c",
+        "cd /app && /bin/sh -c 'cat /app/greeting' && id -u",
+    ]));
     assert_eq!(out, "bonjour from strata\n1000\n");
 }
 

@@ -131,7 +131,8 @@ fn cache_skips_unchanged_runs_and_follows_content_and_args() {
 fn cache_repo_serves_an_empty_work_dir_and_honours_the_ttl() {
     let test = "cache_repo_serves_an_empty_work_dir_and_honours_the_ttl";
     let Some(env) = test_env(test) else { return };
-    let unique = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
+    let unique =
+        format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
     let cache_repo = format!("{}/e2e/cache-{unique}", env.registry_http);
     let dest = format!("{}/e2e/cached-{unique}:cached", env.registry_http);
     let mut c = Case::new(env);
@@ -139,11 +140,16 @@ fn cache_repo_serves_an_empty_work_dir_and_honours_the_ttl() {
     assert_eq!(hits(&first.stderr), 0, "{}", first.stderr);
     // Entries are small images tagged by key; their manifests carry what a lookup needs.
     let tags: serde_json::Value =
-        serde_json::from_str(&must(std::process::Command::new("skopeo").args(["list-tags", "--tls-verify=false"]).arg(format!("docker://{cache_repo}")))).expect("tags");
+        serde_json::from_str(&must(std::process::Command::new("skopeo").args(["list-tags", "--tls-verify=false"]).arg(format!("docker://{cache_repo}"))))
+            .expect("tags");
     let tags = tags["Tags"].as_array().expect("Tags");
     assert_eq!(tags.len(), 3, "one entry per COPY and RUN: {tags:?}");
     for tag in tags {
-        let raw = must(std::process::Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{cache_repo}:{}", tag.as_str().expect("tag"))));
+        let raw = must(
+            std::process::Command::new("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false"])
+                .arg(format!("docker://{cache_repo}:{}", tag.as_str().expect("tag"))),
+        );
         assert!(raw.contains("\"dev.strata.cache.created\"") && raw.contains("\"dev.strata.cache.diff_id\":\"sha256:"), "{raw}");
     }
 
@@ -170,7 +176,19 @@ fn steps_before_a_failure_are_cached() {
     std::fs::write(c.ctx("Dockerfile"), format!("{good}RUN exit 7\n")).expect("Dockerfile");
     let base = format!("BASE={}", c.env.base_busybox);
     let failed = strata(
-        &["build", "--context", &c.ctx("").display().to_string(), "--insecure-registry", &c.env.registry_http.clone(), "--work-dir", &c.work("work"), "--build-arg", &base, "--no-push", "--cache"],
+        &[
+            "build",
+            "--context",
+            &c.ctx("").display().to_string(),
+            "--insecure-registry",
+            &c.env.registry_http.clone(),
+            "--work-dir",
+            &c.work("work"),
+            "--build-arg",
+            &base,
+            "--no-push",
+            "--cache",
+        ],
         &[],
     );
     assert!(!failed.ok && failed.stderr.contains("exit code 7"), "{}", failed.stderr);
@@ -247,7 +265,8 @@ fn a_stage_is_unpacked_only_when_a_step_misses() {
 fn a_new_pod_where_every_step_hits_downloads_no_layer() {
     let test = "a_new_pod_where_every_step_hits_downloads_no_layer";
     let Some(env) = test_env(test) else { return };
-    let unique = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
+    let unique =
+        format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
     let cache_repo = format!("{}/e2e/cache-nodl-{unique}", env.registry_http);
     let first_dest = format!("{}/e2e/nodl-first-{unique}:cached", env.registry_http);
     let second_dest = format!("{}/e2e/nodl-second-{unique}:v1", env.registry_http);
@@ -260,7 +279,22 @@ fn a_new_pod_where_every_step_hits_downloads_no_layer() {
     let ctx = c.ctx("").display().to_string();
     let registry = c.env.registry_http.clone();
     let second = strata(
-        &["build", "--context", &ctx, "--insecure-registry", &registry, "--work-dir", &work, "--build-arg", &base, "--cache", "--cache-repo", &cache_repo, "--destination", &second_dest],
+        &[
+            "build",
+            "--context",
+            &ctx,
+            "--insecure-registry",
+            &registry,
+            "--work-dir",
+            &work,
+            "--build-arg",
+            &base,
+            "--cache",
+            "--cache-repo",
+            &cache_repo,
+            "--destination",
+            &second_dest,
+        ],
         &[],
     );
     assert!(second.ok, "{}", second.stderr);
@@ -285,8 +319,22 @@ fn a_new_pod_where_every_step_hits_downloads_no_layer() {
     let cert = format!("{}={}", c.env.registry_tls, c.env.registry_ca.display());
     let third = strata(
         &[
-            "build", "--context", &ctx, "--insecure-registry", &registry, "--work-dir", &work, "--build-arg", &base, "--cache", "--cache-repo", &cache_repo,
-            "--destination", &tls_dest, "--registry-certificate", &cert,
+            "build",
+            "--context",
+            &ctx,
+            "--insecure-registry",
+            &registry,
+            "--work-dir",
+            &work,
+            "--build-arg",
+            &base,
+            "--cache",
+            "--cache-repo",
+            &cache_repo,
+            "--destination",
+            &tls_dest,
+            "--registry-certificate",
+            &cert,
         ],
         &[("DOCKER_CONFIG", cfg.to_str().expect("utf8"))],
     );
@@ -326,7 +374,23 @@ fn cache_mounts_do_not_break_hits_and_stage_binds_follow_the_stage() {
         let tool_arg = format!("TOOL={tool}");
         let layout_arg = layout.display().to_string();
         let run = strata(
-            &["build", "--context", &ctx, "--insecure-registry", &env.registry_http, "--work-dir", &work, "--build-arg", &base, "--build-arg", &tool_arg, "--no-push", "--cache", "--oci-layout-path", &layout_arg],
+            &[
+                "build",
+                "--context",
+                &ctx,
+                "--insecure-registry",
+                &env.registry_http,
+                "--work-dir",
+                &work,
+                "--build-arg",
+                &base,
+                "--build-arg",
+                &tool_arg,
+                "--no-push",
+                "--cache",
+                "--oci-layout-path",
+                &layout_arg,
+            ],
             &[],
         );
         assert!(run.ok, "{}", run.stderr);
@@ -354,16 +418,22 @@ fn cache_mounts_do_not_break_hits_and_stage_binds_follow_the_stage() {
 fn an_entry_whose_layer_is_gone_is_a_miss() {
     let test = "an_entry_whose_layer_is_gone_is_a_miss";
     let Some(env) = test_env(test) else { return };
-    let unique = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
+    let unique =
+        format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() % 1_000_000_000));
     let repo = format!("e2e/cache-gone-{unique}");
     let cache_repo = format!("{}/{repo}", env.registry_http);
     let mut c = Case::new(env);
     let first = c.build("pod-1", &["--cache-repo", &cache_repo]);
     assert_eq!(hits(&first.stderr), 0, "{}", first.stderr);
     let tags: serde_json::Value =
-        serde_json::from_str(&must(std::process::Command::new("skopeo").args(["list-tags", "--tls-verify=false"]).arg(format!("docker://{cache_repo}")))).expect("tags");
+        serde_json::from_str(&must(std::process::Command::new("skopeo").args(["list-tags", "--tls-verify=false"]).arg(format!("docker://{cache_repo}"))))
+            .expect("tags");
     for tag in tags["Tags"].as_array().expect("Tags") {
-        let raw = must(std::process::Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{cache_repo}:{}", tag.as_str().expect("tag"))));
+        let raw = must(
+            std::process::Command::new("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false"])
+                .arg(format!("docker://{cache_repo}:{}", tag.as_str().expect("tag"))),
+        );
         let manifest: serde_json::Value = serde_json::from_str(&raw).expect("manifest");
         for layer in manifest["layers"].as_array().expect("layers") {
             let url = format!("http://{}/v2/{repo}/blobs/{}", c.env.registry_http, layer["digest"].as_str().expect("digest"));

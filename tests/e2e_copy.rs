@@ -11,7 +11,7 @@
 //! instead, and say so.
 
 use std::net::TcpListener;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use strata_tests::*;
@@ -108,7 +108,14 @@ fn without_paths(diffs: Vec<String>, skip: &[&str]) -> Vec<String> {
 /// Builds the case with strata, with buildah (unless `skip_buildah` is None; its paths are
 /// left out) and with BuildKit (likewise; when dockerd runs) and asserts equal listings and
 /// config; returns strata's listing.
-fn oracle_with(env: &TestEnv, p: &Prepared, strata_context: &Path, build_args: &[String], skip_buildah: Option<&[&str]>, skip_buildkit: Option<&[&str]>) -> Vec<String> {
+fn oracle_with(
+    env: &TestEnv,
+    p: &Prepared,
+    strata_context: &Path,
+    build_args: &[String],
+    skip_buildah: Option<&[&str]>,
+    skip_buildkit: Option<&[&str]>,
+) -> Vec<String> {
     let ours = strata_build(env, p, strata_context, build_args);
     let argv: Vec<&str> = build_args.iter().map(String::as_str).collect();
     let dockerfile = p.ctx.join("Dockerfile");

@@ -15,7 +15,8 @@ fn has_tags(env: &TestEnv, repo: &str) -> bool {
         .arg(format!("docker://{}/{repo}", env.registry_http))
         .output()
         .expect("skopeo");
-    out.status.success() && String::from_utf8_lossy(&out.stdout).contains('"')
+    out.status.success()
+        && String::from_utf8_lossy(&out.stdout).contains('"')
         && serde_json::from_slice::<serde_json::Value>(&out.stdout).map(|v| v["Tags"].as_array().is_some_and(|t| !t.is_empty())).unwrap_or(false)
 }
 
@@ -101,8 +102,19 @@ fn wrong_credentials_push_nothing() {
     let work = ctx.path().join(".work");
     let run = strata(
         &[
-            "build", "--context", ctx.path().to_str().expect("utf8"), "--destination", &dest, "--insecure-registry", &env.registry_http,
-            "--registry-certificate", &cert, "--work-dir", work.to_str().expect("utf8"), "--push-retry", "0",
+            "build",
+            "--context",
+            ctx.path().to_str().expect("utf8"),
+            "--destination",
+            &dest,
+            "--insecure-registry",
+            &env.registry_http,
+            "--registry-certificate",
+            &cert,
+            "--work-dir",
+            work.to_str().expect("utf8"),
+            "--push-retry",
+            "0",
         ],
         &[("DOCKER_CONFIG", cfg.to_str().expect("utf8"))],
     );

@@ -103,7 +103,18 @@ fn add_url_download_cap_is_enforced() {
     std::fs::write(dir.path().join("Dockerfile"), format!("FROM {}\nADD http://127.0.0.1:{port}/big /big\n", env.base_busybox)).expect("write");
     let work = dir.path().join("work");
     let run = strata(
-        &["build", "--context", dir.path().to_str().expect("utf8"), "--no-push", "--insecure-registry", &env.registry_http, "--work-dir", work.to_str().expect("utf8"), "--max-download-size", "10"],
+        &[
+            "build",
+            "--context",
+            dir.path().to_str().expect("utf8"),
+            "--no-push",
+            "--insecure-registry",
+            &env.registry_http,
+            "--work-dir",
+            work.to_str().expect("utf8"),
+            "--max-download-size",
+            "10",
+        ],
         &[],
     );
     assert!(!run.ok, "a download over the cap must fail");
@@ -193,7 +204,20 @@ fn a_manifest_digest_that_climbs_is_refused() {
     let work = dir.path().join("work");
     let layout = dir.path().join("layout");
     let run = strata(
-        &["build", "--context", dir.path().to_str().expect("utf8"), "--no-push", "--insecure-registry", &host, "--work-dir", work.to_str().expect("utf8"), "--oci-layout-path", layout.to_str().expect("utf8"), "--push-retry", "0"],
+        &[
+            "build",
+            "--context",
+            dir.path().to_str().expect("utf8"),
+            "--no-push",
+            "--insecure-registry",
+            &host,
+            "--work-dir",
+            work.to_str().expect("utf8"),
+            "--oci-layout-path",
+            layout.to_str().expect("utf8"),
+            "--push-retry",
+            "0",
+        ],
         &[],
     );
     let _ = env;

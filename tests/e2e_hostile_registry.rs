@@ -84,9 +84,17 @@ fn cases(img: &Image) -> Vec<Case> {
         Case { config_size: Some(c - 10), ..case("config-descriptor-short", &["the descriptor says", "a Content-Length of"]) },
         Case { config_size: Some(c - 10), config: Some(Body::UntilClose(img.config.clone())), ..case("config-descriptor-short-no-length", &["more than"]) },
         Case { layer_size: Some(l + 1_000_000), ..case("layer-descriptor-long", &["the descriptor says", "a Content-Length of"]) },
-        Case { layer_size: Some(l + 1_000_000), layer: Some(Body::UntilClose(img.layer.clone())), ..case("layer-descriptor-long-no-length", &["the registry sent", "bytes; refused"]) },
+        Case {
+            layer_size: Some(l + 1_000_000),
+            layer: Some(Body::UntilClose(img.layer.clone())),
+            ..case("layer-descriptor-long-no-length", &["the registry sent", "bytes; refused"])
+        },
         Case { layer_size: Some(l - 100), layer: Some(Body::UntilClose(img.layer.clone())), ..case("layer-descriptor-short-no-length", &["more than"]) },
-        Case { layer_size: Some(20 << 20), layer: Some(Body::Endless), ..case("endless-layer", &["the descriptor says 20971520 bytes", "more than 20971520 bytes"]) },
+        Case {
+            layer_size: Some(20 << 20),
+            layer: Some(Body::Endless),
+            ..case("endless-layer", &["the descriptor says 20971520 bytes", "more than 20971520 bytes"])
+        },
         Case { layer: Some(Body::Declared(img.layer.clone(), l + 5000)), ..case("layer-content-length-lie", &["a Content-Length of"]) },
         case("index-size-lie", &["manifest sha256:", "the descriptor says", "a Content-Length of"]),
         Case { manifest: Some(Body::Endless), ..case("endless-manifest", &["manifest t", "limit of 4194304 bytes"]) },
@@ -159,7 +167,12 @@ fn a_lying_registry_is_refused_with_bounded_memory_and_nothing_left_behind() {
         for want in c.expect {
             assert!(run.stderr.contains(want), "{}: the error says {want:?}:\n{}", c.name, run.stderr);
         }
-        assert!(run.stderr.contains(&server.addr) && run.stderr.contains(&format!("hostile/{}", c.name)), "{}: the error names the registry and repository:\n{}", c.name, run.stderr);
+        assert!(
+            run.stderr.contains(&server.addr) && run.stderr.contains(&format!("hostile/{}", c.name)),
+            "{}: the error names the registry and repository:\n{}",
+            c.name,
+            run.stderr
+        );
         assert!(rss < 150 * 1024, "{}: peak RSS {rss} KiB", c.name);
         let (bytes, partial) = usage(&work);
         assert!(partial.is_empty(), "{}: partial downloads left behind: {partial:?}", c.name);
@@ -191,7 +204,8 @@ fn serve_case(img: &Image, all: &[Case], req: &Seen) -> Reply {
                 "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha256(&m), "size": m.len() + 7,
                                "platform": {"architecture": host_arch(), "os": "linux"}}],
             });
-            return Reply::new(200, Body::Bytes(serde_json::to_vec(&index).unwrap_or_default())).header("Content-Type", "application/vnd.oci.image.index.v1+json");
+            return Reply::new(200, Body::Bytes(serde_json::to_vec(&index).unwrap_or_default()))
+                .header("Content-Type", "application/vnd.oci.image.index.v1+json");
         }
         return match &c.manifest {
             Some(b) => Reply::new(200, b.clone()).header("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
@@ -287,7 +301,17 @@ fn credentials_stay_with_the_registry_host() {
     let ctx = dir.path().join("ctx");
     let dest = format!("{}/cred/app:t", server.addr);
     let push = strata(
-        &["build", "--context", &ctx.display().to_string(), "--destination", &dest, "--insecure-registry", &server.addr, "--work-dir", &work.display().to_string()],
+        &[
+            "build",
+            "--context",
+            &ctx.display().to_string(),
+            "--destination",
+            &dest,
+            "--insecure-registry",
+            &server.addr,
+            "--work-dir",
+            &work.display().to_string(),
+        ],
         &envs,
     );
     let seen = server.requests();
@@ -296,7 +320,10 @@ fn credentials_stay_with_the_registry_host() {
     assert!(to_other.iter().any(|s| s.method == "GET"), "the layer was fetched from the other host: {seen:#?}");
     assert!(to_other.iter().any(|s| s.method == "PUT" || s.method == "PATCH"), "an upload went to the other host ({}): {seen:#?}", push.stderr);
     assert!(to_other.iter().all(|s| s.authorization.is_none()), "no credential reaches another host: {to_other:#?}");
-    assert!(seen.iter().any(|s| s.port != other_port && s.authorization.as_deref().is_some_and(|a| a.starts_with("Basic "))), "the registry itself got the credentials");
+    assert!(
+        seen.iter().any(|s| s.port != other_port && s.authorization.as_deref().is_some_and(|a| a.starts_with("Basic "))),
+        "the registry itself got the credentials"
+    );
     assert!(!push.stderr.contains("s3cret-pass"), "the password never reaches a log:\n{}", push.stderr);
 }
 
@@ -406,7 +433,11 @@ fn an_endless_or_oversized_aws_answer_is_cut_off() {
         for want in expect.iter().chain(&["larger than strata's limit of 1048576 bytes for an AWS answer"]) {
             assert!(run.stderr.contains(want), "{name}: the error says {want:?}:\n{}", run.stderr);
         }
-        assert!(run.stderr.contains(&format!("http://{}/", aws.addr)) && run.stderr.contains(ECR_HOST), "{name}: the error names the endpoint and the registry:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("http://{}/", aws.addr)) && run.stderr.contains(ECR_HOST),
+            "{name}: the error names the endpoint and the registry:\n{}",
+            run.stderr
+        );
         assert_eq!(posts, 1, "{name}: an oversized answer is not retried");
         assert!(rss < 150 * 1024, "{name}: peak RSS {rss} KiB");
         assert!(secs < 30.0, "{name}: {secs:.1} s");
@@ -455,7 +486,12 @@ fn each_ecr_registry_gets_its_token_from_its_own_region() {
         if role {
             assert_eq!(scope(first).as_deref(), Some("eu-central-1"), "the STS session is in PLUGIN_REGION: {:?}", first.authorization);
         } else {
-            assert_eq!(scope(first).as_deref(), Some("us-west-2"), "GetAuthorizationToken goes to the registry's region, not PLUGIN_REGION: {:?}", first.authorization);
+            assert_eq!(
+                scope(first).as_deref(),
+                Some("us-west-2"),
+                "GetAuthorizationToken goes to the registry's region, not PLUGIN_REGION: {:?}",
+                first.authorization
+            );
         }
     }
 }

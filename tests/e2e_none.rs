@@ -46,11 +46,7 @@ fn have(tool: &str) -> bool {
 /// The shared libraries `binary` loads (with the dynamic loader), as absolute paths.
 fn shared_libraries(binary: &Path) -> Vec<PathBuf> {
     let out = Command::new("ldd").arg(binary).output().expect("ldd");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter(|w| w.starts_with('/'))
-        .map(PathBuf::from)
-        .collect()
+    String::from_utf8_lossy(&out.stdout).split_whitespace().filter(|w| w.starts_with('/')).map(PathBuf::from).collect()
 }
 
 /// A fresh container root (`dir/name`) with only what a kaniko-style image holds; returns its
@@ -129,9 +125,8 @@ fn context(dir: &Path, dockerfile: &str) -> PathBuf {
 /// strata's arguments in the container, pushing to `dest`, plus `extra`.
 fn container_args(env: &TestEnv, dest: &str, extra: &[&str]) -> Vec<String> {
     let base = format!("BASE={}", env.base_busybox);
-    let mut args: Vec<String> = ["build", "--context", "/workspace", "--destination", dest, "--insecure-registry", &env.registry_http]
-        .map(str::to_string)
-        .to_vec();
+    let mut args: Vec<String> =
+        ["build", "--context", "/workspace", "--destination", dest, "--insecure-registry", &env.registry_http].map(str::to_string).to_vec();
     args.extend(["--work-dir", "/kaniko/work", "--digest-file", "/kaniko/digest", "--build-arg", &base].map(str::to_string));
     args.extend(extra.iter().map(|s| s.to_string()));
     args
@@ -142,7 +137,21 @@ fn chroot_build(env: &TestEnv, context: &Path, work: &Path, dest: &str) {
     let base = format!("BASE={}", env.base_busybox);
     let (ctx, work) = (context.display().to_string(), work.display().to_string());
     let run = strata(
-        &["build", "--context", &ctx, "--destination", dest, "--insecure-registry", &env.registry_http, "--isolation", "chroot", "--work-dir", &work, "--build-arg", &base],
+        &[
+            "build",
+            "--context",
+            &ctx,
+            "--destination",
+            dest,
+            "--insecure-registry",
+            &env.registry_http,
+            "--isolation",
+            "chroot",
+            "--work-dir",
+            &work,
+            "--build-arg",
+            &base,
+        ],
         &[],
     );
     assert!(run.ok, "chroot build failed: {}", run.stderr);
@@ -210,7 +219,8 @@ fn none_in_a_container_equals_chroot_build() {
     for gone in ["app", "out", "bin/busybox", "etc/passwd"] {
         assert!(std::fs::symlink_metadata(root.join(gone)).is_err(), "the build's /{gone} is left in the container");
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&root).expect("root").flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".strata-container")).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&root).expect("root").flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".strata-container")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // With --cache in the same container (a pod with a cache volume): the second build hits
@@ -226,7 +236,8 @@ fn none_in_a_container_equals_chroot_build() {
     assert!(warm.ok, "warm cached build failed: {}", warm.stderr);
     assert!(!warm.stderr.contains(UNPACKING), "{}", warm.stderr);
     assert_same_image(&cached_dest, &chroot_dest);
-    std::fs::write(root.join("workspace/Dockerfile"), format!("{DOCKERFILE}USER 0\nRUN cat /app/a /app/more /var/lib/app/state /tmp/whoami > /seen\n")).expect("Dockerfile");
+    std::fs::write(root.join("workspace/Dockerfile"), format!("{DOCKERFILE}USER 0\nRUN cat /app/a /app/more /var/lib/app/state /tmp/whoami > /seen\n"))
+        .expect("Dockerfile");
     let late_dest = format!("{}/e2e/none-late:{tag}", env.registry_http);
     let late = run_in_container(&root, &container_args(&env, &late_dest, &cached), false);
     assert!(late.ok, "build with a new last step failed: {}", late.stderr);
@@ -306,7 +317,23 @@ fn mounts_are_emulated_without_cap_sys_admin() {
     let (ctx, work) = (context.display().to_string(), dir.path().join("work").display().to_string());
     let secret = format!("id=token,src={}", token.display());
     let run = strata(
-        &["build", "--context", &ctx, "--destination", &chroot_dest, "--insecure-registry", &env.registry_http, "--isolation", "chroot", "--work-dir", &work, "--build-arg", &base, "--secret", &secret],
+        &[
+            "build",
+            "--context",
+            &ctx,
+            "--destination",
+            &chroot_dest,
+            "--insecure-registry",
+            &env.registry_http,
+            "--isolation",
+            "chroot",
+            "--work-dir",
+            &work,
+            "--build-arg",
+            &base,
+            "--secret",
+            &secret,
+        ],
         &[],
     );
     assert!(run.ok, "chroot build failed: {}", run.stderr);

@@ -116,9 +116,8 @@ fn oracle_corpus_matches_buildah_and_buildkit() {
         let work = tempfile::tempdir().expect("tempdir");
         // buildah 1.28 (Debian 12) lacks BuildKit's ${V%p}/${V#p} forms; the front end's golden
         // cases cover those, so the corpus keeps to what both understand.
-        let outcome = std::panic::catch_unwind(|| build_case(&env, buildkit.as_deref(), case, work.path())).unwrap_or_else(|p| {
-            Err(p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default())
-        });
+        let outcome = std::panic::catch_unwind(|| build_case(&env, buildkit.as_deref(), case, work.path()))
+            .unwrap_or_else(|p| Err(p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()));
         match outcome {
             Ok(diffs) if diffs.is_empty() => eprintln!("oracle {name}: equal"),
             Ok(diffs) => failures.push(format!("{name}:\n  {}", diffs.join("\n  "))),

@@ -42,7 +42,8 @@ fn tar_path_is_a_docker_archive_equal_to_the_pushed_image() {
     let probe = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{tagged}")).output().expect("run skopeo");
     assert!(!probe.status.success(), "--no-push must push nothing, yet {tagged} exists");
     // Nothing but the tarball in its directory: the temporary file was renamed, not copied.
-    let left: Vec<String> = std::fs::read_dir(tar.parent().expect("dir")).expect("read dir").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let left: Vec<String> =
+        std::fs::read_dir(tar.parent().expect("dir")).expect("read dir").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(left, ["hello.tar"]);
 
     // docker-archive's manifest.json, as `docker load` reads it.
@@ -63,7 +64,8 @@ fn tar_path_is_a_docker_archive_equal_to_the_pushed_image() {
     }
 
     // skopeo reads it through its docker-archive transport.
-    let inspect: Value = serde_json::from_str(&must(Command::new("skopeo").arg("inspect").arg(format!("docker-archive:{}", tar.display())))).expect("skopeo inspect JSON");
+    let inspect: Value =
+        serde_json::from_str(&must(Command::new("skopeo").arg("inspect").arg(format!("docker-archive:{}", tar.display())))).expect("skopeo inspect JSON");
     assert_eq!(inspect["Layers"].as_array().map(Vec::len), Some(layers.len()), "{inspect}");
     assert_eq!(inspect["Labels"]["org.opencontainers.image.title"], "hello", "{inspect}");
 
@@ -104,7 +106,8 @@ fn tar_path_also_writes_when_pushing_and_is_an_oci_archive() {
     let raw = must(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{dest}")));
     assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), digest);
     // The tarball is an OCI archive as well (as `docker save` writes since Docker 25).
-    let inspect: Value = serde_json::from_str(&must(Command::new("skopeo").arg("inspect").arg(format!("oci-archive:{}:both", tar.display())))).expect("skopeo inspect JSON");
+    let inspect: Value =
+        serde_json::from_str(&must(Command::new("skopeo").arg("inspect").arg(format!("oci-archive:{}:both", tar.display())))).expect("skopeo inspect JSON");
     assert_eq!(inspect["Digest"], digest.as_str());
 }
 
@@ -114,7 +117,8 @@ fn a_failing_build_leaves_no_tarball() {
     let work = tempfile::tempdir().expect("tempdir");
     let ctx = work.path().join("ctx");
     std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::write(ctx.join("Dockerfile"), format!("FROM {}\nRUN echo fine > /fine\nRUN echo failing && exit 3\n", env.base_busybox)).expect("write Dockerfile");
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {}\nRUN echo fine > /fine\nRUN echo failing && exit 3\n", env.base_busybox))
+        .expect("write Dockerfile");
     let out_dir = work.path().join("out");
     std::fs::create_dir_all(&out_dir).expect("mkdir out");
     let tar = out_dir.join("image.tar");
@@ -146,7 +150,9 @@ fn a_failing_build_leaves_no_tarball() {
 #[test]
 fn plugin_tar_path_writes_the_tarball_and_reports_it() {
     let Some(env) = test_env("plugin_tar_path_writes_the_tarball_and_reports_it") else { return };
-    for (no_push, tar_key, repo) in [("PLUGIN_NO_PUSH", "PLUGIN_TAR_PATH", "e2e/outputs-plugin"), ("PLUGIN_DRY_RUN", "PLUGIN_DESTINATION_TAR_PATH", "e2e/outputs-plugin-dry-run")] {
+    for (no_push, tar_key, repo) in
+        [("PLUGIN_NO_PUSH", "PLUGIN_TAR_PATH", "e2e/outputs-plugin"), ("PLUGIN_DRY_RUN", "PLUGIN_DESTINATION_TAR_PATH", "e2e/outputs-plugin-dry-run")]
+    {
         let work = tempfile::tempdir().expect("tempdir");
         let ctx = work.path().join("ctx");
         std::fs::create_dir_all(&ctx).expect("mkdir ctx");

@@ -53,7 +53,11 @@ fn custom_platform_builds_and_picks_index_variants() {
     std::fs::create_dir_all(&ctx).expect("mkdir");
     std::fs::write(ctx.join("amd64.txt"), "amd64\n").expect("write");
     std::fs::write(ctx.join("arm64.txt"), "arm64\n").expect("write");
-    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nCOPY ${TARGETARCH}.txt /arch.txt\nLABEL target=$TARGETPLATFORM\n").expect("write");
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nCOPY ${TARGETARCH}.txt /arch.txt\nLABEL target=$TARGETPLATFORM\n",
+    )
+    .expect("write");
     for arch in ["arm64", "amd64"] {
         let run = build(&env, &ctx, Some(&format!("linux/{arch}")), &format!("{repo}:{arch}"), &work);
         assert!(run.ok, "{arch}: {}", run.stderr);

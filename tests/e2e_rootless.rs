@@ -131,9 +131,8 @@ fn assert_same(test: &str, root: &(Vec<String>, serde_json::Value), user: &(Vec<
     let only_user: Vec<&String> = user.0.iter().filter(|l| !root.0.contains(l)).collect();
     assert!(only_root.is_empty() && only_user.is_empty(), "{test}: listings differ\nroot only: {only_root:#?}\nrootless only: {only_user:#?}");
     assert_eq!(root.1["config"], user.1["config"], "{test}: configs differ");
-    let created_by = |c: &serde_json::Value| -> Vec<String> {
-        c["history"].as_array().map(|h| h.iter().map(|e| e["created_by"].to_string()).collect()).unwrap_or_default()
-    };
+    let created_by =
+        |c: &serde_json::Value| -> Vec<String> { c["history"].as_array().map(|h| h.iter().map(|e| e["created_by"].to_string()).collect()).unwrap_or_default() };
     assert_eq!(created_by(&root.1), created_by(&user.1), "{test}: history differs");
 }
 
@@ -206,11 +205,8 @@ fn rootless_debian_equals_root_build() {
     }
     // The Debian base is made by scripts/bench-build.sh (debootstrap, then pushed by strata).
     let base = std::env::var("STRATA_TEST_BASE_DEBIAN").unwrap_or_else(|_| format!("{}/library/debian:bookworm", env.registry_http));
-    let present = Command::new("skopeo")
-        .args(["inspect", "--raw", "--tls-verify=false"])
-        .arg(format!("docker://{base}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let present =
+        Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{base}")).output().is_ok_and(|o| o.status.success());
     if !present {
         strata_test_support::skip(test, &format!("no Debian base at {base} (run scripts/base-debian.sh once, or set STRATA_TEST_BASE_DEBIAN)"));
         return;
@@ -261,7 +257,14 @@ fn rootless_cache_hits_then_unpacks_like_the_root_build() {
     let user_dest = format!("{}/e2e/rootless-cache-user:{tag}", env.registry_http);
     let as_root = build_with(&ws, &env, &env.base_busybox, &root_dest, None, &["--build-arg", "LATE=2"]);
     assert!(as_root.ok, "root build failed: {}", as_root.stderr);
-    let cold = build_with(&ws, &env, &env.base_busybox, &user_dest, Some(&home), &["--cache", "--cache-repo", &format!("{}/e2e/rootless-cache-{tag}", env.registry_http)]);
+    let cold = build_with(
+        &ws,
+        &env,
+        &env.base_busybox,
+        &user_dest,
+        Some(&home),
+        &["--cache", "--cache-repo", &format!("{}/e2e/rootless-cache-{tag}", env.registry_http)],
+    );
     assert!(cold.ok, "cold rootless build failed: {}", cold.stderr);
     let warm = build_with(
         &ws,
@@ -299,7 +302,18 @@ fn rootless_sigterm_reaches_the_namespaced_build_and_cleans_up() {
         .args(["--reuid", USER, "--regid", USER, "--init-groups", "--", "env"])
         .arg(format!("HOME={}", home.display()))
         .arg(ws.dir.path().join("strata"))
-        .args(["build", "--no-push", "--insecure-registry", &env.registry_http, "--build-arg", &base, "--context", &ws.path("ctx"), "--work-dir", &ws.path("work-user")])
+        .args([
+            "build",
+            "--no-push",
+            "--insecure-registry",
+            &env.registry_http,
+            "--build-arg",
+            &base,
+            "--context",
+            &ws.path("ctx"),
+            "--work-dir",
+            &ws.path("work-user"),
+        ])
         .current_dir(ws.dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -197,10 +197,7 @@ fn processes_with(needle: &str) -> Vec<String> {
 fn background_processes_of_a_run_are_gone_after_it() {
     let Some(env) = test_env("background_processes_of_a_run_are_gone_after_it") else { return };
     let secs = 900_000 + std::process::id() % 90_000;
-    let case = LayoutCase::new(&format!(
-        "{BASE}RUN sh -c 'sleep {secs} & setsid sh -c \"sleep {} &\" ; echo $$ > /pid'\n",
-        secs + 1
-    ));
+    let case = LayoutCase::new(&format!("{BASE}RUN sh -c 'sleep {secs} & setsid sh -c \"sleep {} &\" ; echo $$ > /pid'\n", secs + 1));
     let run = case.build(&env, &[], &[]);
     assert!(run.ok, "strata failed: {}", run.stderr);
     let image = case.unpack();

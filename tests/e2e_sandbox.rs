@@ -125,7 +125,14 @@ fn attacks_from_a_root_run_do_not_reach_the_host() {
     let read = |name: &str| std::fs::read_to_string(img.rootfs.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let escape = read("r-escape");
     assert!(escape.contains("escape attempt done") && !escape.contains("ESCAPED"), "double chroot: {escape}");
-    for (file, what) in [("r-mount", "mount"), ("r-unshare", "unshare"), ("r-sysrq", "sysrq-trigger"), ("r-mknod", "host disk"), ("r-direct", "host path"), ("r-cache-mknod", "host disk through a cache mount")] {
+    for (file, what) in [
+        ("r-mount", "mount"),
+        ("r-unshare", "unshare"),
+        ("r-sysrq", "sysrq-trigger"),
+        ("r-mknod", "host disk"),
+        ("r-direct", "host path"),
+        ("r-cache-mknod", "host disk through a cache mount"),
+    ] {
         let text = read(file);
         assert!(text.trim_end().ends_with("refused"), "{what} was not refused: {text}");
     }

@@ -138,7 +138,18 @@ fn sigkill_takes_the_run_along_and_the_next_build_collects_its_directory() {
     let base = format!("BASE={}", env.base_busybox);
     let work = b.work();
     let run = strata(
-        &["build", "--no-push", "--insecure-registry", &env.registry_http, "--build-arg", &base, "--context", ctx.to_str().expect("utf8"), "--work-dir", work.to_str().expect("utf8")],
+        &[
+            "build",
+            "--no-push",
+            "--insecure-registry",
+            &env.registry_http,
+            "--build-arg",
+            &base,
+            "--context",
+            ctx.to_str().expect("utf8"),
+            "--work-dir",
+            work.to_str().expect("utf8"),
+        ],
         &[],
     );
     assert!(run.ok, "{}", run.stderr);

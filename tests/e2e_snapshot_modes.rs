@@ -83,7 +83,18 @@ fn max_layer_size_refuses_a_base_layer_naming_digest_limit_and_flag() {
     let work = dir.path().join("work");
     let build = |limit: &str| {
         strata(
-            &["build", "--context", ctx.to_str().expect("utf8"), "--build-arg", &base, "--no-push", "--max-layer-size", limit, "--work-dir", work.to_str().expect("utf8")],
+            &[
+                "build",
+                "--context",
+                ctx.to_str().expect("utf8"),
+                "--build-arg",
+                &base,
+                "--no-push",
+                "--max-layer-size",
+                limit,
+                "--work-dir",
+                work.to_str().expect("utf8"),
+            ],
             &[],
         )
     };

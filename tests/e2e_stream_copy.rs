@@ -88,7 +88,12 @@ fn a_base_layer_is_streamed_between_registries_byte_for_byte() {
     let dst_manifest = raw_manifest(&dst, &["--creds", &creds, "--cert-dir", &cert_dir]);
     assert_eq!(layers(&dst_manifest), src_layers, "the destination's layers are the source's");
     let layout = dir.path().join("pulled");
-    must(Command::new("skopeo").args(["copy", "-q", "--src-creds", &creds, "--src-cert-dir", &cert_dir]).arg(format!("docker://{dst}")).arg(format!("oci:{}:img", layout.display())));
+    must(
+        Command::new("skopeo")
+            .args(["copy", "-q", "--src-creds", &creds, "--src-cert-dir", &cert_dir])
+            .arg(format!("docker://{dst}"))
+            .arg(format!("oci:{}:img", layout.display())),
+    );
     for (digest, size) in &src_layers {
         let bytes = std::fs::read(blob(&layout, digest)).expect("pulled layer");
         assert_eq!((sha256(&bytes), bytes.len() as u64), (digest.clone(), *size), "layer {digest} as pulled from the destination");
@@ -98,7 +103,8 @@ fn a_base_layer_is_streamed_between_registries_byte_for_byte() {
     let stored = w2.join("blobs/sha256").join(big.trim_start_matches("sha256:"));
     let bytes = std::fs::read(&stored).unwrap_or_else(|e| panic!("{}: {e}", stored.display()));
     assert_eq!(sha256(&bytes), big, "the stored blob is the layer");
-    let partial: Vec<_> = std::fs::read_dir(w2.join("blobs/sha256")).expect("blob store").flatten().filter(|e| e.file_name().to_string_lossy().contains("partial")).collect();
+    let partial: Vec<_> =
+        std::fs::read_dir(w2.join("blobs/sha256")).expect("blob store").flatten().filter(|e| e.file_name().to_string_lossy().contains("partial")).collect();
     assert!(partial.is_empty(), "no partial files: {partial:?}");
 }
 
@@ -146,20 +152,37 @@ fn a_streamed_layer_that_does_not_match_its_digest_reaches_no_registry() {
     let dst = format!("{}/e2e/streambad:{tag}", env.registry_http);
     let work = dir.path().join("work");
     let extra = ["--cache", "--insecure-registry", server.addr.as_str()];
-    let run = build_to(&env, dir.path(), &work, &format!("FROM {}/bad/base:t\nLABEL copied=no\n", server.addr), &dst, &extra, &[("STRATA_LOG", "info,strata_registry=debug")]);
+    let run = build_to(
+        &env,
+        dir.path(),
+        &work,
+        &format!("FROM {}/bad/base:t\nLABEL copied=no\n", server.addr),
+        &dst,
+        &extra,
+        &[("STRATA_LOG", "info,strata_registry=debug")],
+    );
     assert!(!run.ok, "the build fails:\n{}", run.stderr);
     let error = run.stderr.lines().filter(|l| l.contains("error")).collect::<Vec<_>>().join("\n");
-    assert!(error.contains(&digest) && error.contains("failed verification") && error.contains(&server.addr), "the error names the source, the digest and what came:\n{}", run.stderr);
+    assert!(
+        error.contains(&digest) && error.contains("failed verification") && error.contains(&server.addr),
+        "the error names the source, the digest and what came:\n{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("streaming blob"), "the layer was being streamed when it failed:\n{}", run.stderr);
     eprintln!("{error}");
 
     // Nothing reached the destination: neither the tag nor the blob.
     let tag_there = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{dst}")).output().expect("skopeo");
     assert!(!tag_there.status.success(), "no manifest under the tag");
-    let head = must(Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I"]).arg(format!("http://{}/v2/e2e/streambad/blobs/{digest}", env.registry_http)));
+    let head = must(
+        Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I"])
+            .arg(format!("http://{}/v2/e2e/streambad/blobs/{digest}", env.registry_http)),
+    );
     assert_eq!(head, "404", "the destination does not hold the blob");
     // And the work dir keeps neither the bad blob nor a partial file.
     let store = work.join("blobs/sha256");
-    let left: Vec<String> = std::fs::read_dir(&store).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    let left: Vec<String> =
+        std::fs::read_dir(&store).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
     assert!(!left.iter().any(|n| n.contains(digest.trim_start_matches("sha256:"))), "no bad blob or partial file in the store: {left:?}");
 }

@@ -348,7 +348,8 @@ pub fn oracle_differences_with(ours: &Unpacked, other: &Unpacked, oracle: Oracle
         let mine = &ours.config["config"][field];
         let other = &theirs[field];
         let (mine, other) = (&sorted_json(mine), &sorted_json(other));
-        let empty = |v: &Value| v.is_null() || v.as_str() == Some("") || v.as_object().is_some_and(|o| o.is_empty()) || v.as_array().is_some_and(|a| a.is_empty());
+        let empty =
+            |v: &Value| v.is_null() || v.as_str() == Some("") || v.as_object().is_some_and(|o| o.is_empty()) || v.as_array().is_some_and(|a| a.is_empty());
         if mine != other && !(empty(mine) && empty(other)) {
             out.push(format!("config {field}: strata {mine} {who} {other}"));
         }
@@ -428,7 +429,8 @@ pub fn buildkit_build_target(host: &str, dockerfile: &Path, context: &Path, buil
     must(Command::new("skopeo").args(["copy", "-q"]).arg(format!("docker-archive:{}", archive.display())).arg(format!("oci:{}:img", layout.display())));
     let mut u = unpack_layout(&layout, "img");
     let info = info.expect("docker image inspect");
-    let info: Value = serde_json::from_slice(&info.stdout).unwrap_or_else(|e| panic!("docker image inspect {tag}: {e}: {}", String::from_utf8_lossy(&info.stderr)));
+    let info: Value =
+        serde_json::from_slice(&info.stdout).unwrap_or_else(|e| panic!("docker image inspect {tag}: {e}: {}", String::from_utf8_lossy(&info.stderr)));
     u.config = serde_json::json!({ "config": info[0]["Config"], "author": info[0]["Author"] });
     u
 }

@@ -1,8 +1,8 @@
 //! Base images: resolved once per build, config parsed, layer blobs fetched into the blob store.
 
 use crate::error::BuildError;
-use crate::image::manifest::ImageLayer;
 use crate::image::ImageConfig;
+use crate::image::manifest::ImageLayer;
 use std::collections::HashMap;
 use strata_registry::{Client, Platform, Reference};
 use strata_snapshot::BlobStore;
@@ -26,13 +26,7 @@ pub struct BaseImages {
 
 impl BaseImages {
     /// Resolves `reference` for `platform` (once per build): manifest and config.
-    pub fn pull(
-        &mut self,
-        client: &Client,
-        handle: &tokio::runtime::Handle,
-        reference: &str,
-        platform: &Platform,
-    ) -> Result<PulledBase, BuildError> {
+    pub fn pull(&mut self, client: &Client, handle: &tokio::runtime::Handle, reference: &str, platform: &Platform) -> Result<PulledBase, BuildError> {
         let key = format!("{reference} {platform}");
         if let Some(p) = self.pulled.get(&key) {
             return Ok(p.clone());
@@ -41,10 +35,15 @@ impl BaseImages {
         let image = handle.block_on(client.get_image(&r, platform))?;
         // Digests name files in the work dir and in outputs: a hostile registry's
         // `sha256:../../x` must never get that far.
-        if let Some(bad) = std::iter::once(&image.manifest.config.digest).chain(image.manifest.layers.iter().map(|l| &l.digest)).find(|d| !strata_snapshot::is_sha256_digest(d)) {
+        if let Some(bad) = std::iter::once(&image.manifest.config.digest)
+            .chain(image.manifest.layers.iter().map(|l| &l.digest))
+            .find(|d| !strata_snapshot::is_sha256_digest(d))
+        {
             return Err(BuildError::BaseImage {
                 reference: reference.to_string(),
-                message: format!(": the registry's manifest names the blob {bad:?}, which is not a sha256 digest (sha256: and 64 lowercase hex digits); refusing the image"),
+                message: format!(
+                    ": the registry's manifest names the blob {bad:?}, which is not a sha256 digest (sha256: and 64 lowercase hex digits); refusing the image"
+                ),
             });
         }
         let config_bytes = handle.block_on(client.get_blob_bytes(&r, &image.manifest.config.digest, image.manifest.config.size))?;

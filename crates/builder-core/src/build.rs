@@ -5,8 +5,8 @@ use crate::base::BaseImages;
 use crate::cache::CacheKey;
 use crate::context::BuildContext;
 use crate::error::BuildError;
-use crate::image::manifest::{oci_manifest, ImageLayer};
 use crate::image::ImageConfig;
+use crate::image::manifest::{ImageLayer, oci_manifest};
 use crate::options::BuildOptions;
 use crate::output;
 use crate::progress::{BuildEvent, EventFn};
@@ -95,12 +95,8 @@ impl Builder {
         }
         let text = source.text;
         let dockerfile = strata_dockerfile::parse(&text, &file_name)?;
-        let plan_opts = PlanOptions {
-            build_args: opts.build_args.clone(),
-            target: opts.target.clone(),
-            target_platform: opts.platform.clone(),
-            build_platform: None,
-        };
+        let plan_opts =
+            PlanOptions { build_args: opts.build_args.clone(), target: opts.target.clone(), target_platform: opts.platform.clone(), build_platform: None };
         let plan = strata_dockerfile::plan(&dockerfile, &plan_opts)?;
         // Transfers (pulls, pushes, cache entries) reach the caller as build events, unless
         // the caller asked the registry client for them directly.
@@ -289,10 +285,7 @@ impl Builder {
             let rootfs = if self.in_place.is_some() || !st.is_unpacked() { None } else { Some(st.rootfs) };
             self.built.insert(planned.index, BuiltStage { rootfs, config: st.config, layers: st.layers, cache_key: st.cache_key });
         }
-        let final_stage = self
-            .built
-            .remove(&target)
-            .ok_or_else(|| BuildError::Internal(format!("target stage {target} was not built")))?;
+        let final_stage = self.built.remove(&target).ok_or_else(|| BuildError::Internal(format!("target stage {target} was not built")))?;
         self.finish(final_stage)
     }
 
@@ -359,7 +352,8 @@ impl Builder {
                 // a later step still want its files, they come back from its layers.
                 let hand_over = self.only_user(*i, child);
                 let parent = self.built.get(i).ok_or_else(|| BuildError::Internal(format!("stage {i} was not built before its use")))?;
-                let (config, layers, key, dir) = (parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex()), parent.rootfs.clone());
+                let (config, layers, key, dir) =
+                    (parent.config.clone(), parent.layers.clone(), CacheKey::base("stage", parent.cache_key.hex()), parent.rootfs.clone());
                 // A parent without a tree (built in `/`, or never unpacked): its layers are
                 // unpacked when a step needs them, as an image's.
                 let unpacked = dir.is_some() && self.in_place.is_none();
@@ -394,7 +388,8 @@ impl Builder {
     /// with that blob fetched again: one bad file in the work dir never breaks every later build.
     pub(crate) fn unpack(&self, layers: &[ImageLayer], dir: &std::path::Path, rootless: bool, keep: &strata_snapshot::KeepPaths) -> Result<(), BuildError> {
         let stored: Vec<&str> = layers.iter().filter(|l| self.store.contains(&l.digest)).map(|l| l.digest.as_str()).collect();
-        let once = || self.each_fetched(layers, |l| crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep, self.opts.max_layer_size));
+        let once =
+            || self.each_fetched(layers, |l| crate::base::unpack_layers(&self.store, std::slice::from_ref(l), dir, rootless, keep, self.opts.max_layer_size));
         match once() {
             Err(e) if dir != std::path::Path::new("/") => match damaged_blob(&e).filter(|d| stored.contains(d)) {
                 Some(digest) if self.client.knows_blob(digest) => {
@@ -548,7 +543,13 @@ impl Builder {
             output::write_oci_layout(&self.store, dir, &digest, &manifest_bytes, &config_digest, &stage.layers, self.opts.destinations.first())?;
         }
         if let Some(path) = &self.opts.tar_path {
-            let image = output::TarballImage { manifest_digest: &digest, manifest: &manifest_bytes, config_digest: &config_digest, layers: &stage.layers, destinations: &self.opts.destinations };
+            let image = output::TarballImage {
+                manifest_digest: &digest,
+                manifest: &manifest_bytes,
+                config_digest: &config_digest,
+                layers: &stage.layers,
+                destinations: &self.opts.destinations,
+            };
             output::write_docker_archive(&self.store, path, &image)?;
         }
         let mut pushed = Vec::new();
@@ -585,8 +586,7 @@ fn layer_cache(opts: &BuildOptions) -> Result<Option<crate::cache::LayerCache>, 
     };
     let repo = match repo {
         Some(text) => {
-            let mut r: strata_registry::Reference =
-                text.parse().map_err(|e| BuildError::Options(format!("--cache-repo {text}: {e}")))?;
+            let mut r: strata_registry::Reference = text.parse().map_err(|e| BuildError::Options(format!("--cache-repo {text}: {e}")))?;
             if r.tag.is_some() || r.digest.is_some() {
                 return Err(BuildError::Options(format!("--cache-repo {text}: give a repository without a tag or digest (entries are tagged by key)")));
             }
@@ -604,14 +604,12 @@ fn layer_cache(opts: &BuildOptions) -> Result<Option<crate::cache::LayerCache>, 
 
 /// Copies a stage's rootfs for a child stage, keeping every attribute (`cp -a`).
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<(), BuildError> {
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", from.display()))
-        .arg(to)
-        .status()
-        .map_err(BuildError::io(to))?;
+    let status = std::process::Command::new("cp").arg("-a").arg(format!("{}/.", from.display())).arg(to).status().map_err(BuildError::io(to))?;
     if !status.success() {
-        return Err(BuildError::Io { path: to.to_path_buf(), source: std::io::Error::other(format!("cp -a {} {} failed ({status})", from.display(), to.display())) });
+        return Err(BuildError::Io {
+            path: to.to_path_buf(),
+            source: std::io::Error::other(format!("cp -a {} {} failed ({status})", from.display(), to.display())),
+        });
     }
     Ok(())
 }

@@ -18,27 +18,11 @@ use std::path::{Path, PathBuf};
 use strata_snapshot::KeepPaths;
 
 /// Paths under `/` that always belong to the container, never to the image.
-const CONTAINER_PATHS: &[&str] = &[
-    "/proc",
-    "/sys",
-    "/dev",
-    "/etc/hosts",
-    "/etc/hostname",
-    "/etc/resolv.conf",
-    "/etc/mtab",
-    "/.dockerenv",
-    "/run/.containerenv",
-];
+const CONTAINER_PATHS: &[&str] =
+    &["/proc", "/sys", "/dev", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab", "/.dockerenv", "/run/.containerenv"];
 
 /// Environment variables naming files the registry client may read during the build.
-const FILE_VARS: &[&str] = &[
-    "DOCKER_CONFIG",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_CONFIG_FILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-];
+const FILE_VARS: &[&str] = &["DOCKER_CONFIG", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "SSL_CERT_FILE", "SSL_CERT_DIR"];
 
 /// Where the container's own files wait while a build uses `/` (with the process id appended).
 pub const SAVED_DIR: &str = "/.strata-container";

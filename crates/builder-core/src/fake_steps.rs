@@ -7,8 +7,8 @@ use crate::context::BuildContext;
 use crate::error::BuildError;
 use crate::exec::runner::{CommandRunner, RecordingRunner};
 use crate::exec::{RunMountSource, RunStatus};
-use crate::image::manifest::ImageLayer;
 use crate::image::ImageConfig;
+use crate::image::manifest::ImageLayer;
 use crate::options::BuildOptions;
 use crate::progress::BuildEvent;
 use crate::stage::{BuiltStage, StageRun};
@@ -99,11 +99,7 @@ impl FakeSteps {
     pub fn layer_names(&self, layer: &ImageLayer) -> Vec<String> {
         let file = std::fs::File::open(self.store.path(&layer.digest)).expect("blob");
         let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(file));
-        archive
-            .entries()
-            .expect("entries")
-            .map(|e| e.expect("entry").path().expect("path").display().to_string())
-            .collect()
+        archive.entries().expect("entries").map(|e| e.expect("entry").path().expect("path").display().to_string()).collect()
     }
 }
 

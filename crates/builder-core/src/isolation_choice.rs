@@ -30,12 +30,7 @@ impl HostFacts {
     pub fn probe() -> Self {
         let in_user_namespace = crate::exec::in_user_namespace();
         let root = nix::unistd::geteuid().is_root() && !in_user_namespace;
-        Self {
-            root,
-            in_user_namespace,
-            can_create_namespaces: root && crate::exec::can_create_namespaces(),
-            in_container: crate::exec::running_in_container(),
-        }
+        Self { root, in_user_namespace, can_create_namespaces: root && crate::exec::can_create_namespaces(), in_container: crate::exec::running_in_container() }
     }
 }
 

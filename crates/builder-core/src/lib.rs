@@ -15,20 +15,20 @@
 
 pub(crate) mod base;
 pub(crate) mod build;
-mod build_steps;
-#[cfg(test)]
-mod fake_steps;
 pub(crate) mod build_root;
+mod build_steps;
 pub(crate) mod cache;
 mod cancel;
 pub(crate) mod clock;
 pub(crate) mod context;
 pub mod error;
 pub mod exec;
+#[cfg(test)]
+mod fake_steps;
 mod host_name;
-pub(crate) mod isolation_choice;
 pub mod image;
 pub(crate) mod instructions;
+pub(crate) mod isolation_choice;
 pub mod options;
 pub(crate) mod output;
 pub mod progress;
@@ -39,9 +39,9 @@ mod step_context;
 pub(crate) mod user;
 mod work_dir;
 
-pub use build::{build, BuildOutput};
+pub use build::{BuildOutput, build};
 pub use cancel::Cancel;
 pub use error::BuildError;
-pub use isolation_choice::{choose_isolation, HostFacts, IsolationError, IsolationRequest};
+pub use isolation_choice::{HostFacts, IsolationError, IsolationRequest, choose_isolation};
 pub use options::{BuildOptions, CacheOptions, Isolation};
 pub use progress::{BuildEvent, EventFn};

@@ -2,7 +2,7 @@
 
 mod tarball;
 
-pub(crate) use tarball::{write_docker_archive, TarballImage};
+pub(crate) use tarball::{TarballImage, write_docker_archive};
 
 use crate::error::BuildError;
 use crate::image::manifest::ImageLayer;
@@ -34,10 +34,7 @@ pub(crate) fn push(
     layers: &[ImageLayer],
 ) -> Result<String, BuildError> {
     let r: Reference = destination.parse()?;
-    let mut blobs: Vec<PushBlob> = layers
-        .iter()
-        .map(|l| PushBlob { digest: l.digest.clone(), size: l.size, path: pusher.store.path(&l.digest) })
-        .collect();
+    let mut blobs: Vec<PushBlob> = layers.iter().map(|l| PushBlob { digest: l.digest.clone(), size: l.size, path: pusher.store.path(&l.digest) }).collect();
     blobs.push(PushBlob { digest: config_digest.to_string(), size: config_size, path: pusher.store.path(config_digest) });
     let image = PushImage { blobs, manifest: manifest.to_vec(), manifest_media_type: manifest_media_type.to_string() };
     Ok(pusher.cancel.block_on(pusher.handle, pusher.client.push_image(&r, &image))??)
@@ -70,10 +67,7 @@ pub(crate) fn write_oci_layout(
             std::fs::copy(&src, &dst).map_err(BuildError::io(&dst))?;
         }
     }
-    let tag = first_destination
-        .and_then(|d| d.parse::<Reference>().ok())
-        .and_then(|r| r.tag)
-        .unwrap_or_else(|| "latest".to_string());
+    let tag = first_destination.and_then(|d| d.parse::<Reference>().ok()).and_then(|r| r.tag).unwrap_or_else(|| "latest".to_string());
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media::OCI_INDEX,

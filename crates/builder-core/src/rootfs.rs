@@ -18,13 +18,7 @@ pub fn resolve_parent_in_root(rootfs: &Path, path: &str) -> io::Result<PathBuf> 
 /// Creates each missing directory along the in-image path `dir` (`mode`, owned by `owner` or
 /// root), symlinks resolved as the image sees them; `prepare` sees each prefix first.
 /// Returns whether it made any.
-pub fn make_dirs(
-    rootfs: &Path,
-    dir: &str,
-    owner: Option<(u32, u32)>,
-    mode: u32,
-    prepare: &mut dyn FnMut(&str) -> io::Result<()>,
-) -> io::Result<bool> {
+pub fn make_dirs(rootfs: &Path, dir: &str, owner: Option<(u32, u32)>, mode: u32, prepare: &mut dyn FnMut(&str) -> io::Result<()>) -> io::Result<bool> {
     use std::os::unix::fs::PermissionsExt;
     let mut so_far = String::new();
     let mut made = false;

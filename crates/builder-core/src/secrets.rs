@@ -86,9 +86,9 @@ impl SecretSpec {
     pub fn load(&self) -> Result<Vec<u8>, String> {
         match &self.source {
             SecretSource::File(p) => std::fs::read(p).map_err(|e| format!("secret {:?}: cannot read {}: {e}", self.id, p.display())),
-            SecretSource::Env(v) => std::env::var_os(v)
-                .map(|s| s.into_encoded_bytes())
-                .ok_or_else(|| format!("secret {:?}: environment variable {v} is not set", self.id)),
+            SecretSource::Env(v) => {
+                std::env::var_os(v).map(|s| s.into_encoded_bytes()).ok_or_else(|| format!("secret {:?}: environment variable {v} is not set", self.id))
+            }
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The state of one stage while it is built: its rootfs, config, layers and snapshotter.
 
 use crate::error::BuildError;
-use crate::step_context::StepContext;
 use crate::image::manifest::ImageLayer;
 use crate::image::{HistoryEntry, ImageConfig};
+use crate::step_context::StepContext;
 use std::path::PathBuf;
 use strata_dockerfile::StageScope;
 use strata_snapshot::{Changes, Snapshotter};
@@ -56,9 +56,7 @@ impl StageRun {
 
     /// The change tracker of the unpacked rootfs.
     pub fn snapshot(&mut self) -> Result<&mut Snapshotter, BuildError> {
-        self.snapshotter
-            .as_mut()
-            .ok_or_else(|| BuildError::Internal(format!("stage {} was used before its files were unpacked", self.index)))
+        self.snapshotter.as_mut().ok_or_else(|| BuildError::Internal(format!("stage {} was used before its files were unpacked", self.index)))
     }
 
     /// The shell for shell-form commands: the config's SHELL or `/bin/sh -c`.
@@ -104,11 +102,7 @@ impl StageRun {
 
 /// Turns a change set into a layer in the blob store (None when nothing changed), and says so;
 /// the stage's snapshotter records the content hashes the layer writer computed.
-pub(crate) fn write_layer_event(
-    b: &dyn StepContext,
-    st: &mut StageRun,
-    changes: &Changes,
-) -> Result<Option<ImageLayer>, BuildError> {
+pub(crate) fn write_layer_event(b: &dyn StepContext, st: &mut StageRun, changes: &Changes) -> Result<Option<ImageLayer>, BuildError> {
     let started = std::time::Instant::now();
     let (layer, hashes) = if changes.is_empty() {
         (None, None)

@@ -52,11 +52,7 @@ fn groups(rootfs: &Path) -> Vec<GroupEntry> {
             if f.len() < 4 {
                 return None;
             }
-            Some(GroupEntry {
-                name: f[0].into(),
-                gid: f[2].parse().ok()?,
-                members: f[3].split(',').filter(|m| !m.is_empty()).map(String::from).collect(),
-            })
+            Some(GroupEntry { name: f[0].into(), gid: f[2].parse().ok()?, members: f[3].split(',').filter(|m| !m.is_empty()).map(String::from).collect() })
         })
         .collect()
 }

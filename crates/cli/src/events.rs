@@ -60,8 +60,7 @@ pub fn init_logging(verbosity: &str, format: &str) -> anyhow::Result<Progress> {
         "info" | "debug" | "trace" => verbosity,
         other => anyhow::bail!("--verbosity {other:?}: use error, warn, info, debug or trace"),
     };
-    let bars = (std::io::stderr().is_terminal() && format != "json" && level != "error")
-        .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+    let bars = (std::io::stderr().is_terminal() && format != "json" && level != "error").then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
     let filter = EnvFilter::try_from_env("STRATA_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Writer(bars.clone())).with_target(false);
     match format {

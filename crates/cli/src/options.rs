@@ -1,9 +1,9 @@
 //! Turning command-line arguments into the library's `BuildOptions`.
 
 use crate::args::{BuildArgs, CompressionArg, InputArgs, IsolationArg, SnapshotModeArg};
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use std::path::PathBuf;
-use strata_builder_core::{choose_isolation, exec, BuildOptions, HostFacts, Isolation, IsolationRequest};
+use strata_builder_core::{BuildOptions, HostFacts, Isolation, IsolationRequest, choose_isolation, exec};
 use strata_snapshot::{Compression, SnapshotMode};
 
 fn split_kv(flag: &str, s: &str) -> anyhow::Result<(String, String)> {
@@ -36,21 +36,13 @@ pub fn locate_dockerfile(input: &InputArgs) -> anyhow::Result<(PathBuf, PathBuf)
         Some(sub) => input.context.join(sub),
         None => input.context.clone(),
     };
-    let df = if input.dockerfile.is_absolute() || input.dockerfile.exists() {
-        input.dockerfile.clone()
-    } else {
-        context.join(&input.dockerfile)
-    };
+    let df = if input.dockerfile.is_absolute() || input.dockerfile.exists() { input.dockerfile.clone() } else { context.join(&input.dockerfile) };
     Ok((df, context))
 }
 
 /// The front end's plan options for these inputs.
 pub fn plan_options(input: &InputArgs) -> anyhow::Result<strata_dockerfile::PlanOptions> {
-    Ok(strata_dockerfile::PlanOptions {
-        build_args: build_args(&input.build_args)?,
-        target: input.target.clone(),
-        ..Default::default()
-    })
+    Ok(strata_dockerfile::PlanOptions { build_args: build_args(&input.build_args)?, target: input.target.clone(), ..Default::default() })
 }
 
 /// Maps `strata build` arguments onto `BuildOptions`.
@@ -84,7 +76,13 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     o.compression = match a.compression {
         CompressionArg::Gzip => Compression::Gzip { level: a.compression_level.map_or(1, |l| l.clamp(0, 9) as u32) },
         // zstd's workers come on top of the writing thread: none on a single CPU (or 400m).
-        CompressionArg::Zstd => Compression::Zstd { level: a.compression_level.unwrap_or(3), threads: match strata_snapshot::cpu_budget(2) { 1 => 0, n => n as u32 } },
+        CompressionArg::Zstd => Compression::Zstd {
+            level: a.compression_level.unwrap_or(3),
+            threads: match strata_snapshot::cpu_budget(2) {
+                1 => 0,
+                n => n as u32,
+            },
+        },
         CompressionArg::None => Compression::None,
     };
     if a.reproducible {

@@ -12,7 +12,7 @@ mod tags;
 
 use crate::args::{Cli, Command};
 use crate::{events, options};
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use clap::Parser as _;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -194,7 +194,12 @@ fn read_settings() -> anyhow::Result<Plan> {
     }
     let tags = if auto_tag {
         let commit_ref = var("DRONE_COMMIT_REF").or_else(|| var("DRONE_TAG").map(|t| format!("refs/tags/{t}"))).unwrap_or_default();
-        tags::auto(&given_tags, &commit_ref, &var("DRONE_REPO_BRANCH").unwrap_or_default(), &first(&["PLUGIN_AUTO_TAG_SUFFIX", "PLUGIN_DEFAULT_SUFFIX"]).unwrap_or_default())?
+        tags::auto(
+            &given_tags,
+            &commit_ref,
+            &var("DRONE_REPO_BRANCH").unwrap_or_default(),
+            &first(&["PLUGIN_AUTO_TAG_SUFFIX", "PLUGIN_DEFAULT_SUFFIX"]).unwrap_or_default(),
+        )?
     } else {
         given_tags.iter().flat_map(|t| tags::expand(t, expand_tag)).collect()
     };
@@ -216,11 +221,8 @@ fn read_settings() -> anyhow::Result<Plan> {
     for d in &destinations {
         push("--destination", d.clone());
     }
-    let build_args = if flag("PLUGIN_MULTIPLE_BUILD_ARGS")? {
-        split_list(&var("PLUGIN_BUILD_ARGS_NEW").unwrap_or_default(), &[';'])
-    } else {
-        list("PLUGIN_BUILD_ARGS")
-    };
+    let build_args =
+        if flag("PLUGIN_MULTIPLE_BUILD_ARGS")? { split_list(&var("PLUGIN_BUILD_ARGS_NEW").unwrap_or_default(), &[';']) } else { list("PLUGIN_BUILD_ARGS") };
     for a in build_args {
         push("--build-arg", a);
     }
@@ -355,7 +357,8 @@ fn read_settings() -> anyhow::Result<Plan> {
     // File paths, as drone-ecr and kaniko-ecr take them; applied also when nothing is pushed.
     for (key, slot) in [("PLUGIN_LIFECYCLE_POLICY", &mut tweaks.lifecycle_policy), ("PLUGIN_REPOSITORY_POLICY", &mut tweaks.repository_policy)] {
         if let Some(path) = var(key) {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("{key}={path:?}: cannot read the policy file (give the path of a JSON policy document)"))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("{key}={path:?}: cannot read the policy file (give the path of a JSON policy document)"))?;
             if serde_json::from_str::<serde_json::Value>(&text).is_err() {
                 bail!("{key}={path:?}: the file is not a JSON document (ECR takes a JSON policy)");
             }
@@ -376,7 +379,6 @@ fn read_settings() -> anyhow::Result<Plan> {
         }
     }
     tweaks.work_dir = var("STRATA_WORK_DIR").map(PathBuf::from);
-
 
     if !flag("PLUGIN_ENABLE_CACHE")? && (var("PLUGIN_CACHE_REPO").is_some() || var("PLUGIN_CACHE_TTL").is_some()) {
         warnings.push("PLUGIN_CACHE_REPO/PLUGIN_CACHE_TTL have no effect without PLUGIN_ENABLE_CACHE=true".into());
@@ -491,7 +493,10 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         }
     }
     if let Some(path) = &plan.drone_output
-        && let Err(e) = outputs::write_file(path, outputs::drone_output(&[("digest", &out.digest), ("IMAGE_TAR_PATH", plan.tar_path.as_deref().unwrap_or_default())]).as_bytes())
+        && let Err(e) = outputs::write_file(
+            path,
+            outputs::drone_output(&[("digest", &out.digest), ("IMAGE_TAR_PATH", plan.tar_path.as_deref().unwrap_or_default())]).as_bytes(),
+        )
     {
         tracing::warn!("failed to write plugin output file at path: {}: {e:#}", path.display());
     }

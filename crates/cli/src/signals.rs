@@ -22,7 +22,7 @@ pub fn exit_status() -> Option<u8> {
 
 /// Cancels `cancel` on the first SIGTERM or SIGINT. Must run inside the tokio runtime.
 pub fn stop_build_on_signals(cancel: Cancel) {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::warn!("cannot listen for SIGTERM/SIGINT; a signal will stop strata without cleaning up");
         return;

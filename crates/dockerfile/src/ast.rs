@@ -117,11 +117,7 @@ pub struct MountFlag {
 impl MountFlag {
     /// The last value of any of `keys`, as written.
     pub fn field(&self, keys: &[&str]) -> Option<&str> {
-        self.fields
-            .iter()
-            .rev()
-            .find(|(k, _)| keys.contains(&k.as_str()))
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().rev().find(|(k, _)| keys.contains(&k.as_str())).map(|(_, v)| v.as_str())
     }
 }
 
@@ -399,10 +395,7 @@ impl Run {
         let first = self.heredocs.first()?;
         if self.heredocs.len() == 1 && crate::lexer::parse_heredoc(line.trim()).is_some() {
             if first.content.starts_with("#!") {
-                return Some(HeredocScript::Executable {
-                    name: first.name.clone(),
-                    content: first.content.clone(),
-                });
+                return Some(HeredocScript::Executable { name: first.name.clone(), content: first.content.clone() });
             }
             return Some(HeredocScript::Shell(first.content.clone()));
         }

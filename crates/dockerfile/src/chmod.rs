@@ -10,9 +10,7 @@ impl Chmod {
     pub fn parse(spec: &str) -> Result<Self, String> {
         let octal = || match u32::from_str_radix(spec, 8) {
             Ok(m) if m <= 0o7777 => Ok(Self::Octal(m)),
-            _ => Err(format!(
-                "--chmod={spec}: expected an octal mode such as 0755 or a symbolic one such as u=rwx,go=rx"
-            )),
+            _ => Err(format!("--chmod={spec}: expected an octal mode such as 0755 or a symbolic one such as u=rwx,go=rx")),
         };
         if spec.bytes().all(|b| b.is_ascii_digit()) {
             return octal();
@@ -83,10 +81,7 @@ impl SymbolicMode {
             }
             clauses.push(Clause { who, actions });
         }
-        (!clauses.is_empty()).then(|| Self {
-            text: spec.to_string(),
-            clauses,
-        })
+        (!clauses.is_empty()).then(|| Self { text: spec.to_string(), clauses })
     }
 
     /// The mode of a file with mode `mode` (permission bits) after applying the clauses.
@@ -124,9 +119,7 @@ mod tests {
     use crate::Chmod;
 
     fn apply(spec: &str, mode: u32, dir: bool) -> u32 {
-        SymbolicMode::parse(spec)
-            .unwrap_or_else(|| panic!("{spec} parses"))
-            .apply(mode, dir)
+        SymbolicMode::parse(spec).unwrap_or_else(|| panic!("{spec} parses")).apply(mode, dir)
     }
 
     #[test]
@@ -140,11 +133,7 @@ mod tests {
         assert_eq!(apply("o=", 0o777, false), 0o770);
         assert_eq!(apply("u+s", 0o755, false), 0o4755);
         assert_eq!(apply("go-rwx,u+rw", 0o044, false), 0o600);
-        assert!(
-            SymbolicMode::parse("u").is_none()
-                && SymbolicMode::parse("z+x").is_none()
-                && SymbolicMode::parse("").is_none()
-        );
+        assert!(SymbolicMode::parse("u").is_none() && SymbolicMode::parse("z+x").is_none() && SymbolicMode::parse("").is_none());
     }
 
     #[test]
@@ -158,13 +147,7 @@ mod tests {
             Ok(Chmod::Symbolic(s)) => assert_eq!(s.to_string(), "u+x"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(
-            Chmod::parse("nonsense").unwrap_err(),
-            "--chmod=nonsense: expected an octal mode such as 0755 or a symbolic one such as u=rwx,go=rx"
-        );
-        assert_eq!(
-            Chmod::parse("755").map(|c| c.to_string()),
-            Ok("0755".into())
-        );
+        assert_eq!(Chmod::parse("nonsense").unwrap_err(), "--chmod=nonsense: expected an octal mode such as 0755 or a symbolic one such as u=rwx,go=rx");
+        assert_eq!(Chmod::parse("755").map(|c| c.to_string()), Ok("0755".into()));
     }
 }

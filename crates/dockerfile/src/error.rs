@@ -6,41 +6,19 @@
 pub enum Error {
     /// The text at `file:line:col` is not valid Dockerfile syntax.
     #[error("{file}:{line}:{col}: {message}{}", source_line(line_text))]
-    Syntax {
-        file: String,
-        line: usize,
-        col: usize,
-        message: String,
-        line_text: String,
-    },
+    Syntax { file: String, line: usize, col: usize, message: String, line_text: String },
     /// A word could not be expanded (`${V:?msg}`, an unmatched quote, a bad substitution).
     #[error("{file}:{line}:{col}: {message}{}", source_line(line_text))]
-    Expand {
-        file: String,
-        line: usize,
-        col: usize,
-        message: String,
-        line_text: String,
-    },
+    Expand { file: String, line: usize, col: usize, message: String, line_text: String },
     /// The stage graph is wrong: unknown target or stage, duplicate name, a cycle.
     #[error("{file}:{line}:{col}: {message}{}", source_line(line_text))]
-    Stage {
-        file: String,
-        line: usize,
-        col: usize,
-        message: String,
-        line_text: String,
-    },
+    Stage { file: String, line: usize, col: usize, message: String, line_text: String },
 }
 
 /// The source line under the message, indented (cut at 200 characters); nothing when there
 /// is no text.
 fn source_line(text: &str) -> String {
-    if text.trim().is_empty() {
-        String::new()
-    } else {
-        format!("\n  {}", shorten(text, 200))
-    }
+    if text.trim().is_empty() { String::new() } else { format!("\n  {}", shorten(text, 200)) }
 }
 
 /// `text` cut to at most `max` characters, with `…` where it was cut: an error quoting a
@@ -56,18 +34,14 @@ impl Error {
     /// The message without the location and source line.
     pub fn message(&self) -> &str {
         match self {
-            Self::Syntax { message, .. }
-            | Self::Expand { message, .. }
-            | Self::Stage { message, .. } => message,
+            Self::Syntax { message, .. } | Self::Expand { message, .. } | Self::Stage { message, .. } => message,
         }
     }
 
     /// The 1-based line the error points at.
     pub fn line(&self) -> usize {
         match self {
-            Self::Syntax { line, .. } | Self::Expand { line, .. } | Self::Stage { line, .. } => {
-                *line
-            }
+            Self::Syntax { line, .. } | Self::Expand { line, .. } | Self::Stage { line, .. } => *line,
         }
     }
 }
@@ -90,20 +64,11 @@ pub(crate) enum Kind {
 impl Locator<'_> {
     /// The physical line `line` (1-based), without its newline.
     pub fn line_text(&self, line: usize) -> String {
-        self.lines
-            .get(line.wrapping_sub(1))
-            .map(|l| l.trim_end_matches(['\r', '\n']).to_string())
-            .unwrap_or_default()
+        self.lines.get(line.wrapping_sub(1)).map(|l| l.trim_end_matches(['\r', '\n']).to_string()).unwrap_or_default()
     }
 
     /// An error at `line`, with the column of `needle` in that line (or its first non-blank).
-    pub fn error(
-        &self,
-        kind: Kind,
-        line: usize,
-        needle: Option<&str>,
-        message: impl Into<String>,
-    ) -> Error {
+    pub fn error(&self, kind: Kind, line: usize, needle: Option<&str>, message: impl Into<String>) -> Error {
         let line_text = self.line_text(line);
         let col = needle
             .filter(|n| !n.is_empty())
@@ -114,27 +79,9 @@ impl Locator<'_> {
         let file = self.file.to_string();
         let message = message.into();
         match kind {
-            Kind::Syntax => Error::Syntax {
-                file,
-                line,
-                col,
-                message,
-                line_text,
-            },
-            Kind::Expand => Error::Expand {
-                file,
-                line,
-                col,
-                message,
-                line_text,
-            },
-            Kind::Stage => Error::Stage {
-                file,
-                line,
-                col,
-                message,
-                line_text,
-            },
+            Kind::Syntax => Error::Syntax { file, line, col, message, line_text },
+            Kind::Expand => Error::Expand { file, line, col, message, line_text },
+            Kind::Stage => Error::Stage { file, line, col, message, line_text },
         }
     }
 }

@@ -17,10 +17,7 @@ pub trait Env {
 impl Env for [(String, String)] {
     fn get(&self, name: &str) -> Option<&str> {
         // The last definition wins, as with repeated ENV instructions.
-        self.iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -75,13 +72,7 @@ pub struct Lexer {
 impl Lexer {
     /// A lexer with BuildKit's defaults for the given escape character.
     pub fn new(escape: char) -> Self {
-        Self {
-            escape,
-            raw_quotes: false,
-            raw_escapes: false,
-            skip_process_quotes: false,
-            skip_unset_env: false,
-        }
+        Self { escape, raw_quotes: false, raw_escapes: false, skip_process_quotes: false, skip_unset_env: false }
     }
 
     /// Expands `word` into one string (quotes removed, spaces kept).
@@ -96,19 +87,8 @@ impl Lexer {
 
     fn run(&self, word: &str, env: &dyn Env) -> Result<(String, Vec<String>), ExpandError> {
         let chars: Vec<char> = word.chars().collect();
-        let mut sw = ShellWord {
-            lex: self,
-            env,
-            chars: &chars,
-            pos: 0,
-            raw_escapes: self.raw_escapes,
-            depth: 0,
-        };
-        sw.process_stop_on(None, self.raw_escapes)
-            .map_err(|message| ExpandError {
-                word: word.to_string(),
-                message,
-            })
+        let mut sw = ShellWord { lex: self, env, chars: &chars, pos: 0, raw_escapes: self.raw_escapes, depth: 0 };
+        sw.process_stop_on(None, self.raw_escapes).map_err(|message| ExpandError { word: word.to_string(), message })
     }
 }
 
@@ -177,11 +157,7 @@ impl ShellWord<'_> {
         c
     }
 
-    fn process_stop_on(
-        &mut self,
-        stop: Option<char>,
-        raw_escapes: bool,
-    ) -> R<(String, Vec<String>)> {
+    fn process_stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> R<(String, Vec<String>)> {
         let saved = self.raw_escapes;
         self.raw_escapes = raw_escapes;
         let out = self.stop_on_inner(stop);
@@ -234,9 +210,7 @@ impl ShellWord<'_> {
             }
         }
         if let Some(stop) = stop {
-            return Err(format!(
-                "unexpected end of statement while looking for matching {stop}"
-            ));
+            return Err(format!("unexpected end of statement while looking for matching {stop}"));
         }
         Ok((result, words.finish()))
     }
@@ -266,10 +240,7 @@ impl ShellWord<'_> {
         loop {
             match self.next() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching single-quote"
-                            .into(),
-                    );
+                    return Err("unexpected end of statement while looking for matching single-quote".into());
                 }
                 Some('\'') => {
                     if self.lex.raw_quotes {
@@ -291,10 +262,7 @@ impl ShellWord<'_> {
         loop {
             match self.peek() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching double-quote"
-                            .into(),
-                    );
+                    return Err("unexpected end of statement while looking for matching double-quote".into());
                 }
                 Some('"') => {
                     self.next();
@@ -401,33 +369,15 @@ impl ShellWord<'_> {
                 if self.lex.skip_unset_env && value.is_none() {
                     return Ok(format!("${{{name}{chs}{word}}}"));
                 }
-                let unset_or_null = value
-                    .as_deref()
-                    .is_none_or(|v| null_is_unset && v.is_empty());
+                let unset_or_null = value.as_deref().is_none_or(|v| null_is_unset && v.is_empty());
                 match ch {
-                    '-' => Ok(if unset_or_null {
-                        word
-                    } else {
-                        value.unwrap_or_default()
-                    }),
+                    '-' => Ok(if unset_or_null { word } else { value.unwrap_or_default() }),
                     '+' => Ok(if unset_or_null { String::new() } else { word }),
                     '?' => match value {
-                        None => Err(format!(
-                            "{name}: {}",
-                            if word.is_empty() {
-                                "is not allowed to be unset"
-                            } else {
-                                &word
-                            }
-                        )),
-                        Some(v) if null_is_unset && v.is_empty() => Err(format!(
-                            "{name}: {}",
-                            if word.is_empty() {
-                                "is not allowed to be empty"
-                            } else {
-                                &word
-                            }
-                        )),
+                        None => Err(format!("{name}: {}", if word.is_empty() { "is not allowed to be unset" } else { &word })),
+                        Some(v) if null_is_unset && v.is_empty() => {
+                            Err(format!("{name}: {}", if word.is_empty() { "is not allowed to be empty" } else { &word }))
+                        }
                         Some(v) => Ok(v),
                     },
                     '#' | '%' => {
@@ -437,11 +387,7 @@ impl ShellWord<'_> {
                             None => (false, word),
                         };
                         let pat = glob::Pattern::parse(&pat)?;
-                        Ok(if ch == '#' {
-                            pat.trim_prefix(&value, greedy)
-                        } else {
-                            pat.trim_suffix(&value, greedy)
-                        })
+                        Ok(if ch == '#' { pat.trim_prefix(&value, greedy) } else { pat.trim_suffix(&value, greedy) })
                     }
                     _ => Err(format!("unsupported modifier ({chs}) in substitution")),
                 }
@@ -537,14 +483,10 @@ mod glob {
                             toks.push(Tok::Lit(n));
                         }
                         Some(n) => {
-                            return Err(format!(
-                                "invalid pattern ({p}) in substitution: invalid escape '\\{n}'"
-                            ));
+                            return Err(format!("invalid pattern ({p}) in substitution: invalid escape '\\{n}'"));
                         }
                         None => {
-                            return Err(format!(
-                                "invalid pattern ({p}) in substitution: trailing escape"
-                            ));
+                            return Err(format!("invalid pattern ({p}) in substitution: trailing escape"));
                         }
                     },
                     c => toks.push(Tok::Lit(c)),
@@ -628,16 +570,8 @@ mod glob {
         /// Leftmost-longest match at or after `from`: (start, end).
         fn find(&self, v: &[char], from: usize) -> Option<(usize, usize)> {
             // A leading `*` matches from `from` whatever a later start could: one walk is enough.
-            let last = if self.0.first() == Some(&Tok::Star) {
-                from.min(v.len())
-            } else {
-                v.len()
-            };
-            (from..=last).find_map(|start| {
-                self.matching_prefixes(&v[start..])
-                    .last()
-                    .map(|&n| (start, start + n))
-            })
+            let last = if self.0.first() == Some(&Tok::Star) { from.min(v.len()) } else { v.len() };
+            (from..=last).find_map(|start| self.matching_prefixes(&v[start..]).last().map(|&n| (start, start + n)))
         }
 
         pub(super) fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
@@ -686,17 +620,11 @@ mod tests {
     use super::*;
 
     fn env() -> Vec<(String, String)> {
-        vec![
-            ("A".into(), "apple".into()),
-            ("E".into(), String::new()),
-            ("P".into(), "/usr/local/bin/tool.tar.gz".into()),
-        ]
+        vec![("A".into(), "apple".into()), ("E".into(), String::new()), ("P".into(), "/usr/local/bin/tool.tar.gz".into())]
     }
 
     fn w(s: &str) -> String {
-        Lexer::new('\\')
-            .process_word(s, &env())
-            .unwrap_or_else(|e| format!("ERR {e}"))
+        Lexer::new('\\').process_word(s, &env()).unwrap_or_else(|e| format!("ERR {e}"))
     }
 
     #[test]
@@ -719,15 +647,9 @@ mod tests {
         assert_eq!(w("${E:+x}"), "");
         assert_eq!(w("${E+x}"), "x");
         assert_eq!(w("${U+x}"), "");
-        assert_eq!(
-            w("${U:?boom}"),
-            "ERR failed to process \"${U:?boom}\": U: boom"
-        );
+        assert_eq!(w("${U:?boom}"), "ERR failed to process \"${U:?boom}\": U: boom");
         assert_eq!(w("${E?}"), "");
-        assert_eq!(
-            w("${E:?}"),
-            "ERR failed to process \"${E:?}\": E: is not allowed to be empty"
-        );
+        assert_eq!(w("${E:?}"), "ERR failed to process \"${E:?}\": E: is not allowed to be empty");
     }
 
     #[test]
@@ -739,10 +661,7 @@ mod tests {
         assert_eq!(w("${A/p/P}"), "aPple");
         assert_eq!(w("${A//p/P}"), "aPPle");
         assert_eq!(w("${A/p*/X}"), "aX");
-        assert_eq!(
-            w("${A:#x}"),
-            "ERR failed to process \"${A:#x}\": unsupported modifier (:#) in substitution"
-        );
+        assert_eq!(w("${A:#x}"), "ERR failed to process \"${A:#x}\": unsupported modifier (:#) in substitution");
     }
 
     #[test]
@@ -753,34 +672,22 @@ mod tests {
         assert_eq!(w("\"\\$A\""), "$A");
         assert_eq!(w("\"a\\b\""), "a\\b");
         assert_eq!(w("a\\ b"), "a b");
-        assert_eq!(
-            w("'a"),
-            "ERR failed to process \"'a\": unexpected end of statement while looking for matching single-quote"
-        );
+        assert_eq!(w("'a"), "ERR failed to process \"'a\": unexpected end of statement while looking for matching single-quote");
     }
 
     #[test]
     fn words_split_after_expansion() {
         let env = vec![("V".to_string(), "a b".to_string())];
         let l = Lexer::new('\\');
-        assert_eq!(
-            l.process_words("$V \"c d\" e\\ f", &env).unwrap(),
-            vec!["a", "b", "c d", "e f"]
-        );
+        assert_eq!(l.process_words("$V \"c d\" e\\ f", &env).unwrap(), vec!["a", "b", "c d", "e f"]);
     }
 
     #[test]
     fn replace_all_empty_matches_like_go() {
-        let env = vec![
-            ("V".to_string(), "abc".to_string()),
-            ("W".to_string(), "ab".to_string()),
-        ];
+        let env = vec![("V".to_string(), "abc".to_string()), ("W".to_string(), "ab".to_string())];
         let lex = Lexer::new('\\');
         assert_eq!(lex.process_word("${V//*/y}", &env).as_deref(), Ok("y"));
-        assert_eq!(
-            lex.process_word("${W//$NOPE/y}", &env).as_deref(),
-            Ok("yayby")
-        );
+        assert_eq!(lex.process_word("${W//$NOPE/y}", &env).as_deref(), Ok("yayby"));
         assert_eq!(lex.process_word("${V/*/y}", &env).as_deref(), Ok("y"));
         assert_eq!(lex.process_word("${V//b*/}", &env).as_deref(), Ok("a"));
     }
@@ -798,37 +705,23 @@ mod tests {
     fn long_values_stay_linear() {
         let env = vec![("A".to_string(), "a".repeat(200_000))];
         let lex = Lexer::new('\\');
-        assert_eq!(
-            lex.process_word("${A#*b*c}", &env).map(|s| s.len()),
-            Ok(200_000)
-        );
+        assert_eq!(lex.process_word("${A#*b*c}", &env).map(|s| s.len()), Ok(200_000));
         assert_eq!(lex.process_word("${A%%a*}", &env).map(|s| s.len()), Ok(0));
-        assert_eq!(
-            lex.process_word("${A//*x/y}", &env).map(|s| s.len()),
-            Ok(200_000)
-        );
+        assert_eq!(lex.process_word("${A//*x/y}", &env).map(|s| s.len()), Ok(200_000));
     }
 
     /// Cases from BuildKit's `TestProcessWithMatches` (shell/lex_test.go), as (input,
     /// variables, result or None for an error).
     #[test]
     fn buildkit_process_with_matches_cases() {
-        type Case = (
-            &'static str,
-            &'static [(&'static str, &'static str)],
-            Option<&'static str>,
-        );
+        type Case = (&'static str, &'static [(&'static str, &'static str)], Option<&'static str>);
         let xb: &[(&str, &str)] = &[("FOO", "xxx"), ("BAR", "")];
         let cases: &[Case] = &[
             ("x", &[("DUMMY", "dummy")], Some("x")),
             ("x ${UNUSED}", &[("DUMMY", "dummy")], Some("x ")),
             ("x ${FOO}", &[("FOO", "y")], Some("x y")),
             ("${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}", xb, Some("xxx  ccc")),
-            (
-                "${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}",
-                xb,
-                Some("xxx bbb ccc"),
-            ),
+            ("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", xb, Some("xxx bbb ccc")),
             ("${FOO:-}", xb, Some("xxx")),
             ("${FOO:-}", &[], Some("")),
             ("${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", xb, Some("aaa bbb ")),
@@ -843,11 +736,7 @@ mod tests {
             ("${FOO=aaa}", xb, None),
             ("${FOO=:aaa}", xb, None),
             ("${FOO=}", &[], None),
-            (
-                r"${FOO#()[]{\}^$.\*\?|\\}",
-                &[("FOO", r"()[]{}^$.*?|\x")],
-                Some("x"),
-            ),
+            (r"${FOO#()[]{\}^$.\*\?|\\}", &[("FOO", r"()[]{}^$.*?|\x")], Some("x")),
             (r"${FOO%%\**}", &[("FOO", "xx**")], Some("xx")),
             ("${FOO#*x*y}", &[("FOO", "xxyy")], Some("y")),
             ("${FOO#*}", &[("FOO", "xxyy")], Some("xxyy")),
@@ -857,90 +746,42 @@ mod tests {
             ("${FOO##*x}", &[("FOO", "xxyy")], Some("yy")),
             ("${FOO##}", &[("FOO", "xxyy")], Some("xxyy")),
             (r"${FOO#?\?}", &[("FOO", "???y")], Some("?y")),
-            (
-                "${ABC:-.}${FOO%x}${ABC:-.}",
-                &[("FOO", "xxyy")],
-                Some(".xxyy."),
-            ),
+            ("${ABC:-.}${FOO%x}${ABC:-.}", &[("FOO", "xxyy")], Some(".xxyy.")),
             (r"${FOO%%\**\*}", &[("FOO", "a***yy*")], Some("a")),
             ("${FOO%}", &[("FOO", "xxyy")], Some("xxyy")),
-            (
-                "${FOO%%$BAR}",
-                &[("FOO", "xxyy"), ("BAR", "")],
-                Some("xxyy"),
-            ),
+            ("${FOO%%$BAR}", &[("FOO", "xxyy"), ("BAR", "")], Some("xxyy")),
             ("${FOO:#}", &[], None),
             ("${FOO:##}", &[], None),
             ("${FOO:%}", &[], None),
             ("${FOO:%%}", &[], None),
-            (
-                "${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}",
-                &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", r"\*/")],
-                Some("/foo.*/*.txt - /foo..*.txt"),
-            ),
-            (
-                "${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}",
-                &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")],
-                Some("/tmp/bar.txt - /bar.txt"),
-            ),
+            ("${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}", &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", r"\*/")], Some("/foo.*/*.txt - /foo..*.txt")),
+            ("${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}", &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")], Some("/tmp/bar.txt - /bar.txt")),
             (
                 "${FOO/$NEEDLE/$REPLACEMENT} - ${FOO//$NEEDLE/$REPLACEMENT}",
-                &[
-                    ("FOO", "/a/foo/b/c.txt"),
-                    ("NEEDLE", "/?/"),
-                    ("REPLACEMENT", "/"),
-                ],
+                &[("FOO", "/a/foo/b/c.txt"), ("NEEDLE", "/?/"), ("REPLACEMENT", "/")],
                 Some("/foo/b/c.txt - /foo/c.txt"),
             ),
-            (
-                "${FOO/$NEEDLE/$REPLACEMENT}",
-                &[
-                    ("FOO", "http://google.de"),
-                    ("NEEDLE", "http://"),
-                    ("REPLACEMENT", "https://"),
-                ],
-                Some("https://google.de"),
-            ),
-            (
-                r"${FOO//\//\/}",
-                &[("FOO", "/tmp/foo.txt")],
-                Some(r"\/tmp\/foo.txt"),
-            ),
-            (
-                "${FOO/$BAR/ww}",
-                &[("FOO", "xxyy"), ("BAR", "")],
-                Some("wwxxyy"),
-            ),
+            ("${FOO/$NEEDLE/$REPLACEMENT}", &[("FOO", "http://google.de"), ("NEEDLE", "http://"), ("REPLACEMENT", "https://")], Some("https://google.de")),
+            (r"${FOO//\//\/}", &[("FOO", "/tmp/foo.txt")], Some(r"\/tmp\/foo.txt")),
+            ("${FOO/$BAR/ww}", &[("FOO", "xxyy"), ("BAR", "")], Some("wwxxyy")),
             ("${FOO//ww}", &[("FOO", "xxyy")], None),
             ("${FOO//}", &[("FOO", "xxyy")], None),
             ("${FOO///}", &[("FOO", "xxyy")], Some("xxyy")),
             ("${FOO///}", &[], Some("")),
             (
                 "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
-                &[
-                    ("VERSION", "v1.2.3"),
-                    ("TARGETOS", "linux"),
-                    ("TARGETARCH", "arm"),
-                    ("TARGETVARIANT", "v7"),
-                ],
+                &[("VERSION", "v1.2.3"), ("TARGETOS", "linux"), ("TARGETARCH", "arm"), ("TARGETVARIANT", "v7")],
                 Some("something-v1.2.3.linux-arm-v7.tar.gz"),
             ),
             (
                 "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
-                &[
-                    ("VERSION", "v1.2.3"),
-                    ("TARGETOS", "linux"),
-                    ("TARGETARCH", "arm64"),
-                ],
+                &[("VERSION", "v1.2.3"), ("TARGETOS", "linux"), ("TARGETARCH", "arm64")],
                 Some("something-v1.2.3.linux-arm64.tar.gz"),
             ),
         ];
         let lex = Lexer::new('\\');
         for (input, vars, want) in cases {
-            let env: Vec<(String, String)> = vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let env: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             let got = lex.process_word(input, &env);
             match want {
                 Some(w) => assert_eq!(got.as_deref(), Ok(*w), "{input}"),

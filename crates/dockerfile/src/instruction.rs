@@ -5,10 +5,7 @@ use crate::error::{Kind, Locator};
 use crate::lexer::{LogicalLine, parse_heredoc};
 use crate::suggest::did_you_mean;
 use crate::words::{Json, parse_json, parse_words, split_command, split_whitespace_delimited};
-use crate::{
-    Command, Copy, Dockerfile, Error, Healthcheck, Heredoc, Network, Instruction, InstructionKind, Run,
-    Span, Stage, Warning,
-};
+use crate::{Command, Copy, Dockerfile, Error, Healthcheck, Heredoc, Instruction, InstructionKind, Network, Run, Span, Stage, Warning};
 
 const KEYWORDS: &[&str] = &[
     "ADD",
@@ -40,16 +37,10 @@ pub(crate) struct Fail {
 
 impl Fail {
     fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            needle: None,
-        }
+        Self { message: message.into(), needle: None }
     }
     fn at(message: impl Into<String>, needle: &str) -> Self {
-        Self {
-            message: message.into(),
-            needle: Some(needle.to_string()),
-        }
+        Self { message: message.into(), needle: Some(needle.to_string()) }
     }
 }
 
@@ -73,10 +64,7 @@ impl Flags {
         let mut values: Vec<(String, Vec<String>)> = Vec::new();
         for a in raw {
             let Some(body) = a.strip_prefix("--") else {
-                return Err(Fail::at(
-                    format!("{keyword}: arg should start with -- : {a}"),
-                    a,
-                ));
+                return Err(Fail::at(format!("{keyword}: arg should start with -- : {a}"), a));
             };
             let (name, value) = match body.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
@@ -84,47 +72,30 @@ impl Flags {
             };
             let Some((_, ty)) = allowed.iter().find(|(n, _)| *n == name) else {
                 let hint = did_you_mean(name, allowed.iter().map(|(n, _)| *n));
-                return Err(Fail::at(
-                    format!("{keyword}: unknown flag: --{name}{hint}"),
-                    a,
-                ));
+                return Err(Fail::at(format!("{keyword}: unknown flag: --{name}{hint}"), a));
             };
             let seen = values.iter().position(|(n, _)| n == name);
             if seen.is_some() && *ty != FlagType::Strings {
-                return Err(Fail::at(
-                    format!("{keyword}: duplicate flag specified: --{name}"),
-                    a,
-                ));
+                return Err(Fail::at(format!("{keyword}: duplicate flag specified: --{name}"), a));
             }
             let v = match ty {
                 FlagType::Bool => match value {
                     Some("") => {
-                        return Err(Fail::at(
-                            format!("{keyword}: missing a value on flag: --{name}"),
-                            a,
-                        ));
+                        return Err(Fail::at(format!("{keyword}: missing a value on flag: --{name}"), a));
                     }
                     None => "true".to_string(),
                     Some(v) => match v.to_ascii_lowercase().as_str() {
                         "true" => "true".to_string(),
                         "false" => "false".to_string(),
                         _ => {
-                            return Err(Fail::at(
-                                format!(
-                                    "{keyword}: expecting boolean value for flag --{name}, not: {v}"
-                                ),
-                                a,
-                            ));
+                            return Err(Fail::at(format!("{keyword}: expecting boolean value for flag --{name}, not: {v}"), a));
                         }
                     },
                 },
                 FlagType::String | FlagType::Strings => match value {
                     Some(v) => v.to_string(),
                     None => {
-                        return Err(Fail::at(
-                            format!("{keyword}: missing a value on flag: --{name}"),
-                            a,
-                        ));
+                        return Err(Fail::at(format!("{keyword}: missing a value on flag: --{name}"), a));
                     }
                 },
             };
@@ -137,17 +108,10 @@ impl Flags {
     }
 
     fn string(&self, name: &str) -> Option<String> {
-        self.values
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.last().cloned())
+        self.values.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.last().cloned())
     }
     fn strings(&self, name: &str) -> Vec<String> {
-        self.values
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
+        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()
     }
     fn bool(&self, name: &str) -> bool {
         self.string(name).as_deref() == Some("true")
@@ -156,20 +120,14 @@ impl Flags {
 
 /// What one logical line turned out to be.
 pub(crate) enum Parsed {
-    From {
-        image: String,
-        name: Option<String>,
-        platform: Option<String>,
-    },
+    From { image: String, name: Option<String>, platform: Option<String> },
     Inst(InstructionKind),
 }
 
 fn command(keyword: &str, rest: &str) -> R<Command> {
     match parse_json(rest) {
         Json::Strings(v) => Ok(Command::Exec(v)),
-        Json::NotStrings => Err(Fail::new(format!(
-            "{keyword}: when using JSON array syntax, arrays must be comprised of strings only"
-        ))),
+        Json::NotStrings => Err(Fail::new(format!("{keyword}: when using JSON array syntax, arrays must be comprised of strings only"))),
         Json::Other => Ok(Command::Shell(rest.to_string())),
     }
 }
@@ -177,9 +135,7 @@ fn command(keyword: &str, rest: &str) -> R<Command> {
 fn list(keyword: &str, rest: &str) -> R<(Vec<String>, bool)> {
     match parse_json(rest) {
         Json::Strings(v) => Ok((v, true)),
-        Json::NotStrings => Err(Fail::new(format!(
-            "{keyword}: when using JSON array syntax, arrays must be comprised of strings only"
-        ))),
+        Json::NotStrings => Err(Fail::new(format!("{keyword}: when using JSON array syntax, arrays must be comprised of strings only"))),
         Json::Other => Ok((split_whitespace_delimited(rest), false)),
     }
 }
@@ -187,18 +143,14 @@ fn list(keyword: &str, rest: &str) -> R<(Vec<String>, bool)> {
 fn name_values(keyword: &str, rest: &str, escape: char) -> R<Vec<(String, String)>> {
     let words = parse_words(rest, escape);
     if words.is_empty() {
-        return Err(Fail::new(format!(
-            "{keyword} requires at least one argument"
-        )));
+        return Err(Fail::new(format!("{keyword} requires at least one argument")));
     }
     let mut out = Vec::new();
     if !words[0].contains('=') {
         // The old form `ENV name value`: everything after the first blank is the value.
         let mut parts = rest.splitn(2, crate::words::is_reg_whitespace);
         let name = parts.next().unwrap_or_default();
-        let value = parts
-            .next()
-            .map(|v| v.trim_start_matches(crate::words::is_reg_whitespace));
+        let value = parts.next().map(|v| v.trim_start_matches(crate::words::is_reg_whitespace));
         let Some(value) = value else {
             return Err(Fail::new(format!("{keyword} must have two arguments")));
         };
@@ -206,12 +158,7 @@ fn name_values(keyword: &str, rest: &str, escape: char) -> R<Vec<(String, String
     } else {
         for word in words {
             let Some((k, v)) = word.split_once('=') else {
-                return Err(Fail::at(
-                    format!(
-                        "{keyword}: syntax error - can't find = in {word:?}. Must be of the form: name=value"
-                    ),
-                    &word,
-                ));
+                return Err(Fail::at(format!("{keyword}: syntax error - can't find = in {word:?}. Must be of the form: name=value"), &word));
             };
             out.push((k.to_string(), v.to_string()));
         }
@@ -224,9 +171,7 @@ fn name_values(keyword: &str, rest: &str, escape: char) -> R<Vec<(String, String
 
 fn one_arg(keyword: &str, rest: &str) -> R<String> {
     if rest.is_empty() {
-        return Err(Fail::new(format!(
-            "{keyword} requires exactly one argument"
-        )));
+        return Err(Fail::new(format!("{keyword} requires exactly one argument")));
     }
     Ok(rest.to_string())
 }
@@ -238,17 +183,13 @@ fn interval(keyword: &str, name: &str, v: Option<String>) -> R<Option<std::time:
     if v.is_empty() {
         return Ok(None);
     }
-    let d = crate::go_parse::parse_duration(&v)
-        .map_err(|e| Fail::at(format!("{keyword}: {e} for --{name}"), &v))?;
+    let d = crate::go_parse::parse_duration(&v).map_err(|e| Fail::at(format!("{keyword}: {e} for --{name}"), &v))?;
     if d.nanos() == 0 {
         return Ok(None);
     }
     match d.to_std() {
         Some(d) if d >= std::time::Duration::from_millis(1) => Ok(Some(d)),
-        _ => Err(Fail::at(
-            format!("{keyword}: Interval {name:?} cannot be less than 1ms"),
-            &v,
-        )),
+        _ => Err(Fail::at(format!("{keyword}: Interval {name:?} cannot be less than 1ms"), &v)),
     }
 }
 
@@ -267,22 +208,9 @@ fn healthcheck(rest: &str, flags: &[String]) -> R<Healthcheck> {
         return Ok(Healthcheck::None);
     }
     use FlagType::String as S;
-    let f = Flags::parse(
-        kw,
-        flags,
-        &[
-            ("interval", S),
-            ("timeout", S),
-            ("start-period", S),
-            ("start-interval", S),
-            ("retries", S),
-        ],
-    )?;
+    let f = Flags::parse(kw, flags, &[("interval", S), ("timeout", S), ("start-period", S), ("start-interval", S), ("retries", S)])?;
     if typ != "CMD" {
-        return Err(Fail::new(format!(
-            "Unknown type {:?} in HEALTHCHECK (try CMD)",
-            &rest[..sep]
-        )));
+        return Err(Fail::new(format!("Unknown type {:?} in HEALTHCHECK (try CMD)", &rest[..sep])));
     }
     let cmd = command(kw, args)?;
     let empty = match &cmd {
@@ -295,19 +223,11 @@ fn healthcheck(rest: &str, flags: &[String]) -> R<Healthcheck> {
     let retries = match f.string("retries").filter(|r| !r.is_empty()) {
         None => None,
         Some(r) => {
-            let n: i64 = r.parse().map_err(|_| {
-                Fail::at(
-                    format!("{kw}: strconv.ParseInt: parsing {r:?}: invalid syntax for --retries"),
-                    &r,
-                )
-            })?;
+            let n: i64 = r.parse().map_err(|_| Fail::at(format!("{kw}: strconv.ParseInt: parsing {r:?}: invalid syntax for --retries"), &r))?;
             if n < 0 {
                 return Err(Fail::at(format!("--retries cannot be negative ({n})"), &r));
             }
-            Some(
-                u32::try_from(n)
-                    .map_err(|_| Fail::at(format!("{kw}: --retries {n} is too large"), &r))?,
-            )
+            Some(u32::try_from(n).map_err(|_| Fail::at(format!("{kw}: --retries {n} is too large"), &r))?)
         }
     };
     Ok(Healthcheck::Check {
@@ -323,48 +243,19 @@ fn healthcheck(rest: &str, flags: &[String]) -> R<Healthcheck> {
 fn copy_like(keyword: &str, rest: &str, flags: &[String], heredocs: &[Heredoc]) -> R<Copy> {
     use FlagType::{Bool as B, String as S, Strings as SS};
     let f = if keyword == "COPY" {
-        Flags::parse(
-            keyword,
-            flags,
-            &[
-                ("from", S),
-                ("chown", S),
-                ("chmod", S),
-                ("link", B),
-                ("parents", B),
-                ("exclude", SS),
-            ],
-        )?
+        Flags::parse(keyword, flags, &[("from", S), ("chown", S), ("chmod", S), ("link", B), ("parents", B), ("exclude", SS)])?
     } else {
-        Flags::parse(
-            keyword,
-            flags,
-            &[
-                ("chown", S),
-                ("chmod", S),
-                ("link", B),
-                ("keep-git-dir", B),
-                ("checksum", S),
-                ("exclude", SS),
-                ("unpack", B),
-            ],
-        )?
+        Flags::parse(keyword, flags, &[("chown", S), ("chmod", S), ("link", B), ("keep-git-dir", B), ("checksum", S), ("exclude", SS), ("unpack", B)])?
     };
     let (args, json) = list(keyword, rest)?;
     if args.len() < 2 {
-        return Err(Fail::new(format!(
-            "{keyword} requires at least two arguments, but only one was provided. Destination could not be determined"
-        )));
+        return Err(Fail::new(format!("{keyword} requires at least two arguments, but only one was provided. Destination could not be determined")));
     }
     let dest = args[args.len() - 1].clone();
     if !json && !heredocs.is_empty() {
         // `COPY << EOF /dest`: the lexer read the body (as BuildKit's parser does), but
         // BuildKit's COPY splits the words on blanks and copies files named `<<` and `EOF`.
-        let bare = |w: &str| {
-            w.split_once("<<").is_some_and(|(fd, dash)| {
-                fd.chars().all(|c| c.is_ascii_digit()) && (dash.is_empty() || dash == "-")
-            })
-        };
+        let bare = |w: &str| w.split_once("<<").is_some_and(|(fd, dash)| fd.chars().all(|c| c.is_ascii_digit()) && (dash.is_empty() || dash == "-"));
         if let Some(w) = args.iter().find(|w| bare(w)) {
             return Err(Fail::at(
                 format!(
@@ -380,21 +271,14 @@ fn copy_like(keyword: &str, rest: &str, flags: &[String], heredocs: &[Heredoc]) 
         let inline = if json { None } else { parse_heredoc(src) };
         match inline {
             Some((h, _)) => {
-                let body = heredocs
-                    .iter()
-                    .find(|d| d.name == h.name)
-                    .cloned()
-                    .unwrap_or(h);
+                let body = heredocs.iter().find(|d| d.name == h.name).cloned().unwrap_or(h);
                 docs.push(body);
             }
             None => sources.push(src.clone()),
         }
     }
     if !json && parse_heredoc(&dest).is_some() {
-        return Err(Fail::at(
-            format!("{keyword} cannot accept a heredoc as a destination"),
-            &dest,
-        ));
+        return Err(Fail::at(format!("{keyword} cannot accept a heredoc as a destination"), &dest));
     }
     Ok(Copy {
         sources,
@@ -433,15 +317,10 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
                     let name = args[2].to_ascii_lowercase();
                     let mut chars = name.chars();
                     let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-                        && chars.all(|c| {
-                            c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c)
-                        });
+                        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
                     if !ok {
                         return Err(Fail::at(
-                            format!(
-                                "invalid name for build stage: {:?}, name can't start with a number or contain symbols",
-                                args[2]
-                            ),
+                            format!("invalid name for build stage: {:?}, name can't start with a number or contain symbols", args[2]),
                             &args[2],
                         ));
                     }
@@ -449,67 +328,34 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
                 }
                 _ => return Err(Fail::new("FROM requires either one or three arguments")),
             };
-            return Ok(Parsed::From {
-                image: args[0].clone(),
-                name,
-                platform: f.string("platform"),
-            });
+            return Ok(Parsed::From { image: args[0].clone(), name, platform: f.string("platform") });
         }
         "RUN" => {
             use FlagType::{String as S, Strings as SS};
-            let f = Flags::parse(
-                "RUN",
-                flags,
-                &[("mount", SS), ("network", S), ("security", S)],
-            )?;
+            let f = Flags::parse("RUN", flags, &[("mount", SS), ("network", S), ("security", S)])?;
             let mut mounts = Vec::new();
             for m in f.strings("mount") {
-                mounts.push(
-                    crate::mount::parse_mount(&m)
-                        .map_err(|e| Fail::at(format!("RUN --mount: {e}"), &m))?,
-                );
+                mounts.push(crate::mount::parse_mount(&m).map_err(|e| Fail::at(format!("RUN --mount: {e}"), &m))?);
             }
             let network = match f.string("network") {
-                Some(n) => Some(
-                    Network::parse(&n).ok_or_else(|| {
-                        Fail::at(format!("RUN: unsupported network mode {n:?}"), &n)
-                    })?,
-                ),
+                Some(n) => Some(Network::parse(&n).ok_or_else(|| Fail::at(format!("RUN: unsupported network mode {n:?}"), &n))?),
                 None => None,
             };
             if let Some(s) = f.string("security")
                 && !matches!(s.as_str(), "sandbox" | "insecure")
             {
-                return Err(Fail::at(
-                    format!("RUN: unsupported security mode {s:?}"),
-                    &s,
-                ));
+                return Err(Fail::at(format!("RUN: unsupported security mode {s:?}"), &s));
             }
             if rest.is_empty() {
                 return Err(Fail::new("RUN requires at least one argument"));
             }
             let command = command("RUN", rest)?;
-            InstructionKind::Run(Run {
-                command,
-                heredocs: heredocs.to_vec(),
-                mount_flags: mounts,
-                mounts: Vec::new(),
-                network,
-                security: f.string("security"),
-            })
+            InstructionKind::Run(Run { command, heredocs: heredocs.to_vec(), mount_flags: mounts, mounts: Vec::new(), network, security: f.string("security") })
         }
         "CMD" | "ENTRYPOINT" => {
             no_flags(&kw, flags)?;
-            let cmd = if rest.is_empty() {
-                Command::Exec(Vec::new())
-            } else {
-                command(&kw, rest)?
-            };
-            if kw == "CMD" {
-                InstructionKind::Cmd(cmd)
-            } else {
-                InstructionKind::Entrypoint(cmd)
-            }
+            let cmd = if rest.is_empty() { Command::Exec(Vec::new()) } else { command(&kw, rest)? };
+            if kw == "CMD" { InstructionKind::Cmd(cmd) } else { InstructionKind::Entrypoint(cmd) }
         }
         "COPY" => InstructionKind::Copy(copy_like("COPY", rest, flags, heredocs)?),
         "ADD" => InstructionKind::Add(copy_like("ADD", rest, flags, heredocs)?),
@@ -590,17 +436,13 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
                 Json::Strings(v) if !v.is_empty() => InstructionKind::Shell(v),
                 Json::Strings(_) => return Err(Fail::new("SHELL requires at least one argument")),
                 Json::NotStrings => {
-                    return Err(Fail::new(
-                        "SHELL: when using JSON array syntax, arrays must be comprised of strings only",
-                    ));
+                    return Err(Fail::new("SHELL: when using JSON array syntax, arrays must be comprised of strings only"));
                 }
                 Json::Other if rest.is_empty() => {
                     return Err(Fail::new("SHELL requires at least one argument"));
                 }
                 Json::Other => {
-                    return Err(Fail::new(
-                        "SHELL requires the arguments to be in JSON form, for example SHELL [\"/bin/sh\", \"-c\"]",
-                    ));
+                    return Err(Fail::new("SHELL requires the arguments to be in JSON form, for example SHELL [\"/bin/sh\", \"-c\"]"));
                 }
             }
         }
@@ -612,14 +454,10 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
             let trigger = split_command(rest).keyword.to_ascii_uppercase();
             match trigger.as_str() {
                 "ONBUILD" => {
-                    return Err(Fail::new(
-                        "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
-                    ));
+                    return Err(Fail::new("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"));
                 }
                 "FROM" | "MAINTAINER" => {
-                    return Err(Fail::new(format!(
-                        "{trigger} isn't allowed as an ONBUILD trigger"
-                    )));
+                    return Err(Fail::new(format!("{trigger} isn't allowed as an ONBUILD trigger")));
                 }
                 _ => {}
             }
@@ -636,24 +474,10 @@ pub(crate) fn parse_line(text: &str, heredocs: &[Heredoc], escape: char) -> R<Pa
                 original.push_str(&h.content);
                 original.push_str(&h.name);
             }
-            InstructionKind::Onbuild(Box::new(Instruction {
-                span: Span {
-                    start_line: 0,
-                    end_line: 0,
-                },
-                original,
-                kind: inner,
-            }))
+            InstructionKind::Onbuild(Box::new(Instruction { span: Span { start_line: 0, end_line: 0 }, original, kind: inner }))
         }
         _ => {
-            return Err(Fail::at(
-                format!(
-                    "unknown instruction: {}{}",
-                    split.keyword,
-                    did_you_mean(&kw, KEYWORDS.iter().copied())
-                ),
-                &split.keyword,
-            ));
+            return Err(Fail::at(format!("unknown instruction: {}{}", split.keyword, did_you_mean(&kw, KEYWORDS.iter().copied())), &split.keyword));
         }
     };
     Ok(Parsed::Inst(kind))
@@ -668,31 +492,14 @@ pub(crate) fn build(
     lines: Vec<LogicalLine>,
     warnings: Vec<Warning>,
 ) -> Result<Dockerfile, Error> {
-    let loc = Locator {
-        file: file_name,
-        lines: &source_lines,
-    };
+    let loc = Locator { file: file_name, lines: &source_lines };
     let mut stages: Vec<Stage> = Vec::new();
     let mut meta = Vec::new();
     for line in lines {
-        let span = Span {
-            start_line: line.start_line,
-            end_line: line.end_line,
-        };
-        let parsed = parse_line(&line.text, &line.heredocs, escape).map_err(|f| {
-            loc.error(
-                Kind::Syntax,
-                line.start_line,
-                f.needle.as_deref(),
-                f.message,
-            )
-        })?;
+        let span = Span { start_line: line.start_line, end_line: line.end_line };
+        let parsed = parse_line(&line.text, &line.heredocs, escape).map_err(|f| loc.error(Kind::Syntax, line.start_line, f.needle.as_deref(), f.message))?;
         match parsed {
-            Parsed::From {
-                image,
-                name,
-                platform,
-            } => {
+            Parsed::From { image, name, platform } => {
                 if let Some(n) = &name
                     && let Some(prev) = stages.iter().find(|s| s.name.as_ref() == Some(n))
                 {
@@ -700,31 +507,17 @@ pub(crate) fn build(
                         Kind::Stage,
                         line.start_line,
                         Some(n),
-                        format!(
-                            "duplicate stage name {n:?}: stage {} on line {} has it already",
-                            prev.index, prev.span.start_line
-                        ),
+                        format!("duplicate stage name {n:?}: stage {} on line {} has it already", prev.index, prev.span.start_line),
                     ));
                 }
-                stages.push(Stage {
-                    index: stages.len(),
-                    name,
-                    from: image,
-                    platform,
-                    span,
-                    instructions: Vec::new(),
-                });
+                stages.push(Stage { index: stages.len(), name, from: image, platform, span, instructions: Vec::new() });
             }
             Parsed::Inst(kind) => {
                 let mut kind = kind;
                 if let InstructionKind::Onbuild(inner) = &mut kind {
                     inner.span = span;
                 }
-                let inst = Instruction {
-                    span,
-                    original: line.text.trim().to_string(),
-                    kind,
-                };
+                let inst = Instruction { span, original: line.text.trim().to_string(), kind };
                 match stages.last_mut() {
                     Some(stage) => stage.instructions.push(inst),
                     None if matches!(inst.kind, InstructionKind::Arg(_)) => meta.push(inst),
@@ -733,10 +526,7 @@ pub(crate) fn build(
                             Kind::Syntax,
                             line.start_line,
                             None,
-                            format!(
-                                "{} before the first FROM: only ARG may come before FROM (no build stage in current context)",
-                                inst.kind.keyword()
-                            ),
+                            format!("{} before the first FROM: only ARG may come before FROM (no build stage in current context)", inst.kind.keyword()),
                         ));
                     }
                 }
@@ -747,66 +537,26 @@ pub(crate) fn build(
         let last = source_lines.len().max(1);
         return Err(loc.error(Kind::Syntax, last, None, "file with no instructions"));
     }
-    Ok(Dockerfile {
-        file_name: file_name.to_string(),
-        directives,
-        escape,
-        meta_args: meta,
-        stages,
-        warnings,
-        source_lines,
-    })
+    Ok(Dockerfile { file_name: file_name.to_string(), directives, escape, meta_args: meta, stages, warnings, source_lines })
 }
 
 /// Parses the ONBUILD triggers of a base image, one instruction each.
-pub(crate) fn triggers(
-    source: &str,
-    triggers: &[String],
-    escape: char,
-) -> Result<Vec<Instruction>, Error> {
+pub(crate) fn triggers(source: &str, triggers: &[String], escape: char) -> Result<Vec<Instruction>, Error> {
     let text = triggers.join("\n");
     let source_lines: Vec<String> = text.split('\n').map(str::to_string).collect();
-    let loc = Locator {
-        file: source,
-        lines: &source_lines,
-    };
-    let lexed =
-        crate::lexer::lex(&text).map_err(|e| loc.error(Kind::Syntax, e.line, None, e.message))?;
+    let loc = Locator { file: source, lines: &source_lines };
+    let lexed = crate::lexer::lex(&text).map_err(|e| loc.error(Kind::Syntax, e.line, None, e.message))?;
     let mut out = Vec::new();
     for line in lexed.lines {
-        let span = Span {
-            start_line: line.start_line,
-            end_line: line.end_line,
-        };
+        let span = Span { start_line: line.start_line, end_line: line.end_line };
         let kw = split_command(&line.text).keyword.to_ascii_uppercase();
         if matches!(kw.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
-            return Err(loc.error(
-                Kind::Syntax,
-                line.start_line,
-                None,
-                format!("{kw} isn't allowed as an ONBUILD trigger"),
-            ));
+            return Err(loc.error(Kind::Syntax, line.start_line, None, format!("{kw} isn't allowed as an ONBUILD trigger")));
         }
-        match parse_line(&line.text, &line.heredocs, escape).map_err(|f| {
-            loc.error(
-                Kind::Syntax,
-                line.start_line,
-                f.needle.as_deref(),
-                f.message,
-            )
-        })? {
-            Parsed::Inst(kind) => out.push(Instruction {
-                span,
-                original: line.text.trim().to_string(),
-                kind,
-            }),
+        match parse_line(&line.text, &line.heredocs, escape).map_err(|f| loc.error(Kind::Syntax, line.start_line, f.needle.as_deref(), f.message))? {
+            Parsed::Inst(kind) => out.push(Instruction { span, original: line.text.trim().to_string(), kind }),
             Parsed::From { .. } => {
-                return Err(loc.error(
-                    Kind::Syntax,
-                    line.start_line,
-                    None,
-                    "FROM isn't allowed as an ONBUILD trigger",
-                ));
+                return Err(loc.error(Kind::Syntax, line.start_line, None, "FROM isn't allowed as an ONBUILD trigger"));
             }
         }
     }

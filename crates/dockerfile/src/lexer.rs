@@ -64,9 +64,7 @@ impl Directives {
                 "\\" => self.escape = '\\',
                 "`" => self.escape = '`',
                 _ => {
-                    return Err(format!(
-                        "invalid escape token '{value}' does not match ` or \\"
-                    ));
+                    return Err(format!("invalid escape token '{value}' does not match ` or \\"));
                 }
             }
         }
@@ -87,13 +85,9 @@ fn match_directive(line: &str) -> Option<(String, String)> {
     if !first.is_ascii_alphabetic() {
         return None;
     }
-    let name_len = rest
-        .find(|c: char| !c.is_ascii_alphanumeric())
-        .unwrap_or(rest.len());
+    let name_len = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
     let name = &rest[..name_len];
-    let rest = rest[name_len..]
-        .trim_start_matches(is_go_space)
-        .strip_prefix('=')?;
+    let rest = rest[name_len..].trim_start_matches(is_go_space).strip_prefix('=')?;
     let value = rest.trim_matches(is_go_space);
     if value.is_empty() || value.contains('\n') {
         return None;
@@ -129,11 +123,7 @@ fn physical_lines(text: &str) -> Vec<&str> {
 pub(crate) fn lex(text: &str) -> Result<Lexed, LexError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let raw = physical_lines(text);
-    let mut d = Directives {
-        escape: '\\',
-        done: false,
-        seen: Vec::new(),
-    };
+    let mut d = Directives { escape: '\\', done: false, seen: Vec::new() };
     let mut lines = Vec::new();
     let mut empty_continuations = Vec::new();
     let mut i = 0; // index of the next physical line to read
@@ -142,10 +132,7 @@ pub(crate) fn lex(text: &str) -> Result<Lexed, LexError> {
         i += 1;
         let start_line = i;
         let token = trim_newline(first).trim_start();
-        d.possible_directive(token).map_err(|message| LexError {
-            line: start_line,
-            message,
-        })?;
+        d.possible_directive(token).map_err(|message| LexError { line: start_line, message })?;
         let token = if token.starts_with('#') { "" } else { token };
         let (mut line, mut continues) = match trim_continuation(token, d.escape) {
             Some(body) => (body.to_string(), true),
@@ -176,10 +163,7 @@ pub(crate) fn lex(text: &str) -> Result<Lexed, LexError> {
         let mut heredocs = Vec::new();
         // Every heredoc word holds `<<`; checking first skips the word splitting on most lines.
         if line.contains("<<") && can_contain_heredoc(&line) {
-            let docs = heredocs_from_line(&line).map_err(|message| LexError {
-                line: start_line,
-                message,
-            })?;
+            let docs = heredocs_from_line(&line).map_err(|message| LexError { line: start_line, message })?;
             for mut doc in docs {
                 let mut terminated = false;
                 let chomp = doc.1;
@@ -197,13 +181,7 @@ pub(crate) fn lex(text: &str) -> Result<Lexed, LexError> {
                     doc.0.content.push_str(body_line);
                 }
                 if !terminated {
-                    return Err(LexError {
-                        line: start_line,
-                        message: format!(
-                            "unterminated heredoc: no line \"{}\" ends it",
-                            doc.0.name
-                        ),
-                    });
+                    return Err(LexError { line: start_line, message: format!("unterminated heredoc: no line \"{}\" ends it", doc.0.name) });
                 }
                 if chomp {
                     doc.0.content = chomp_content(&doc.0.content);
@@ -211,26 +189,14 @@ pub(crate) fn lex(text: &str) -> Result<Lexed, LexError> {
                 heredocs.push(doc.0);
             }
         }
-        lines.push(LogicalLine {
-            start_line,
-            end_line: i.max(start_line),
-            text: line,
-            heredocs,
-        });
+        lines.push(LogicalLine { start_line, end_line: i.max(start_line), text: line, heredocs });
     }
-    Ok(Lexed {
-        directives: d.seen,
-        escape: d.escape,
-        lines,
-        empty_continuations,
-    })
+    Ok(Lexed { directives: d.seen, escape: d.escape, lines, empty_continuations })
 }
 
 /// Removes leading tabs from every line (`<<-`).
 fn chomp_content(s: &str) -> String {
-    s.split_inclusive('\n')
-        .map(|l| l.trim_start_matches('\t'))
-        .collect()
+    s.split_inclusive('\n').map(|l| l.trim_start_matches('\t')).collect()
 }
 
 /// RUN, COPY and ADD (also as ONBUILD triggers) in shell form may carry heredocs.
@@ -272,37 +238,21 @@ fn try_parse_heredoc(word: &str) -> Result<Option<(Heredoc, bool)>, String> {
     if rest.is_empty() || rest.contains('<') {
         return Ok(None);
     }
-    let fd = if fd_part.is_empty() {
-        None
-    } else {
-        fd_part.parse::<u32>().ok()
-    };
+    let fd = if fd_part.is_empty() { None } else { fd_part.parse::<u32>().ok() };
     let mut lex = Lexer::new('\\');
     lex.skip_unset_env = true;
-    let words = lex
-        .process_words(rest, &NoEnv)
-        .map_err(|e| format!("heredoc {word}: {e}"))?;
+    let words = lex.process_words(rest, &NoEnv).map_err(|e| format!("heredoc {word}: {e}"))?;
     if words.len() != 1 {
         return Ok(None);
     }
     lex.raw_quotes = true;
-    let raw_words = lex
-        .process_words(rest, &NoEnv)
-        .map_err(|e| format!("heredoc {word}: {e}"))?;
+    let raw_words = lex.process_words(rest, &NoEnv).map_err(|e| format!("heredoc {word}: {e}"))?;
     let count = |s: &str| s.chars().filter(|c| *c == '\'' || *c == '"').count();
     let expand = raw_words.len() == 1 && count(&words[0]) == count(&raw_words[0]);
     let Some(name) = words.into_iter().next() else {
         return Ok(None);
     };
-    Ok(Some((
-        Heredoc {
-            name,
-            content: String::new(),
-            expand,
-            file_descriptor: fd,
-        },
-        chomp,
-    )))
+    Ok(Some((Heredoc { name, content: String::new(), expand, file_descriptor: fd }, chomp)))
 }
 
 /// Every heredoc start in a logical line, in order.
@@ -326,8 +276,7 @@ mod tests {
 
     #[test]
     fn directives_and_continuations() {
-        let l = lex("# escape=`\nFROM x\nRUN a `\n  # c\n  b\n")
-            .unwrap_or_else(|e| panic!("{}", e.message));
+        let l = lex("# escape=`\nFROM x\nRUN a `\n  # c\n  b\n").unwrap_or_else(|e| panic!("{}", e.message));
         assert_eq!(l.escape, '`');
         assert_eq!(l.lines.len(), 2);
         assert_eq!(l.lines[1].text, "RUN a   b");
@@ -336,18 +285,11 @@ mod tests {
 
     #[test]
     fn heredoc_bodies() {
-        let l = lex("RUN <<EOF <<-'E2'\necho $a\nEOF\n\tcat\n\tE2\nRUN x\n")
-            .unwrap_or_else(|e| panic!("{}", e.message));
+        let l = lex("RUN <<EOF <<-'E2'\necho $a\nEOF\n\tcat\n\tE2\nRUN x\n").unwrap_or_else(|e| panic!("{}", e.message));
         let h = &l.lines[0].heredocs;
         assert_eq!(h.len(), 2);
-        assert_eq!(
-            (h[0].name.as_str(), h[0].content.as_str(), h[0].expand),
-            ("EOF", "echo $a\n", true)
-        );
-        assert_eq!(
-            (h[1].name.as_str(), h[1].content.as_str(), h[1].expand),
-            ("E2", "cat\n", false)
-        );
+        assert_eq!((h[0].name.as_str(), h[0].content.as_str(), h[0].expand), ("EOF", "echo $a\n", true));
+        assert_eq!((h[1].name.as_str(), h[1].content.as_str(), h[1].expand), ("E2", "cat\n", false));
         assert_eq!(l.lines[1].start_line, 6);
     }
 
@@ -358,61 +300,26 @@ mod tests {
         let text = "FROM alpine:3.6\n\nENV NAME=me\n\nRUN ls\n\nUSER <<INVALID\nINVALID\n\nRUN <<EMPTY\nEMPTY\n\nRUN 3<<EMPTY2\nEMPTY2\n\nRUN \"<<NOHEREDOC\"\n\nRUN <<INDENT\n\tfoo\n\tbar\nINDENT\n\nRUN <<-UNINDENT\n\tbaz\n\tquux\nUNINDENT\n\nRUN <<-UNINDENT2\n\tbaz\n\tquux\n\tUNINDENT2\n\nRUN <<-EXPAND\n\texpand $NAME\nEXPAND\n\nRUN <<-'NOEXPAND'\n\tdon't expand $NAME\nNOEXPAND\n\nRUN <<COPY\necho hello world\necho foo bar\nCOPY\n\nRUN <<COMMENT\n# internal comment\necho hello world\necho foo bar # trailing comment\nCOMMENT\n\nRUN --mount=type=cache,target=/foo <<MOUNT\necho hello\nMOUNT\n\nCOPY <<FILE1 <<FILE2 /dest\ncontent 1\nFILE1\ncontent 2\nFILE2\n\nCOPY <<X <<Y /dest\nY\nX\nX\nY\n\t";
         let l = lex(text).unwrap_or_else(|e| panic!("{}", e.message));
         type Doc = (String, String, bool, Option<u32>);
-        let docs: Vec<Vec<Doc>> = l.lines[1..]
-            .iter()
-            .map(|line| {
-                line.heredocs
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.clone(),
-                            h.content.clone(),
-                            h.expand,
-                            h.file_descriptor,
-                        )
-                    })
-                    .collect()
-            })
-            .collect();
+        let docs: Vec<Vec<Doc>> =
+            l.lines[1..].iter().map(|line| line.heredocs.iter().map(|h| (h.name.clone(), h.content.clone(), h.expand, h.file_descriptor)).collect()).collect();
         let d = |n: &str, c: &str, e: bool| vec![(n.to_string(), c.to_string(), e, None)];
         assert_eq!(docs[0], vec![]); // ENV
         assert_eq!(docs[1], vec![]); // RUN ls
         assert_eq!(docs[2], vec![]); // USER <<INVALID
         assert_eq!(docs[3], vec![]); // INVALID
         assert_eq!(docs[4], d("EMPTY", "", true));
-        assert_eq!(
-            docs[5],
-            vec![("EMPTY2".to_string(), String::new(), true, Some(3))]
-        );
+        assert_eq!(docs[5], vec![("EMPTY2".to_string(), String::new(), true, Some(3))]);
         assert_eq!(docs[6], vec![]); // RUN "<<NOHEREDOC"
         assert_eq!(docs[7], d("INDENT", "\tfoo\n\tbar\n", true));
         assert_eq!(docs[8], d("UNINDENT", "baz\nquux\n", true));
         assert_eq!(docs[9], d("UNINDENT2", "baz\nquux\n", true));
         assert_eq!(docs[10], d("EXPAND", "expand $NAME\n", true));
         assert_eq!(docs[11], d("NOEXPAND", "don't expand $NAME\n", false));
-        assert_eq!(
-            docs[12],
-            d("COPY", "echo hello world\necho foo bar\n", true)
-        );
-        assert_eq!(
-            docs[13],
-            d(
-                "COMMENT",
-                "# internal comment\necho hello world\necho foo bar # trailing comment\n",
-                true
-            )
-        );
+        assert_eq!(docs[12], d("COPY", "echo hello world\necho foo bar\n", true));
+        assert_eq!(docs[13], d("COMMENT", "# internal comment\necho hello world\necho foo bar # trailing comment\n", true));
         assert_eq!(docs[14], d("MOUNT", "echo hello\n", true));
-        let two = |a: (&str, &str), b: (&str, &str)| {
-            vec![
-                (a.0.to_string(), a.1.to_string(), true, None),
-                (b.0.to_string(), b.1.to_string(), true, None),
-            ]
-        };
-        assert_eq!(
-            docs[15],
-            two(("FILE1", "content 1\n"), ("FILE2", "content 2\n"))
-        );
+        let two = |a: (&str, &str), b: (&str, &str)| vec![(a.0.to_string(), a.1.to_string(), true, None), (b.0.to_string(), b.1.to_string(), true, None)];
+        assert_eq!(docs[15], two(("FILE1", "content 1\n"), ("FILE2", "content 2\n")));
         assert_eq!(docs[16], two(("X", "Y\n"), ("Y", "X\n")));
         assert_eq!(docs.len(), 17);
     }
@@ -420,23 +327,8 @@ mod tests {
     /// `TestParseHeredocHelpers` and `TestHeredocsFromLine` of BuildKit.
     #[test]
     fn buildkit_heredoc_words() {
-        for w in [
-            "<<EOF",
-            "<<'EOF'",
-            "<<\"EOF\"",
-            "<<-EOF",
-            "<<-'EOF'",
-            "<<-\"EOF\"",
-            "<<EO\"F\"",
-            "<< EOF",
-            "<<- EOF",
-            "<<\t EOF",
-        ] {
-            assert_eq!(
-                try_parse_heredoc(w).ok().flatten().map(|h| h.0.name),
-                Some("EOF".to_string()),
-                "{w}"
-            );
+        for w in ["<<EOF", "<<'EOF'", "<<\"EOF\"", "<<-EOF", "<<-'EOF'", "<<-\"EOF\"", "<<EO\"F\"", "<< EOF", "<<- EOF", "<<\t EOF"] {
+            assert_eq!(try_parse_heredoc(w).ok().flatten().map(|h| h.0.name), Some("EOF".to_string()), "{w}");
         }
         for w in ["<<'EOF", "<<\"EOF", "<<EOF'", "<<EOF\""] {
             assert!(try_parse_heredoc(w).is_err(), "{w}");
@@ -444,13 +336,7 @@ mod tests {
         for w in ["", "EOF", "<<", "<<-", "<EOF", "<<<EOF", "<<EOF sh", "<< ", "<<- "] {
             assert!(matches!(try_parse_heredoc(w), Ok(None)), "{w}");
         }
-        let names = |line: &str| -> Vec<String> {
-            heredocs_from_line(line)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|h| h.0.name)
-                .collect()
-        };
+        let names = |line: &str| -> Vec<String> { heredocs_from_line(line).unwrap_or_default().into_iter().map(|h| h.0.name).collect() };
         assert_eq!(names("RUN <<EOF"), ["EOF"]);
         assert_eq!(names("RUN <<-EOF"), ["EOF"]);
         assert_eq!(names("RUN <<'EOF'"), ["EOF"]);

@@ -61,34 +61,24 @@ pub use ast::*;
 pub use chmod::SymbolicMode;
 pub use error::{Error, Warning};
 pub use plan::{BuildPlan, PlanOptions, PlannedStage, StageBase, StageScope, plan};
-pub use plan_json::{plan_json, write_plan_json, WriteError as PlanWriteError};
+pub use plan_json::{WriteError as PlanWriteError, plan_json, write_plan_json};
 
 /// Parses a base image's `OnBuild` triggers (from its config) into instructions, as BuildKit
 /// does when a stage starts FROM that image; they then run first in that stage, through the
 /// stage's [`StageScope`] like any other instruction. `source` names them in errors (for
 /// example `busybox:latest ONBUILD`); lines count within the triggers.
-pub fn parse_onbuild_triggers(
-    triggers: &[String],
-    source: &str,
-) -> Result<Vec<Instruction>, Error> {
+pub fn parse_onbuild_triggers(triggers: &[String], source: &str) -> Result<Vec<Instruction>, Error> {
     instruction::triggers(source, triggers, '\\')
 }
 
 /// Parses Dockerfile text into instructions with source spans; nothing is expanded yet.
 pub fn parse(text: &str, file_name: &str) -> Result<Dockerfile, Error> {
-    let source_lines: Vec<String> = text
-        .strip_prefix('\u{feff}')
-        .unwrap_or(text)
-        .split_inclusive('\n')
-        .map(|l| l.trim_end_matches(['\r', '\n']).to_string())
-        .collect();
+    let source_lines: Vec<String> =
+        text.strip_prefix('\u{feff}').unwrap_or(text).split_inclusive('\n').map(|l| l.trim_end_matches(['\r', '\n']).to_string()).collect();
     let lexed = match lexer::lex(text) {
         Ok(l) => l,
         Err(e) => {
-            let loc = error::Locator {
-                file: file_name,
-                lines: &source_lines,
-            };
+            let loc = error::Locator { file: file_name, lines: &source_lines };
             return Err(loc.error(error::Kind::Syntax, e.line, None, e.message));
         }
     };
@@ -97,18 +87,10 @@ pub fn parse(text: &str, file_name: &str) -> Result<Dockerfile, Error> {
         .iter()
         .map(|&line| Warning {
             line: Some(line),
-            message: "NoEmptyContinuation: Empty continuation line (BuildKit will refuse these in a future release)"
-                .into(),
+            message: "NoEmptyContinuation: Empty continuation line (BuildKit will refuse these in a future release)".into(),
         })
         .collect();
-    let mut df = instruction::build(
-        file_name,
-        source_lines,
-        lexed.directives,
-        lexed.escape,
-        lexed.lines,
-        warnings,
-    )?;
+    let mut df = instruction::build(file_name, source_lines, lexed.directives, lexed.escape, lexed.lines, warnings)?;
     let mut lints = lint::check(&df);
     df.warnings.append(&mut lints);
     df.warnings.sort_by_key(|w| w.line);

@@ -2,10 +2,7 @@
 //! (`instructions/commands_runmount.go`).
 
 use crate::suggest::did_you_mean;
-use crate::{
-    BindMount, CacheMount, CacheSharing, Mount, MountFlag, MountKind, SecretMount, SshMount,
-    TmpfsMount,
-};
+use crate::{BindMount, CacheMount, CacheSharing, Mount, MountFlag, MountKind, SecretMount, SshMount, TmpfsMount};
 
 const KEYS: &[&str] = &[
     "type",
@@ -45,10 +42,7 @@ pub(crate) fn csv_record(s: &str) -> Result<Vec<String>, String> {
             loop {
                 match chars.get(i) {
                     None => {
-                        return Err(
-                            "failed to parse csv mounts: extraneous or missing \" in quoted-field"
-                                .into(),
-                        );
+                        return Err("failed to parse csv mounts: extraneous or missing \" in quoted-field".into());
                     }
                     Some('"') if chars.get(i + 1) == Some(&'"') => {
                         field.push('"');
@@ -74,10 +68,7 @@ pub(crate) fn csv_record(s: &str) -> Result<Vec<String>, String> {
                     i += 1;
                 }
                 Some(_) => {
-                    return Err(
-                        "failed to parse csv mounts: extraneous or missing \" in quoted-field"
-                            .into(),
-                    );
+                    return Err("failed to parse csv mounts: extraneous or missing \" in quoted-field".into());
                 }
             }
         } else {
@@ -85,9 +76,7 @@ pub(crate) fn csv_record(s: &str) -> Result<Vec<String>, String> {
                 match c {
                     ',' => break,
                     '"' => {
-                        return Err(
-                            "failed to parse csv mounts: bare \" in non-quoted-field".into()
-                        );
+                        return Err("failed to parse csv mounts: bare \" in non-quoted-field".into());
                     }
                     c => field.push(*c),
                 }
@@ -116,10 +105,7 @@ fn kind_of(value: &str) -> Option<MountKind> {
 /// Parses a mount flag value. Values are kept unexpanded; [`typed`] runs after expansion.
 pub(crate) fn parse_mount(value: &str) -> Result<MountFlag, String> {
     let fields = csv_record(value)?;
-    let mut m = MountFlag {
-        kind: MountKind::Bind,
-        fields: Vec::new(),
-    };
+    let mut m = MountFlag { kind: MountKind::Bind, fields: Vec::new() };
     for field in fields {
         let (key, val) = match field.split_once('=') {
             Some((k, v)) => (k.to_ascii_lowercase(), Some(v.to_string())),
@@ -135,24 +121,15 @@ pub(crate) fn parse_mount(value: &str) -> Result<MountFlag, String> {
             }
         };
         if !KEYS.contains(&key.as_str()) {
-            return Err(format!(
-                "unexpected key '{key}' in '{field}'{}",
-                did_you_mean(&key, KEYS.iter().copied())
-            ));
+            return Err(format!("unexpected key '{key}' in '{field}'{}", did_you_mean(&key, KEYS.iter().copied())));
         }
         match key.as_str() {
             "type" => {
-                m.kind = kind_of(&val).ok_or_else(|| {
-                    format!(
-                        "unsupported mount type {val:?}{}",
-                        did_you_mean(&val, ["bind", "cache", "tmpfs", "secret", "ssh"])
-                    )
-                })?;
+                m.kind = kind_of(&val)
+                    .ok_or_else(|| format!("unsupported mount type {val:?}{}", did_you_mean(&val, ["bind", "cache", "tmpfs", "secret", "ssh"])))?;
             }
             "from" if val.contains('$') && val.len() > val.find('$').map_or(0, |i| i + 1) => {
-                return Err(format!(
-                    "'{key}' doesn't support variable expansion, define alias stage instead"
-                ));
+                return Err(format!("'{key}' doesn't support variable expansion, define alias stage instead"));
             }
             _ => m.fields.push((key, val)),
         }
@@ -162,9 +139,7 @@ pub(crate) fn parse_mount(value: &str) -> Result<MountFlag, String> {
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
     // BuildKit's message, which drops strconv's.
-    crate::go_parse::parse_bool(v).map_err(|_| {
-        format!("invalid value for {key}: {v} (expected true or false, as Go's strconv.ParseBool reads them)")
-    })
+    crate::go_parse::parse_bool(v).map_err(|_| format!("invalid value for {key}: {v} (expected true or false, as Go's strconv.ParseBool reads them)"))
 }
 
 /// `size=` of a tmpfs: bytes, or with a k/m/g/t suffix (binary multiples, an optional `b`,
@@ -179,10 +154,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         Some('t') => (&t[..t.len() - 1], 1 << 40),
         _ => (t, 1),
     };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid size {text:?} (use bytes or 64m, 1g)"))?;
+    let n: f64 = num.trim().parse().map_err(|_| format!("invalid size {text:?} (use bytes or 64m, 1g)"))?;
     if n < 0.0 || !n.is_finite() {
         return Err(format!("invalid size {text:?}"));
     }
@@ -209,10 +181,7 @@ struct Fields {
 /// Types a mount after expansion, with BuildKit's rules and messages; the last of repeated
 /// fields wins.
 pub(crate) fn typed(m: &MountFlag) -> Result<Mount, String> {
-    let file_info_allowed = matches!(
-        m.kind,
-        MountKind::Secret | MountKind::Ssh | MountKind::Cache
-    );
+    let file_info_allowed = matches!(m.kind, MountKind::Secret | MountKind::Ssh | MountKind::Cache);
     let kind = format!("{:?}", m.kind).to_ascii_lowercase();
     let mut f = Fields::default();
     for (key, v) in &m.fields {
@@ -242,17 +211,14 @@ pub(crate) fn typed(m: &MountFlag) -> Result<Mount, String> {
                 f.sharing = Some(sharing);
             }
             "mode" => {
-                let mode =
-                    u32::from_str_radix(v, 8).map_err(|_| format!("invalid value {v} for mode"))?;
+                let mode = u32::from_str_radix(v, 8).map_err(|_| format!("invalid value {v} for mode"))?;
                 if !file_info_allowed {
                     return Err(format!("mode not allowed for {kind:?} type mounts"));
                 }
                 f.mode = Some(mode);
             }
             "uid" | "gid" => {
-                let id = v
-                    .parse::<u32>()
-                    .map_err(|_| format!("invalid value {v} for {key}"))?;
+                let id = v.parse::<u32>().map_err(|_| format!("invalid value {v} for {key}"))?;
                 if !file_info_allowed {
                     return Err(format!("{key} not allowed for {kind:?} type mounts"));
                 }
@@ -278,12 +244,7 @@ pub(crate) fn typed(m: &MountFlag) -> Result<Mount, String> {
         }
     }
     Ok(match m.kind {
-        MountKind::Bind => Mount::Bind(BindMount {
-            target: f.target,
-            from: f.from,
-            source: f.source,
-            read_only: f.read_only.unwrap_or(true),
-        }),
+        MountKind::Bind => Mount::Bind(BindMount { target: f.target, from: f.from, source: f.source, read_only: f.read_only.unwrap_or(true) }),
         MountKind::Cache => Mount::Cache(CacheMount {
             target: f.target,
             id: f.id,
@@ -295,10 +256,7 @@ pub(crate) fn typed(m: &MountFlag) -> Result<Mount, String> {
             uid: f.uid,
             gid: f.gid,
         }),
-        MountKind::Tmpfs => Mount::Tmpfs(TmpfsMount {
-            target: f.target,
-            size: f.size,
-        }),
+        MountKind::Tmpfs => Mount::Tmpfs(TmpfsMount { target: f.target, size: f.size }),
         MountKind::Secret => {
             if f.from.is_some() {
                 return Err("secret mount should not have a from".into());
@@ -309,24 +267,9 @@ pub(crate) fn typed(m: &MountFlag) -> Result<Mount, String> {
             if f.source.is_some() && f.id.is_some() {
                 return Err("both source and id can't be set".into());
             }
-            Mount::Secret(SecretMount {
-                id: f.id.or(f.source),
-                target: f.target,
-                env: f.env,
-                required: f.required,
-                mode: f.mode,
-                uid: f.uid,
-                gid: f.gid,
-            })
+            Mount::Secret(SecretMount { id: f.id.or(f.source), target: f.target, env: f.env, required: f.required, mode: f.mode, uid: f.uid, gid: f.gid })
         }
-        MountKind::Ssh => Mount::Ssh(SshMount {
-            id: f.id,
-            target: f.target,
-            required: f.required,
-            mode: f.mode,
-            uid: f.uid,
-            gid: f.gid,
-        }),
+        MountKind::Ssh => Mount::Ssh(SshMount { id: f.id, target: f.target, required: f.required, mode: f.mode, uid: f.uid, gid: f.gid }),
     })
 }
 
@@ -336,14 +279,8 @@ mod tests {
 
     #[test]
     fn csv() {
-        assert_eq!(
-            csv_record("a=1,b=2").unwrap_or_default(),
-            vec!["a=1", "b=2"]
-        );
-        assert_eq!(
-            csv_record("\"a=1,2\",b").unwrap_or_default(),
-            vec!["a=1,2", "b"]
-        );
+        assert_eq!(csv_record("a=1,b=2").unwrap_or_default(), vec!["a=1", "b=2"]);
+        assert_eq!(csv_record("\"a=1,2\",b").unwrap_or_default(), vec!["a=1,2", "b"]);
         assert!(csv_record("a\"b").is_err());
     }
 
@@ -375,21 +312,11 @@ mod tests {
 
     #[test]
     fn bind() {
-        let want = BindMount {
-            target: Some("/src".into()),
-            from: None,
-            source: None,
-            read_only: true,
-        };
+        let want = BindMount { target: Some("/src".into()), from: None, source: None, read_only: true };
         assert_eq!(ok("target=/src"), Mount::Bind(want.clone()), "bind is the default type, read-only");
         assert_eq!(
             ok("type=bind,from=build,src=/out,dst=/o,rw"),
-            Mount::Bind(BindMount {
-                target: Some("/o".into()),
-                from: Some("build".into()),
-                source: Some("/out".into()),
-                read_only: false,
-            })
+            Mount::Bind(BindMount { target: Some("/o".into()), from: Some("build".into()), source: Some("/out".into()), read_only: false })
         );
         assert_eq!(ok("target=/src,readonly=false").kind(), MountKind::Bind);
         let rw = |t: &str| match ok(t) {
@@ -400,10 +327,7 @@ mod tests {
         assert!(!rw("target=/a,rw,ro"), "the last of ro/rw wins");
         assert!(rw("target=/a,ro,readwrite=1"));
         assert!(!rw("target=/a,readwrite=false"));
-        assert_eq!(
-            err("target=/a,rw=yes"),
-            "invalid value for rw: yes (expected true or false, as Go's strconv.ParseBool reads them)"
-        );
+        assert_eq!(err("target=/a,rw=yes"), "invalid value for rw: yes (expected true or false, as Go's strconv.ParseBool reads them)");
         assert_eq!(err("target=/x,uid=1"), "uid not allowed for \"bind\" type mounts");
         assert_eq!(err("target=/x,gid=1"), "gid not allowed for \"bind\" type mounts");
         assert_eq!(err("target=/x,mode=0644"), "mode not allowed for \"bind\" type mounts");
@@ -448,13 +372,7 @@ mod tests {
 
     #[test]
     fn tmpfs() {
-        assert_eq!(
-            ok("type=tmpfs,target=/t,size=64m"),
-            Mount::Tmpfs(TmpfsMount {
-                target: Some("/t".into()),
-                size: Some(64 << 20),
-            })
-        );
+        assert_eq!(ok("type=tmpfs,target=/t,size=64m"), Mount::Tmpfs(TmpfsMount { target: Some("/t".into()), size: Some(64 << 20) }));
         assert_eq!(ok("type=tmpfs,target=/t"), Mount::Tmpfs(TmpfsMount { target: Some("/t".into()), size: None }));
         assert_eq!(err("type=tmpfs,target=/t,size=lots"), "invalid size \"lots\" (use bytes or 64m, 1g)");
         assert_eq!(err("type=tmpfs,target=/t,mode=0755"), "mode not allowed for \"tmpfs\" type mounts");
@@ -499,10 +417,7 @@ mod tests {
         assert_eq!(err("type=secret,id=x,from=s"), "secret mount should not have a from");
         assert_eq!(err("type=secret,id=x,src=y"), "both source and id can't be set");
         assert_eq!(err("type=secret,id=x,mode=rw"), "invalid value rw for mode");
-        assert_eq!(
-            err("type=secret,id=x,required=maybe"),
-            "invalid value for required: maybe (expected true or false, as Go's strconv.ParseBool reads them)"
-        );
+        assert_eq!(err("type=secret,id=x,required=maybe"), "invalid value for required: maybe (expected true or false, as Go's strconv.ParseBool reads them)");
         assert_eq!(err("type=secret,id=x,size=1"), "size not allowed for \"secret\" type mounts");
     }
 

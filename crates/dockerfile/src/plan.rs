@@ -94,40 +94,18 @@ impl BuildPlan {
 
 fn resolve_in(names: &[Option<String>], word: &str) -> Option<usize> {
     let lower = word.to_ascii_lowercase();
-    if let Some(i) = names
-        .iter()
-        .position(|n| n.as_deref() == Some(lower.as_str()))
-    {
+    if let Some(i) = names.iter().position(|n| n.as_deref() == Some(lower.as_str())) {
         return Some(i);
     }
     word.parse::<usize>().ok().filter(|i| *i < names.len())
 }
 
 /// The platform ARGs BuildKit defines automatically.
-pub const PLATFORM_ARGS: &[&str] = &[
-    "TARGETPLATFORM",
-    "TARGETOS",
-    "TARGETARCH",
-    "TARGETVARIANT",
-    "BUILDPLATFORM",
-    "BUILDOS",
-    "BUILDARCH",
-    "BUILDVARIANT",
-];
+pub const PLATFORM_ARGS: &[&str] = &["TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT", "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT"];
 
 /// Proxy ARGs: usable without an ARG instruction and kept out of the image history.
-pub const PROXY_ARGS: &[&str] = &[
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "FTP_PROXY",
-    "ftp_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
+pub const PROXY_ARGS: &[&str] =
+    &["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
 
 /// The host platform in OCI terms (`linux/amd64`, `linux/arm64`, `linux/arm/v7`).
 pub fn host_platform() -> String {
@@ -153,14 +131,7 @@ pub fn platform_parts(p: &str) -> (String, String, String) {
     let arch = it.next().unwrap_or_default().to_ascii_lowercase();
     let variant = it.next().unwrap_or_default().to_ascii_lowercase();
     let (arch, variant) = match (arch.as_str(), variant.as_str()) {
-        ("x86_64" | "x86-64" | "amd64", v) => (
-            "amd64".to_string(),
-            if v == "v1" {
-                String::new()
-            } else {
-                v.to_string()
-            },
-        ),
+        ("x86_64" | "x86-64" | "amd64", v) => ("amd64".to_string(), if v == "v1" { String::new() } else { v.to_string() }),
         ("aarch64" | "arm64", "v8" | "8") => ("arm64".to_string(), String::new()),
         ("aarch64", v) => ("arm64".to_string(), v.to_string()),
         ("armhf", _) => ("arm".to_string(), "v7".to_string()),
@@ -230,11 +201,7 @@ pub fn parse_platform(p: &str) -> Result<String, String> {
     let full = match parts.as_slice() {
         [one] => {
             let l = one.to_ascii_lowercase();
-            if KNOWN_OS.contains(&l.as_str()) {
-                format!("{l}/{host_arch}")
-            } else {
-                format!("{host_os}/{l}")
-            }
+            if KNOWN_OS.contains(&l.as_str()) { format!("{l}/{host_arch}") } else { format!("{host_os}/{l}") }
         }
         [_, _] | [_, _, _] => p.to_string(),
         _ => return Err(format!("{p:?}: expected os/arch[/variant]")),
@@ -249,11 +216,7 @@ pub fn parse_platform(p: &str) -> Result<String, String> {
 /// `os/arch[/variant]` after normalisation.
 pub fn normalize_platform(p: &str) -> String {
     let (os, arch, variant) = platform_parts(p);
-    if variant.is_empty() {
-        format!("{os}/{arch}")
-    } else {
-        format!("{os}/{arch}/{variant}")
-    }
+    if variant.is_empty() { format!("{os}/{arch}") } else { format!("{os}/{arch}/{variant}") }
 }
 
 /// The automatic platform ARGs with their values for these options.
@@ -283,41 +246,24 @@ pub(crate) struct MetaArgs {
 impl MetaArgs {
     /// Variables visible in FROM lines.
     pub fn env(&self) -> Vec<(String, String)> {
-        self.args
-            .iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
-            .collect()
+        self.args.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone()))).collect()
     }
 
     /// The value a stage gets when it redeclares `key` without a default.
     pub fn value(&self, key: &str) -> Option<Option<&str>> {
-        self.args
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_deref())
+        self.args.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_deref())
     }
 }
 
 pub(crate) fn build_arg<'a>(opts: &'a PlanOptions, key: &str) -> Option<&'a str> {
-    opts.build_args
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    opts.build_args.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// Computes the meta ARGs: defaults expanded with earlier meta ARGs, then `--build-arg` wins.
 pub(crate) fn meta_args(df: &Dockerfile, opts: &PlanOptions) -> Result<MetaArgs, Error> {
-    let loc = Locator {
-        file: &df.file_name,
-        lines: &df.source_lines,
-    };
+    let loc = Locator { file: &df.file_name, lines: &df.source_lines };
     let lex = Lexer::new(df.escape);
-    let mut args: Vec<(String, Option<String>)> = platform_args(opts)
-        .into_iter()
-        .map(|(k, v)| (k, Some(v)))
-        .collect();
+    let mut args: Vec<(String, Option<String>)> = platform_args(opts).into_iter().map(|(k, v)| (k, Some(v))).collect();
     for inst in &df.meta_args {
         let InstructionKind::Arg(list) = &inst.kind else {
             continue;
@@ -325,14 +271,7 @@ pub(crate) fn meta_args(df: &Dockerfile, opts: &PlanOptions) -> Result<MetaArgs,
         for (key, default) in list {
             let env = MetaArgs { args: args.clone() }.env();
             let mut value = match default {
-                Some(d) => Some(lex.process_word(d, &env).map_err(|e| {
-                    loc.error(
-                        Kind::Expand,
-                        inst.span.start_line,
-                        Some(d),
-                        format!("ARG {key}: {e}"),
-                    )
-                })?),
+                Some(d) => Some(lex.process_word(d, &env).map_err(|e| loc.error(Kind::Expand, inst.span.start_line, Some(d), format!("ARG {key}: {e}")))?),
                 None => None,
             };
             if let Some(v) = build_arg(opts, key) {
@@ -366,17 +305,8 @@ enum FromRef {
     Image,
 }
 
-fn resolve_from(
-    df: &Dockerfile,
-    names: &[Option<String>],
-    word: &str,
-    what: &str,
-    line: usize,
-) -> Result<FromRef, Error> {
-    let loc = Locator {
-        file: &df.file_name,
-        lines: &df.source_lines,
-    };
+fn resolve_from(df: &Dockerfile, names: &[Option<String>], word: &str, what: &str, line: usize) -> Result<FromRef, Error> {
+    let loc = Locator { file: &df.file_name, lines: &df.source_lines };
     if let Some(i) = resolve_in(names, word) {
         return Ok(FromRef::Stage(i));
     }
@@ -385,55 +315,28 @@ fn resolve_from(
             Kind::Stage,
             line,
             Some(word),
-            format!(
-                "{what}={word}: invalid stage index {word}: the file has {} stages (0 to {})",
-                names.len(),
-                names.len().saturating_sub(1)
-            ),
+            format!("{what}={word}: invalid stage index {word}: the file has {} stages (0 to {})", names.len(), names.len().saturating_sub(1)),
         ));
     }
     // BuildKit reads any other word as an image reference. A bare word one typo away from a
     // stage name is almost surely that stage, so say so instead of pulling a missing image.
     let bare = !word.contains(['/', ':', '@', '.']);
     if bare && let Some(c) = closest(word, names.iter().flatten().map(String::as_str)) {
-        return Err(loc.error(
-            Kind::Stage,
-            line,
-            Some(word),
-            format!("{what}={word}: no stage named {word:?} (did you mean {c:?}?)"),
-        ));
+        return Err(loc.error(Kind::Stage, line, Some(word), format!("{what}={word}: no stage named {word:?} (did you mean {c:?}?)")));
     }
     Ok(FromRef::Image)
 }
 
 /// Resolves stages, bases and dependencies for the chosen target.
 pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
-    let loc = Locator {
-        file: &df.file_name,
-        lines: &df.source_lines,
-    };
+    let loc = Locator { file: &df.file_name, lines: &df.source_lines };
     let Some(last) = df.stages.last() else {
         let line = df.meta_args.last().map_or(1, |i| i.span.start_line);
-        return Err(loc.error(
-            Kind::Stage,
-            line,
-            None,
-            "the Dockerfile has no FROM: no stages to build",
-        ));
+        return Err(loc.error(Kind::Stage, line, None, "the Dockerfile has no FROM: no stages to build"));
     };
-    for (flag, value) in [
-        ("--platform", &opts.target_platform),
-        ("build platform", &opts.build_platform),
-    ] {
+    for (flag, value) in [("--platform", &opts.target_platform), ("build platform", &opts.build_platform)] {
         if let Some(v) = value {
-            parse_platform(v).map_err(|e| {
-                loc.error(
-                    Kind::Stage,
-                    df.stages[0].span.start_line,
-                    None,
-                    format!("{flag} {v}: {e}"),
-                )
-            })?;
+            parse_platform(v).map_err(|e| loc.error(Kind::Stage, df.stages[0].span.start_line, None, format!("{flag} {v}: {e}")))?;
         }
     }
     let meta = meta_args(df, opts)?;
@@ -446,17 +349,10 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     let mut from_warnings: Vec<(usize, String)> = Vec::new();
     for (i, st) in df.stages.iter().enumerate() {
         let line = st.span.start_line;
-        let recorder = Recorder {
-            inner: &meta_env,
-            missing: RefCell::new(Vec::new()),
-        };
-        let from = lex
-            .process_word(&st.from, &recorder)
-            .map_err(|e| loc.error(Kind::Expand, line, Some(&st.from), format!("FROM: {e}")))?;
+        let recorder = Recorder { inner: &meta_env, missing: RefCell::new(Vec::new()) };
+        let from = lex.process_word(&st.from, &recorder).map_err(|e| loc.error(Kind::Expand, line, Some(&st.from), format!("FROM: {e}")))?;
         for name in recorder.missing.into_inner() {
-            if meta.args.iter().any(|(k, _)| *k == name)
-                || from_warnings.iter().any(|(l, n)| *l == line && *n == name)
-            {
+            if meta.args.iter().any(|(k, _)| *k == name) || from_warnings.iter().any(|(l, n)| *l == line && *n == name) {
                 continue;
             }
             from_warnings.push((line, name));
@@ -466,33 +362,18 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                 Kind::Expand,
                 line,
                 Some(&st.from),
-                format!(
-                    "FROM {}: base name should not be blank (set the ARG it uses with --build-arg)",
-                    st.from
-                ),
+                format!("FROM {}: base name should not be blank (set the ARG it uses with --build-arg)", st.from),
             ));
         }
         let platform = match &st.platform {
             Some(p) => {
-                let expanded = lex.process_word(p, &meta_env).map_err(|e| {
-                    loc.error(Kind::Expand, line, Some(p), format!("FROM --platform: {e}"))
-                })?;
-                Some(parse_platform(&expanded).map_err(|e| {
-                    loc.error(
-                        Kind::Syntax,
-                        line,
-                        Some(p),
-                        format!("FROM --platform={expanded}: {e}"),
-                    )
-                })?)
+                let expanded = lex.process_word(p, &meta_env).map_err(|e| loc.error(Kind::Expand, line, Some(p), format!("FROM --platform: {e}")))?;
+                Some(parse_platform(&expanded).map_err(|e| loc.error(Kind::Syntax, line, Some(p), format!("FROM --platform={expanded}: {e}")))?)
             }
             None => None,
         };
         let lower = from.to_ascii_lowercase();
-        let base = if let Some(j) = names[..i]
-            .iter()
-            .position(|n| n.as_deref() == Some(lower.as_str()))
-        {
+        let base = if let Some(j) = names[..i].iter().position(|n| n.as_deref() == Some(lower.as_str())) {
             StageBase::Stage(j)
         } else if lower == "scratch" {
             StageBase::Scratch
@@ -511,9 +392,7 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                     if let Some(f) = &c.from {
                         // BuildKit expands `--from` with the meta ARGs only: stage ARGs
                         // would make the stage graph depend on the build itself.
-                        let word = lex.process_word(f, &meta_env).map_err(|e| {
-                            loc.error(Kind::Expand, line, Some(f), format!("COPY --from: {e}"))
-                        })?;
+                        let word = lex.process_word(f, &meta_env).map_err(|e| loc.error(Kind::Expand, line, Some(f), format!("COPY --from: {e}")))?;
                         refs.push((word, "COPY --from"));
                     }
                 }
@@ -532,15 +411,7 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                 let word = word.as_str();
                 if let FromRef::Stage(j) = resolve_from(df, &names, word, what, line)? {
                     if j == i {
-                        return Err(loc.error(
-                            Kind::Stage,
-                            line,
-                            Some(word),
-                            format!(
-                                "{what}={word}: stage {} cannot depend on itself",
-                                stage_label(df, i)
-                            ),
-                        ));
+                        return Err(loc.error(Kind::Stage, line, Some(word), format!("{what}={word}: stage {} cannot depend on itself", stage_label(df, i))));
                     }
                     if !deps.contains(&j) {
                         deps.push(j);
@@ -548,35 +419,19 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                 }
             }
         }
-        planned.push(PlannedStage {
-            index: i,
-            name: st.name.clone(),
-            base,
-            platform,
-            span: st.span,
-            deps,
-        });
+        planned.push(PlannedStage { index: i, name: st.name.clone(), base, platform, span: st.span, deps });
     }
 
     let target = match &opts.target {
         None => last.index,
         Some(t) => resolve_in(&names, t).ok_or_else(|| {
-            let hint = closest(t, names.iter().flatten().map(String::as_str))
-                .map(|c| format!(" (did you mean {c:?}?)"))
-                .unwrap_or_default();
+            let hint = closest(t, names.iter().flatten().map(String::as_str)).map(|c| format!(" (did you mean {c:?}?)")).unwrap_or_default();
             let known: Vec<&str> = names.iter().flatten().map(String::as_str).collect();
             loc.error(
                 Kind::Stage,
                 last.span.start_line,
                 None,
-                format!(
-                    "--target {t}: no stage named {t:?}{hint}; named stages: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
+                format!("--target {t}: no stage named {t:?}{hint}; named stages: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") }),
             )
         })?,
     };
@@ -595,18 +450,12 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
                     stack.push((dep, 0));
                 }
                 1 => {
-                    let cycle: Vec<String> =
-                        stack.iter().map(|(n, _)| stage_label(df, *n)).collect();
+                    let cycle: Vec<String> = stack.iter().map(|(n, _)| stage_label(df, *n)).collect();
                     return Err(loc.error(
                         Kind::Stage,
                         planned[node].span.start_line,
                         None,
-                        format!(
-                            "circular dependency detected on stage {}: {} -> {}",
-                            stage_label(df, dep),
-                            cycle.join(" -> "),
-                            stage_label(df, dep)
-                        ),
+                        format!("circular dependency detected on stage {}: {} -> {}", stage_label(df, dep), cycle.join(" -> "), stage_label(df, dep)),
                     ));
                 }
                 _ => {}
@@ -619,13 +468,8 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
 
     let mut warnings = df.warnings.clone();
     for (line, name) in &from_warnings {
-        let hint = closest(name, meta.args.iter().map(|(k, _)| k.as_str()))
-            .map(|c| format!(" (did you mean {c}?)"))
-            .unwrap_or_default();
-        warnings.push(Warning {
-            line: Some(*line),
-            message: format!("UndefinedArgInFrom: FROM argument '{name}' is not declared{hint}"),
-        });
+        let hint = closest(name, meta.args.iter().map(|(k, _)| k.as_str())).map(|c| format!(" (did you mean {c}?)")).unwrap_or_default();
+        warnings.push(Warning { line: Some(*line), message: format!("UndefinedArgInFrom: FROM argument '{name}' is not declared{hint}") });
     }
     warnings.sort_by_key(|w| w.line);
     let mut declared: Vec<&str> = meta.args.iter().map(|(k, _)| k.as_str()).collect();
@@ -651,22 +495,12 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
         // BuildKit (dockerfile frontend 1.10 on) expands only an ARG's default, never its
         // name: `ENV name=foo` + `ARG ${name}=bar` declares an ARG called `${name}`.
         let literal = declared.iter().find(|d| d.contains('$'));
-        let hint = literal
-            .map(|d| format!(" (ARG names are not expanded: the Dockerfile declares an ARG named literally {d:?})"))
-            .unwrap_or_default();
-        warnings.push(Warning {
-            line: None,
-            message: format!("build-arg {k:?} was not consumed: no ARG {k} in the stages built{hint}"),
-        });
+        let hint = literal.map(|d| format!(" (ARG names are not expanded: the Dockerfile declares an ARG named literally {d:?})")).unwrap_or_default();
+        warnings.push(Warning { line: None, message: format!("build-arg {k:?} was not consumed: no ARG {k} in the stages built{hint}") });
     }
 
     let stages = order.into_iter().map(|i| planned[i].clone()).collect();
-    Ok(BuildPlan {
-        stages,
-        target,
-        warnings,
-        stage_names: names,
-    })
+    Ok(BuildPlan { stages, target, warnings, stage_names: names })
 }
 
 fn stage_label(df: &Dockerfile, i: usize) -> String {

@@ -24,20 +24,10 @@ pub struct StageScope {
 
 impl StageScope {
     /// Starts the scope of stage `stage_index`, with the environment of its base image.
-    pub fn new(
-        df: &Dockerfile,
-        opts: &PlanOptions,
-        stage_index: usize,
-        base_env: &[(String, String)],
-    ) -> Self {
+    pub fn new(df: &Dockerfile, opts: &PlanOptions, stage_index: usize, base_env: &[(String, String)]) -> Self {
         let _ = stage_index;
         // `plan` has already reported errors in meta ARG defaults; here they leave the ARG unset.
-        let meta = meta_args(df, opts).map(|m| m.args).unwrap_or_else(|_| {
-            platform_args(opts)
-                .into_iter()
-                .map(|(k, v)| (k, Some(v)))
-                .collect()
-        });
+        let meta = meta_args(df, opts).map(|m| m.args).unwrap_or_else(|_| platform_args(opts).into_iter().map(|(k, v)| (k, Some(v))).collect());
         Self {
             file: df.file_name.clone(),
             escape: df.escape,
@@ -52,18 +42,10 @@ impl StageScope {
     /// Expands the words BuildKit expands in `inst` and records what ARG and ENV change.
     pub fn apply(&mut self, inst: &Instruction) -> Result<Instruction, Error> {
         let lines = [inst.original.clone()];
-        let loc = Locator {
-            file: &self.file,
-            lines: &lines,
-        };
+        let loc = Locator { file: &self.file, lines: &lines };
         let line = inst.span.start_line;
         let fail = |word: &str, e: ExpandError| {
-            let mut err = loc.error(
-                Kind::Expand,
-                1,
-                Some(word),
-                format!("{}: {e}", inst.kind.keyword()),
-            );
+            let mut err = loc.error(Kind::Expand, 1, Some(word), format!("{}: {e}", inst.kind.keyword()));
             if let Error::Expand { line: l, .. } = &mut err {
                 *l = line;
             }
@@ -104,12 +86,7 @@ impl StageScope {
                         let env = &self.env;
                         Some(lex.process_word(d, env).map_err(|e| fail(d, e))?)
                     } else {
-                        MetaArgs {
-                            args: self.meta.clone(),
-                        }
-                        .value(key)
-                        .flatten()
-                        .map(str::to_string)
+                        MetaArgs { args: self.meta.clone() }.value(key).flatten().map(str::to_string)
                     };
                     if let Some(v) = &value {
                         self.env.push((key.clone(), v.clone()));
@@ -126,19 +103,13 @@ impl StageScope {
                 c.chown = xo(&c.chown)?;
                 if let Some(w) = &c.chmod_flag {
                     let spec = x(w)?;
-                    c.chmod = Some(
-                        crate::Chmod::parse(&spec)
-                            .map_err(|e| invalid(&loc, line, w, format!("{}: {e}", inst.kind.keyword())))?,
-                    );
+                    c.chmod = Some(crate::Chmod::parse(&spec).map_err(|e| invalid(&loc, line, w, format!("{}: {e}", inst.kind.keyword())))?);
                 }
                 c.checksum = xo(&c.checksum)?;
                 c.exclude = xs(&c.exclude)?;
                 if let Some(f) = &c.from {
                     // `--from` sees the meta ARGs only, as in FROM lines.
-                    let meta_env = MetaArgs {
-                        args: self.meta.clone(),
-                    }
-                    .env();
+                    let meta_env = MetaArgs { args: self.meta.clone() }.env();
                     c.from = Some(lex.process_word(f, &meta_env).map_err(|e| fail(f, e))?);
                 }
                 // Heredoc bodies: `$` and `\` work, quotes are plain text.
@@ -146,23 +117,16 @@ impl StageScope {
                 raw.skip_process_quotes = true;
                 for h in &mut c.heredocs {
                     if h.expand {
-                        h.content = raw
-                            .process_word(&h.content, env)
-                            .map_err(|e| fail(&h.name, e))?;
+                        h.content = raw.process_word(&h.content, env).map_err(|e| fail(&h.name, e))?;
                     }
                 }
-                if matches!(inst.kind, InstructionKind::Copy(_)) {
-                    InstructionKind::Copy(c)
-                } else {
-                    InstructionKind::Add(c)
-                }
+                if matches!(inst.kind, InstructionKind::Copy(_)) { InstructionKind::Copy(c) } else { InstructionKind::Add(c) }
             }
             InstructionKind::Workdir(w) => InstructionKind::Workdir(x(w)?),
             InstructionKind::User(u) => InstructionKind::User(x(u)?),
             InstructionKind::Stopsignal(s) => {
                 let sig = x(s)?;
-                crate::validate::signal(&sig)
-                    .map_err(|e| invalid(&loc, line, s, format!("STOPSIGNAL: {e}")))?;
+                crate::validate::signal(&sig).map_err(|e| invalid(&loc, line, s, format!("STOPSIGNAL: {e}")))?;
                 InstructionKind::Stopsignal(sig)
             }
             InstructionKind::Expose(p) => {
@@ -171,8 +135,7 @@ impl StageScope {
                 for w in p {
                     let words = lex.process_words(w, env).map_err(|e| fail(w, e))?;
                     for port in words {
-                        crate::validate::port_spec(&port)
-                            .map_err(|e| invalid(&loc, line, w, format!("EXPOSE {port}: {e}")))?;
+                        crate::validate::port_spec(&port).map_err(|e| invalid(&loc, line, w, format!("EXPOSE {port}: {e}")))?;
                         ports.push(port);
                     }
                 }
@@ -188,12 +151,7 @@ impl StageScope {
                         *v = x(v)?;
                     }
                     let typed = crate::mount::typed(&m).map_err(|e| {
-                        let mut err = loc.error(
-                            Kind::Syntax,
-                            1,
-                            Some("--mount"),
-                            format!("RUN --mount: {e}"),
-                        );
+                        let mut err = loc.error(Kind::Syntax, 1, Some("--mount"), format!("RUN --mount: {e}"));
                         if let Error::Syntax { line: l, .. } = &mut err {
                             *l = line;
                         }
@@ -207,11 +165,7 @@ impl StageScope {
             // and ONBUILD triggers as written.
             other => other.clone(),
         };
-        Ok(Instruction {
-            span: inst.span,
-            original: inst.original.clone(),
-            kind,
-        })
+        Ok(Instruction { span: inst.span, original: inst.original.clone(), kind })
     }
 
     /// Build args in scope now, with values, for a RUN's environment.
@@ -224,13 +178,7 @@ impl StageScope {
             if out.iter().any(|(k, _)| k == p) {
                 continue;
             }
-            if let Some(v) = build_arg(
-                &PlanOptions {
-                    build_args: self.build_args.clone(),
-                    ..Default::default()
-                },
-                p,
-            ) {
+            if let Some(v) = build_arg(&PlanOptions { build_args: self.build_args.clone(), ..Default::default() }, p) {
                 out.push((p.to_string(), v.to_string()));
             }
         }
@@ -298,9 +246,5 @@ fn dedup(pairs: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 fn build_arg_value(build_args: &[(String, String)], key: &str) -> Option<String> {
-    build_args
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
+    build_args.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
 }

@@ -16,9 +16,7 @@ pub(crate) fn distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[(i - 1) * w + j - 1] + cost)
-                .min(d[(i - 1) * w + j] + 1)
-                .min(d[i * w + j - 1] + 1);
+            let mut v = (d[(i - 1) * w + j - 1] + cost).min(d[(i - 1) * w + j] + 1).min(d[i * w + j - 1] + 1);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[(i - 2) * w + j - 2] + 1);
             }
@@ -29,10 +27,7 @@ pub(crate) fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate within a third of the word's length (at least 1, case-insensitive).
-pub(crate) fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let lw = word.to_lowercase();
     let max = (word.chars().count() / 3).max(1);
     let mut best: Option<(usize, &str)> = None;
@@ -49,13 +44,8 @@ pub(crate) fn closest<'a>(
 }
 
 /// ` (did you mean "x"?)` or nothing.
-pub(crate) fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> String {
-    closest(word, candidates)
-        .map(|c| format!(" (did you mean {c:?}?)"))
-        .unwrap_or_default()
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(word, candidates).map(|c| format!(" (did you mean {c:?}?)")).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -67,9 +57,6 @@ mod tests {
         assert_eq!(closest("builer", ["builder", "runtime"]), Some("builder"));
         assert_eq!(closest("xyz", ["builder"]), None);
         assert_eq!(closest("biuld", ["build"]), Some("build"));
-        assert_eq!(
-            did_you_mean("RUNN", ["RUN", "CMD"]),
-            " (did you mean \"RUN\"?)"
-        );
+        assert_eq!(did_you_mean("RUNN", ["RUN", "CMD"]), " (did you mean \"RUN\"?)");
     }
 }

@@ -12,17 +12,12 @@ pub(crate) fn port_spec(spec: &str) -> Result<(), String> {
     }
     // `ip:hostPort:containerPort` is accepted by the parser; the container port is last.
     let container = port.rsplit(':').next().unwrap_or(port);
-    let number = |s: &str| {
-        s.parse::<u16>()
-            .map_err(|_| format!("invalid containerPort: {container}"))
-    };
+    let number = |s: &str| s.parse::<u16>().map_err(|_| format!("invalid containerPort: {container}"));
     match container.split_once('-') {
         Some((a, b)) => {
             let (a, b) = (number(a)?, number(b)?);
             if b < a {
-                return Err(format!(
-                    "invalid range specified for container port: {container}"
-                ));
+                return Err(format!("invalid range specified for container port: {container}"));
             }
         }
         None => {
@@ -33,19 +28,14 @@ pub(crate) fn port_spec(spec: &str) -> Result<(), String> {
 }
 
 const SIGNALS: &[&str] = &[
-    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL",
-    "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP",
-    "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "RTMIN", "RTMAX",
+    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT",
+    "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "RTMIN", "RTMAX",
 ];
 
 /// Checks a STOPSIGNAL value as moby's `signal.ParseSignal` does on Linux.
 pub(crate) fn signal(raw: &str) -> Result<(), String> {
     if let Ok(n) = raw.parse::<u8>() {
-        return if n == 0 {
-            Err(format!("Invalid signal: {raw}"))
-        } else {
-            Ok(())
-        };
+        return if n == 0 { Err(format!("Invalid signal: {raw}")) } else { Ok(()) };
     }
     let upper = raw.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -55,11 +45,7 @@ pub(crate) fn signal(raw: &str) -> Result<(), String> {
             .and_then(|n| n.parse::<u8>().ok())
             .is_some_and(|n| (1..=15).contains(&n) || (base == "RTMAX" && n == 14))
     };
-    if SIGNALS.contains(&name) || realtime("RTMIN", '+') || realtime("RTMAX", '-') {
-        Ok(())
-    } else {
-        Err(format!("Invalid signal: {raw}"))
-    }
+    if SIGNALS.contains(&name) || realtime("RTMIN", '+') || realtime("RTMAX", '-') { Ok(()) } else { Err(format!("Invalid signal: {raw}")) }
 }
 
 #[cfg(test)]
@@ -68,14 +54,7 @@ mod tests {
 
     #[test]
     fn ports() {
-        for ok in [
-            "80",
-            "80/tcp",
-            "53/UDP",
-            "8000-8010/tcp",
-            "132/sctp",
-            "127.0.0.1:80:80",
-        ] {
+        for ok in ["80", "80/tcp", "53/UDP", "8000-8010/tcp", "132/sctp", "127.0.0.1:80:80"] {
             assert!(port_spec(ok).is_ok(), "{ok}");
         }
         for bad in ["abc", "80/http", "70000", "9-1", ""] {

@@ -27,11 +27,7 @@ pub(crate) fn split_command(line: &str) -> SplitLine {
         None => (line, ""),
     };
     let (rest, flags) = extract_builder_flags(after);
-    SplitLine {
-        keyword: keyword.to_string(),
-        flags,
-        rest: rest.trim_matches(is_space).to_string(),
-    }
+    SplitLine { keyword: keyword.to_string(), flags, rest: rest.trim_matches(is_space).to_string() }
 }
 
 /// BuildKit's `[\t\v\f\r ]` class.
@@ -297,19 +293,13 @@ mod tests {
 
     #[test]
     fn words_keep_quotes() {
-        assert_eq!(
-            parse_words(r#"a="b c" d=e\ f"#, '\\'),
-            vec![r#"a="b c""#, r"d=e\ f"]
-        );
+        assert_eq!(parse_words(r#"a="b c" d=e\ f"#, '\\'), vec![r#"a="b c""#, r"d=e\ f"]);
         assert_eq!(parse_words("x='it''s'", '\\'), vec!["x='it''s'"]);
     }
 
     #[test]
     fn json_forms() {
-        assert_eq!(
-            parse_json(r#"["a","b"]"#),
-            Json::Strings(vec!["a".into(), "b".into()])
-        );
+        assert_eq!(parse_json(r#"["a","b"]"#), Json::Strings(vec!["a".into(), "b".into()]));
         assert_eq!(parse_json(r#"["a", 1]"#), Json::NotStrings);
         assert_eq!(parse_json(r#"[a]"#), Json::Other);
         assert_eq!(parse_json(r#"["a"] trailing"#), Json::Other);

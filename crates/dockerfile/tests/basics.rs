@@ -34,10 +34,7 @@ fn must<T>(r: Result<T, Error>) -> T {
 #[test]
 fn parses_common_dockerfile() {
     let df = must(parse(COMMON, "Dockerfile"));
-    assert_eq!(
-        df.directives,
-        vec![("syntax".to_string(), "docker/dockerfile:1".to_string())]
-    );
+    assert_eq!(df.directives, vec![("syntax".to_string(), "docker/dockerfile:1".to_string())]);
     assert_eq!(df.meta_args.len(), 2);
     assert_eq!(df.stages.len(), 2);
     let b = &df.stages[0];
@@ -45,20 +42,8 @@ fn parses_common_dockerfile() {
     assert_eq!(b.platform.as_deref(), Some("$BUILDPLATFORM"));
     assert_eq!(b.span.start_line, 4);
     let env = &b.instructions[1];
-    assert_eq!(
-        env.span,
-        Span {
-            start_line: 6,
-            end_line: 7
-        }
-    );
-    assert_eq!(
-        env.kind,
-        InstructionKind::Env(vec![
-            ("CGO_ENABLED".into(), "0".into()),
-            ("GOOS".into(), "linux".into())
-        ])
-    );
+    assert_eq!(env.span, Span { start_line: 6, end_line: 7 });
+    assert_eq!(env.kind, InstructionKind::Env(vec![("CGO_ENABLED".into(), "0".into()), ("GOOS".into(), "linux".into())]));
     match &b.instructions[3].kind {
         InstructionKind::Copy(c) => {
             assert_eq!(c.sources, vec!["go.mod", "go.sum"]);
@@ -70,20 +55,14 @@ fn parses_common_dockerfile() {
     }
     match &b.instructions[4].kind {
         InstructionKind::Run(r) => {
-            assert_eq!(
-                r.command,
-                Command::Shell("go build -o /out/app ./cmd/app".into())
-            );
+            assert_eq!(r.command, Command::Shell("go build -o /out/app ./cmd/app".into()));
             assert_eq!(r.mount_flags[0].kind, MountKind::Cache);
             assert_eq!(r.mount_flags[0].field(&["target"]), Some("/root/.cache"));
         }
         k => panic!("{k:?}"),
     }
     let r = &df.stages[1].instructions;
-    assert_eq!(
-        r.last().map(|i| &i.kind),
-        Some(&InstructionKind::Cmd(Command::Exec(vec!["--help".into()])))
-    );
+    assert_eq!(r.last().map(|i| &i.kind), Some(&InstructionKind::Cmd(Command::Exec(vec!["--help".into()]))));
 }
 
 #[test]
@@ -105,56 +84,25 @@ fn plans_and_expands() {
     assert!(plan.warnings.iter().any(|w| w.message.contains("UNUSED")));
 
     let mut scope = StageScope::new(&df, &opts, 1, &[("PATH".into(), "/usr/bin".into())]);
-    let out: Vec<Instruction> = df.stages[1]
-        .instructions
-        .iter()
-        .map(|i| must(scope.apply(i)))
-        .collect();
+    let out: Vec<Instruction> = df.stages[1].instructions.iter().map(|i| must(scope.apply(i))).collect();
     // GO was not redeclared in this stage: meta ARGs are only visible in FROM.
-    assert_eq!(
-        out[0].kind,
-        InstructionKind::Label(vec![
-            ("org.opencontainers.image.title".into(), "my app".into()),
-            ("version".into(), "".into())
-        ])
-    );
-    assert_eq!(
-        out[1].kind,
-        InstructionKind::Env(vec![
-            ("PATH".into(), "/app:/usr/bin".into()),
-            ("HOME".into(), "/root".into())
-        ])
-    );
+    assert_eq!(out[0].kind, InstructionKind::Label(vec![("org.opencontainers.image.title".into(), "my app".into()), ("version".into(), "".into())]));
+    assert_eq!(out[1].kind, InstructionKind::Env(vec![("PATH".into(), "/app:/usr/bin".into()), ("HOME".into(), "/root".into())]));
     let mut s0 = StageScope::new(&df, &opts, 0, &[]);
     for i in &df.stages[0].instructions {
         must(s0.apply(i));
     }
-    assert_eq!(
-        s0.build_args(),
-        vec![("GO".to_string(), "1.23".to_string())]
-    );
+    assert_eq!(s0.build_args(), vec![("GO".to_string(), "1.23".to_string())]);
 }
 
 #[test]
 fn error_names_file_line_and_suggests() {
     let text = "FROM alpine AS builder\nRUN true\nFROM alpine\nCOPY --from=builer /a /b\n";
     let df = must(parse(text, "Dockerfile"));
-    let err = plan(&df, &PlanOptions::default())
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    assert_eq!(
-        err,
-        "Dockerfile:4:13: COPY --from=builer: no stage named \"builer\" (did you mean \"builder\"?)\n  COPY --from=builer /a /b"
-    );
-    let err = parse("FROM a\nRUNN x\n", "Dockerfile")
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    assert_eq!(
-        err,
-        "Dockerfile:2:1: unknown instruction: RUNN (did you mean \"RUN\"?)\n  RUNN x"
-    );
+    let err = plan(&df, &PlanOptions::default()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(err, "Dockerfile:4:13: COPY --from=builer: no stage named \"builer\" (did you mean \"builder\"?)\n  COPY --from=builer /a /b");
+    let err = parse("FROM a\nRUNN x\n", "Dockerfile").err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(err, "Dockerfile:2:1: unknown instruction: RUNN (did you mean \"RUN\"?)\n  RUNN x");
 }
 
 #[test]
@@ -170,19 +118,8 @@ fn heredoc_scripts_follow_buildkit() {
         })
         .collect();
     assert_eq!(scripts[0], Some(HeredocScript::Shell("echo one\n".into())));
-    assert_eq!(
-        scripts[1],
-        Some(HeredocScript::Executable {
-            name: "EOF".into(),
-            content: "#!/usr/bin/env python3\nprint(1)\n".into()
-        })
-    );
-    assert_eq!(
-        scripts[2],
-        Some(HeredocScript::Shell(
-            "cat > /f <<A && cat <<-B\nx\nA\ny\nB".into()
-        ))
-    );
+    assert_eq!(scripts[1], Some(HeredocScript::Executable { name: "EOF".into(), content: "#!/usr/bin/env python3\nprint(1)\n".into() }));
+    assert_eq!(scripts[2], Some(HeredocScript::Shell("cat > /f <<A && cat <<-B\nx\nA\ny\nB".into())));
     assert_eq!(scripts[3], None);
     // Blanks after `<<` (BuildKit frontend 1.16): still the simple form, or appended bodies.
     assert_eq!(scripts[4], Some(HeredocScript::Shell("echo two\n".into())));
@@ -191,32 +128,19 @@ fn heredoc_scripts_follow_buildkit() {
 
 #[test]
 fn error_without_source_text_has_no_blank_line() {
-    let err = parse("", "Dockerfile")
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let err = parse("", "Dockerfile").err().map(|e| e.to_string()).unwrap_or_default();
     assert_eq!(err, "Dockerfile:1:1: file with no instructions");
 }
 
 #[test]
 fn onbuild_triggers_of_a_base_image() {
-    let triggers = vec![
-        "COPY . /app/src".to_string(),
-        "RUN cd /app/src && make".to_string(),
-    ];
+    let triggers = vec!["COPY . /app/src".to_string(), "RUN cd /app/src && make".to_string()];
     let insts = must(parse_onbuild_triggers(&triggers, "base:1 ONBUILD"));
     assert_eq!(insts.len(), 2);
     assert_eq!(insts[1].span.start_line, 2);
-    assert!(
-        matches!(&insts[1].kind, InstructionKind::Run(r) if r.command == Command::Shell("cd /app/src && make".into()))
-    );
-    let err = parse_onbuild_triggers(&["FROM x".to_string()], "base:1 ONBUILD")
-        .err()
-        .map(|e| e.to_string());
-    assert_eq!(
-        err.as_deref(),
-        Some("base:1 ONBUILD:1:1: FROM isn't allowed as an ONBUILD trigger\n  FROM x")
-    );
+    assert!(matches!(&insts[1].kind, InstructionKind::Run(r) if r.command == Command::Shell("cd /app/src && make".into())));
+    let err = parse_onbuild_triggers(&["FROM x".to_string()], "base:1 ONBUILD").err().map(|e| e.to_string());
+    assert_eq!(err.as_deref(), Some("base:1 ONBUILD:1:1: FROM isn't allowed as an ONBUILD trigger\n  FROM x"));
 }
 
 #[test]

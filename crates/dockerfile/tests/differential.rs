@@ -35,12 +35,7 @@ fn ours(text: &str) -> Option<Vec<Flat>> {
         if let Some(n) = &st.name {
             args.push(n.clone());
         }
-        out.push(Flat {
-            keyword: "FROM".into(),
-            args,
-            flags,
-            heredocs: vec![],
-        });
+        out.push(Flat { keyword: "FROM".into(), args, flags, heredocs: vec![] });
         for i in &st.instructions {
             out.push(flat_ours(i)?);
         }
@@ -50,11 +45,7 @@ fn ours(text: &str) -> Option<Vec<Flat>> {
 
 fn cmd_ours(c: &Command, single_line: bool) -> Option<Vec<String>> {
     match c {
-        Command::Exec(v) => Some(
-            std::iter::once("exec".to_string())
-                .chain(v.iter().cloned())
-                .collect(),
-        ),
+        Command::Exec(v) => Some(std::iter::once("exec".to_string()).chain(v.iter().cloned()).collect()),
         // parse-dockerfile keeps the raw source slice, continuations included.
         Command::Shell(s) if single_line => Some(vec!["shell".into(), s.clone()]),
         Command::Shell(_) => Some(vec!["shell".into()]),
@@ -109,10 +100,7 @@ fn flat_ours(i: &Instruction) -> Option<Flat> {
         }
         InstructionKind::Volume(v) => v.clone(),
         InstructionKind::Shell(v) => v.clone(),
-        InstructionKind::User(s)
-        | InstructionKind::Workdir(s)
-        | InstructionKind::Stopsignal(s)
-        | InstructionKind::Maintainer(s) => vec![s.clone()],
+        InstructionKind::User(s) | InstructionKind::Workdir(s) | InstructionKind::Stopsignal(s) | InstructionKind::Maintainer(s) => vec![s.clone()],
         InstructionKind::Healthcheck(h) => match h {
             strata_dockerfile::Healthcheck::None => vec!["none".into()],
             strata_dockerfile::Healthcheck::Check { command, .. } => cmd_ours(command, single)?,
@@ -123,32 +111,21 @@ fn flat_ours(i: &Instruction) -> Option<Flat> {
             std::iter::once(f.keyword).chain(f.args).collect()
         }
     };
-    Some(Flat {
-        keyword,
-        args,
-        flags,
-        heredocs,
-    })
+    Some(Flat { keyword, args, flags, heredocs })
 }
 
 fn theirs(text: &str) -> Option<Vec<Flat>> {
     let df = other::parse(text).ok()?;
-    df.instructions
-        .iter()
-        .map(|i| flat_theirs(i, text))
-        .collect()
+    df.instructions.iter().map(|i| flat_theirs(i, text)).collect()
 }
 
 fn line_count(text: &str, span: &std::ops::Range<usize>) -> usize {
-    text.get(span.clone())
-        .map_or(0, |s| s.matches('\n').count())
+    text.get(span.clone()).map_or(0, |s| s.matches('\n').count())
 }
 
 fn cmd_theirs(c: &other::Command<'_>, text: &str, single: bool) -> Vec<String> {
     match c {
-        other::Command::Exec(v) => std::iter::once("exec".to_string())
-            .chain(v.value.iter().map(|s| s.value.to_string()))
-            .collect(),
+        other::Command::Exec(v) => std::iter::once("exec".to_string()).chain(v.value.iter().map(|s| s.value.to_string())).collect(),
         other::Command::Shell(s) if single && line_count(text, &s.span) == 0 => {
             vec!["shell".into(), s.value.trim().to_string()]
         }
@@ -177,138 +154,53 @@ fn flat_theirs(i: &other::Instruction<'_>, text: &str) -> Option<Flat> {
             if let Some((_, n)) = &f.as_ {
                 args.push(n.value.to_ascii_lowercase());
             }
-            Flat {
-                keyword: "FROM".into(),
-                args,
-                flags: flags_of(&f.options),
-                heredocs: vec![],
-            }
+            Flat { keyword: "FROM".into(), args, flags: flags_of(&f.options), heredocs: vec![] }
         }
         I::Run(r) => {
-            let flags = if r.options.is_empty() {
-                vec![]
-            } else {
-                vec!["<run-flags>".into()]
-            };
+            let flags = if r.options.is_empty() { vec![] } else { vec!["<run-flags>".into()] };
             let single = r.here_docs.is_empty() && line_count(text, &r.run.span) == 0;
             Flat {
                 keyword: "RUN".into(),
                 args: cmd_theirs(&r.arguments, text, single),
                 flags,
-                heredocs: r
-                    .here_docs
-                    .iter()
-                    .map(|h| (h.value.to_string(), h.expand))
-                    .collect(),
+                heredocs: r.here_docs.iter().map(|h| (h.value.to_string(), h.expand)).collect(),
             }
         }
-        I::Cmd(c) => Flat {
-            keyword: "CMD".into(),
-            args: cmd_theirs(&c.arguments, text, true),
-            flags: vec![],
-            heredocs: vec![],
-        },
-        I::Entrypoint(c) => Flat {
-            keyword: "ENTRYPOINT".into(),
-            args: cmd_theirs(&c.arguments, text, true),
-            flags: vec![],
-            heredocs: vec![],
-        },
+        I::Cmd(c) => Flat { keyword: "CMD".into(), args: cmd_theirs(&c.arguments, text, true), flags: vec![], heredocs: vec![] },
+        I::Entrypoint(c) => Flat { keyword: "ENTRYPOINT".into(), args: cmd_theirs(&c.arguments, text, true), flags: vec![], heredocs: vec![] },
         I::Copy(c) => copy_theirs("COPY", &c.options, &c.src, &c.dest, flags_of),
         I::Add(a) => copy_theirs("ADD", &a.options, &a.src, &a.dest, flags_of),
         I::Expose(e) => {
             let mut p: Vec<String> = e.arguments.iter().map(s).collect();
             p.sort();
-            Flat {
-                keyword: "EXPOSE".into(),
-                args: p,
-                flags: vec![],
-                heredocs: vec![],
-            }
+            Flat { keyword: "EXPOSE".into(), args: p, flags: vec![], heredocs: vec![] }
         }
         I::Volume(v) => {
             let args = match &v.arguments {
                 other::JsonOrStringArray::Json(j) => j.value.iter().map(s).collect(),
                 other::JsonOrStringArray::String(a) => a.iter().map(s).collect(),
             };
-            Flat {
-                keyword: "VOLUME".into(),
-                args,
-                flags: vec![],
-                heredocs: vec![],
-            }
+            Flat { keyword: "VOLUME".into(), args, flags: vec![], heredocs: vec![] }
         }
-        I::Shell(sh) => Flat {
-            keyword: "SHELL".into(),
-            args: sh.arguments.iter().map(s).collect(),
-            flags: vec![],
-            heredocs: vec![],
-        },
-        I::User(u) => Flat {
-            keyword: "USER".into(),
-            args: vec![s(&u.arguments)],
-            flags: vec![],
-            heredocs: vec![],
-        },
-        I::Workdir(u) => Flat {
-            keyword: "WORKDIR".into(),
-            args: vec![s(&u.arguments)],
-            flags: vec![],
-            heredocs: vec![],
-        },
-        I::Stopsignal(u) => Flat {
-            keyword: "STOPSIGNAL".into(),
-            args: vec![s(&u.arguments)],
-            flags: vec![],
-            heredocs: vec![],
-        },
-        I::Maintainer(u) => Flat {
-            keyword: "MAINTAINER".into(),
-            args: vec![s(&u.name)],
-            flags: vec![],
-            heredocs: vec![],
-        },
+        I::Shell(sh) => Flat { keyword: "SHELL".into(), args: sh.arguments.iter().map(s).collect(), flags: vec![], heredocs: vec![] },
+        I::User(u) => Flat { keyword: "USER".into(), args: vec![s(&u.arguments)], flags: vec![], heredocs: vec![] },
+        I::Workdir(u) => Flat { keyword: "WORKDIR".into(), args: vec![s(&u.arguments)], flags: vec![], heredocs: vec![] },
+        I::Stopsignal(u) => Flat { keyword: "STOPSIGNAL".into(), args: vec![s(&u.arguments)], flags: vec![], heredocs: vec![] },
+        I::Maintainer(u) => Flat { keyword: "MAINTAINER".into(), args: vec![s(&u.name)], flags: vec![], heredocs: vec![] },
         I::Healthcheck(h) => {
             let args = match &h.arguments {
                 other::HealthcheckArguments::None { .. } => vec!["none".into()],
-                other::HealthcheckArguments::Cmd { arguments, .. } => {
-                    cmd_theirs(arguments, text, true)
-                }
+                other::HealthcheckArguments::Cmd { arguments, .. } => cmd_theirs(arguments, text, true),
                 _ => return None,
             };
-            Flat {
-                keyword: "HEALTHCHECK".into(),
-                args,
-                flags: vec![],
-                heredocs: vec![],
-            }
+            Flat { keyword: "HEALTHCHECK".into(), args, flags: vec![], heredocs: vec![] }
         }
-        I::Env(_) => Flat {
-            keyword: "ENV".into(),
-            args: vec![],
-            flags: vec![],
-            heredocs: vec![],
-        },
-        I::Arg(_) => Flat {
-            keyword: "ARG".into(),
-            args: vec![],
-            flags: vec![],
-            heredocs: vec![],
-        },
-        I::Label(_) => Flat {
-            keyword: "LABEL".into(),
-            args: vec![],
-            flags: vec![],
-            heredocs: vec![],
-        },
+        I::Env(_) => Flat { keyword: "ENV".into(), args: vec![], flags: vec![], heredocs: vec![] },
+        I::Arg(_) => Flat { keyword: "ARG".into(), args: vec![], flags: vec![], heredocs: vec![] },
+        I::Label(_) => Flat { keyword: "LABEL".into(), args: vec![], flags: vec![], heredocs: vec![] },
         I::Onbuild(o) => {
             let f = flat_theirs(&o.instruction, text)?;
-            Flat {
-                keyword: "ONBUILD".into(),
-                args: std::iter::once(f.keyword).chain(f.args).collect(),
-                flags: vec![],
-                heredocs: vec![],
-            }
+            Flat { keyword: "ONBUILD".into(), args: std::iter::once(f.keyword).chain(f.args).collect(), flags: vec![], heredocs: vec![] }
         }
         _ => return None,
     })
@@ -334,41 +226,22 @@ fn copy_theirs(
     // Boolean flags (--link, --parents, --keep-git-dir) are compared through our typed fields elsewhere.
     let flags = flags_of(options)
         .into_iter()
-        .filter(|f| {
-            f.contains('=')
-                && !f.starts_with("link=")
-                && !f.starts_with("parents=")
-                && !f.starts_with("keep-git-dir=")
-        })
+        .filter(|f| f.contains('=') && !f.starts_with("link=") && !f.starts_with("parents=") && !f.starts_with("keep-git-dir="))
         .collect();
-    Flat {
-        keyword: keyword.into(),
-        args,
-        flags,
-        heredocs,
-    }
+    Flat { keyword: keyword.into(), args, flags, heredocs }
 }
 
 fn golden_inputs() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let mut inputs = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
     files.sort();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
         for case in text.split("\n=== ") {
             let body = case.split("--- expect").next().unwrap_or_default();
-            let input: String = body
-                .lines()
-                .skip(1)
-                .filter(|l| !l.starts_with("args:"))
-                .map(|l| format!("{}\n", l.replace("<TAB>", "\t").replace("<CR>", "\r")))
-                .collect();
+            let input: String =
+                body.lines().skip(1).filter(|l| !l.starts_with("args:")).map(|l| format!("{}\n", l.replace("<TAB>", "\t").replace("<CR>", "\r"))).collect();
             inputs.push(input);
         }
     }
@@ -391,26 +264,11 @@ const GENERATED: &[&str] = &[
 /// Inputs where parse-dockerfile reads the file differently from BuildKit; each names the
 /// BuildKit rule strata follows. The test checks that exactly these differ.
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    (
-        "RUN echo one \\\\\n",
-        "an escaped backslash at the end of a line is not a continuation",
-    ),
-    (
-        "RUN echo last \\\n",
-        "a continuation at the end of the file is removed",
-    ),
-    (
-        "RUN -- --version",
-        "`--` ends the flags; the rest is the command",
-    ),
-    (
-        "FROM alpine\nCMD\n",
-        "an empty CMD is modelled as an empty exec form here",
-    ),
-    (
-        "COPY --chown=\"app:app\"",
-        "quotes in flag values are removed",
-    ),
+    ("RUN echo one \\\\\n", "an escaped backslash at the end of a line is not a continuation"),
+    ("RUN echo last \\\n", "a continuation at the end of the file is removed"),
+    ("RUN -- --version", "`--` ends the flags; the rest is the command"),
+    ("FROM alpine\nCMD\n", "an empty CMD is modelled as an empty exec form here"),
+    ("COPY --chown=\"app:app\"", "quotes in flag values are removed"),
 ];
 
 #[test]
@@ -418,39 +276,22 @@ fn same_instructions_as_parse_dockerfile() {
     let mut compared = 0;
     let mut mismatches = Vec::new();
     let mut known_seen = Vec::new();
-    let inputs: Vec<String> = golden_inputs()
-        .into_iter()
-        .chain(GENERATED.iter().map(|s| s.to_string()))
-        .collect();
+    let inputs: Vec<String> = golden_inputs().into_iter().chain(GENERATED.iter().map(|s| s.to_string())).collect();
     for input in &inputs {
         let (Some(a), Some(b)) = (ours(input), theirs(input)) else {
             continue;
         };
         compared += 1;
         if a != b {
-            match KNOWN_DIFFERENCES
-                .iter()
-                .find(|(marker, _)| input.contains(marker))
-            {
+            match KNOWN_DIFFERENCES.iter().find(|(marker, _)| input.contains(marker)) {
                 Some((marker, _)) => known_seen.push(*marker),
                 None => mismatches.push(format!("input:\n{input}\nours:   {a:?}\ntheirs: {b:?}\n")),
             }
         }
     }
-    assert!(
-        compared >= 100,
-        "only {compared} inputs were accepted by both parsers"
-    );
-    assert!(
-        mismatches.is_empty(),
-        "{} of {compared} differ:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    assert!(compared >= 100, "only {compared} inputs were accepted by both parsers");
+    assert!(mismatches.is_empty(), "{} of {compared} differ:\n{}", mismatches.len(), mismatches.join("\n"));
     for (marker, why) in KNOWN_DIFFERENCES {
-        assert!(
-            known_seen.contains(marker),
-            "known difference no longer seen ({why}): {marker:?}"
-        );
+        assert!(known_seen.contains(marker), "known difference no longer seen ({why}): {marker:?}");
     }
 }

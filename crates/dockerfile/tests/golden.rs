@@ -34,12 +34,7 @@ fn read_cases(text: &str) -> Vec<Case> {
     for line in text.lines() {
         if let Some(name) = line.strip_prefix("=== ") {
             cases.extend(cur.take());
-            cur = Some(Case {
-                name: name.trim().to_string(),
-                args: None,
-                input: String::new(),
-                expect: String::new(),
-            });
+            cur = Some(Case { name: name.trim().to_string(), args: None, input: String::new(), expect: String::new() });
             in_expect = false;
             continue;
         }
@@ -64,11 +59,7 @@ fn read_cases(text: &str) -> Vec<Case> {
 }
 
 fn options(args: Option<&str>) -> PlanOptions {
-    let mut o = PlanOptions {
-        target_platform: Some("linux/amd64".into()),
-        build_platform: Some("linux/amd64".into()),
-        ..Default::default()
-    };
+    let mut o = PlanOptions { target_platform: Some("linux/amd64".into()), build_platform: Some("linux/amd64".into()), ..Default::default() };
     let words: Vec<&str> = args.unwrap_or_default().split_whitespace().collect();
     let mut i = 0;
     while i < words.len() {
@@ -95,12 +86,7 @@ fn canonical(v: &serde_json::Value) -> serde_json::Value {
         serde_json::Value::Object(m) => {
             let mut entries: Vec<(&String, &serde_json::Value)> = m.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            serde_json::Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), canonical(v)))
-                    .collect(),
-            )
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), canonical(v))).collect())
         }
         serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(canonical).collect()),
         other => other.clone(),
@@ -124,12 +110,7 @@ fn render(input: &str, args: Option<&str>) -> String {
     };
     let mut out = String::new();
     if df.escape != '\\' || !df.directives.is_empty() {
-        let _ = writeln!(
-            out,
-            "directives {} escape={:?}",
-            compact(&serde_json::json!(df.directives)),
-            df.escape
-        );
+        let _ = writeln!(out, "directives {} escape={:?}", compact(&serde_json::json!(df.directives)), df.escape);
     }
     for stage in json["stages"].as_array().into_iter().flatten() {
         let base = match &stage["base"] {
@@ -148,29 +129,19 @@ fn render(input: &str, args: Option<&str>) -> String {
         if stage["deps"].as_array().is_some_and(|d| !d.is_empty()) {
             let _ = write!(out, " deps={}", compact(&stage["deps"]));
         }
-        if stage["build_args"]
-            .as_array()
-            .is_some_and(|d| !d.is_empty())
-        {
+        if stage["build_args"].as_array().is_some_and(|d| !d.is_empty()) {
             let _ = write!(out, " args={}", compact(&stage["build_args"]));
         }
         out.push('\n');
         for inst in stage["instructions"].as_array().into_iter().flatten() {
             let (l, e) = (&inst["line"], &inst["end_line"]);
-            let lines = if l == e {
-                format!("L{l}")
-            } else {
-                format!("L{l}-{e}")
-            };
+            let lines = if l == e { format!("L{l}") } else { format!("L{l}-{e}") };
             let kw = inst["instruction"].as_str().unwrap_or_default();
             let _ = writeln!(out, "  {lines} {kw} {}", compact(&inst["args"]));
         }
     }
     for w in json["warnings"].as_array().into_iter().flatten() {
-        let line = w["line"]
-            .as_u64()
-            .map(|l| format!(" L{l}"))
-            .unwrap_or_default();
+        let line = w["line"].as_u64().map(|l| format!(" L{l}")).unwrap_or_default();
         let message = w["message"].as_str().unwrap_or_default();
         let _ = writeln!(out, "warning{line}: {message}");
     }
@@ -194,21 +165,14 @@ fn golden_cases() {
     let mut failures = Vec::new();
     let mut total = 0;
     for file in golden_files() {
-        let text =
-            std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let cases = read_cases(&text);
         let mut rewritten = String::new();
         for c in &cases {
             total += 1;
             let actual = render(&c.input, c.args.as_deref()).trim_end().to_string() + "\n";
             if actual != c.expect {
-                failures.push(format!(
-                    "{} / {}\n--- expected\n{}--- actual\n{}",
-                    file.display(),
-                    c.name,
-                    c.expect,
-                    actual
-                ));
+                failures.push(format!("{} / {}\n--- expected\n{}--- actual\n{}", file.display(), c.name, c.expect, actual));
             }
             let _ = writeln!(rewritten, "=== {}", c.name);
             if let Some(a) = &c.args {
@@ -220,17 +184,11 @@ fn golden_cases() {
             rewritten.push('\n');
         }
         if update {
-            std::fs::write(&file, rewritten.trim_end().to_string() + "\n")
-                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            std::fs::write(&file, rewritten.trim_end().to_string() + "\n").unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         }
     }
     assert!(total >= 200, "only {total} golden cases");
     if !update {
-        assert!(
-            failures.is_empty(),
-            "{} of {total} golden cases differ:\n\n{}",
-            failures.len(),
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "{} of {total} golden cases differ:\n\n{}", failures.len(), failures.join("\n"));
     }
 }

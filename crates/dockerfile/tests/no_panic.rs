@@ -86,13 +86,7 @@ fn check(text: &str) {
             ..Default::default()
         };
         let _ = plan_json(&df, &opts);
-        let _ = plan_json(
-            &df,
-            &PlanOptions {
-                target: Some("0".into()),
-                ..opts
-            },
-        );
+        let _ = plan_json(&df, &PlanOptions { target: Some("0".into()), ..opts });
     }
     let _ = Lexer::new('\\').process_words(text, &NoEnv);
     let _ = Lexer::new('`').process_word(text, &vec![("A".to_string(), "x y".to_string())]);

@@ -27,14 +27,11 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let insecure = args.iter().any(|a| a == "--insecure");
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    let [layout, reference] = pos.as_slice() else {
-        fail("usage: push_oci_layout LAYOUT REFERENCE [--insecure]".into())
-    };
+    let [layout, reference] = pos.as_slice() else { fail("usage: push_oci_layout LAYOUT REFERENCE [--insecure]".into()) };
     let layout = PathBuf::from(layout);
     let reference: Reference = reference.parse().unwrap_or_else(|e| fail(format!("{e}")));
     let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
-    let index: serde_json::Value =
-        serde_json::from_slice(&read(layout.join("index.json"))).unwrap_or_else(|e| fail(format!("index.json: {e}")));
+    let index: serde_json::Value = serde_json::from_slice(&read(layout.join("index.json"))).unwrap_or_else(|e| fail(format!("index.json: {e}")));
     let desc = &index["manifests"][0];
     let mdigest = desc["digest"].as_str().unwrap_or_else(|| fail("index.json has no manifest".into()));
     let manifest = read(blob_path(&layout, mdigest));
@@ -57,7 +54,11 @@ async fn main() {
         },
         progress: Some(Arc::new(move |ev| {
             if let ProgressEvent::BlobDone { skipped, .. } = ev {
-                if skipped { s2.fetch_add(1, Ordering::Relaxed) } else { u2.fetch_add(1, Ordering::Relaxed) };
+                if skipped {
+                    s2.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    u2.fetch_add(1, Ordering::Relaxed)
+                };
             }
         })),
         ..Default::default()

@@ -275,10 +275,7 @@ impl Client {
         let t = self.auth.tokens.lock().ok()?;
         let now = Instant::now();
         let push_key = (key.0.clone(), Scope { push: true, ..scope.clone() }.key());
-        [key, &push_key]
-            .into_iter()
-            .find_map(|k| t.get(k).filter(|tok| tok.expires > now))
-            .map(|tok| format!("Bearer {}", tok.value))
+        [key, &push_key].into_iter().find_map(|k| t.get(k).filter(|tok| tok.expires > now)).map(|tok| format!("Bearer {}", tok.value))
     }
 
     async fn challenge(&self, ep: &Endpoint, repository: &str) -> Result<Challenge, Error> {
@@ -387,10 +384,7 @@ impl Client {
                     form.append_pair("scope", &scope.scopes().join(" "));
                     let mut post_url = url.clone();
                     post_url.set_query(None);
-                    ep.http
-                        .post(post_url.as_str())
-                        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                        .body(form.finish())
+                    ep.http.post(post_url.as_str()).header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(form.finish())
                 }
                 Some(c) => ep.http.get(url.as_str()).header(reqwest::header::AUTHORIZATION, basic_header(c)),
                 None => ep.http.get(url.as_str()),

@@ -93,10 +93,8 @@ pub(crate) async fn docker_config_credentials(path: &Path, registry: &str, use_s
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(Error::Io { path: path.to_path_buf(), source }),
     };
-    let cfg: DockerConfig = serde_json::from_slice(&text).map_err(|e| Error::CredentialSource {
-        source_name: path.display().to_string(),
-        message: format!("not a valid docker config.json: {e}"),
-    })?;
+    let cfg: DockerConfig = serde_json::from_slice(&text)
+        .map_err(|e| Error::CredentialSource { source_name: path.display().to_string(), message: format!("not a valid docker config.json: {e}") })?;
     let server = if registry == crate::reference::DOCKER_HUB { HUB_CONFIG_KEY.to_string() } else { registry.to_string() };
     if let Some((_, helper)) = cfg.cred_helpers.iter().find(|(k, _)| normalize_registry_key(k) == registry) {
         return credential_helper(helper, &server).await;
@@ -162,8 +160,7 @@ pub(crate) async fn credential_helper(name: &str, server: &str) -> Result<Option
         username: String,
         secret: String,
     }
-    let a: HelperAnswer =
-        serde_json::from_slice(&out.stdout).map_err(|e| err(format!("answer for {server} is not the expected JSON: {e}")))?;
+    let a: HelperAnswer = serde_json::from_slice(&out.stdout).map_err(|e| err(format!("answer for {server} is not the expected JSON: {e}")))?;
     Ok(Some(Credentials { username: a.username, password: a.secret }))
 }
 

@@ -58,15 +58,9 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// session in [`settings_region`]).
 async fn sdk_config(client: &Client, registry: &str, host: &EcrHost, region: Region) -> Result<aws_config::SdkConfig, Error> {
     let o = &client.opts.ecr;
-    let http = crate::ecr_http::capped_client()
-        .ok_or_else(|| ecr_error(registry, "configuration", "the AWS SDK was built without an HTTPS client".into()))?;
-    let base = aws_config::defaults(BehaviorVersion::latest())
-        .region(region.clone())
-        .use_fips(host.fips)
-        .http_client(http)
-        .load()
-        .with_subscriber(quiet())
-        .await;
+    let http = crate::ecr_http::capped_client().ok_or_else(|| ecr_error(registry, "configuration", "the AWS SDK was built without an HTTPS client".into()))?;
+    let base =
+        aws_config::defaults(BehaviorVersion::latest()).region(region.clone()).use_fips(host.fips).http_client(http).load().with_subscriber(quiet()).await;
     let Some(role) = o.assume_role.as_deref().filter(|r| !r.is_empty()) else { return Ok(base) };
     let mut b = aws_config::sts::AssumeRoleProvider::builder(role).session_name("strata").region(settings_region(client, host)).configure(&base);
     if let Some(x) = o.external_id.as_deref().filter(|x| !x.is_empty()) {
@@ -85,12 +79,7 @@ async fn sdk_config(client: &Client, registry: &str, host: &EcrHost, region: Reg
 pub(crate) async fn credentials(client: &Client, registry: &str, host: &EcrHost) -> Result<Credentials, Error> {
     let conf = sdk_config(client, registry, host, Region::new(host.region.clone())).await?;
     let ecr = aws_sdk_ecr::Client::new(&conf);
-    let out = ecr
-        .get_authorization_token()
-        .send()
-        .with_subscriber(quiet())
-        .await
-        .map_err(|e| sdk_error(registry, "GetAuthorizationToken", "", &e))?;
+    let out = ecr.get_authorization_token().send().with_subscriber(quiet()).await.map_err(|e| sdk_error(registry, "GetAuthorizationToken", "", &e))?;
     let token = out
         .authorization_data()
         .iter()
@@ -100,11 +89,9 @@ pub(crate) async fn credentials(client: &Client, registry: &str, host: &EcrHost)
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
         .map_err(|_| ecr_error(registry, "GetAuthorizationToken", "the token is not base64".into()))?;
-    let decoded = String::from_utf8(decoded)
-        .map_err(|_| ecr_error(registry, "GetAuthorizationToken", "the token is not UTF-8".into()))?;
-    let (user, pass) = decoded
-        .split_once(':')
-        .ok_or_else(|| ecr_error(registry, "GetAuthorizationToken", "the token does not decode to user:password".into()))?;
+    let decoded = String::from_utf8(decoded).map_err(|_| ecr_error(registry, "GetAuthorizationToken", "the token is not UTF-8".into()))?;
+    let (user, pass) =
+        decoded.split_once(':').ok_or_else(|| ecr_error(registry, "GetAuthorizationToken", "the token does not decode to user:password".into()))?;
     crate::auth::remember_secret(pass);
     tracing::debug!(%registry, user, "ECR: got an authorization token");
     Ok(Credentials { username: user.to_string(), password: pass.to_string() })
@@ -139,7 +126,11 @@ pub(crate) async fn ensure_repository(client: &Client, registry: &str, repositor
         Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_not_found_exception()) => {
             let mut create = ecr.create_repository().registry_id(&host.account).repository_name(repository).image_scanning_configuration(scanning);
             if let Some(mutable) = o.tags_mutable {
-                create = create.image_tag_mutability(if mutable { aws_sdk_ecr::types::ImageTagMutability::Mutable } else { aws_sdk_ecr::types::ImageTagMutability::Immutable });
+                create = create.image_tag_mutability(if mutable {
+                    aws_sdk_ecr::types::ImageTagMutability::Mutable
+                } else {
+                    aws_sdk_ecr::types::ImageTagMutability::Immutable
+                });
             }
             match create.send().with_subscriber(quiet()).await {
                 Ok(_) => tracing::info!(%registry, %repository, scan_on_push = o.scan_on_push, tags_mutable = ?o.tags_mutable, "created ECR repository"),

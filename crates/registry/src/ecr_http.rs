@@ -7,9 +7,7 @@
 use crate::limits::MAX_AWS_ANSWER_BYTES;
 use aws_config::BehaviorVersion;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
-};
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
@@ -71,9 +69,11 @@ fn operation(req: &HttpRequest) -> String {
     if let Some(t) = req.headers().get("x-amz-target") {
         return t.rsplit('.').next().unwrap_or(t).to_string();
     }
-    let action = req.body().bytes().and_then(|b| std::str::from_utf8(b).ok()).and_then(|form| {
-        form.split('&').find_map(|kv| kv.strip_prefix("Action=")).map(str::to_string)
-    });
+    let action = req
+        .body()
+        .bytes()
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|form| form.split('&').find_map(|kv| kv.strip_prefix("Action=")).map(str::to_string));
     action.unwrap_or_else(|| format!("{} {}", req.method(), path_of(req.uri())))
 }
 

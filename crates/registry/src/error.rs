@@ -16,7 +16,9 @@ pub enum Error {
     #[error("{registry}/{repository}: blob {digest} failed verification (got {actual})")]
     DigestMismatch { registry: String, repository: String, digest: String, actual: String },
     /// A body's length disagrees with its descriptor's size (the bytes are not trusted, or kept).
-    #[error("{registry}/{repository}: {what}: the descriptor says {expected} bytes, the registry sent {got}; refused (a registry must serve exactly the bytes its manifest describes)")]
+    #[error(
+        "{registry}/{repository}: {what}: the descriptor says {expected} bytes, the registry sent {got}; refused (a registry must serve exactly the bytes its manifest describes)"
+    )]
     SizeMismatch { registry: String, repository: String, what: String, expected: u64, got: String },
     /// A body without a descriptor (a tag's manifest, a token) or a descriptor over strata's cap.
     #[error("{registry}/{repository}: {what}: larger than strata's limit of {limit} bytes ({got}); refused")]

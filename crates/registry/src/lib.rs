@@ -36,9 +36,9 @@ mod credentials;
 pub mod digest;
 #[cfg(feature = "ecr")]
 mod ecr;
+pub mod ecr_host;
 #[cfg(feature = "ecr")]
 mod ecr_http;
-pub mod ecr_host;
 pub mod error;
 pub mod limits;
 pub mod manifest;

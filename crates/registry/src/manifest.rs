@@ -61,11 +61,7 @@ impl std::str::FromStr for Platform {
         if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty() || p.contains(char::is_whitespace)) {
             return Err(bad());
         }
-        Ok(Self {
-            os: parts[0].to_ascii_lowercase(),
-            architecture: parts[1].to_ascii_lowercase(),
-            variant: parts.get(2).map(|v| v.to_ascii_lowercase()),
-        })
+        Ok(Self { os: parts[0].to_ascii_lowercase(), architecture: parts[1].to_ascii_lowercase(), variant: parts.get(2).map(|v| v.to_ascii_lowercase()) })
     }
 }
 

@@ -14,7 +14,6 @@ use tokio::io::AsyncWriteExt;
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Index {
@@ -76,12 +75,7 @@ async fn fetch_manifest(client: &Client, ep: &Endpoint, r: &Reference, reference
     if reference.contains(':') {
         let actual = sha256_digest(&body);
         if actual != reference {
-            return Err(Error::DigestMismatch {
-                registry: ep.name.clone(),
-                repository: r.repository.clone(),
-                digest: reference.to_string(),
-                actual,
-            });
+            return Err(Error::DigestMismatch { registry: ep.name.clone(), repository: r.repository.clone(), digest: reference.to_string(), actual });
         }
     }
     Ok((body, ct))
@@ -111,18 +105,11 @@ pub(crate) async fn get_image(client: &Client, r: &Reference, platform: &Platfor
             message,
         };
         let idx: Index = serde_json::from_slice(&raw).map_err(|e| proto(format!("manifest is not JSON: {e}")))?;
-        let mt = if ct.is_empty() || ct == "application/json" || ct == "text/plain" {
-            idx.media_type.clone().unwrap_or_default()
-        } else {
-            ct
-        };
+        let mt = if ct.is_empty() || ct == "application/json" || ct == "text/plain" { idx.media_type.clone().unwrap_or_default() } else { ct };
         let is_index = mt == media::OCI_INDEX || mt == media::DOCKER_LIST || (mt.is_empty() && !idx.manifests.is_empty() && idx.layers.is_none());
         let (raw, mt) = if is_index {
-            let chosen = idx
-                .manifests
-                .iter()
-                .find(|d| d.platform.as_ref().is_some_and(|p| platform_matches(p, platform)))
-                .ok_or_else(|| Error::NoMatchingPlatform {
+            let chosen =
+                idx.manifests.iter().find(|d| d.platform.as_ref().is_some_and(|p| platform_matches(p, platform))).ok_or_else(|| Error::NoMatchingPlatform {
                     registry: ep.name.clone(),
                     repository: r.repository.clone(),
                     wanted: platform_string(platform),
@@ -196,12 +183,7 @@ pub(crate) async fn get_blob_bytes(client: &Client, r: &Reference, digest: &str,
         h.update(&body);
         let actual = h.finish();
         if actual != digest {
-            return Err(Error::DigestMismatch {
-                registry: ep.name.clone(),
-                repository: r.repository.clone(),
-                digest: digest.to_string(),
-                actual,
-            });
+            return Err(Error::DigestMismatch { registry: ep.name.clone(), repository: r.repository.clone(), digest: digest.to_string(), actual });
         }
         Ok(body)
     })

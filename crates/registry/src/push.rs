@@ -15,9 +15,7 @@ use std::path::Path;
 pub(crate) async fn blob_exists(client: &Client, ep: &Endpoint, repository: &str, digest: &str) -> Result<bool, Error> {
     let url = ep.url(&format!("{repository}/blobs/{digest}"));
     let t = client.opts.stall_timeout;
-    let resp = client
-        .send(ep, &Scope::push(repository), "HEAD blob", client.opts.retries, |h| Ok(h.head(&url).timeout(t)))
-        .await?;
+    let resp = client.send(ep, &Scope::push(repository), "HEAD blob", client.opts.retries, |h| Ok(h.head(&url).timeout(t))).await?;
     match resp.status() {
         s if s.is_success() => Ok(true),
         StatusCode::NOT_FOUND => Ok(false),
@@ -75,13 +73,7 @@ pub(crate) async fn push_image(client: &Client, r: &Reference, image: &PushImage
 }
 
 /// `PUT` the manifest under `r`'s digest or tag; the blobs must already be there.
-pub(crate) async fn push_manifest(
-    client: &Client,
-    ep: &Endpoint,
-    r: &Reference,
-    image: &PushImage,
-    manifest_digest: &str,
-) -> Result<(), Error> {
+pub(crate) async fn push_manifest(client: &Client, ep: &Endpoint, r: &Reference, image: &PushImage, manifest_digest: &str) -> Result<(), Error> {
     let reference = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
     let url = ep.url(&format!("{}/manifests/{}", r.repository, reference));
     let t = client.opts.stall_timeout;
@@ -313,13 +305,7 @@ fn put_url(ep: &Endpoint, repository: &str, s: &Session, digest: &str) -> Result
 
 /// `POST` a new upload, with a mount from a known source repository first if there is one.
 /// `None` means the mount succeeded (201): nothing to upload.
-async fn start_upload(
-    client: &Client,
-    ep: &Endpoint,
-    repository: &str,
-    digest: &str,
-    try_mount: bool,
-) -> Result<Option<Session>, Error> {
+async fn start_upload(client: &Client, ep: &Endpoint, repository: &str, digest: &str, try_mount: bool) -> Result<Option<Session>, Error> {
     let source = client
         .blob_sources
         .lock()
@@ -338,11 +324,7 @@ async fn start_upload(
         None => ep.url(&format!("{repository}/blobs/uploads/")),
     };
     let t = client.opts.stall_timeout;
-    let resp = client
-        .send(ep, &scope, "POST blob upload", client.opts.retries, |h| {
-            Ok(h.post(&url).header(CONTENT_LENGTH, "0").timeout(t))
-        })
-        .await?;
+    let resp = client.send(ep, &scope, "POST blob upload", client.opts.retries, |h| Ok(h.post(&url).header(CONTENT_LENGTH, "0").timeout(t))).await?;
     match resp.status() {
         StatusCode::CREATED if source.is_some() => {
             tracing::debug!(%repository, %digest, from = ?source, "mounted blob");
@@ -373,10 +355,7 @@ fn location(ep: &Endpoint, repository: &str, resp: &reqwest::Response) -> Result
 /// `None` when the session is gone: start again.
 async fn resume_point(client: &Client, ep: &Endpoint, repository: &str, s: &Session) -> Option<Session> {
     let t = client.opts.stall_timeout;
-    let resp = client
-        .send(ep, &Scope::push(repository), "GET upload status", client.opts.retries, |h| Ok(h.get(&s.location).timeout(t)))
-        .await
-        .ok()?;
+    let resp = client.send(ep, &Scope::push(repository), "GET upload status", client.opts.retries, |h| Ok(h.get(&s.location).timeout(t))).await.ok()?;
     if resp.status() != StatusCode::NO_CONTENT && !resp.status().is_success() {
         tracing::debug!(status = resp.status().as_u16(), "upload session lost: restarting the blob");
         return None;
@@ -398,14 +377,7 @@ async fn resume_point(client: &Client, ep: &Endpoint, repository: &str, s: &Sess
 }
 
 /// A streaming body of `len` bytes of `path` from `offset`, reporting progress and activity.
-fn file_body(
-    client: &Client,
-    path: &Path,
-    digest: &str,
-    offset: u64,
-    len: u64,
-    activity: &Activity,
-) -> Result<reqwest::Body, Error> {
+fn file_body(client: &Client, path: &Path, digest: &str, offset: u64, len: u64, activity: &Activity) -> Result<reqwest::Body, Error> {
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let mut f = std::fs::File::open(path).map_err(io)?;
     f.seek(SeekFrom::Start(offset)).map_err(io)?;
@@ -491,22 +463,11 @@ async fn upload_chunks(client: &Client, ep: &Endpoint, repository: &str, blob: &
 }
 
 fn stalled(client: &Client, ep: &Endpoint, action: &str) -> Error {
-    Error::Connect {
-        registry: ep.name.clone(),
-        action: action.to_string(),
-        message: format!("no progress for {:?}", client.opts.stall_timeout),
-    }
+    Error::Connect { registry: ep.name.clone(), action: action.to_string(), message: format!("no progress for {:?}", client.opts.stall_timeout) }
 }
 
 /// The closing `PUT ...?digest=`: with the whole blob as its body (monolithic) or empty.
-async fn finish_upload(
-    client: &Client,
-    ep: &Endpoint,
-    repository: &str,
-    blob: &PushBlob,
-    s: &Session,
-    with_body: bool,
-) -> Result<(), Error> {
+async fn finish_upload(client: &Client, ep: &Endpoint, repository: &str, blob: &PushBlob, s: &Session, with_body: bool) -> Result<(), Error> {
     let url = put_url(ep, repository, s, &blob.digest)?;
     let activity = Activity::new();
     let fut = async {
@@ -514,8 +475,7 @@ async fn finish_upload(
             .send(ep, &Scope::push(repository), "PUT blob", 0, |h| {
                 let rb = h.put(&url).header(CONTENT_TYPE, "application/octet-stream");
                 Ok(if with_body {
-                    rb.header(CONTENT_LENGTH, blob.size.to_string())
-                        .body(file_body(client, &blob.path, &blob.digest, 0, blob.size, &activity)?)
+                    rb.header(CONTENT_LENGTH, blob.size.to_string()).body(file_body(client, &blob.path, &blob.digest, 0, blob.size, &activity)?)
                 } else {
                     rb.header(CONTENT_LENGTH, "0")
                 })

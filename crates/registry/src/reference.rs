@@ -110,12 +110,7 @@ fn valid_registry(r: &str) -> bool {
         return host.ends_with(']') && host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok();
     }
     !host.is_empty()
-        && host.split('.').all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        && host.split('.').all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 impl FromStr for Reference {
@@ -148,9 +143,7 @@ impl FromStr for Reference {
             return Err(invalid(s, "missing repository name"));
         }
         let (registry, repo) = match name.split_once('/') {
-            Some((first, remainder))
-                if first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[') =>
-            {
+            Some((first, remainder)) if first.contains('.') || first.contains(':') || first == "localhost" || first.starts_with('[') => {
                 (first.to_string(), remainder.to_string())
             }
             _ => (DOCKER_HUB.to_string(), name.to_string()),

@@ -9,8 +9,8 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// One way to reach a registry: base URL and a client configured for it.
@@ -176,8 +176,7 @@ impl Client {
         // `resolve` set: the URL keeps the registry's own (non-loopback) name for TLS.
         let http_fallback = (scheme == "https" && resolve.is_none() && is_loopback(&hostport)).then(|| format!("http://{hostport}{prefix}"));
         let mut unverifiable = None;
-        let skip_verify = o.skip_tls_verify
-            || o.skip_tls_verify_registries.iter().any(|e| matches_host(e, name) || matches_host(e, &hostport));
+        let skip_verify = o.skip_tls_verify || o.skip_tls_verify_registries.iter().any(|e| matches_host(e, name) || matches_host(e, &hostport));
         let per_registry = o.registry_ca_certs.iter().filter(|(h, _)| matches_host(h, name) || matches_host(h, &hostport));
         let mut roots = Vec::new();
         for path in o.ca_certs.iter().chain(per_registry.map(|(_, p)| p)) {
@@ -188,9 +187,10 @@ impl Client {
             let mut pem = read_file(cert)?;
             pem.push(b'\n');
             pem.extend(read_file(key)?);
-            identity = Some(reqwest::Identity::from_pem(&pem).map_err(|e| {
-                Error::Options(format!("client certificate {} / key {}: {}", cert.display(), key.display(), error_chain(&e)))
-            })?);
+            identity = Some(
+                reqwest::Identity::from_pem(&pem)
+                    .map_err(|e| Error::Options(format!("client certificate {} / key {}: {}", cert.display(), key.display(), error_chain(&e))))?,
+            );
         }
         // `system_roots` false: the given CA certificates only (a container without /etc/ssl).
         let make = |system_roots: bool, accept_invalid: bool| {
@@ -252,14 +252,7 @@ impl Client {
     /// Sends an authenticated request built by `build` (called again for each attempt), retrying
     /// transient failures up to `retries` times and re-authenticating once on 401. Returns every
     /// other response, successful or not, for the caller to judge.
-    pub(crate) async fn send<F>(
-        &self,
-        ep: &Endpoint,
-        scope: &Scope,
-        action: &str,
-        retries: u32,
-        build: F,
-    ) -> Result<Response, Error>
+    pub(crate) async fn send<F>(&self, ep: &Endpoint, scope: &Scope, action: &str, retries: u32, build: F) -> Result<Response, Error>
     where
         F: Fn(&reqwest::Client) -> Result<RequestBuilder, Error>,
     {
@@ -288,10 +281,7 @@ impl Client {
                         return Err(Error::Auth {
                             registry: ep.name.clone(),
                             repository: scope.repository.clone(),
-                            message: format!(
-                                "{action}: HTTP 401 after re-authenticating{detail} (check the credentials for {})",
-                                ep.name
-                            ),
+                            message: format!("{action}: HTTP 401 after re-authenticating{detail} (check the credentials for {})", ep.name),
                         });
                     }
                     tracing::debug!(registry = %ep.name, repository = %scope.repository, "401: re-authenticating once");
@@ -303,16 +293,7 @@ impl Client {
                     let wait = retry_after(resp.headers());
                     let status = resp.status().as_u16();
                     let detail = error_detail(resp).await;
-                    (
-                        Error::Http {
-                            registry: ep.name.clone(),
-                            repository: scope.repository.clone(),
-                            action: action.to_string(),
-                            status,
-                            detail,
-                        },
-                        wait,
-                    )
+                    (Error::Http { registry: ep.name.clone(), repository: scope.repository.clone(), action: action.to_string(), status, detail }, wait)
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) => (connect_error(ep, &format!("{}: {action}", scope.repository), &e), None),
@@ -439,13 +420,7 @@ pub(crate) async fn error_detail(resp: Response) -> String {
 /// An `Error::Http` for an unexpected response.
 pub(crate) async fn http_error(ep: &Endpoint, repository: &str, action: &str, resp: Response) -> Error {
     let status = resp.status().as_u16();
-    Error::Http {
-        registry: ep.name.clone(),
-        repository: repository.to_string(),
-        action: action.to_string(),
-        status,
-        detail: error_detail(resp).await,
-    }
+    Error::Http { registry: ep.name.clone(), repository: repository.to_string(), action: action.to_string(), status, detail: error_detail(resp).await }
 }
 
 fn read_file(p: &Path) -> Result<Vec<u8>, Error> {
@@ -454,8 +429,7 @@ fn read_file(p: &Path) -> Result<Vec<u8>, Error> {
 
 fn read_ca(p: &Path) -> Result<Vec<reqwest::Certificate>, Error> {
     let pem = read_file(p)?;
-    reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| Error::Options(format!("CA certificate {}: {}", p.display(), error_chain(&e))))
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::Options(format!("CA certificate {}: {}", p.display(), error_chain(&e))))
 }
 
 /// Time of the last byte moved, shared by a transfer and its stall watchdog.

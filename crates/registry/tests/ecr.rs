@@ -148,12 +148,7 @@ async fn ecr_push_with_keys_and_with_an_assumed_role() {
     let logs = String::from_utf8_lossy(&sink.0.lock().unwrap()).to_string();
     assert!(logs.contains("ECR: got an authorization token"), "ECR path not taken");
     let all = format!("{logs}\n{err}\n{err:?}");
-    for secret in [
-        "123456789012-auth-token",
-        "111122223333-auth-token",
-        "QVdTOjEyMzQ1Njc4OTAxMi1hdXRoLXRva2Vu",
-        "strata-test-secret-access-key",
-    ] {
+    for secret in ["123456789012-auth-token", "111122223333-auth-token", "QVdTOjEyMzQ1Njc4OTAxMi1hdXRoLXRva2Vu", "strata-test-secret-access-key"] {
         if let Some(line) = all.lines().find(|l| l.contains(secret)) {
             panic!("secret {secret:?} leaked into logs or errors: {}", &line[..line.len().min(400)]);
         }

@@ -43,12 +43,8 @@ async fn push_survives_503s_resets_and_stalls() {
     for (i, mode) in [UploadMode::Chunked, UploadMode::Monolithic].into_iter().enumerate() {
         let proxy = Proxy::start(&env.http).await;
         let img = make_image(dir.path(), 90 + i as u64, &[1_200_000, 700_000, 300], "amd64", false);
-        *proxy.plan.lock().unwrap() = FaultPlan {
-            status_503: 3,
-            reset_uploads: VecDeque::from([100_000, 10, 200_000]),
-            stall_uploads: 1,
-            ..Default::default()
-        };
+        *proxy.plan.lock().unwrap() =
+            FaultPlan { status_503: 3, reset_uploads: VecDeque::from([100_000, 10, 200_000]), stall_uploads: 1, ..Default::default() };
         let client = Client::new(ClientOptions { max_concurrent_uploads: 2, ..opts_via(&proxy, mode) }).unwrap();
         let repo = unique_repo("faults");
         let r: Reference = format!("{}/{repo}:f", proxy.addr).parse().unwrap();
@@ -102,7 +98,8 @@ async fn pull_survives_a_reset_mid_blob() {
     let seen = proxy.snapshot();
     assert_eq!(seen.iter().filter(|s| s.fault == Some("reset-download")).count(), 2);
     // After each reset the download goes on from where it stopped, with a Range request.
-    let ranges: Vec<String> = seen.iter().filter(|s| s.method == "GET" && s.path.contains("/blobs/")).map(|s| s.get_range.clone().unwrap_or_default()).collect();
+    let ranges: Vec<String> =
+        seen.iter().filter(|s| s.method == "GET" && s.path.contains("/blobs/")).map(|s| s.get_range.clone().unwrap_or_default()).collect();
     // (A reset discards what was in flight, so the offsets are at most what the proxy forwarded.)
     assert_eq!(ranges.len(), 3, "{seen:?}");
     assert_eq!(ranges[0], "");
@@ -138,21 +135,15 @@ async fn unchanged_repush_sends_only_heads_and_the_manifest() {
 #[tokio::test]
 #[ignore = "run by killed_push_resumes_without_reuploading as a child process"]
 async fn kill_test_child_push() {
-    let (Ok(proxy), Ok(spec), Ok(reference)) = (
-        std::env::var("STRATA_KILL_TEST_PROXY"),
-        std::env::var("STRATA_KILL_TEST_IMAGE"),
-        std::env::var("STRATA_KILL_TEST_REF"),
-    ) else {
+    let (Ok(proxy), Ok(spec), Ok(reference)) =
+        (std::env::var("STRATA_KILL_TEST_PROXY"), std::env::var("STRATA_KILL_TEST_IMAGE"), std::env::var("STRATA_KILL_TEST_REF"))
+    else {
         return;
     };
     let image = read_spec(&spec);
-    let client = Client::new(ClientOptions {
-        insecure_registries: vec![proxy],
-        max_concurrent_uploads: 1,
-        upload_mode: UploadMode::Monolithic,
-        ..Default::default()
-    })
-    .unwrap();
+    let client =
+        Client::new(ClientOptions { insecure_registries: vec![proxy], max_concurrent_uploads: 1, upload_mode: UploadMode::Monolithic, ..Default::default() })
+            .unwrap();
     client.push_image(&reference.parse().unwrap(), &image).await.unwrap();
 }
 

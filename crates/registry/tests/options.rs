@@ -45,11 +45,7 @@ async fn registry_map_rewrites_the_host() {
     let dir = scratch(&env, "map");
     let img = make_image(dir.path(), 101, &[30_000], "amd64", false);
     let repo = unique_repo("map");
-    let client = Client::new(ClientOptions {
-        registry_maps: vec![("registry.strata.invalid".into(), env.http.clone())],
-        ..env.http_opts()
-    })
-    .unwrap();
+    let client = Client::new(ClientOptions { registry_maps: vec![("registry.strata.invalid".into(), env.http.clone())], ..env.http_opts() }).unwrap();
     let mapped = r(&format!("registry.strata.invalid/{repo}:x"));
     assert_eq!(client.push_image(&mapped, &img.push).await.unwrap(), img.manifest_digest);
     // The bytes landed in the registry the name was mapped to.
@@ -67,7 +63,24 @@ async fn client_certificate_is_presented() {
     let p = |n: &str| pki.join(n).display().to_string();
     openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-keyout", &p("client.key"), "-out", &p("client.csr"), "-subj", "/CN=strata client"]);
     std::fs::write(pki.join("client.ext"), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n").unwrap();
-    openssl(&["x509", "-req", "-sha256", "-days", "2", "-in", &p("client.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial", "-extfile", &p("client.ext"), "-out", &p("client.crt")]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-sha256",
+        "-days",
+        "2",
+        "-in",
+        &p("client.csr"),
+        "-CA",
+        &p("ca.crt"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-extfile",
+        &p("client.ext"),
+        "-out",
+        &p("client.crt"),
+    ]);
     let reg = spawn_registry(
         dir.path(),
         &format!("  tls:\n    certificate: {}\n    key: {}\n    clientcas: [{}]\n", p("server.crt"), p("server.key"), p("ca.crt")),
@@ -79,11 +92,7 @@ async fn client_certificate_is_presented() {
     let without = Client::new(base.clone()).unwrap();
     let err = without.push_image(&reference, &img.push).await.unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
-    let with = Client::new(ClientOptions {
-        client_certs: vec![(reg.addr.clone(), pki.join("client.crt"), pki.join("client.key"))],
-        ..base
-    })
-    .unwrap();
+    let with = Client::new(ClientOptions { client_certs: vec![(reg.addr.clone(), pki.join("client.crt"), pki.join("client.key"))], ..base }).unwrap();
     assert_eq!(with.push_image(&reference, &img.push).await.unwrap(), img.manifest_digest);
 }
 

@@ -88,16 +88,15 @@ async fn index_and_manifest_list_select_the_platform() {
             if let Some(v) = variant {
                 p["variant"] = v.into();
             }
-            entries.push(serde_json::json!({"mediaType": img.push.manifest_media_type, "digest": img.manifest_digest, "size": img.push.manifest.len(), "platform": p}));
+            entries.push(
+                serde_json::json!({"mediaType": img.push.manifest_media_type, "digest": img.manifest_digest, "size": img.push.manifest.len(), "platform": p}),
+            );
             digests.push(img.manifest_digest.clone());
         }
         let mt = if docker { media::DOCKER_LIST } else { media::OCI_INDEX };
         let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": mt, "manifests": entries})).unwrap();
         let ir = r(&format!("{}/{repo}:multi", env.http));
-        client
-            .push_image(&ir, &strata_registry::PushImage { blobs: vec![], manifest: index, manifest_media_type: mt.into() })
-            .await
-            .unwrap();
+        client.push_image(&ir, &strata_registry::PushImage { blobs: vec![], manifest: index, manifest_media_type: mt.into() }).await.unwrap();
         let want = |arch: &str, variant: Option<&str>| Platform { os: "linux".into(), architecture: arch.into(), variant: variant.map(Into::into) };
         assert_eq!(client.get_image(&ir, &want("amd64", None)).await.unwrap().digest, digests[0]);
         assert_eq!(client.get_image(&ir, &want("arm64", None)).await.unwrap().digest, digests[1]);
@@ -166,7 +165,6 @@ async fn docker_config_json_auths_entry() {
     std::fs::write(cfgdir.join("config.json"), format!(r#"{{"auths":{{"https://{}":{{"auth":"{auth}"}}}}}}"#, env.tls)).unwrap();
     let client = Client::new(ClientOptions { credentials: vec![], docker_config_dir: Some(cfgdir), ..env.tls_opts() }).unwrap();
     assert_eq!(client.push_image(&reference, &img.push).await.unwrap(), img.manifest_digest);
-
 }
 
 #[tokio::test]
@@ -213,7 +211,13 @@ async fn cross_repository_mount_skips_the_upload() {
     let b = r(&format!("{}/{}:b", env.http, unique_repo("mount-b")));
     assert_eq!(client.push_image(&b, &img.push).await.unwrap(), img.manifest_digest);
     let ev = events.lock().unwrap().clone();
-    let done: Vec<bool> = ev.iter().filter_map(|e| match e { ProgressEvent::BlobDone { skipped, .. } => Some(*skipped), _ => None }).collect();
+    let done: Vec<bool> = ev
+        .iter()
+        .filter_map(|e| match e {
+            ProgressEvent::BlobDone { skipped, .. } => Some(*skipped),
+            _ => None,
+        })
+        .collect();
     // Pulling the manifest downloads no blobs; the push mounts all three (skipped = no bytes sent).
     assert_eq!(done, vec![true, true, true], "{ev:?}");
     for (d, _) in &img.layers {

@@ -70,14 +70,17 @@ fn start_issuer(pki: PathBuf) -> Issuer {
             // OAuth2 (POST): a refresh token in the form instead of Basic credentials.
             let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
             if post {
-                authorized = form.iter().any(|(k, v)| k == "grant_type" && v == "refresh_token")
-                    && form.iter().any(|(k, v)| k == "refresh_token" && v == REFRESH);
+                authorized =
+                    form.iter().any(|(k, v)| k == "grant_type" && v == "refresh_token") && form.iter().any(|(k, v)| k == "refresh_token" && v == REFRESH);
             }
             reqs.lock().unwrap().push(format!("{}{target}", if post { "POST " } else { "" }));
             let url = url::Url::parse(&format!("http://x{target}")).unwrap();
             let mut access = Vec::new();
             let scopes: Vec<(String, String)> = if post {
-                form.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| v.split(' ').map(|s| ("scope".to_string(), s.to_string())).collect::<Vec<_>>()).collect()
+                form.iter()
+                    .filter(|(k, _)| k == "scope")
+                    .flat_map(|(_, v)| v.split(' ').map(|s| ("scope".to_string(), s.to_string())).collect::<Vec<_>>())
+                    .collect()
             } else {
                 url.query_pairs().into_owned().collect()
             };
@@ -197,13 +200,8 @@ async fn tls_registry_with_token_auth() {
     let cfg = dir.path().join("identity");
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(cfg.join("config.json"), format!(r#"{{"auths":{{"{}":{{"identitytoken":"{REFRESH}"}}}}}}"#, reg.addr)).unwrap();
-    let oauth = Client::new(ClientOptions {
-        credentials: vec![],
-        docker_config_dir: Some(cfg),
-        ca_certs: vec![pki.join("ca.crt")],
-        ..Default::default()
-    })
-    .unwrap();
+    let oauth =
+        Client::new(ClientOptions { credentials: vec![], docker_config_dir: Some(cfg), ca_certs: vec![pki.join("ca.crt")], ..Default::default() }).unwrap();
     assert_eq!(oauth.push_image(&reference.with_tag("oauth"), &img2.push).await.unwrap(), img2.manifest_digest);
     assert!(issuer.requests.lock().unwrap().iter().any(|r| r.starts_with("POST /token")));
 

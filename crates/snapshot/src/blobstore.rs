@@ -15,9 +15,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Whether `digest` is `sha256:` and 64 lowercase hex digits, the only digests a blob store
 /// (and an OCI layout's `blobs/sha256`) holds.
 pub fn is_sha256_digest(digest: &str) -> bool {
-    digest
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    digest.strip_prefix("sha256:").is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 /// A directory of blobs named by digest.
@@ -33,15 +31,8 @@ impl BlobStore {
         use std::os::unix::fs::DirBuilderExt;
         let dir = root.join("sha256");
         // Private: blobs of the image being built are nobody else's to read.
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|source| Error::Io { path: dir, source })?;
-        Ok(Self {
-            root: root.to_path_buf(),
-            fsync: true,
-        })
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|source| Error::Io { path: dir, source })?;
+        Ok(Self { root: root.to_path_buf(), fsync: true })
     }
 
     /// Whether blobs are fsynced before the rename that publishes them (default: yes, so a
@@ -76,9 +67,7 @@ impl BlobStore {
     /// Stores `bytes` and returns their digest `sha256:<hex>`.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, Error> {
         let mut writer = self.writer()?;
-        writer
-            .write_all(bytes)
-            .map_err(|source| Error::io(writer.temp_path(), source))?;
+        writer.write_all(bytes).map_err(|source| Error::io(writer.temp_path(), source))?;
         let (digest, _) = writer.commit()?;
         Ok(digest)
     }
@@ -88,30 +77,11 @@ impl BlobStore {
         // Temporary files live beside the blobs (same filesystem, so the rename is atomic) under a
         // dot-name that is never a digest; no extra directory appears in an OCI layout.
         let tmp_dir = self.root.join("sha256");
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!(
-            ".tmp-{}-{}-{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed),
-            nanos
-        );
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let name = format!(".tmp-{}-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed), nanos);
         let temp = tmp_dir.join(name);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(|source| Error::io(&temp, source))?;
-        Ok(BlobWriter {
-            store: self.clone(),
-            temp,
-            file: Some(io::BufWriter::with_capacity(256 * 1024, file)),
-            hasher: Sha256::new(),
-            size: 0,
-        })
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temp).map_err(|source| Error::io(&temp, source))?;
+        Ok(BlobWriter { store: self.clone(), temp, file: Some(io::BufWriter::with_capacity(256 * 1024, file)), hasher: Sha256::new(), size: 0 })
     }
 }
 
@@ -149,17 +119,11 @@ impl BlobWriter {
 
     fn commit_inner(mut self, expected: Option<&str>) -> Result<(String, u64), Error> {
         let Some(buffered) = self.file.take() else {
-            return Err(Error::io(
-                &self.temp,
-                io::Error::other("blob writer already finished"),
-            ));
+            return Err(Error::io(&self.temp, io::Error::other("blob writer already finished")));
         };
-        let file = buffered
-            .into_inner()
-            .map_err(|e| Error::io(&self.temp, e.into_error()))?;
+        let file = buffered.into_inner().map_err(|e| Error::io(&self.temp, e.into_error()))?;
         if self.store.fsync {
-            file.sync_all()
-                .map_err(|source| Error::io(&self.temp, source))?;
+            file.sync_all().map_err(|source| Error::io(&self.temp, source))?;
         }
         drop(file);
         let digest = format_sha256(std::mem::take(&mut self.hasher));
@@ -167,10 +131,7 @@ impl BlobWriter {
             && expected != digest
         {
             let _ = std::fs::remove_file(&self.temp);
-            return Err(Error::BlobDigestMismatch {
-                expected: expected.to_string(),
-                actual: digest,
-            });
+            return Err(Error::BlobDigestMismatch { expected: expected.to_string(), actual: digest });
         }
         let dest = self.store.path(&digest);
         std::fs::rename(&self.temp, &dest).map_err(|source| Error::io(&dest, source))?;
@@ -180,10 +141,7 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("blob writer already finished"))?;
+        let file = self.file.as_mut().ok_or_else(|| io::Error::other("blob writer already finished"))?;
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
@@ -231,18 +189,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         let d = store.put_bytes(b"hello").unwrap();
-        assert_eq!(
-            d,
-            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
-        );
+        assert_eq!(d, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
         assert!(store.contains(&d));
         assert_eq!(std::fs::read(store.path(&d)).unwrap(), b"hello");
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("sha256"))
-                .unwrap()
-                .count(),
-            1
-        );
+        assert_eq!(std::fs::read_dir(dir.path().join("sha256")).unwrap().count(), 1);
     }
 
     #[test]
@@ -252,12 +202,7 @@ mod tests {
         let mut w = store.writer().unwrap();
         w.write_all(b"partial").unwrap();
         drop(w);
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("sha256"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert_eq!(std::fs::read_dir(dir.path().join("sha256")).unwrap().count(), 0);
     }
 
     #[test]
@@ -268,11 +213,6 @@ mod tests {
         w.write_all(b"x").unwrap();
         let err = w.commit_expecting("sha256:00").unwrap_err();
         assert!(matches!(err, Error::BlobDigestMismatch { .. }));
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("sha256"))
-                .unwrap()
-                .count(),
-            0
-        );
+        assert_eq!(std::fs::read_dir(dir.path().join("sha256")).unwrap().count(), 0);
     }
 }

@@ -87,8 +87,7 @@ impl Changes {
     /// Sorts by path (parents before children) and removes duplicates.
     pub fn normalize(&mut self) {
         self.entries.sort_by(|a, b| {
-            crate::walk::path_order(a.path().as_os_str().as_bytes(), b.path().as_os_str().as_bytes())
-                .then_with(|| is_delete(a).cmp(&is_delete(b)))
+            crate::walk::path_order(a.path().as_os_str().as_bytes(), b.path().as_os_str().as_bytes()).then_with(|| is_delete(a).cmp(&is_delete(b)))
         });
         self.entries.dedup();
     }
@@ -145,10 +144,7 @@ fn compare(mode: SnapshotMode, old: &Meta, new: &Meta) -> Verdict {
                 // All a layer records of a directory is its own metadata; its ctime also moves
                 // when strata's mount stubs come and go, so it is not compared.
                 if old.xattrs != new.xattrs { Verdict::Changed } else { Verdict::Same }
-            } else if old.size != new.size
-                || old.ino != new.ino
-                || (old.ctime, old.ctime_ns) != (new.ctime, new.ctime_ns)
-            {
+            } else if old.size != new.size || old.ino != new.ino || (old.ctime, old.ctime_ns) != (new.ctime, new.ctime_ns) {
                 // Every write, chmod, chown, xattr change or rename sets the ctime, and a rename
                 // over the path brings another inode: no program can put those back, unlike
                 // the mtime (`cp -p`, `tar -x`, `rsync -a`, `touch -d`).
@@ -161,11 +157,7 @@ fn compare(mode: SnapshotMode, old: &Meta, new: &Meta) -> Verdict {
             if owner_or_mode_moved {
                 Verdict::Changed
             } else if new.has_content() && old.cache_key() != new.cache_key() {
-                if old.size != new.size {
-                    Verdict::Changed
-                } else {
-                    Verdict::CompareContent
-                }
+                if old.size != new.size { Verdict::Changed } else { Verdict::CompareContent }
             } else if new.is_dir() && (mtime_moved || old.xattrs != new.xattrs) {
                 // As BuildKit: a directory whose entries came and went has a new mtime to record.
                 Verdict::Changed
@@ -243,14 +235,7 @@ pub struct Snapshotter {
 impl Snapshotter {
     /// Indexes `rootfs` now; `ignore` are in-image absolute paths never captured.
     pub fn new(rootfs: &Path, mode: SnapshotMode, ignore: Vec<PathBuf>) -> Result<Self, Error> {
-        Self::with_options(
-            rootfs,
-            SnapshotOptions {
-                mode,
-                ignore,
-                hash_threads: 0,
-            },
-        )
+        Self::with_options(rootfs, SnapshotOptions { mode, ignore, hash_threads: 0 })
     }
 
     /// Indexes `rootfs` now with the given options.
@@ -271,15 +256,7 @@ impl Snapshotter {
             0 => crate::cpu_budget(usize::MAX),
             n => n,
         };
-        let mut snap = Self {
-            rootfs: rootfs.to_path_buf(),
-            mode: opts.mode,
-            ignore,
-            index: FxHashMap::default(),
-            generation: 0,
-            threads,
-            pending: Vec::new(),
-        };
+        let mut snap = Self { rootfs: rootfs.to_path_buf(), mode: opts.mode, ignore, index: FxHashMap::default(), generation: 0, threads, pending: Vec::new() };
         let started = std::time::Instant::now();
         snap.scan(false)?;
         snap.hash_pending(None)?;
@@ -354,11 +331,7 @@ impl Snapshotter {
                             upserts.push(key);
                         }
                         Verdict::CompareContent => {
-                            jobs.push(HashJob {
-                                key,
-                                changed: false,
-                                old: entry.hash,
-                            });
+                            jobs.push(HashJob { key, changed: false, old: entry.hash });
                             entry.hash = None;
                         }
                     }
@@ -369,24 +342,10 @@ impl Snapshotter {
                         self.pending.push(key.clone());
                     }
                     if report {
-                        self.index.insert(
-                            key.clone(),
-                            Entry {
-                                meta,
-                                hash: None,
-                                seen: generation,
-                            },
-                        );
+                        self.index.insert(key.clone(), Entry { meta, hash: None, seen: generation });
                         upserts.push(key);
                     } else {
-                        self.index.insert(
-                            key,
-                            Entry {
-                                meta,
-                                hash: None,
-                                seen: generation,
-                            },
-                        );
+                        self.index.insert(key, Entry { meta, hash: None, seen: generation });
                     }
                 }
             }
@@ -445,15 +404,8 @@ impl Snapshotter {
             {
                 continue;
             }
-            let replaced_above = p
-                .ancestors()
-                .skip(1)
-                .filter(|a| !a.as_os_str().is_empty())
-                .any(|a| {
-                    self.index
-                        .get(a.as_os_str().as_bytes())
-                        .is_some_and(|e| !e.meta.is_dir())
-                });
+            let replaced_above =
+                p.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).any(|a| self.index.get(a.as_os_str().as_bytes()).is_some_and(|e| !e.meta.is_dir()));
             if replaced_above {
                 continue;
             }
@@ -474,17 +426,12 @@ impl Snapshotter {
         let mut parents: FxHashSet<Key> = FxHashSet::default();
         for given in paths {
             let rel = clean_relative(given.as_os_str().as_bytes());
-            let rel = resolve_parents_lexically(&self.rootfs, &rel)
-                .map_err(|e| Error::io(self.rootfs.join(&rel), e))?;
+            let rel = resolve_parents_lexically(&self.rootfs, &rel).map_err(|e| Error::io(self.rootfs.join(&rel), e))?;
             let key = key_of(&rel);
             if key.is_empty() || walker.is_ignored(&key) {
                 continue;
             }
-            for a in rel
-                .ancestors()
-                .skip(1)
-                .filter(|a| !a.as_os_str().is_empty())
-            {
+            for a in rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
                 parents.insert(key_of(a));
             }
             let full = self.rootfs.join(&rel);
@@ -493,8 +440,7 @@ impl Snapshotter {
                 Err(rustix::io::Errno::NOENT) => {
                     if self.index.contains_key(&key) {
                         let prefix = join(&key, b"");
-                        self.index
-                            .retain(|k, _| **k != *key && !k.starts_with(&prefix));
+                        self.index.retain(|k, _| **k != *key && !k.starts_with(&prefix));
                         deletes.push(rel);
                     }
                     continue;
@@ -514,14 +460,7 @@ impl Snapshotter {
             }
             found.insert(0, (key.clone(), meta));
             for (k, meta) in found {
-                self.index.insert(
-                    k.clone(),
-                    Entry {
-                        meta,
-                        hash: None,
-                        seen: generation,
-                    },
-                );
+                self.index.insert(k.clone(), Entry { meta, hash: None, seen: generation });
                 upserts.push(k);
             }
         }
@@ -532,23 +471,12 @@ impl Snapshotter {
             if meta.is_dir() {
                 meta.xattrs = dir_xattr_digest(&full);
             }
-            self.index.insert(
-                p.clone(),
-                Entry {
-                    meta,
-                    hash: None,
-                    seen: generation,
-                },
-            );
+            self.index.insert(p.clone(), Entry { meta, hash: None, seen: generation });
             upserts.push(p);
         }
         self.pending.clear();
         if mode == SnapshotMode::Full {
-            self.pending = upserts
-                .iter()
-                .filter(|k| self.index.get(*k).is_some_and(|e| e.meta.has_content()))
-                .cloned()
-                .collect();
+            self.pending = upserts.iter().filter(|k| self.index.get(*k).is_some_and(|e| e.meta.has_content())).cloned().collect();
         }
         if mode != SnapshotMode::Time {
             settle(newest_ctime(upserts.iter().filter_map(|k| self.index.get(k)).map(|e| &e.meta)));
@@ -574,11 +502,7 @@ fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result
     if jobs.is_empty() {
         return Vec::new();
     }
-    let root = match rustix::fs::open(
-        rootfs,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
+    let root = match rustix::fs::open(rootfs, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()) {
         Ok(fd) => fd,
         Err(e) => return jobs.iter().map(|_| Err(io::Error::from(e))).collect(),
     };
@@ -607,10 +531,7 @@ fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
     let mut results: Vec<Option<io::Result<[u8; 32]>>> = (0..jobs.len()).map(|_| None).collect();
     for chunk in chunks {
@@ -618,10 +539,7 @@ fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result
             results[i] = Some(r);
         }
     }
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(io::Error::other("hash worker failed"))))
-        .collect()
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err(io::Error::other("hash worker failed")))).collect()
 }
 
 /// blake3 of the file `rel` under `root`, or of a symlink's target. Opened relative to the
@@ -629,11 +547,7 @@ fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result
 fn hash_one(root: BorrowedFd<'_>, rel: &[u8]) -> io::Result<[u8; 32]> {
     let path = OsStr::from_bytes(rel);
     let mut hasher = blake3::Hasher::new();
-    match crate::walk::openat_long(
-        root,
-        rel,
-        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
-    ) {
+    match crate::walk::openat_long(root, rel, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY) {
         Ok(fd) => {
             // A layer records the xattrs too, and `setcap` changes nothing else.
             for (k, v) in crate::layer::read_xattrs_fd(fd.as_fd()) {

@@ -7,14 +7,9 @@ use std::path::PathBuf;
 pub enum Error {
     /// An I/O error on a path.
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     /// The layer's uncompressed digest is not the one expected.
-    #[error(
-        "layer diff_id mismatch: expected {expected}, got {actual} (the blob is corrupt or the image config lists the wrong diff_id; pull it again)"
-    )]
+    #[error("layer diff_id mismatch: expected {expected}, got {actual} (the blob is corrupt or the image config lists the wrong diff_id; pull it again)")]
     DiffIdMismatch { expected: String, actual: String },
     /// The layer stream could not be read as a (possibly compressed) tar archive.
     #[error("reading layer stream: {source} ({})", archive_hint(source))]
@@ -24,17 +19,12 @@ pub enum Error {
     InvalidEntry { entry: String, reason: String },
     /// Applying one entry of the layer failed.
     #[error("layer entry {entry:?}: {source}{}", disk_hint(source))]
-    Entry {
-        entry: String,
-        source: std::io::Error,
-    },
+    Entry { entry: String, source: std::io::Error },
     /// An error while applying the layer with digest `digest`.
     #[error("layer {digest}: {source}")]
     InLayer { digest: String, source: Box<Error> },
     /// A file changed while it was being written into a layer.
-    #[error(
-        "{path}: changed while being written to the layer ({reason}); is a process still writing to the rootfs?"
-    )]
+    #[error("{path}: changed while being written to the layer ({reason}); is a process still writing to the rootfs?")]
     ChangedDuringSnapshot { path: PathBuf, reason: String },
     /// A layer's uncompressed stream passed the size limit (a decompression bomb, or a limit set
     /// too low for a trusted image).
@@ -56,11 +46,7 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 
 /// What to do about a disk-full error, or nothing.
 fn disk_hint(e: &std::io::Error) -> &'static str {
-    if is_disk_full(e) {
-        " (the work dir's file system is full: free space there, or give --work-dir a larger volume)"
-    } else {
-        ""
-    }
+    if is_disk_full(e) { " (the work dir's file system is full: free space there, or give --work-dir a larger volume)" } else { "" }
 }
 
 /// The likely cause of a layer stream that could not be read.
@@ -75,10 +61,7 @@ fn archive_hint(e: &std::io::Error) -> &'static str {
 impl Error {
     /// Wraps an `io::Error` with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.into(),
-            source,
-        }
+        Self::Io { path: path.into(), source }
     }
 }
 

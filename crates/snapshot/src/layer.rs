@@ -8,12 +8,12 @@
 use crate::blobstore::BlobWriter;
 use crate::diff::{Change, ContentHashes};
 use crate::digest_io::HashingWriter;
+use crate::fasthash::FxHashMap;
 use crate::rootdir::Root;
 use crate::tarwriter::{self, TarHeader, typeflag};
 use crate::whiteout;
 use crate::{BlobStore, Changes, Error};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-use crate::fasthash::FxHashMap;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
@@ -110,47 +110,32 @@ impl Pipeline {
     fn start(mut encoder: Encoder) -> io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUE);
         let (spare_tx, spare) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUE + 2);
-        let handle = std::thread::Builder::new()
-            .name("strata-layer-compress".into())
-            .spawn(move || {
-                for mut chunk in rx {
-                    encoder.write_all(&chunk)?;
-                    chunk.clear();
-                    let _ = spare_tx.try_send(chunk);
-                }
-                encoder.finish()
-            })?;
-        Ok(Self {
-            tx: Some(tx),
-            spare,
-            buf: Vec::with_capacity(CHUNK),
-            handle: Some(handle),
-        })
+        let handle = std::thread::Builder::new().name("strata-layer-compress".into()).spawn(move || {
+            for mut chunk in rx {
+                encoder.write_all(&chunk)?;
+                chunk.clear();
+                let _ = spare_tx.try_send(chunk);
+            }
+            encoder.finish()
+        })?;
+        Ok(Self { tx: Some(tx), spare, buf: Vec::with_capacity(CHUNK), handle: Some(handle) })
     }
 
     fn send(&mut self) -> io::Result<()> {
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let next = self.spare.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         let chunk = std::mem::replace(&mut self.buf, next);
         let sent = self.tx.as_ref().map(|tx| tx.send(chunk));
         match sent {
             Some(Ok(())) => Ok(()),
             // The compressor stopped: its own error is the one worth reporting.
-            _ => Err(self
-                .join()
-                .err()
-                .unwrap_or_else(|| io::Error::other("layer compressor stopped"))),
+            _ => Err(self.join().err().unwrap_or_else(|| io::Error::other("layer compressor stopped"))),
         }
     }
 
     fn join(&mut self) -> io::Result<BlobWriter> {
         self.tx = None;
         match self.handle.take() {
-            Some(h) => h
-                .join()
-                .map_err(|_| io::Error::other("layer compressor thread panicked"))?,
+            Some(h) => h.join().map_err(|_| io::Error::other("layer compressor thread panicked"))?,
             None => Err(io::Error::other("layer compressor already finished")),
         }
     }
@@ -265,9 +250,7 @@ fn plan(changes: &Changes) -> Vec<(PathBuf, Source)> {
     for change in &changes.entries {
         let (name, source) = match change {
             Change::Upsert(p) => {
-                if p.file_name()
-                    .is_some_and(|n| n.as_bytes().starts_with(whiteout::PREFIX.as_bytes()))
-                {
+                if p.file_name().is_some_and(|n| n.as_bytes().starts_with(whiteout::PREFIX.as_bytes())) {
                     // In a layer this name would delete a sibling instead of adding a file.
                     tracing::warn!(path = %p.display(), "file name starts with .wh. (the OCI whiteout prefix); left out of the layer");
                     continue;
@@ -282,11 +265,7 @@ fn plan(changes: &Changes) -> Vec<(PathBuf, Source)> {
         if name.as_os_str().is_empty() {
             continue;
         }
-        for a in name
-            .ancestors()
-            .skip(1)
-            .filter(|a| !a.as_os_str().is_empty())
-        {
+        for a in name.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
             if plan.contains_key(a) {
                 break;
             }
@@ -300,12 +279,7 @@ fn plan(changes: &Changes) -> Vec<(PathBuf, Source)> {
 }
 
 /// Writes `changes` of `rootfs` as one layer blob into `store`.
-pub fn write_layer(
-    rootfs: &Path,
-    changes: &Changes,
-    opts: &LayerOptions,
-    store: &BlobStore,
-) -> Result<LayerInfo, Error> {
+pub fn write_layer(rootfs: &Path, changes: &Changes, opts: &LayerOptions, store: &BlobStore) -> Result<LayerInfo, Error> {
     let started = std::time::Instant::now();
     let plan = plan(changes);
     let root = Root::open(rootfs).map_err(|e| Error::io(rootfs, e))?;
@@ -334,13 +308,7 @@ pub fn write_layer(
     let blob = pipeline.finish().map_err(blob_err)?;
     let (digest, size) = blob.commit()?;
     tracing::debug!(%digest, %diff_id, entries = plan.len(), tar_size, size, elapsed = ?started.elapsed(), "layer written");
-    Ok(LayerInfo {
-        content_hashes,
-        digest,
-        diff_id,
-        size,
-        media_type: opts.compression.media_type().to_string(),
-    })
+    Ok(LayerInfo { content_hashes, digest, diff_id, size, media_type: opts.compression.media_type().to_string() })
 }
 
 struct EntryWriter<'a> {
@@ -383,29 +351,14 @@ impl EntryWriter<'_> {
         }
         self.cursor
             .open(parent.as_os_str().as_bytes())
-            .map_err(|e| Error::ChangedDuringSnapshot {
-                path: self.rootfs.join(parent),
-                reason: format!("cannot open the directory any more: {e}"),
-            })
+            .map_err(|e| Error::ChangedDuringSnapshot { path: self.rootfs.join(parent), reason: format!("cannot open the directory any more: {e}") })
     }
 
-    fn write_entry<W: Write>(
-        &mut self,
-        out: &mut W,
-        rel: &Path,
-        source: Source,
-        temp: &Path,
-    ) -> Result<(), Error> {
+    fn write_entry<W: Write>(&mut self, out: &mut W, rel: &Path, source: Source, temp: &Path) -> Result<(), Error> {
         let out_err = |e: io::Error| Error::io(temp, e);
         let name = rel.as_os_str().as_bytes().to_vec();
         if source == Source::Whiteout {
-            let h = TarHeader {
-                name,
-                mode: 0,
-                mtime: self.clamp(0),
-                typeflag: typeflag::REGULAR,
-                ..Default::default()
-            };
+            let h = TarHeader { name, mode: 0, mtime: self.clamp(0), typeflag: typeflag::REGULAR, ..Default::default() };
             return tarwriter::write_header(out, &h).map_err(out_err);
         }
         let (parent, base) = match (rel.parent(), rel.file_name()) {
@@ -434,19 +387,13 @@ impl EntryWriter<'_> {
         let st = match rustix::fs::statat(dir, base, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             Err(e) => {
-                return Err(Error::ChangedDuringSnapshot {
-                    path: host,
-                    reason: format!("cannot stat it any more: {e}"),
-                });
+                return Err(Error::ChangedDuringSnapshot { path: host, reason: format!("cannot stat it any more: {e}") });
             }
         };
         let ft = FileType::from_raw_mode(st.st_mode);
         if source == Source::Parent && ft != FileType::Directory {
             // A parent that is not a directory cannot hold the change below it.
-            return Err(Error::ChangedDuringSnapshot {
-                path: host,
-                reason: "a parent of a change is no longer a directory".into(),
-            });
+            return Err(Error::ChangedDuringSnapshot { path: host, reason: "a parent of a change is no longer a directory".into() });
         }
         let mut h = TarHeader {
             name,
@@ -469,9 +416,7 @@ impl EntryWriter<'_> {
             }
             FileType::Symlink => {
                 h.typeflag = typeflag::SYMLINK;
-                h.linkname = rustix::fs::readlinkat(dir, base, Vec::new())
-                    .map_err(|e| Error::io(&host, e.into()))?
-                    .into_bytes();
+                h.linkname = rustix::fs::readlinkat(dir, base, Vec::new()).map_err(|e| Error::io(&host, e.into()))?.into_bytes();
                 h.xattrs = read_xattrs(&short_path(&host, dir, base));
                 if let Some(hashes) = self.hashes.as_mut() {
                     // As the index hashes a symlink (crate::diff::hash_one).
@@ -512,22 +457,11 @@ impl EntryWriter<'_> {
         }
         h.typeflag = typeflag::REGULAR;
         h.size = st.st_size as u64;
-        let fd = rustix::fs::openat(
-            dir,
-            base,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::ChangedDuringSnapshot {
-            path: host.clone(),
-            reason: format!("cannot open it any more: {e}"),
-        })?;
+        let fd = rustix::fs::openat(dir, base, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::ChangedDuringSnapshot { path: host.clone(), reason: format!("cannot open it any more: {e}") })?;
         let opened = rustix::fs::fstat(&fd).map_err(|e| Error::io(&host, e.into()))?;
         if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) {
-            return Err(Error::ChangedDuringSnapshot {
-                path: host,
-                reason: "replaced while being read".into(),
-            });
+            return Err(Error::ChangedDuringSnapshot { path: host, reason: "replaced while being read".into() });
         }
         h.xattrs = read_xattrs_fd(fd.as_fd());
         let mut file = std::fs::File::from(fd);
@@ -550,10 +484,7 @@ impl EntryWriter<'_> {
             let want = left.min(self.buf.len() as u64) as usize;
             let n = match file.read(&mut self.buf[..want]) {
                 Ok(0) => {
-                    return Err(Error::ChangedDuringSnapshot {
-                        path: host,
-                        reason: format!("file shrank by {left} bytes"),
-                    });
+                    return Err(Error::ChangedDuringSnapshot { path: host, reason: format!("file shrank by {left} bytes") });
                 }
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -18,8 +18,8 @@ pub(crate) mod blobstore;
 pub mod compression;
 pub(crate) mod cpus;
 pub(crate) mod diff;
-pub(crate) mod dircursor;
 pub(crate) mod digest_io;
+pub(crate) mod dircursor;
 pub(crate) mod error;
 pub(crate) mod fasthash;
 pub(crate) mod layer;
@@ -32,7 +32,7 @@ pub(crate) mod unpack;
 pub(crate) mod walk;
 pub(crate) mod whiteout;
 
-pub use blobstore::{is_sha256_digest, BlobStore, BlobWriter};
+pub use blobstore::{BlobStore, BlobWriter, is_sha256_digest};
 pub use cpus::cpu_budget;
 pub use diff::{Change, Changes, ContentHashes, SnapshotMode, SnapshotOptions, Snapshotter};
 pub use error::Error;

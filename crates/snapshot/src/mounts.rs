@@ -11,13 +11,8 @@ fn unescape(field: &str) -> OsString {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -64,10 +59,6 @@ mod tests {
 
     #[test]
     fn proc_is_a_mount_below_root() {
-        assert!(
-            mounts_below(Path::new("/"))
-                .iter()
-                .any(|p| p == Path::new("proc"))
-        );
+        assert!(mounts_below(Path::new("/")).iter().any(|p| p == Path::new("proc")));
     }
 }

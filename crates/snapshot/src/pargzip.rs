@@ -59,12 +59,8 @@ struct Worker {
 
 impl Worker {
     fn new(level: u32) -> io::Result<Self> {
-        let lvl = |l: u32| {
-            i32::try_from(l)
-                .ok()
-                .and_then(|l| CompressionLvl::new(l).ok())
-                .ok_or_else(|| io::Error::other(format!("gzip level {l} is out of range")))
-        };
+        let lvl =
+            |l: u32| i32::try_from(l).ok().and_then(|l| CompressionLvl::new(l).ok()).ok_or_else(|| io::Error::other(format!("gzip level {l} is out of range")));
         let block = if level == 0 { None } else { Some(Compressor::new(lvl(level)?)) };
         Ok(Self { level, block, probe: Compressor::new(lvl(1)?), probe_out: vec![0; PROBE_WINDOW] })
     }

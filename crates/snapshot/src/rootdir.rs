@@ -76,16 +76,8 @@ fn to_io(e: Errno) -> io::Error {
 impl Root {
     /// Opens the root directory.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let fd = rustix::fs::open(
-            path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(to_io)?;
-        Ok(Self {
-            fd,
-            path: path.to_path_buf(),
-        })
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(to_io)?;
+        Ok(Self { fd, path: path.to_path_buf() })
     }
 
     /// The root's path on the host (for messages only; never used for lookups).
@@ -101,13 +93,7 @@ impl Root {
     /// Opens the directory `rel` (clean, relative), following symlinks as if the root were `/`.
     pub fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
         if rel.as_os_str().is_empty() {
-            return rustix::fs::openat(
-                &self.fd,
-                ".",
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(to_io);
+            return rustix::fs::openat(&self.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(to_io);
         }
         if !openat2_disabled() {
             match rustix::fs::openat2(
@@ -140,13 +126,7 @@ impl Root {
             return rustix::fs::openat(&self.fd, ".", flags, Mode::empty()).map_err(to_io);
         }
         if !openat2_disabled() {
-            match rustix::fs::openat2(
-                &self.fd,
-                rel,
-                flags,
-                Mode::empty(),
-                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-            ) {
+            match rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS) {
                 Ok(fd) => return Ok(fd),
                 Err(Errno::NOSYS) | Err(Errno::PERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
                 // Longer than PATH_MAX (a hostile deep tree): one component at a time below.
@@ -169,13 +149,7 @@ impl Root {
     pub fn open_file_beneath(&self, rel: &Path) -> io::Result<std::fs::File> {
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
         if !openat2_disabled() {
-            match rustix::fs::openat2(
-                &self.fd,
-                rel,
-                flags,
-                Mode::empty(),
-                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-            ) {
+            match rustix::fs::openat2(&self.fd, rel, flags, Mode::empty(), ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS) {
                 Ok(fd) => return Ok(fd.into()),
                 Err(Errno::NOSYS) | Err(Errno::PERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
                 Err(Errno::AGAIN) => {}
@@ -184,9 +158,7 @@ impl Root {
         }
         let (parent, name) = split_parent(rel).ok_or_else(|| to_io(Errno::ISDIR))?;
         let dir = self.open_dir_manual(parent)?;
-        rustix::fs::openat(&dir, name, flags, Mode::empty())
-            .map(Into::into)
-            .map_err(to_io)
+        rustix::fs::openat(&dir, name, flags, Mode::empty()).map(Into::into).map_err(to_io)
     }
 
     /// The component-by-component resolver used without `openat2` (also exercised by tests).
@@ -207,13 +179,7 @@ impl Root {
                 Some(fd) => fd.as_fd(),
                 None => self.fd.as_fd(),
             };
-            let fd = rustix::fs::openat(
-                cur,
-                &*comp,
-                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(to_io)?;
+            let fd = rustix::fs::openat(cur, &*comp, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).map_err(to_io)?;
             let st = rustix::fs::fstat(&fd).map_err(to_io)?;
             match FileType::from_raw_mode(st.st_mode) {
                 FileType::Directory => stack.push(fd),
@@ -227,11 +193,7 @@ impl Root {
                     if target.first() == Some(&b'/') {
                         stack.clear();
                     }
-                    for (i, part) in target
-                        .split(|b| *b == b'/')
-                        .filter(|p| !p.is_empty())
-                        .enumerate()
-                    {
+                    for (i, part) in target.split(|b| *b == b'/').filter(|p| !p.is_empty()).enumerate() {
                         queue.insert(i, OsStr::from_bytes(part).to_os_string());
                     }
                 }
@@ -242,13 +204,7 @@ impl Root {
             Some(fd) => fd.as_fd(),
             None => self.fd.as_fd(),
         };
-        rustix::fs::openat(
-            last,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(to_io)
+        rustix::fs::openat(last, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(to_io)
     }
 
     /// Opens the directory `rel`, creating missing directories (mode 0755, owned by the caller)
@@ -273,22 +229,14 @@ impl Root {
                     Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(to_io(e)),
                 }
-                match rustix::fs::openat(
-                    &pfd,
-                    name,
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                ) {
+                match rustix::fs::openat(&pfd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
                     Ok(fd) => Ok(fd),
                     Err(Errno::LOOP | Errno::NOTDIR)
-                        if lstat_at(pfd.as_fd(), name)?.is_some_and(|st| {
-                            FileType::from_raw_mode(st.st_mode) == FileType::Symlink
-                        }) =>
+                        if lstat_at(pfd.as_fd(), name)?.is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink) =>
                     {
                         // A symlink whose target is missing: create the target (inside the root)
                         // and open it through the link again.
-                        let target =
-                            rustix::fs::readlinkat(&pfd, name, Vec::new()).map_err(to_io)?;
+                        let target = rustix::fs::readlinkat(&pfd, name, Vec::new()).map_err(to_io)?;
                         let target = target.as_bytes();
                         let joined = if target.first() == Some(&b'/') {
                             clean_relative(target)
@@ -345,11 +293,7 @@ pub fn resolve_lexically(root: &Path, rel: &Path, follow_last: bool) -> io::Resu
                 if target.first() == Some(&b'/') {
                     resolved = PathBuf::new();
                 }
-                for (i, part) in target
-                    .split(|b| *b == b'/')
-                    .filter(|p| !p.is_empty())
-                    .enumerate()
-                {
+                for (i, part) in target.split(|b| *b == b'/').filter(|p| !p.is_empty()).enumerate() {
                     queue.insert(i, OsStr::from_bytes(part).to_os_string());
                 }
             }
@@ -378,13 +322,7 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<rustix::
 
 /// Opens the directory `name` in `dir` without following a symlink.
 fn open_subdir(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
-    rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(to_io)
+    rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()).map_err(to_io)
 }
 
 /// Removes `name` in `dir` whatever it is; a directory is removed with everything below it,
@@ -422,11 +360,7 @@ pub struct KeepPaths {
 impl KeepPaths {
     /// Keeps each of `paths` (absolute in-root or relative; `/` itself is ignored).
     pub fn new(paths: impl IntoIterator<Item = PathBuf>) -> Self {
-        let mut paths: Vec<PathBuf> = paths
-            .into_iter()
-            .map(|p| clean_relative(p.as_os_str().as_bytes()))
-            .filter(|p| !p.as_os_str().is_empty())
-            .collect();
+        let mut paths: Vec<PathBuf> = paths.into_iter().map(|p| clean_relative(p.as_os_str().as_bytes())).filter(|p| !p.as_os_str().is_empty()).collect();
         paths.sort();
         paths.dedup();
         Self { paths }
@@ -469,12 +403,7 @@ pub fn remove_except(dir: BorrowedFd<'_>, name: &OsStr, rel: &Path, keep: &KeepP
 
 /// Removes every entry of the open directory `dir` (at in-root path `rel`) that is neither
 /// kept nor chosen by `also_keep(name)`; directories holding kept paths are emptied instead.
-pub fn clear_dir_except(
-    dir: BorrowedFd<'_>,
-    rel: &Path,
-    keep: &KeepPaths,
-    also_keep: &mut dyn FnMut(&OsStr) -> bool,
-) -> io::Result<()> {
+pub fn clear_dir_except(dir: BorrowedFd<'_>, rel: &Path, keep: &KeepPaths, also_keep: &mut dyn FnMut(&OsStr) -> bool) -> io::Result<()> {
     for name in list_dir(dir)? {
         if !also_keep(&name) {
             remove_except(dir, &name, &rel.join(&name), keep)?;
@@ -504,10 +433,7 @@ mod tests {
 
     #[test]
     fn clean_relative_confines_dotdot_and_absolute() {
-        assert_eq!(
-            clean_relative(b"../../etc/passwd"),
-            PathBuf::from("etc/passwd")
-        );
+        assert_eq!(clean_relative(b"../../etc/passwd"), PathBuf::from("etc/passwd"));
         assert_eq!(clean_relative(b"/abs/./x/"), PathBuf::from("abs/x"));
         assert_eq!(clean_relative(b"a/../../b"), PathBuf::from("b"));
         assert_eq!(clean_relative(b"./"), PathBuf::new());
@@ -533,20 +459,9 @@ mod tests {
         assert!(names(open(&r, Path::new("toroot")).unwrap()).contains(&OsString::from("real")));
         assert!(names(open(&r, Path::new("up/real")).unwrap()).contains(&OsString::from("sub")));
         assert!(names(open(&r, Path::new("abs/sub")).unwrap()).contains(&OsString::from("marker")));
-        assert!(
-            names(open(&r, Path::new("toroot/toroot/up/abs/sub/..")).unwrap())
-                .contains(&OsString::from("sub"))
-        );
-        assert_eq!(
-            open(&r, Path::new("loop1")).unwrap_err().raw_os_error(),
-            Some(libc::ELOOP)
-        );
-        assert_eq!(
-            open(&r, Path::new("real/sub/marker"))
-                .unwrap_err()
-                .raw_os_error(),
-            Some(libc::ENOTDIR)
-        );
+        assert!(names(open(&r, Path::new("toroot/toroot/up/abs/sub/..")).unwrap()).contains(&OsString::from("sub")));
+        assert_eq!(open(&r, Path::new("loop1")).unwrap_err().raw_os_error(), Some(libc::ELOOP));
+        assert_eq!(open(&r, Path::new("real/sub/marker")).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
     }
 
     #[test]
@@ -556,18 +471,9 @@ mod tests {
         std::fs::create_dir_all(root.join("opt/app")).unwrap();
         symlink("/opt/app", root.join("app")).unwrap();
         symlink("../../../..", root.join("opt/up")).unwrap();
-        assert_eq!(
-            resolve_parents_lexically(root, Path::new("app/src")).unwrap(),
-            PathBuf::from("opt/app/src")
-        );
-        assert_eq!(
-            resolve_parents_lexically(root, Path::new("opt/up/app/x")).unwrap(),
-            PathBuf::from("opt/app/x")
-        );
-        assert_eq!(
-            resolve_parents_lexically(root, Path::new("app")).unwrap(),
-            PathBuf::from("app")
-        );
+        assert_eq!(resolve_parents_lexically(root, Path::new("app/src")).unwrap(), PathBuf::from("opt/app/src"));
+        assert_eq!(resolve_parents_lexically(root, Path::new("opt/up/app/x")).unwrap(), PathBuf::from("opt/app/x"));
+        assert_eq!(resolve_parents_lexically(root, Path::new("app")).unwrap(), PathBuf::from("app"));
     }
 
     #[test]

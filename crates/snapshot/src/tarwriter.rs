@@ -191,18 +191,7 @@ pub fn write_header<W: Write>(w: &mut W, h: &TarHeader) -> io::Result<()> {
         pax_record(&mut pax, &key, v);
     }
     if !pax.is_empty() {
-        let hdr = ustar_block(
-            b"././@PaxHeader",
-            b"",
-            0o644,
-            0,
-            0,
-            pax.len() as u64,
-            0,
-            typeflag::PAX,
-            b"",
-            (0, 0),
-        );
+        let hdr = ustar_block(b"././@PaxHeader", b"", 0o644, 0, 0, pax.len() as u64, 0, typeflag::PAX, b"", (0, 0));
         w.write_all(&hdr)?;
         w.write_all(&pax)?;
         write_padding(w, pax.len() as u64)?;
@@ -212,18 +201,7 @@ pub fn write_header<W: Write>(w: &mut W, h: &TarHeader) -> io::Result<()> {
         // Long name in PAX; the ustar name keeps the (truncated) tail for old readers.
         None => (&b""[..], &h.name[h.name.len().saturating_sub(100)..]),
     };
-    let block = ustar_block(
-        name,
-        prefix,
-        h.mode,
-        h.uid,
-        h.gid,
-        h.size,
-        mtime,
-        h.typeflag,
-        &h.linkname,
-        (h.devmajor, h.devminor),
-    );
+    let block = ustar_block(name, prefix, h.mode, h.uid, h.gid, h.size, mtime, h.typeflag, &h.linkname, (h.devmajor, h.devminor));
     w.write_all(&block)
 }
 
@@ -275,16 +253,7 @@ mod tests {
         buf.extend_from_slice(b"abc");
         write_padding(&mut buf, 3).unwrap();
         let medium = format!("{}/{}", "m".repeat(120), "n".repeat(50));
-        write_header(
-            &mut buf,
-            &TarHeader {
-                name: medium.clone().into_bytes(),
-                typeflag: typeflag::DIR,
-                mode: 0o755,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        write_header(&mut buf, &TarHeader { name: medium.clone().into_bytes(), typeflag: typeflag::DIR, mode: 0o755, ..Default::default() }).unwrap();
         write_end(&mut buf).unwrap();
         let mut ar = tar::Archive::new(&buf[..]);
         let mut entries = ar.entries().unwrap();
@@ -292,12 +261,7 @@ mod tests {
         assert_eq!(e.path().unwrap().to_str().unwrap(), long);
         assert_eq!(e.header().uid().unwrap(), 70_000_000);
         assert_eq!(e.header().mode().unwrap(), 0o4755);
-        let pax: Vec<_> = e
-            .pax_extensions()
-            .unwrap()
-            .unwrap()
-            .map(|x| x.unwrap().key().unwrap().to_string())
-            .collect();
+        let pax: Vec<_> = e.pax_extensions().unwrap().unwrap().map(|x| x.unwrap().key().unwrap().to_string()).collect();
         assert!(pax.contains(&"SCHILY.xattr.user.k".to_string()));
         let e = entries.next().unwrap().unwrap();
         assert_eq!(e.path().unwrap().to_str().unwrap(), medium);

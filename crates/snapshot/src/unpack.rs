@@ -137,19 +137,12 @@ pub struct UnpackStats {
 }
 
 /// Applies the layer read from `reader` to the directory `rootfs`.
-pub fn unpack_layer<R: Read + Send>(
-    reader: R,
-    rootfs: &Path,
-    opts: &UnpackOptions,
-) -> Result<UnpackStats, Error> {
+pub fn unpack_layer<R: Read + Send>(reader: R, rootfs: &Path, opts: &UnpackOptions) -> Result<UnpackStats, Error> {
     let result = unpack_inner(reader, rootfs, opts);
     match (&opts.layer_digest, result) {
         // Names the digest itself.
         (_, Err(e @ Error::LayerTooLarge { .. })) => Err(e),
-        (Some(digest), Err(e)) => Err(Error::InLayer {
-            digest: digest.clone(),
-            source: Box::new(e),
-        }),
+        (Some(digest), Err(e)) => Err(Error::InLayer { digest: digest.clone(), source: Box::new(e) }),
         (_, r) => r,
     }
 }
@@ -176,24 +169,20 @@ struct Apply<'a> {
     cursor: crate::dircursor::DirCursor,
 }
 
-fn unpack_inner<R: Read + Send>(
-    reader: R,
-    rootfs: &Path,
-    opts: &UnpackOptions,
-) -> Result<UnpackStats, Error> {
+fn unpack_inner<R: Read + Send>(reader: R, rootfs: &Path, opts: &UnpackOptions) -> Result<UnpackStats, Error> {
     std::fs::create_dir_all(rootfs).map_err(|e| Error::io(rootfs, e))?;
     let root = Root::open(rootfs).map_err(|e| Error::io(rootfs, e))?;
     let consumed = std::sync::atomic::AtomicU64::new(0);
     let counted = CountingReader { inner: reader, count: &consumed };
-    let (kind, decoded) =
-        compression::decoder(counted).map_err(|source| Error::Archive { source })?;
+    let (kind, decoded) = compression::decoder(counted).map_err(|source| Error::Archive { source })?;
     tracing::debug!(?kind, rootfs = %rootfs.display(), "unpacking layer");
     let (tx, mut ahead) = crate::readahead::channel();
     std::thread::scope(|scope| {
         // Decompression and the diff_id's hash run on their own thread, ahead of the writes.
         let producer = scope.spawn(move || crate::readahead::produce(HashingReader::new(decoded), tx));
         let tripped = std::cell::Cell::new(false);
-        let mut bounded = Bounded { inner: &mut ahead, read: 0, limit: opts.size_limit, compressed: opts.compressed_size, consumed: &consumed, tripped: &tripped };
+        let mut bounded =
+            Bounded { inner: &mut ahead, read: 0, limit: opts.size_limit, compressed: opts.compressed_size, consumed: &consumed, tripped: &tripped };
         let applied = apply_entries(&mut bounded, root, opts);
         let read = bounded.read;
         let applied = match applied {
@@ -213,10 +202,7 @@ fn unpack_inner<R: Read + Send>(
         if let Some(expected) = &opts.expected_diff_id
             && *expected != diff_id
         {
-            return Err(Error::DiffIdMismatch {
-                expected: expected.clone(),
-                actual: diff_id,
-            });
+            return Err(Error::DiffIdMismatch { expected: expected.clone(), actual: diff_id });
         }
         // In entry order, parents first: a directory below the previous one is one lookup away.
         let mut prev: Option<(PathBuf, OwnedFd)> = None;
@@ -283,9 +269,7 @@ fn apply_entries<'a, S: Read>(stream: &mut S, root: Root, opts: &'a UnpackOption
     };
     {
         let mut archive = tar::Archive::new(&mut *stream);
-        let entries = archive
-            .entries()
-            .map_err(|source| Error::Archive { source })?;
+        let entries = archive.entries().map_err(|source| Error::Archive { source })?;
         for entry in entries {
             let mut entry = entry.map_err(|source| Error::Archive { source })?;
             state.apply(&mut entry)?;
@@ -307,10 +291,7 @@ struct EntryMeta {
 }
 
 fn entry_error(entry: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidEntry {
-        entry: entry.to_string(),
-        reason: reason.into(),
-    }
+    Error::InvalidEntry { entry: entry.to_string(), reason: reason.into() }
 }
 
 /// Parses a PAX time (`1700000000.123456789`) into a timespec.
@@ -334,30 +315,15 @@ fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
 
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<EntryMeta, Error> {
     let header = entry.header();
-    let mode = header
-        .mode()
-        .map_err(|e| entry_error(name, format!("bad mode field: {e}")))?
-        & 0o7777;
-    let uid = header
-        .uid()
-        .map_err(|e| entry_error(name, format!("bad uid field: {e}")))?;
-    let gid = header
-        .gid()
-        .map_err(|e| entry_error(name, format!("bad gid field: {e}")))?;
-    let uid =
-        u32::try_from(uid).map_err(|_| entry_error(name, format!("uid {uid} out of range")))?;
-    let gid =
-        u32::try_from(gid).map_err(|_| entry_error(name, format!("gid {gid} out of range")))?;
+    let mode = header.mode().map_err(|e| entry_error(name, format!("bad mode field: {e}")))? & 0o7777;
+    let uid = header.uid().map_err(|e| entry_error(name, format!("bad uid field: {e}")))?;
+    let gid = header.gid().map_err(|e| entry_error(name, format!("bad gid field: {e}")))?;
+    let uid = u32::try_from(uid).map_err(|_| entry_error(name, format!("uid {uid} out of range")))?;
+    let gid = u32::try_from(gid).map_err(|_| entry_error(name, format!("gid {gid} out of range")))?;
     let mtime = header.mtime().unwrap_or(0);
-    let mut times = Timespec {
-        tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
-        tv_nsec: 0,
-    };
+    let mut times = Timespec { tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX), tv_nsec: 0 };
     let mut xattrs = Vec::new();
-    if let Some(pax) = entry
-        .pax_extensions()
-        .map_err(|source| Error::Archive { source })?
-    {
+    if let Some(pax) = entry.pax_extensions().map_err(|source| Error::Archive { source })? {
         for ext in pax {
             let ext = ext.map_err(|source| Error::Archive { source })?;
             let key = ext.key_bytes();
@@ -370,16 +336,7 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<Entry
             }
         }
     }
-    Ok(EntryMeta {
-        mode,
-        uid,
-        gid,
-        times: Timestamps {
-            last_access: times,
-            last_modification: times,
-        },
-        xattrs,
-    })
+    Ok(EntryMeta { mode, uid, gid, times: Timestamps { last_access: times, last_modification: times }, xattrs })
 }
 
 impl Apply<'_> {
@@ -414,10 +371,7 @@ impl Apply<'_> {
             }
         }
         let meta = read_meta(entry, &name)?;
-        let io_err = |source: io::Error| Error::Entry {
-            entry: name.clone(),
-            source,
-        };
+        let io_err = |source: io::Error| Error::Entry { entry: name.clone(), source };
         let Some((parent_rel, base)) = split_parent(&rel) else {
             // `./` or `/`: metadata for the root directory itself.
             if kind.is_dir() {
@@ -426,10 +380,7 @@ impl Apply<'_> {
                 self.dir_times.push((PathBuf::new(), meta.times));
                 return Ok(());
             }
-            return Err(entry_error(
-                &name,
-                "a non-directory entry names the root of the layer",
-            ));
+            return Err(entry_error(&name, "a non-directory entry names the root of the layer"));
         };
         let child = self.child.take();
         let parent_fd = match (self.parent.take(), child) {
@@ -460,28 +411,19 @@ impl Apply<'_> {
         name: &str,
     ) -> Result<(), Error> {
         let rel = rel.to_path_buf();
-        let io_err = |source: io::Error| Error::Entry {
-            entry: name.to_string(),
-            source,
-        };
+        let io_err = |source: io::Error| Error::Entry { entry: name.to_string(), source };
         match kind {
             tar::EntryType::Directory => {
                 match rootdir::lstat_at(parent, base).map_err(io_err)? {
                     Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
                     Some(_) => {
-                        rustix::fs::unlinkat(parent, base, AtFlags::empty())
-                            .map_err(|e| io_err(e.into()))?;
+                        rustix::fs::unlinkat(parent, base, AtFlags::empty()).map_err(|e| io_err(e.into()))?;
                         mkdir(parent, base).map_err(io_err)?;
                     }
                     None => mkdir(parent, base).map_err(io_err)?,
                 }
-                let fd = rustix::fs::openat(
-                    parent,
-                    base,
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| io_err(e.into()))?;
+                let fd = rustix::fs::openat(parent, base, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(|e| io_err(e.into()))?;
                 self.set_meta_fd(fd.as_fd(), meta, name)?;
                 self.dir_times.push((rel.clone(), meta.times.clone()));
                 self.child = Some((rel.clone(), fd));
@@ -491,11 +433,7 @@ impl Apply<'_> {
                 let fd = rustix::fs::openat(
                     parent,
                     base,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
+                    OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o600),
                 )
                 .map_err(|e| io_err(e.into()))?;
@@ -513,33 +451,20 @@ impl Apply<'_> {
                 if copied != entry.size() {
                     drop(file);
                     let _ = rustix::fs::unlinkat(parent, base, AtFlags::empty());
-                    return Err(Error::Archive {
-                        source: io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!("{name}: stream ended inside the entry"),
-                        ),
-                    });
+                    return Err(Error::Archive { source: io::Error::new(io::ErrorKind::UnexpectedEof, format!("{name}: stream ended inside the entry")) });
                 }
                 self.set_meta_fd(file.as_fd(), meta, name)?;
                 rustix::fs::futimens(&file, &meta.times).map_err(|e| io_err(e.into()))?;
             }
             tar::EntryType::Symlink => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| entry_error(name, "symlink without a target"))?
-                    .into_owned();
+                let target = entry.link_name_bytes().ok_or_else(|| entry_error(name, "symlink without a target"))?.into_owned();
                 rootdir::remove_except(parent, base, &rel, &self.opts.keep).map_err(io_err)?;
-                rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, base)
-                    .map_err(|e| io_err(e.into()))?;
+                rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, base).map_err(|e| io_err(e.into()))?;
                 self.chown_at(parent, base, meta, name)?;
-                rustix::fs::utimensat(parent, base, &meta.times, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| io_err(e.into()))?;
+                rustix::fs::utimensat(parent, base, &meta.times, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| io_err(e.into()))?;
             }
             tar::EntryType::Link => {
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| entry_error(name, "hardlink without a target"))?
-                    .into_owned();
+                let target = entry.link_name_bytes().ok_or_else(|| entry_error(name, "hardlink without a target"))?.into_owned();
                 let target_rel = clean_relative(&target);
                 let Some((tparent_rel, tbase)) = split_parent(&target_rel) else {
                     return Err(entry_error(name, "hardlink to the root directory"));
@@ -547,24 +472,11 @@ impl Apply<'_> {
                 if target_rel == rel {
                     return Ok(());
                 }
-                let tparent = self.root.open_dir(tparent_rel).map_err(|e| {
-                    entry_error(
-                        name,
-                        format!(
-                            "hardlink target {:?}: {e}",
-                            String::from_utf8_lossy(&target)
-                        ),
-                    )
-                })?;
+                let tparent =
+                    self.root.open_dir(tparent_rel).map_err(|e| entry_error(name, format!("hardlink target {:?}: {e}", String::from_utf8_lossy(&target))))?;
                 match rootdir::lstat_at(tparent.as_fd(), tbase).map_err(io_err)? {
                     None => {
-                        return Err(entry_error(
-                            name,
-                            format!(
-                                "hardlink target {:?} does not exist in the rootfs",
-                                String::from_utf8_lossy(&target)
-                            ),
-                        ));
+                        return Err(entry_error(name, format!("hardlink target {:?} does not exist in the rootfs", String::from_utf8_lossy(&target))));
                     }
                     Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
                         return Err(entry_error(name, "hardlink to a directory"));
@@ -573,8 +485,7 @@ impl Apply<'_> {
                 }
                 rootdir::remove_except(parent, base, &rel, &self.opts.keep).map_err(io_err)?;
                 // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
-                rustix::fs::linkat(tparent.as_fd(), tbase, parent, base, AtFlags::empty())
-                    .map_err(|e| io_err(e.into()))?;
+                rustix::fs::linkat(tparent.as_fd(), tbase, parent, base, AtFlags::empty()).map_err(|e| io_err(e.into()))?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                 let header = entry.header();
@@ -583,11 +494,7 @@ impl Apply<'_> {
                     _ => {
                         let major = header.device_major().ok().flatten().unwrap_or(0);
                         let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                        let t = if kind == tar::EntryType::Char {
-                            FileType::CharacterDevice
-                        } else {
-                            FileType::BlockDevice
-                        };
+                        let t = if kind == tar::EntryType::Char { FileType::CharacterDevice } else { FileType::BlockDevice };
                         (t, rustix::fs::makedev(major, minor))
                     }
                 };
@@ -599,25 +506,14 @@ impl Apply<'_> {
                     return Ok(());
                 }
                 rootdir::remove_except(parent, base, &rel, &self.opts.keep).map_err(io_err)?;
-                rustix::fs::mknodat(parent, base, ftype, Mode::from_raw_mode(0o600), dev)
-                    .map_err(|e| io_err(e.into()))?;
+                rustix::fs::mknodat(parent, base, ftype, Mode::from_raw_mode(0o600), dev).map_err(|e| io_err(e.into()))?;
                 self.chown_at(parent, base, meta, name)?;
                 // The node was just created by us in a directory fd we hold: chmod by name is safe.
-                rustix::fs::chmodat(
-                    parent,
-                    base,
-                    Mode::from_raw_mode(meta.mode),
-                    AtFlags::empty(),
-                )
-                .map_err(|e| io_err(e.into()))?;
-                rustix::fs::utimensat(parent, base, &meta.times, AtFlags::SYMLINK_NOFOLLOW)
-                    .map_err(|e| io_err(e.into()))?;
+                rustix::fs::chmodat(parent, base, Mode::from_raw_mode(meta.mode), AtFlags::empty()).map_err(|e| io_err(e.into()))?;
+                rustix::fs::utimensat(parent, base, &meta.times, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| io_err(e.into()))?;
             }
             other => {
-                return Err(entry_error(
-                    name,
-                    format!("unsupported tar entry type {other:?}"),
-                ));
+                return Err(entry_error(name, format!("unsupported tar entry type {other:?}")));
             }
         }
         self.stats.entries += 1;
@@ -641,13 +537,8 @@ impl Apply<'_> {
         let dir = match split_parent(&dir_rel) {
             None => self.root.open_dir(Path::new("")),
             Some((p, base)) => match self.root.open_dir(p) {
-                Ok(pfd) => rustix::fs::openat(
-                    &pfd,
-                    base,
-                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(io::Error::from),
+                Ok(pfd) => rustix::fs::openat(&pfd, base, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(io::Error::from),
                 Err(e) => Err(e),
             },
         };
@@ -655,35 +546,19 @@ impl Apply<'_> {
             Ok(fd) => fd,
             // An opaque marker in a directory that does not exist (or is a symlink or a file)
             // has nothing to hide; never follow a symlink to clear its target.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENOENT | libc::ELOOP | libc::ENOTDIR)
-                ) =>
-            {
-                tracing::debug!(
-                    entry = name,
-                    "opaque whiteout on a missing or non-directory path ignored"
-                );
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP | libc::ENOTDIR)) => {
+                tracing::debug!(entry = name, "opaque whiteout on a missing or non-directory path ignored");
                 self.stats.whiteouts += 1;
                 return Ok(());
             }
             Err(source) => {
-                return Err(Error::Entry {
-                    entry: name.to_string(),
-                    source,
-                });
+                return Err(Error::Entry { entry: name.to_string(), source });
             }
         };
         self.cursor.forget_below(dir_rel.as_os_str().as_bytes());
         let unpacked = &self.unpacked;
-        rootdir::clear_dir_except(dir.as_fd(), &dir_rel, &self.opts.keep, &mut |child| {
-            unpacked.contains(&dir_rel.join(child))
-        })
-        .map_err(|source| Error::Entry {
-            entry: name.to_string(),
-            source,
-        })?;
+        rootdir::clear_dir_except(dir.as_fd(), &dir_rel, &self.opts.keep, &mut |child| unpacked.contains(&dir_rel.join(child)))
+            .map_err(|source| Error::Entry { entry: name.to_string(), source })?;
         self.stats.whiteouts += 1;
         Ok(())
     }
@@ -692,10 +567,7 @@ impl Apply<'_> {
     fn whiteout(&mut self, rel: &Path, target: &OsStr, name: &str) -> Result<(), Error> {
         let t = target.as_bytes();
         if t.is_empty() || t == b"." || t == b".." || t.contains(&b'/') {
-            return Err(entry_error(
-                name,
-                format!("whiteout names {:?}, which is not a file name", target),
-            ));
+            return Err(entry_error(name, format!("whiteout names {:?}, which is not a file name", target)));
         }
         let parent_rel = rel.parent().unwrap_or(Path::new(""));
         self.cursor.forget(parent_rel.join(target).as_os_str().as_bytes());
@@ -706,55 +578,29 @@ impl Apply<'_> {
                 return Ok(());
             }
             Err(source) => {
-                return Err(Error::Entry {
-                    entry: name.to_string(),
-                    source,
-                });
+                return Err(Error::Entry { entry: name.to_string(), source });
             }
         };
-        rootdir::remove_except(parent.as_fd(), target, &parent_rel.join(target), &self.opts.keep).map_err(|source| Error::Entry {
-            entry: name.to_string(),
-            source,
-        })?;
+        rootdir::remove_except(parent.as_fd(), target, &parent_rel.join(target), &self.opts.keep)
+            .map_err(|source| Error::Entry { entry: name.to_string(), source })?;
         self.stats.whiteouts += 1;
         Ok(())
     }
 
     /// Owner, mode and xattrs on an open file or directory (chown first: it clears setuid bits).
-    fn set_meta_fd(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        meta: &EntryMeta,
-        name: &str,
-    ) -> Result<(), Error> {
-        match rustix::fs::fchown(
-            fd,
-            Some(rustix::fs::Uid::from_raw(meta.uid)),
-            Some(rustix::fs::Gid::from_raw(meta.gid)),
-        ) {
+    fn set_meta_fd(&mut self, fd: BorrowedFd<'_>, meta: &EntryMeta, name: &str) -> Result<(), Error> {
+        match rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw(meta.uid)), Some(rustix::fs::Gid::from_raw(meta.gid))) {
             Ok(()) => {}
             Err(e) if self.opts.rootless && matches!(e, Errno::PERM | Errno::INVAL) => {
-                tracing::trace!(
-                    entry = name,
-                    uid = meta.uid,
-                    gid = meta.gid,
-                    "rootless: ownership not applied"
-                );
+                tracing::trace!(entry = name, uid = meta.uid, gid = meta.gid, "rootless: ownership not applied");
             }
             Err(e) => {
-                return Err(Error::Entry {
-                    entry: name.to_string(),
-                    source: e.into(),
-                });
+                return Err(Error::Entry { entry: name.to_string(), source: e.into() });
             }
         }
-        rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).map_err(|e| Error::Entry {
-            entry: name.to_string(),
-            source: e.into(),
-        })?;
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(meta.mode)).map_err(|e| Error::Entry { entry: name.to_string(), source: e.into() })?;
         for (key, value) in &meta.xattrs {
-            if let Err(e) =
-                rustix::fs::fsetxattr(fd, OsStr::from_bytes(key), value, XattrFlags::empty())
+            if let Err(e) = rustix::fs::fsetxattr(fd, OsStr::from_bytes(key), value, XattrFlags::empty())
                 && !self.warned_xattr
             {
                 tracing::warn!(
@@ -769,26 +615,12 @@ impl Apply<'_> {
         Ok(())
     }
 
-    fn chown_at(
-        &self,
-        parent: BorrowedFd<'_>,
-        base: &OsStr,
-        meta: &EntryMeta,
-        name: &str,
-    ) -> Result<(), Error> {
-        match rustix::fs::chownat(
-            parent,
-            base,
-            Some(rustix::fs::Uid::from_raw(meta.uid)),
-            Some(rustix::fs::Gid::from_raw(meta.gid)),
-            AtFlags::SYMLINK_NOFOLLOW,
-        ) {
+    fn chown_at(&self, parent: BorrowedFd<'_>, base: &OsStr, meta: &EntryMeta, name: &str) -> Result<(), Error> {
+        match rustix::fs::chownat(parent, base, Some(rustix::fs::Uid::from_raw(meta.uid)), Some(rustix::fs::Gid::from_raw(meta.gid)), AtFlags::SYMLINK_NOFOLLOW)
+        {
             Ok(()) => Ok(()),
             Err(e) if self.opts.rootless && matches!(e, Errno::PERM | Errno::INVAL) => Ok(()),
-            Err(e) => Err(Error::Entry {
-                entry: name.to_string(),
-                source: e.into(),
-            }),
+            Err(e) => Err(Error::Entry { entry: name.to_string(), source: e.into() }),
         }
     }
 
@@ -810,14 +642,7 @@ impl Apply<'_> {
                 Ok(Some((rel.to_path_buf(), fd)))
             }
             // Removed or replaced by a later entry of the same layer: nothing to do.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENOENT | libc::ELOOP | libc::ENOTDIR)
-                ) =>
-            {
-                Ok(prev)
-            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP | libc::ENOTDIR)) => Ok(prev),
             Err(e) => Err(Error::io(self.root.path().join(rel), e)),
         }
     }

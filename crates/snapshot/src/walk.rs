@@ -69,15 +69,7 @@ impl Meta {
 
     /// The key content hashes are cached by.
     pub fn cache_key(&self) -> (u64, u64, u64, i64, i64, i64, i64) {
-        (
-            self.dev,
-            self.ino,
-            self.size,
-            self.mtime,
-            self.mtime_ns,
-            self.ctime,
-            self.ctime_ns,
-        )
+        (self.dev, self.ino, self.size, self.mtime, self.mtime_ns, self.ctime, self.ctime_ns)
     }
 }
 
@@ -221,31 +213,12 @@ struct Queue {
 
 impl<'a> Walker<'a> {
     /// Prepares a walk of `rootfs` (mount points are read now).
-    pub fn new(
-        rootfs: &'a Path,
-        ignore: &'a FxHashSet<Key>,
-        threads: usize,
-    ) -> Result<Self, Error> {
-        let root = rustix::fs::open(
-            rootfs,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io(rootfs, e.into()))?;
+    pub fn new(rootfs: &'a Path, ignore: &'a FxHashSet<Key>, threads: usize) -> Result<Self, Error> {
+        let root = rustix::fs::open(rootfs, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| Error::io(rootfs, e.into()))?;
         let st = rustix::fs::fstat(&root).map_err(|e| Error::io(rootfs, e.into()))?;
         let canonical = std::fs::canonicalize(rootfs).map_err(|e| Error::io(rootfs, e))?;
-        let mounts = crate::mounts::mounts_below(&canonical)
-            .iter()
-            .map(|p| key_of(p))
-            .collect();
-        Ok(Self {
-            rootfs,
-            ignore,
-            mounts,
-            root_dev: st.st_dev,
-            threads: threads.max(1),
-            root,
-        })
+        let mounts = crate::mounts::mounts_below(&canonical).iter().map(|p| key_of(p)).collect();
+        Ok(Self { rootfs, ignore, mounts, root_dev: st.st_dev, threads: threads.max(1), root })
     }
 
     /// Whether `rel` or one of its parents is ignored or a mount point.
@@ -265,23 +238,14 @@ impl<'a> Walker<'a> {
 
     /// Lists everything below the directory `start` (`b""` for the root), not `start` itself.
     pub fn walk(&self, start: &[u8]) -> Result<Walked, Error> {
-        let queue = Mutex::new(Queue {
-            dirs: vec![start.into()],
-            active: 0,
-            failed: None,
-        });
+        let queue = Mutex::new(Queue { dirs: vec![start.into()], active: 0, failed: None });
         let cv = Condvar::new();
         let results: Vec<Walked> = if self.threads == 1 {
             vec![self.worker(&queue, &cv)]
         } else {
             std::thread::scope(|s| {
-                let handles: Vec<_> = (0..self.threads)
-                    .map(|_| s.spawn(|| self.worker(&queue, &cv)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
-                    .collect()
+                let handles: Vec<_> = (0..self.threads).map(|_| s.spawn(|| self.worker(&queue, &cv))).collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
             })
         };
         let q = queue.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -362,8 +326,7 @@ impl<'a> Walker<'a> {
                 out.dir_xattrs.push((dir.into(), digest));
             }
         }
-        let mut reader =
-            rustix::fs::Dir::read_from(&fd).map_err(|e| Error::io(host(), e.into()))?;
+        let mut reader = rustix::fs::Dir::read_from(&fd).map_err(|e| Error::io(host(), e.into()))?;
         while let Some(entry) = reader.read() {
             let entry = entry.map_err(|e| Error::io(host(), e.into()))?;
             let name = entry.file_name().to_bytes();
@@ -379,10 +342,7 @@ impl<'a> Walker<'a> {
                 Ok(st) => st,
                 Err(Errno::NOENT) => continue,
                 Err(e) => {
-                    return Err(Error::io(
-                        self.rootfs.join(OsStr::from_bytes(&rel)),
-                        e.into(),
-                    ));
+                    return Err(Error::io(self.rootfs.join(OsStr::from_bytes(&rel)), e.into()));
                 }
             };
             let meta = Meta::of(&st);
@@ -391,8 +351,10 @@ impl<'a> Walker<'a> {
                     out.skipped.push(rel);
                     continue;
                 }
-                if next.is_none() && rel.len() > DEEP
-                    && let Ok(sub) = rustix::fs::openat(&fd, entry.file_name(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                if next.is_none()
+                    && rel.len() > DEEP
+                    && let Ok(sub) =
+                        rustix::fs::openat(&fd, entry.file_name(), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
                 {
                     *next = Some((rel.clone(), sub));
                 } else {

@@ -26,44 +26,21 @@ impl Fixture {
         write(&sentinel, "victim", b"original");
         write(&sentinel, "dir/inner", b"inner");
         let before = fingerprint(&sentinel);
-        Self {
-            _tmp: tmp,
-            rootfs,
-            sentinel,
-            before,
-        }
+        Self { _tmp: tmp, rootfs, sentinel, before }
     }
 
     /// The sentinel's absolute path without the leading `/`.
     fn sentinel_rel(&self) -> String {
-        self.sentinel
-            .to_str()
-            .unwrap()
-            .trim_start_matches('/')
-            .to_string()
+        self.sentinel.to_str().unwrap().trim_start_matches('/').to_string()
     }
 
     fn apply(&self, tar: &[u8], rootless: bool) -> Result<UnpackStats, Error> {
-        unpack_layer(
-            tar,
-            &self.rootfs,
-            &UnpackOptions {
-                rootless,
-                ..Default::default()
-            },
-        )
+        unpack_layer(tar, &self.rootfs, &UnpackOptions { rootless, ..Default::default() })
     }
 
     fn assert_sentinel_untouched(&self) {
-        assert_eq!(
-            fingerprint(&self.sentinel),
-            self.before,
-            "sentinel tree outside the rootfs changed"
-        );
-        assert_eq!(
-            std::fs::read(self.sentinel.join("victim")).unwrap(),
-            b"original"
-        );
+        assert_eq!(fingerprint(&self.sentinel), self.before, "sentinel tree outside the rootfs changed");
+        assert_eq!(std::fs::read(self.sentinel.join("victim")).unwrap(), b"original");
     }
 }
 
@@ -98,18 +75,8 @@ const D: u8 = typeflag::DIR;
 #[test]
 fn dotdot_name_is_confined() {
     let fx = Fixture::new();
-    fx.apply(
-        &tar(&[
-            ("../sentinel/victim", F, "", b"pwned"),
-            ("a/../../../../x", F, "", b"x"),
-        ]),
-        false,
-    )
-    .unwrap();
-    assert_eq!(
-        std::fs::read(fx.rootfs.join("sentinel/victim")).unwrap(),
-        b"pwned"
-    );
+    fx.apply(&tar(&[("../sentinel/victim", F, "", b"pwned"), ("a/../../../../x", F, "", b"x")]), false).unwrap();
+    assert_eq!(std::fs::read(fx.rootfs.join("sentinel/victim")).unwrap(), b"pwned");
     assert_eq!(std::fs::read(fx.rootfs.join("x")).unwrap(), b"x");
     fx.assert_sentinel_untouched();
 }
@@ -119,10 +86,7 @@ fn absolute_name_is_confined() {
     let fx = Fixture::new();
     let name = format!("{}/victim", fx.sentinel.display());
     fx.apply(&tar(&[(&name, F, "", b"pwned")]), false).unwrap();
-    assert_eq!(
-        std::fs::read(fx.rootfs.join(fx.sentinel_rel()).join("victim")).unwrap(),
-        b"pwned"
-    );
+    assert_eq!(std::fs::read(fx.rootfs.join(fx.sentinel_rel()).join("victim")).unwrap(), b"pwned");
     fx.assert_sentinel_untouched();
 }
 
@@ -130,15 +94,8 @@ fn absolute_name_is_confined() {
 fn symlink_to_root_then_file_through_it_is_confined() {
     let fx = Fixture::new();
     let name = format!("escape/{}/victim", fx.sentinel_rel());
-    fx.apply(
-        &tar(&[("escape", L, "/", b""), (&name, F, "", b"pwned")]),
-        false,
-    )
-    .unwrap();
-    assert_eq!(
-        std::fs::read(fx.rootfs.join(fx.sentinel_rel()).join("victim")).unwrap(),
-        b"pwned"
-    );
+    fx.apply(&tar(&[("escape", L, "/", b""), (&name, F, "", b"pwned")]), false).unwrap();
+    assert_eq!(std::fs::read(fx.rootfs.join(fx.sentinel_rel()).join("victim")).unwrap(), b"pwned");
     fx.assert_sentinel_untouched();
 }
 
@@ -146,19 +103,8 @@ fn symlink_to_root_then_file_through_it_is_confined() {
 fn symlink_to_outside_dir_then_file_through_it_is_confined() {
     let fx = Fixture::new();
     let target = fx.sentinel.display().to_string();
-    fx.apply(
-        &tar(&[
-            ("s", L, &target, b""),
-            ("s/victim", F, "", b"pwned"),
-            ("s/dir/inner", F, "", b"pwned"),
-        ]),
-        false,
-    )
-    .unwrap();
-    assert_eq!(
-        std::fs::read(fx.rootfs.join(fx.sentinel_rel()).join("dir/inner")).unwrap(),
-        b"pwned"
-    );
+    fx.apply(&tar(&[("s", L, &target, b""), ("s/victim", F, "", b"pwned"), ("s/dir/inner", F, "", b"pwned")]), false).unwrap();
+    assert_eq!(std::fs::read(fx.rootfs.join(fx.sentinel_rel()).join("dir/inner")).unwrap(), b"pwned");
     fx.assert_sentinel_untouched();
 }
 
@@ -166,19 +112,8 @@ fn symlink_to_outside_dir_then_file_through_it_is_confined() {
 fn relative_symlink_chain_leading_out_is_confined() {
     let fx = Fixture::new();
     let name = format!("l1/{}/victim", fx.sentinel_rel());
-    fx.apply(
-        &tar(&[
-            ("l1", L, "sub/l2", b""),
-            ("sub/l2", L, "../../../../../../../../..", b""),
-            (&name, F, "", b"pwned"),
-        ]),
-        false,
-    )
-    .unwrap();
-    assert_eq!(
-        std::fs::read(fx.rootfs.join(fx.sentinel_rel()).join("victim")).unwrap(),
-        b"pwned"
-    );
+    fx.apply(&tar(&[("l1", L, "sub/l2", b""), ("sub/l2", L, "../../../../../../../../..", b""), (&name, F, "", b"pwned")]), false).unwrap();
+    assert_eq!(std::fs::read(fx.rootfs.join(fx.sentinel_rel()).join("victim")).unwrap(), b"pwned");
     fx.assert_sentinel_untouched();
 }
 
@@ -186,9 +121,7 @@ fn relative_symlink_chain_leading_out_is_confined() {
 fn hardlink_to_absolute_outside_path_fails() {
     let fx = Fixture::new();
     let target = format!("{}/victim", fx.sentinel.display());
-    let err = fx
-        .apply(&tar(&[("h", H, &target, b"")]), false)
-        .unwrap_err();
+    let err = fx.apply(&tar(&[("h", H, &target, b"")]), false).unwrap_err();
     assert!(matches!(err, Error::InvalidEntry { .. }), "{err}");
     assert!(!fx.rootfs.join("h").exists());
     fx.assert_sentinel_untouched();
@@ -197,9 +130,7 @@ fn hardlink_to_absolute_outside_path_fails() {
 #[test]
 fn hardlink_via_dotdot_fails() {
     let fx = Fixture::new();
-    let err = fx
-        .apply(&tar(&[("h", H, "../sentinel/victim", b"")]), false)
-        .unwrap_err();
+    let err = fx.apply(&tar(&[("h", H, "../sentinel/victim", b"")]), false).unwrap_err();
     assert!(err.to_string().contains("hardlink target"), "{err}");
     fx.assert_sentinel_untouched();
 }
@@ -208,12 +139,7 @@ fn hardlink_via_dotdot_fails() {
 fn hardlink_through_symlinked_dir_fails() {
     let fx = Fixture::new();
     let target = fx.sentinel.display().to_string();
-    let err = fx
-        .apply(
-            &tar(&[("s", L, &target, b""), ("h", H, "s/victim", b"")]),
-            false,
-        )
-        .unwrap_err();
+    let err = fx.apply(&tar(&[("s", L, &target, b""), ("h", H, "s/victim", b"")]), false).unwrap_err();
     assert!(err.to_string().contains("hardlink target"), "{err}");
     fx.assert_sentinel_untouched();
 }
@@ -222,22 +148,9 @@ fn hardlink_through_symlinked_dir_fails() {
 fn hardlink_to_symlink_links_the_symlink_itself() {
     let fx = Fixture::new();
     let target = format!("{}/victim", fx.sentinel.display());
-    fx.apply(
-        &tar(&[
-            ("sl", L, &target, b""),
-            ("h", H, "sl", b""),
-            ("h", F, "", b"replaced"),
-        ]),
-        false,
-    )
-    .unwrap();
+    fx.apply(&tar(&[("sl", L, &target, b""), ("h", H, "sl", b""), ("h", F, "", b"replaced")]), false).unwrap();
     assert_eq!(std::fs::read(fx.rootfs.join("h")).unwrap(), b"replaced");
-    assert!(
-        std::fs::symlink_metadata(fx.rootfs.join("sl"))
-            .unwrap()
-            .file_type()
-            .is_symlink()
-    );
+    assert!(std::fs::symlink_metadata(fx.rootfs.join("sl")).unwrap().file_type().is_symlink());
     fx.assert_sentinel_untouched();
 }
 
@@ -256,14 +169,7 @@ fn whiteout_naming_dotdot_fails() {
 #[test]
 fn whiteout_with_dotdot_path_is_confined() {
     let fx = Fixture::new();
-    fx.apply(
-        &tar(&[
-            ("../../sentinel/.wh.victim", F, "", b""),
-            ("../.wh.sentinel", F, "", b""),
-        ]),
-        false,
-    )
-    .unwrap();
+    fx.apply(&tar(&[("../../sentinel/.wh.victim", F, "", b""), ("../.wh.sentinel", F, "", b"")]), false).unwrap();
     fx.assert_sentinel_untouched();
 }
 
@@ -271,16 +177,7 @@ fn whiteout_with_dotdot_path_is_confined() {
 fn whiteout_through_symlink_is_confined() {
     let fx = Fixture::new();
     let target = fx.sentinel.display().to_string();
-    let stats = fx
-        .apply(
-            &tar(&[
-                ("s", L, &target, b""),
-                ("s/.wh.victim", F, "", b""),
-                ("s/.wh.dir", F, "", b""),
-            ]),
-            false,
-        )
-        .unwrap();
+    let stats = fx.apply(&tar(&[("s", L, &target, b""), ("s/.wh.victim", F, "", b""), ("s/.wh.dir", F, "", b"")]), false).unwrap();
     assert_eq!(stats.whiteouts, 2);
     fx.assert_sentinel_untouched();
 }
@@ -291,11 +188,7 @@ fn whiteout_of_a_symlink_removes_the_link_not_its_target() {
     write(&fx.rootfs, "real/data", b"d");
     std::os::unix::fs::symlink("/real", fx.rootfs.join("link")).unwrap();
     std::os::unix::fs::symlink(&fx.sentinel, fx.rootfs.join("out")).unwrap();
-    fx.apply(
-        &tar(&[(".wh.link", F, "", b""), (".wh.out", F, "", b"")]),
-        false,
-    )
-    .unwrap();
+    fx.apply(&tar(&[(".wh.link", F, "", b""), (".wh.out", F, "", b"")]), false).unwrap();
     assert!(!fx.rootfs.join("link").exists() && fx.rootfs.join("real/data").exists());
     assert!(std::fs::symlink_metadata(fx.rootfs.join("out")).is_err());
     fx.assert_sentinel_untouched();
@@ -307,18 +200,8 @@ fn opaque_whiteout_on_symlinked_dir_is_ignored() {
     write(&fx.rootfs, "keep/file", b"k");
     std::os::unix::fs::symlink("/keep", fx.rootfs.join("inroot")).unwrap();
     std::os::unix::fs::symlink(&fx.sentinel, fx.rootfs.join("out")).unwrap();
-    fx.apply(
-        &tar(&[
-            ("inroot/.wh..wh..opq", F, "", b""),
-            ("out/.wh..wh..opq", F, "", b""),
-        ]),
-        false,
-    )
-    .unwrap();
-    assert!(
-        fx.rootfs.join("keep/file").exists(),
-        "opaque marker must not clear a symlink's target"
-    );
+    fx.apply(&tar(&[("inroot/.wh..wh..opq", F, "", b""), ("out/.wh..wh..opq", F, "", b"")]), false).unwrap();
+    assert!(fx.rootfs.join("keep/file").exists(), "opaque marker must not clear a symlink's target");
     fx.assert_sentinel_untouched();
 }
 
@@ -328,20 +211,8 @@ fn opaque_whiteout_keeps_entries_of_the_same_layer() {
     write(&fx.rootfs, "d/lower1", b"1");
     write(&fx.rootfs, "d/sub/lower2", b"2");
     // Entries before and after the marker; the marker applies to lower layers only.
-    fx.apply(
-        &tar(&[
-            ("d/", D, "", b""),
-            ("d/new1", F, "", b"n"),
-            ("d/.wh..wh..opq", F, "", b""),
-            ("d/new2", F, "", b"m"),
-        ]),
-        false,
-    )
-    .unwrap();
-    let mut names: Vec<_> = std::fs::read_dir(fx.rootfs.join("d"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    fx.apply(&tar(&[("d/", D, "", b""), ("d/new1", F, "", b"n"), ("d/.wh..wh..opq", F, "", b""), ("d/new2", F, "", b"m")]), false).unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(fx.rootfs.join("d")).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
     assert_eq!(names, vec!["new1", "new2"]);
     fx.assert_sentinel_untouched();
@@ -350,15 +221,7 @@ fn opaque_whiteout_keeps_entries_of_the_same_layer() {
 #[test]
 fn device_node_when_rootless_is_skipped() {
     let fx = Fixture::new();
-    let stats = fx
-        .apply(
-            &tar(&[
-                ("dev/null", typeflag::CHAR, "", b""),
-                ("after", F, "", b"ok"),
-            ]),
-            true,
-        )
-        .unwrap();
+    let stats = fx.apply(&tar(&[("dev/null", typeflag::CHAR, "", b""), ("after", F, "", b"ok")]), true).unwrap();
     assert_eq!(stats.skipped_devices, 1);
     assert!(std::fs::symlink_metadata(fx.rootfs.join("dev/null")).is_err());
     assert_eq!(std::fs::read(fx.rootfs.join("after")).unwrap(), b"ok");
@@ -371,28 +234,16 @@ fn device_node_as_root_is_created() {
         return;
     }
     let fx = Fixture::new();
-    fx.apply(&tar(&[("dev/null", typeflag::CHAR, "", b"")]), false)
-        .unwrap();
+    fx.apply(&tar(&[("dev/null", typeflag::CHAR, "", b"")]), false).unwrap();
     use std::os::unix::fs::FileTypeExt;
-    assert!(
-        std::fs::symlink_metadata(fx.rootfs.join("dev/null"))
-            .unwrap()
-            .file_type()
-            .is_char_device()
-    );
+    assert!(std::fs::symlink_metadata(fx.rootfs.join("dev/null")).unwrap().file_type().is_char_device());
 }
 
 #[test]
 fn header_claiming_a_huge_size_fails() {
     let fx = Fixture::new();
     let mut t = Vec::new();
-    let h = TarHeader {
-        name: b"big".to_vec(),
-        mode: 0o644,
-        size: 0o77777777777,
-        typeflag: F,
-        ..Default::default()
-    };
+    let h = TarHeader { name: b"big".to_vec(), mode: 0o644, size: 0o77777777777, typeflag: F, ..Default::default() };
     tarwriter::write_header(&mut t, &h).unwrap();
     t.extend_from_slice(&[b'a'; 4096]);
     let err = fx.apply(&t, false).unwrap_err();
@@ -427,10 +278,7 @@ fn wrong_diff_id_fails_naming_the_layer() {
     };
     let err = unpack_layer(&t[..], &fx.rootfs, &opts).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.contains("sha256:feedface") && msg.contains("diff_id mismatch"),
-        "{msg}"
-    );
+    assert!(msg.contains("sha256:feedface") && msg.contains("diff_id mismatch"), "{msg}");
     match err {
         Error::InLayer { source, .. } => assert!(matches!(*source, Error::DiffIdMismatch { .. })),
         other => panic!("unexpected {other:?}"),
@@ -442,11 +290,7 @@ fn wrong_diff_id_fails_naming_the_layer() {
 fn file_over_symlink_replaces_the_link() {
     let fx = Fixture::new();
     let target = format!("{}/victim", fx.sentinel.display());
-    fx.apply(
-        &tar(&[("f", L, &target, b""), ("f", F, "", b"pwned")]),
-        false,
-    )
-    .unwrap();
+    fx.apply(&tar(&[("f", L, &target, b""), ("f", F, "", b"pwned")]), false).unwrap();
     let md = std::fs::symlink_metadata(fx.rootfs.join("f")).unwrap();
     assert!(md.is_file());
     fx.assert_sentinel_untouched();
@@ -458,15 +302,7 @@ fn pre_existing_symlink_in_rootfs_is_not_followed() {
     // A base layer left a symlink pointing at the host path; a later layer writes through it.
     std::os::unix::fs::symlink(&fx.sentinel, fx.rootfs.join("d")).unwrap();
     std::os::unix::fs::symlink(fx.sentinel.join("victim"), fx.rootfs.join("v")).unwrap();
-    fx.apply(
-        &tar(&[
-            ("d/victim", F, "", b"pwned"),
-            ("v", F, "", b"pwned"),
-            ("d/dir/", D, "", b""),
-        ]),
-        false,
-    )
-    .unwrap();
+    fx.apply(&tar(&[("d/victim", F, "", b"pwned"), ("v", F, "", b"pwned"), ("d/dir/", D, "", b"")]), false).unwrap();
     fx.assert_sentinel_untouched();
 }
 
@@ -474,20 +310,8 @@ fn pre_existing_symlink_in_rootfs_is_not_followed() {
 fn dir_entry_replaces_symlink() {
     let fx = Fixture::new();
     let target = fx.sentinel.display().to_string();
-    fx.apply(
-        &tar(&[
-            ("d", L, &target, b""),
-            ("d/", D, "", b""),
-            ("d/victim", F, "", b"pwned"),
-        ]),
-        false,
-    )
-    .unwrap();
-    assert!(
-        std::fs::symlink_metadata(fx.rootfs.join("d"))
-            .unwrap()
-            .is_dir()
-    );
+    fx.apply(&tar(&[("d", L, &target, b""), ("d/", D, "", b""), ("d/victim", F, "", b"pwned")]), false).unwrap();
+    assert!(std::fs::symlink_metadata(fx.rootfs.join("d")).unwrap().is_dir());
     assert_eq!(std::fs::read(fx.rootfs.join("d/victim")).unwrap(), b"pwned");
     fx.assert_sentinel_untouched();
 }
@@ -495,12 +319,7 @@ fn dir_entry_replaces_symlink() {
 #[test]
 fn symlink_loop_fails_cleanly() {
     let fx = Fixture::new();
-    let err = fx
-        .apply(
-            &tar(&[("a", L, "b", b""), ("b", L, "a", b""), ("a/x", F, "", b"x")]),
-            false,
-        )
-        .unwrap_err();
+    let err = fx.apply(&tar(&[("a", L, "b", b""), ("b", L, "a", b""), ("a/x", F, "", b"x")]), false).unwrap_err();
     assert!(matches!(err, Error::Entry { .. }), "{err}");
     fx.assert_sentinel_untouched();
 }
@@ -508,16 +327,9 @@ fn symlink_loop_fails_cleanly() {
 #[test]
 fn long_pax_name_with_dotdot_is_confined() {
     let fx = Fixture::new();
-    let name = format!(
-        "{}/{}/../../../../../../../sentinel/victim",
-        "a".repeat(120),
-        "b".repeat(150)
-    );
+    let name = format!("{}/{}/../../../../../../../sentinel/victim", "a".repeat(120), "b".repeat(150));
     fx.apply(&tar(&[(&name, F, "", b"pwned")]), false).unwrap();
-    assert_eq!(
-        std::fs::read(fx.rootfs.join("sentinel/victim")).unwrap(),
-        b"pwned"
-    );
+    assert_eq!(std::fs::read(fx.rootfs.join("sentinel/victim")).unwrap(), b"pwned");
     fx.assert_sentinel_untouched();
 }
 
@@ -534,9 +346,7 @@ fn non_directory_entry_for_the_root_fails() {
 #[test]
 fn hardlink_to_directory_fails() {
     let fx = Fixture::new();
-    let err = fx
-        .apply(&tar(&[("d/", D, "", b""), ("h", H, "d", b"")]), false)
-        .unwrap_err();
+    let err = fx.apply(&tar(&[("d/", D, "", b""), ("h", H, "d", b"")]), false).unwrap_err();
     assert!(err.to_string().contains("directory"), "{err}");
 }
 
@@ -547,10 +357,7 @@ fn garbage_is_not_a_layer() {
     assert!(fx.apply(&junk, false).is_err());
     let mut zstd_junk = vec![0x28, 0xb5, 0x2f, 0xfd];
     zstd_junk.extend_from_slice(&junk);
-    assert!(matches!(
-        fx.apply(&zstd_junk, false).unwrap_err(),
-        Error::Archive { .. }
-    ));
+    assert!(matches!(fx.apply(&zstd_junk, false).unwrap_err(), Error::Archive { .. }));
     fx.assert_sentinel_untouched();
 }
 
@@ -565,11 +372,7 @@ fn manual_resolver_confines_like_openat2() {
         let fd = root.open_dir_manual(Path::new(p)).unwrap();
         let st = rustix::fs::fstat(&fd).unwrap();
         let root_st = rustix::fs::stat(&fx.rootfs).unwrap();
-        assert_eq!(
-            (st.st_dev, st.st_ino),
-            (root_st.st_dev, root_st.st_ino),
-            "{p} must resolve to the rootfs itself"
-        );
+        assert_eq!((st.st_dev, st.st_ino), (root_st.st_dev, root_st.st_ino), "{p} must resolve to the rootfs itself");
     }
 }
 
@@ -582,20 +385,11 @@ fn fallback_resolver_passes_all_hostile_cases() {
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .env(strata_snapshot::rootdir::DISABLE_OPENAT2_ENV, "1")
-        .args([
-            "--test-threads",
-            "2",
-            "--skip",
-            "fallback_resolver_passes_all_hostile_cases",
-        ])
+        .args(["--test-threads", "2", "--skip", "fallback_resolver_passes_all_hostile_cases"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "hostile cases failed without openat2:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "hostile cases failed without openat2:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("test result: ok"), "{stdout}");
 }
 
@@ -609,10 +403,7 @@ fn kept_paths_survive_entries_whiteouts_and_opaque_dirs() {
     write(&fx.rootfs, "var/lib/other", b"base");
     write(&fx.rootfs, "opq/kept/x", b"mine");
     write(&fx.rootfs, "opq/gone", b"base");
-    let opts = UnpackOptions {
-        keep: KeepPaths::new(["/work".into(), "/var/lib/strata".into(), "opq/kept".into()]),
-        ..Default::default()
-    };
+    let opts = UnpackOptions { keep: KeepPaths::new(["/work".into(), "/var/lib/strata".into(), "opq/kept".into()]), ..Default::default() };
     unpack_layer(
         &tar(&[
             ("work/blob", F, "", b"overwritten"),
@@ -701,13 +492,7 @@ impl Bomb {
             let h = TarHeader { name: name.as_bytes().to_vec(), mode: 0o644, size, typeflag: F, ..Default::default() };
             tarwriter::write_header(&mut head, &h).unwrap();
         }
-        Self {
-            head: std::io::Cursor::new(gz(&head)),
-            member: gz(&vec![0u8; 1 << 20]),
-            pos: 0,
-            members_left: size.div_ceil(1 << 20),
-            read: Default::default(),
-        }
+        Self { head: std::io::Cursor::new(gz(&head)), member: gz(&vec![0u8; 1 << 20]), pos: 0, members_left: size.div_ceil(1 << 20), read: Default::default() }
     }
 }
 
@@ -741,11 +526,7 @@ fn gzip_bomb_stops_at_the_size_limit_and_leaves_no_partial_file() {
         let read = bomb.read.clone();
         let stored = bomb.head.get_ref().len() + bomb.member.len();
         assert!(stored < 4096, "the bomb is a few KB: {stored}");
-        let opts = UnpackOptions {
-            layer_digest: Some("sha256:b0mb".into()),
-            size_limit: LayerSizeLimit::Bytes(64 << 20),
-            ..Default::default()
-        };
+        let opts = UnpackOptions { layer_digest: Some("sha256:b0mb".into()), size_limit: LayerSizeLimit::Bytes(64 << 20), ..Default::default() };
         let err = unpack_layer(bomb, &fx.rootfs, &opts).unwrap_err();
         let msg = err.to_string();
         assert!(matches!(err, Error::LayerTooLarge { bound, .. } if bound == 64 << 20), "{err:?}");
@@ -808,4 +589,3 @@ fn deep_tree_diff_layer_unpack() {
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "quadratic again? {:?}", started.elapsed());
 }
-

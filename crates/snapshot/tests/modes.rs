@@ -275,28 +275,44 @@ fn full_mode_takes_the_layer_writers_hashes() {
         }
         changes.entries.iter().map(|c| c.path().display().to_string()).collect()
     };
-    let paths = step(&mut snap, &|r| {
-        write(r, "f", b"aaaa\n");
-        std::os::unix::fs::symlink("target", r.join("l")).unwrap();
-    }, true);
+    let paths = step(
+        &mut snap,
+        &|r| {
+            write(r, "f", b"aaaa\n");
+            std::os::unix::fs::symlink("target", r.join("l")).unwrap();
+        },
+        true,
+    );
     assert!(paths.contains(&"f".into()) && paths.contains(&"l".into()), "{paths:?}");
-    let paths = step(&mut snap, &|r| {
-        write(r, "f", b"bbbb\n");
-        old_mtime(r, "f");
-    }, true);
+    let paths = step(
+        &mut snap,
+        &|r| {
+            write(r, "f", b"bbbb\n");
+            old_mtime(r, "f");
+        },
+        true,
+    );
     assert_eq!(paths, vec!["f".to_string()], "same size, new bytes: a change");
-    let paths = step(&mut snap, &|r| {
-        write(r, "f", b"bbbb\n");
-        old_mtime(r, "f");
-        std::fs::remove_file(r.join("l")).unwrap();
-        std::os::unix::fs::symlink("target", r.join("l")).unwrap();
-    }, true);
+    let paths = step(
+        &mut snap,
+        &|r| {
+            write(r, "f", b"bbbb\n");
+            old_mtime(r, "f");
+            std::fs::remove_file(r.join("l")).unwrap();
+            std::os::unix::fs::symlink("target", r.join("l")).unwrap();
+        },
+        true,
+    );
     assert!(paths.is_empty(), "the same bytes and the same link target are no change: {paths:?}");
     // Not recorded: the next diff cannot trust an old hash and reports the path.
     let paths = step(&mut snap, &|r| write(r, "g", b"gggg\n"), false);
     assert_eq!(paths, vec!["g".to_string()]);
-    let paths = step(&mut snap, &|r| {
-        write(r, "g", b"gggg\n");
-    }, true);
+    let paths = step(
+        &mut snap,
+        &|r| {
+            write(r, "g", b"gggg\n");
+        },
+        true,
+    );
     assert_eq!(paths, vec!["g".to_string()], "unrecorded hash: compared as changed");
 }

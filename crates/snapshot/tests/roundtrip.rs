@@ -8,23 +8,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use strata_snapshot::*;
 
-fn layer_of(
-    rootfs: &Path,
-    changes: &Changes,
-    compression: Compression,
-    store: &BlobStore,
-) -> LayerInfo {
-    write_layer(
-        rootfs,
-        changes,
-        &LayerOptions {
-            compression,
-            reproducible_epoch: None,
-            content_hashes: false,
-        },
-        store,
-    )
-    .unwrap()
+fn layer_of(rootfs: &Path, changes: &Changes, compression: Compression, store: &BlobStore) -> LayerInfo {
+    write_layer(rootfs, changes, &LayerOptions { compression, reproducible_epoch: None, content_hashes: false }, store).unwrap()
 }
 
 fn apply(store: &BlobStore, layer: &LayerInfo, dest: &Path) -> UnpackStats {
@@ -32,12 +17,7 @@ fn apply(store: &BlobStore, layer: &LayerInfo, dest: &Path) -> UnpackStats {
     unpack_layer(
         f,
         dest,
-        &UnpackOptions {
-            expected_diff_id: Some(layer.diff_id.clone()),
-            rootless: false,
-            layer_digest: Some(layer.digest.clone()),
-            ..Default::default()
-        },
+        &UnpackOptions { expected_diff_id: Some(layer.diff_id.clone()), rootless: false, layer_digest: Some(layer.digest.clone()), ..Default::default() },
     )
     .unwrap()
 }
@@ -58,10 +38,7 @@ fn check_roundtrip(compression: Compression) {
     let stats = apply(&store, &layer, &dst);
     assert_eq!(stats.diff_id, layer.diff_id);
     assert_eq!(fingerprint(&src), fingerprint(&dst));
-    assert!(
-        snap.diff().unwrap().is_empty(),
-        "a second diff of an unchanged tree is empty"
-    );
+    assert!(snap.diff().unwrap().is_empty(), "a second diff of an unchanged tree is empty");
 }
 
 #[test]
@@ -71,10 +48,7 @@ fn roundtrip_gzip_every_entry_type() {
 
 #[test]
 fn roundtrip_zstd_threads_every_entry_type() {
-    check_roundtrip(Compression::Zstd {
-        level: 3,
-        threads: 2,
-    });
+    check_roundtrip(Compression::Zstd { level: 3, threads: 2 });
 }
 
 #[test]
@@ -101,10 +75,7 @@ fn check_changes_roundtrip(mode: SnapshotMode) {
     write(&src, "recreated/kept", b"7");
     write(&src, "modified", b"before");
     // Base layer = everything, applied to dst.
-    assert!(
-        Snapshotter::new(&tmp.path().join("missing"), mode, Vec::new()).is_err(),
-        "a missing rootfs is an error"
-    );
+    assert!(Snapshotter::new(&tmp.path().join("missing"), mode, Vec::new()).is_err(), "a missing rootfs is an error");
     let all = full_tree_changes(&src);
     let layer = layer_of(&src, &all, Compression::Gzip { level: 1 }, &store);
     apply(&store, &layer, &dst);
@@ -128,16 +99,8 @@ fn check_changes_roundtrip(mode: SnapshotMode) {
     let changes = snap.diff().unwrap();
     let deletes: Vec<&Path> = changes.deletes().collect();
     assert!(deletes.contains(&Path::new("gone")), "{deletes:?}");
-    assert!(
-        !deletes
-            .iter()
-            .any(|d| *d != Path::new("gone") && d.starts_with("gone")),
-        "no whiteout under a deleted dir: {deletes:?}"
-    );
-    assert!(
-        !deletes.iter().any(|d| d.starts_with("dir2file")),
-        "replacement needs no whiteout: {deletes:?}"
-    );
+    assert!(!deletes.iter().any(|d| *d != Path::new("gone") && d.starts_with("gone")), "no whiteout under a deleted dir: {deletes:?}");
+    assert!(!deletes.iter().any(|d| d.starts_with("dir2file")), "replacement needs no whiteout: {deletes:?}");
     assert!(deletes.contains(&Path::new("recreated/old")), "{deletes:?}");
     assert!(deletes.contains(&Path::new("etc/config")), "{deletes:?}");
     let layer2 = layer_of(&src, &changes, Compression::Gzip { level: 6 }, &store);
@@ -151,9 +114,7 @@ fn full_tree_changes(root: &Path) -> Changes {
     let mut entries = Vec::new();
     for e in walkdir::WalkDir::new(root).min_depth(1) {
         let e = e.unwrap();
-        entries.push(Change::Upsert(
-            e.path().strip_prefix(root).unwrap().to_path_buf(),
-        ));
+        entries.push(Change::Upsert(e.path().strip_prefix(root).unwrap().to_path_buf()));
     }
     let mut c = Changes { entries };
     c.normalize();
@@ -186,35 +147,15 @@ fn equal_inputs_give_equal_layers() {
         let mut snap = Snapshotter::new(&src, SnapshotMode::Full, Vec::new()).unwrap();
         rich_tree(&src);
         let changes = snap.diff().unwrap();
-        for compression in [
-            Compression::Gzip { level: 6 },
-            Compression::Zstd {
-                level: 3,
-                threads: 2,
-            },
-            Compression::None,
-        ] {
-            let l = write_layer(
-                &src,
-                &changes,
-                &LayerOptions {
-                    compression,
-                    reproducible_epoch: Some(1_000_000_000),
-                    content_hashes: false,
-                },
-                &store,
-            )
-            .unwrap();
+        for compression in [Compression::Gzip { level: 6 }, Compression::Zstd { level: 3, threads: 2 }, Compression::None] {
+            let l = write_layer(&src, &changes, &LayerOptions { compression, reproducible_epoch: Some(1_000_000_000), content_hashes: false }, &store).unwrap();
             digests.push((i, compression, l.digest, l.diff_id));
         }
     }
     assert_eq!(digests[0].2, digests[3].2, "gzip");
     assert_eq!(digests[1].2, digests[4].2, "zstd");
     assert_eq!(digests[2].2, digests[5].2, "plain");
-    assert_eq!(
-        digests[0].3, digests[1].3,
-        "same tar whatever the compression"
-    );
+    assert_eq!(digests[0].3, digests[1].3, "same tar whatever the compression");
 }
 
 #[test]
@@ -230,17 +171,8 @@ fn reproducible_epoch_clamps_mtimes() {
     write(&src, "old", b"y");
     set_mtime(&src, "old", 100);
     let changes = snap.diff().unwrap();
-    let l = write_layer(
-        &src,
-        &changes,
-        &LayerOptions {
-            compression: Compression::None,
-            reproducible_epoch: Some(1000),
-            content_hashes: false,
-        },
-        &store,
-    )
-    .unwrap();
+    let l =
+        write_layer(&src, &changes, &LayerOptions { compression: Compression::None, reproducible_epoch: Some(1000), content_hashes: false }, &store).unwrap();
     apply(&store, &l, &dst);
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(dst.join("new")).unwrap().mtime(), 1000);
@@ -256,26 +188,10 @@ fn parents_of_changes_are_in_the_layer() {
     let mut snap = Snapshotter::new(&src, SnapshotMode::Full, Vec::new()).unwrap();
     write(&src, "opt/data/existing", b"2");
     let changes = snap.diff().unwrap();
-    assert_eq!(
-        changes.entries,
-        vec![Change::Upsert(PathBuf::from("opt/data/existing"))]
-    );
-    let l = write_layer(
-        &src,
-        &changes,
-        &LayerOptions {
-            compression: Compression::None,
-            reproducible_epoch: None,
-            content_hashes: false,
-        },
-        &store,
-    )
-    .unwrap();
-    let names: Vec<String> = tar::Archive::new(File::open(store.path(&l.digest)).unwrap())
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().display().to_string())
-        .collect();
+    assert_eq!(changes.entries, vec![Change::Upsert(PathBuf::from("opt/data/existing"))]);
+    let l = write_layer(&src, &changes, &LayerOptions { compression: Compression::None, reproducible_epoch: None, content_hashes: false }, &store).unwrap();
+    let names: Vec<String> =
+        tar::Archive::new(File::open(store.path(&l.digest)).unwrap()).entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
     assert_eq!(names, vec!["opt/", "opt/data/", "opt/data/existing"]);
 }
 
@@ -304,10 +220,7 @@ fn explicit_paths_snapshot_and_index_moves_forward() {
         ]
     );
     let later = snap.diff().unwrap();
-    assert_eq!(
-        later.entries,
-        vec![Change::Upsert(PathBuf::from("unrelated"))]
-    );
+    assert_eq!(later.entries, vec![Change::Upsert(PathBuf::from("unrelated"))]);
 }
 
 /// /proc, /sys and /dev are ordinary paths unless ignored: COPY and ADD may put files there
@@ -337,12 +250,7 @@ fn ignored_paths_are_never_reported() {
     let mut snap = Snapshotter::new(
         &src,
         SnapshotMode::Full,
-        vec![
-            PathBuf::from("/etc/hosts"),
-            PathBuf::from("/var/run/secrets"),
-            PathBuf::from("/proc"),
-            PathBuf::from("/dev"),
-        ],
+        vec![PathBuf::from("/etc/hosts"), PathBuf::from("/var/run/secrets"), PathBuf::from("/proc"), PathBuf::from("/dev")],
     )
     .unwrap();
     write(&src, "etc/hosts", b"changed by a bind mount");
@@ -352,14 +260,7 @@ fn ignored_paths_are_never_reported() {
     write(&src, "var/other", b"z");
     let changes = snap.diff().unwrap();
     let all: Vec<&Path> = changes.entries.iter().map(|c| c.path()).collect();
-    assert_eq!(
-        all,
-        vec![
-            Path::new("var"),
-            Path::new("var/other"),
-            Path::new("var/run")
-        ]
-    );
+    assert_eq!(all, vec![Path::new("var"), Path::new("var/other"), Path::new("var/run")]);
     std::fs::remove_file(src.join("etc/hosts")).unwrap();
     assert_eq!(
         snap.diff().unwrap().entries,
@@ -379,37 +280,19 @@ fn full_mode_ignores_touch_without_content_change_redo_does_not() {
     let mut time = Snapshotter::new(&src, SnapshotMode::Time, Vec::new()).unwrap();
     set_mtime(&src, "f", 2000);
     assert!(full.diff().unwrap().is_empty());
-    assert_eq!(
-        redo.diff().unwrap().entries,
-        vec![Change::Upsert(PathBuf::from("f"))]
-    );
-    assert_eq!(
-        time.diff().unwrap().entries,
-        vec![Change::Upsert(PathBuf::from("f"))]
-    );
+    assert_eq!(redo.diff().unwrap().entries, vec![Change::Upsert(PathBuf::from("f"))]);
+    assert_eq!(time.diff().unwrap().entries, vec![Change::Upsert(PathBuf::from("f"))]);
     // Same size and mtime, different content: full and redo see it (the ctime moves), time
     // mode cannot.
     write(&src, "f", b"diff");
     set_mtime(&src, "f", 2000);
-    assert_eq!(
-        full.diff().unwrap().entries,
-        vec![Change::Upsert(PathBuf::from("f"))]
-    );
-    assert_eq!(
-        redo.diff().unwrap().entries,
-        vec![Change::Upsert(PathBuf::from("f"))]
-    );
+    assert_eq!(full.diff().unwrap().entries, vec![Change::Upsert(PathBuf::from("f"))]);
+    assert_eq!(redo.diff().unwrap().entries, vec![Change::Upsert(PathBuf::from("f"))]);
     assert!(time.diff().unwrap().is_empty());
     // chmod: metadata change seen by full and redo, not time.
     chmod(&src, "f", 0o600);
-    assert_eq!(
-        full.diff().unwrap().entries,
-        vec![Change::Upsert(PathBuf::from("f"))]
-    );
-    assert_eq!(
-        redo.diff().unwrap().entries,
-        vec![Change::Upsert(PathBuf::from("f"))]
-    );
+    assert_eq!(full.diff().unwrap().entries, vec![Change::Upsert(PathBuf::from("f"))]);
+    assert_eq!(redo.diff().unwrap().entries, vec![Change::Upsert(PathBuf::from("f"))]);
     assert!(time.diff().unwrap().is_empty());
 }
 
@@ -430,13 +313,7 @@ fn single_snapshot_of_a_whole_stage() {
     write(&src, "step2/b", b"2");
     std::fs::remove_dir_all(src.join("step1")).unwrap();
     let changes = snap.diff().unwrap();
-    assert!(
-        !changes
-            .entries
-            .iter()
-            .any(|c| c.path().starts_with("step1")),
-        "{changes:?}"
-    );
+    assert!(!changes.entries.iter().any(|c| c.path().starts_with("step1")), "{changes:?}");
     let l = write_layer(&src, &changes, &LayerOptions::default(), &store).unwrap();
     apply(&store, &l, &dst);
     assert_eq!(fingerprint(&src), fingerprint(&dst));
@@ -455,17 +332,9 @@ fn full_mode_skips_a_recreated_file_with_equal_content() {
     write(&src, "d/same", b"k\n");
     // The file's content is equal, so it is not written again; the directory was made anew
     // (new mtime), so it is, as BuildKit has it.
-    assert_eq!(
-        full.diff().unwrap().entries,
-        vec![Change::Upsert(PathBuf::from("d")), Change::Delete(PathBuf::from("d/old"))]
-    );
+    assert_eq!(full.diff().unwrap().entries, vec![Change::Upsert(PathBuf::from("d")), Change::Delete(PathBuf::from("d/old"))]);
     let redo_changes = redo.diff().unwrap();
-    assert!(
-        redo_changes
-            .entries
-            .contains(&Change::Upsert(PathBuf::from("d/same"))),
-        "{redo_changes:?}"
-    );
+    assert!(redo_changes.entries.contains(&Change::Upsert(PathBuf::from("d/same"))), "{redo_changes:?}");
 }
 
 #[test]
@@ -479,28 +348,15 @@ fn files_named_like_whiteouts_are_left_out_of_layers() {
     let mut snap = Snapshotter::new(&src, SnapshotMode::Full, Vec::new()).unwrap();
     write(&src, "d/.wh.victim", b"a file a RUN happened to create");
     write(&src, "d/normal", b"n");
-    let l = write_layer(
-        &src,
-        &snap.diff().unwrap(),
-        &LayerOptions::default(),
-        &store,
-    )
-    .unwrap();
+    let l = write_layer(&src, &snap.diff().unwrap(), &LayerOptions::default(), &store).unwrap();
     apply(&store, &l, &dst);
-    assert!(
-        dst.join("d/victim").exists(),
-        "a file named .wh.victim must not delete victim"
-    );
+    assert!(dst.join("d/victim").exists(), "a file named .wh.victim must not delete victim");
     assert!(dst.join("d/normal").exists());
 }
 
 /// Runs `mount`/`umount`; false if this environment does not allow mounting.
 fn mount(args: &[&str], target: &Path) -> bool {
-    std::process::Command::new("mount")
-        .args(args)
-        .arg(target)
-        .status()
-        .is_ok_and(|s| s.success())
+    std::process::Command::new("mount").args(args).arg(target).status().is_ok_and(|s| s.success())
 }
 
 #[test]
@@ -522,20 +378,13 @@ fn mount_points_under_the_rootfs_are_not_descended_or_reported() {
         strata_test_support::skip("mount_points_under_the_rootfs_are_not_descended_or_reported", "mount not permitted here");
         return;
     }
-    let bound = mount(
-        &["--bind", bind_src.to_str().unwrap()],
-        &src.join("etc/hosts"),
-    );
+    let bound = mount(&["--bind", bind_src.to_str().unwrap()], &src.join("etc/hosts"));
     std::fs::write(src.join("mnt/cache/inside-tmpfs"), b"not in any layer").unwrap();
     write(&src, "etc/new", b"n");
     let changes = snap.diff();
-    let _ = std::process::Command::new("umount")
-        .arg(src.join("mnt/cache"))
-        .status();
+    let _ = std::process::Command::new("umount").arg(src.join("mnt/cache")).status();
     if bound {
-        let _ = std::process::Command::new("umount")
-            .arg(src.join("etc/hosts"))
-            .status();
+        let _ = std::process::Command::new("umount").arg(src.join("etc/hosts")).status();
     }
     let changes = changes.unwrap();
     let paths: Vec<&Path> = changes.entries.iter().map(|c| c.path()).collect();

@@ -57,11 +57,8 @@ pub fn tree_digest(root: &Path) -> Result<String, BuildError> {
 fn tree_into(h: &mut Sha256, path: &Path, rel: &Path) -> Result<(), BuildError> {
     let meta = entry_digest(h, path, rel)?;
     if meta.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(path)
-            .map_err(BuildError::io(path))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .map_err(BuildError::io(path))?;
+        let mut names: Vec<_> =
+            std::fs::read_dir(path).map_err(BuildError::io(path))?.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>().map_err(BuildError::io(path))?;
         names.sort();
         for n in names {
             tree_into(h, &path.join(&n), &rel.join(&n))?;

@@ -3,7 +3,7 @@
 //! starts with an empty disk still finds them. Entries older than the TTL are misses.
 
 use super::CacheKey;
-use crate::image::manifest::{oci_manifest, ImageLayer};
+use crate::image::manifest::{ImageLayer, oci_manifest};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -133,10 +133,8 @@ impl LayerCache {
                 let config_bytes = client.get_blob_bytes(r, &image.manifest.config.digest, image.manifest.config.size).await?;
                 let config: serde_json::Value = serde_json::from_slice(&config_bytes).unwrap_or_default();
                 let created = config["config"]["Labels"][CREATED_LABEL].as_str().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-                let diff_ids = config["rootfs"]["diff_ids"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                    .unwrap_or_default();
+                let diff_ids =
+                    config["rootfs"]["diff_ids"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default();
                 (created, diff_ids)
             }
         };
@@ -147,7 +145,13 @@ impl LayerCache {
         let layer = match (image.manifest.layers.as_slice(), diff_ids.as_slice()) {
             ([], []) => None,
             ([desc], [_]) if !strata_snapshot::is_sha256_digest(&desc.digest) => {
-                tracing::warn!("layer cache {}/{}: entry {} names the blob {:?}, which is not a sha256 digest; running the step", r.registry, r.repository, r.tag.as_deref().unwrap_or(""), desc.digest);
+                tracing::warn!(
+                    "layer cache {}/{}: entry {} names the blob {:?}, which is not a sha256 digest; running the step",
+                    r.registry,
+                    r.repository,
+                    r.tag.as_deref().unwrap_or(""),
+                    desc.digest
+                );
                 return Ok(None);
             }
             ([desc], [diff_id]) => {
@@ -156,7 +160,13 @@ impl LayerCache {
                 // sure here that it is there (a registry may have collected it).
                 if !store.contains(&desc.digest) {
                     if !client.blob_exists(r, &desc.digest).await? {
-                        tracing::warn!("layer cache {}/{}: entry {} lacks its layer {}; running the step", r.registry, r.repository, r.tag.as_deref().unwrap_or(""), desc.digest);
+                        tracing::warn!(
+                            "layer cache {}/{}: entry {} lacks its layer {}; running the step",
+                            r.registry,
+                            r.repository,
+                            r.tag.as_deref().unwrap_or(""),
+                            desc.digest
+                        );
                         return Ok(None);
                     }
                     client.add_mount_source(&desc.digest, r);
@@ -213,8 +223,7 @@ impl LayerCache {
                 desc.annotations.insert(DIFF_ID_ANNOTATION.to_string(), l.diff_id.clone());
             }
             let manifest = serde_json::to_vec(&manifest).map_err(|e| e.to_string())?;
-            let mut blobs: Vec<PushBlob> =
-                layers.iter().map(|l| PushBlob { digest: l.digest.clone(), size: l.size, path: store.path(&l.digest) }).collect();
+            let mut blobs: Vec<PushBlob> = layers.iter().map(|l| PushBlob { digest: l.digest.clone(), size: l.size, path: store.path(&l.digest) }).collect();
             blobs.push(PushBlob { digest: digest.clone(), size: bytes.len() as u64, path: store.path(&digest) });
             Ok(PushImage { blobs, manifest, manifest_media_type: media::OCI_MANIFEST.to_string() })
         });

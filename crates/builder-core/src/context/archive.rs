@@ -29,9 +29,7 @@ pub fn detect(prefix: &[u8]) -> Compression {
         Compression::Bzip2
     } else if prefix.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
         Compression::Xz
-    } else if prefix.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || (prefix.len() >= 4 && prefix[0] & 0xf0 == 0x50 && prefix[1..4] == [0x2a, 0x4d, 0x18])
-    {
+    } else if prefix.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || (prefix.len() >= 4 && prefix[0] & 0xf0 == 0x50 && prefix[1..4] == [0x2a, 0x4d, 0x18]) {
         Compression::Zstd
     } else {
         Compression::None

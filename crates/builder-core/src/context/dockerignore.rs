@@ -196,11 +196,7 @@ impl DockerIgnore {
 pub fn clean(path: &str) -> String {
     let c = go_clean(path);
     let c = c.trim_start_matches('/');
-    if c == "." {
-        String::new()
-    } else {
-        c.to_string()
-    }
+    if c == "." { String::new() } else { c.to_string() }
 }
 
 /// patternmatcher's `compile`: regular expression characters that mean nothing to

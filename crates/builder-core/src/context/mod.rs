@@ -46,10 +46,8 @@ impl BuildContext {
             Some(p) => (PathBuf::from(p), true),
             None => (context.to_path_buf(), false),
         };
-        let meta = std::fs::metadata(&context).map_err(|e| BuildError::Context {
-            path: context.clone(),
-            message: format!("{e} (check --context: a directory or a tar archive)"),
-        })?;
+        let meta = std::fs::metadata(&context)
+            .map_err(|e| BuildError::Context { path: context.clone(), message: format!("{e} (check --context: a directory or a tar archive)") })?;
         let (root, scratch) = if meta.is_dir() && !forced_tar {
             (context.clone(), None)
         } else if meta.is_file() {
@@ -57,10 +55,7 @@ impl BuildContext {
             std::fs::create_dir_all(&dir).map_err(BuildError::io(&dir))?;
             let scratch = Arc::new(Scratch(dir.clone()));
             if !archive::is_tar_archive(&context) {
-                return Err(BuildError::Context {
-                    path: context,
-                    message: "not a directory and not a tar archive (plain, gzip, bzip2, xz or zstd)".into(),
-                });
+                return Err(BuildError::Context { path: context, message: "not a directory and not a tar archive (plain, gzip, bzip2, xz or zstd)".into() });
             }
             let rootless = !nix::unistd::geteuid().is_root();
             archive::extract(&context, &dir, rootless).map_err(|e| BuildError::Context { path: context.clone(), message: e.to_string() })?;
@@ -133,9 +128,9 @@ mod tests {
             h.set_size(body.len() as u64);
             h.set_mode(0o644);
             h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(0);
-        h.set_cksum();
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_cksum();
             b.append_data(&mut h, name, body.as_bytes()).expect("append");
         }
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

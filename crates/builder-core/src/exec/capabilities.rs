@@ -107,5 +107,4 @@ mod tests {
         assert_eq!(status_field(&status, "CapPrm:"), DOCKER_DEFAULT);
         assert_eq!(status_field(&status, "CapInh:"), 0);
     }
-
 }

@@ -14,10 +14,10 @@
 
 use super::capabilities;
 use super::cleanup::kill_processes_rooted_at;
+use super::devices::{MountStep, apply_mount_plan, bind_steps, file_steps, mount_plan, tmpfs_step};
 use super::seccomp::Filter;
-use super::devices::{apply_mount_plan, bind_steps, file_steps, mount_plan, tmpfs_step, MountStep};
 use super::stubs::Stubs;
-use super::{RunMountSource, RunSpec, RunStatus, DEFAULT_PATH};
+use super::{DEFAULT_PATH, RunMountSource, RunSpec, RunStatus};
 use crate::rootfs::resolve_in_root;
 use std::ffi::CString;
 use std::io;
@@ -118,7 +118,14 @@ fn user_mount_steps(spec: &RunSpec, stubs: &mut Stubs) -> io::Result<Vec<MountSt
 fn root_steps(rootfs: &Path) -> Vec<MountStep> {
     let target = super::devices::cpath(rootfs);
     vec![
-        MountStep::Mount { source: Some(target.clone()), target: target.clone(), fstype: None, flags: libc::MS_BIND | libc::MS_REC, data: None, optional: false },
+        MountStep::Mount {
+            source: Some(target.clone()),
+            target: target.clone(),
+            fstype: None,
+            flags: libc::MS_BIND | libc::MS_REC,
+            data: None,
+            optional: false,
+        },
         MountStep::Mount {
             source: None,
             target,

@@ -60,10 +60,7 @@ pub fn tmpfs_step(target: &Path, flags: libc::c_ulong, data: &str) -> MountStep 
 
 /// Writes `content` to `path` with `mode`, owned by `uid:gid`.
 pub fn file_steps(path: &Path, content: &[u8], mode: u32, uid: u32, gid: u32) -> Vec<MountStep> {
-    vec![
-        MountStep::WriteFile { path: cpath(path), content: content.to_vec(), mode: mode as libc::mode_t },
-        MountStep::Chown { path: cpath(path), uid, gid },
-    ]
+    vec![MountStep::WriteFile { path: cpath(path), content: content.to_vec(), mode: mode as libc::mode_t }, MountStep::Chown { path: cpath(path), uid, gid }]
 }
 
 pub fn cpath(p: &Path) -> CString {
@@ -225,7 +222,14 @@ pub fn proc_guard_steps(rootfs: &Path) -> Vec<MountStep> {
     }
     for rel in READONLY_PATHS {
         let target = cpath(&rootfs.join(rel));
-        steps.push(Mount { source: Some(target.clone()), target: target.clone(), fstype: None, flags: libc::MS_BIND | libc::MS_REC, data: None, optional: true });
+        steps.push(Mount {
+            source: Some(target.clone()),
+            target: target.clone(),
+            fstype: None,
+            flags: libc::MS_BIND | libc::MS_REC,
+            data: None,
+            optional: true,
+        });
         steps.push(Mount {
             source: None,
             target,

@@ -81,13 +81,9 @@ impl std::fmt::Debug for RunMountSource {
         match self {
             Self::Bind { host, readonly } => f.debug_struct("Bind").field("host", host).field("readonly", readonly).finish(),
             Self::Tmpfs { size } => f.debug_struct("Tmpfs").field("size", size).finish(),
-            Self::File { content, uid, gid, mode } => f
-                .debug_struct("File")
-                .field("len", &content.len())
-                .field("uid", uid)
-                .field("gid", gid)
-                .field("mode", &format_args!("{mode:o}"))
-                .finish(),
+            Self::File { content, uid, gid, mode } => {
+                f.debug_struct("File").field("len", &content.len()).field("uid", uid).field("gid", gid).field("mode", &format_args!("{mode:o}")).finish()
+            }
         }
     }
 }

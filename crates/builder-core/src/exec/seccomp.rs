@@ -221,12 +221,7 @@ impl Filter {
     /// The RUN filter for this machine's architecture.
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     pub fn for_run() -> Self {
-        let native = arch_block(
-            &denied_native(),
-            libc::SYS_clone as u32,
-            libc::SYS_clone3 as u32,
-            libc::SYS_personality as u32,
-        );
+        let native = arch_block(&denied_native(), libc::SYS_clone as u32, libc::SYS_clone3 as u32, libc::SYS_personality as u32);
         let mut p = vec![stmt(LD_ABS, OFFSET_ARCH)];
         #[cfg(target_arch = "x86_64")]
         {

@@ -26,8 +26,8 @@
 //! - `--link` gives the same files, except that a symlink on the way to `dest` is replaced by a
 //!   directory instead of followed (BuildKit copies into an empty tree and links that layer).
 
-use crate::context::filepath_match::{self, has_meta};
 use crate::context::DockerIgnore;
+use crate::context::filepath_match::{self, has_meta};
 use crate::rootfs::{resolve_in_root, resolve_parent_in_root};
 use std::collections::HashMap;
 use std::io;
@@ -265,7 +265,8 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
         if archive {
             let target = resolve_in_root(rootfs, &target_in_image).map_err(io_at(&target_in_image))?;
             ensure_dir(&target, req.owner).map_err(io_at(&target_in_image))?;
-            unpack_archive(&source, &target, rootfs, req.owner, &mut links).map_err(|message| CopyError::Archive { path: show(&item.rel).to_string(), message })?;
+            unpack_archive(&source, &target, rootfs, req.owner, &mut links)
+                .map_err(|message| CopyError::Archive { path: show(&item.rel).to_string(), message })?;
         } else if meta.is_dir() {
             let target = resolve_in_root(rootfs, &target_in_image).map_err(io_at(&target_in_image))?;
             let created = match std::fs::symlink_metadata(&target) {
@@ -302,11 +303,7 @@ fn where_from(from: &CopyFrom<'_>) -> &'static str {
 
 fn join_abs(dir: &str, rel: &str) -> String {
     let dir = dir.trim_end_matches('/');
-    if rel.is_empty() {
-        if dir.is_empty() { "/".into() } else { dir.into() }
-    } else {
-        format!("{dir}/{rel}")
-    }
+    if rel.is_empty() { if dir.is_empty() { "/".into() } else { dir.into() } } else { format!("{dir}/{rel}") }
 }
 
 struct Ctx<'a> {
@@ -327,8 +324,8 @@ impl Ctx<'_> {
         if !(by_ignore || by_exclude) {
             return (false, false);
         }
-        let descend = (!by_ignore || self.from.ignore.is_some_and(|ig| ig.may_reinclude_below(ctx_rel)))
-            && (!by_exclude || self.excludes.may_reinclude_below(ex_rel));
+        let descend =
+            (!by_ignore || self.from.ignore.is_some_and(|ig| ig.may_reinclude_below(ctx_rel))) && (!by_exclude || self.excludes.may_reinclude_below(ex_rel));
         (true, descend)
     }
 
@@ -590,7 +587,7 @@ pub(crate) fn chown(path: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
 }
 
 fn set_times(dest: &Path, meta: &std::fs::Metadata) -> io::Result<()> {
-    use nix::sys::stat::{utimensat, UtimensatFlags};
+    use nix::sys::stat::{UtimensatFlags, utimensat};
     use nix::sys::time::TimeSpec;
     let atime = TimeSpec::new(meta.atime(), meta.atime_nsec());
     let mtime = TimeSpec::new(meta.mtime(), meta.mtime_nsec());

@@ -1,12 +1,12 @@
 //! The COPY/ADD step: choose the sources (context, stage, image, heredocs, URLs), key them,
 //! copy, and snapshot exactly the paths written.
 
-use super::copier::{copy, CopyFrom, CopyRequest};
-use super::url_source as add;
+use super::copier::{CopyFrom, CopyRequest, copy};
 use super::fail;
-use crate::step_context::StepContext;
+use super::url_source as add;
 use crate::error::BuildError;
 use crate::stage::StageRun;
+use crate::step_context::StepContext;
 use crate::user::resolve_chown;
 use std::path::PathBuf;
 use strata_dockerfile::{Chmod, Copy, Instruction};
@@ -22,7 +22,11 @@ pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruc
         None => (None, None),
     };
     if let Some(git) = c.sources.iter().find(|s| add::is_git(s)) {
-        return Err(fail(b, inst, format!("{git}: ADD of a git repository is not supported yet; clone it in a RUN step or an earlier stage and COPY --from it")));
+        return Err(fail(
+            b,
+            inst,
+            format!("{git}: ADD of a git repository is not supported yet; clone it in a RUN step or an earlier stage and COPY --from it"),
+        ));
     }
     if !is_add && c.sources.iter().any(|s| add::is_url(s)) {
         return Err(fail(b, inst, "COPY cannot fetch URLs; use ADD for remote files"));
@@ -77,7 +81,14 @@ fn gather(b: &mut dyn StepContext, inst: &Instruction, c: &Copy, is_add: bool, s
     // only the file's name there, and only when it is one plain path component.
     for (n, h) in c.heredocs.iter().enumerate() {
         let Some(name) = crate::host_name::single_component(&h.name) else {
-            return Err(fail(b, inst, format!("heredoc <<{:?}: COPY names the file after its heredoc, and this is not a plain file name; use a name without '/' such as <<EOF and give the path as the destination", h.name)));
+            return Err(fail(
+                b,
+                inst,
+                format!(
+                    "heredoc <<{:?}: COPY names the file after its heredoc, and this is not a plain file name; use a name without '/' such as <<EOF and give the path as the destination",
+                    h.name
+                ),
+            ));
         };
         let dir = scratch.join("heredocs").join(n.to_string());
         mkdir(&dir)?;
@@ -164,7 +175,10 @@ fn copy_step(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruction, c: 
         b.materialize(st)?;
     }
     let owner = match &c.chown {
-        Some(spec) => Some(resolve_chown(&st.rootfs, spec).map_err(|m| fail(b, inst, format!("--chown={spec}: {m} (add the user to /etc/passwd first, or use numeric ids)")))?),
+        Some(spec) => Some(
+            resolve_chown(&st.rootfs, spec)
+                .map_err(|m| fail(b, inst, format!("--chown={spec}: {m} (add the user to /etc/passwd first, or use numeric ids)")))?,
+        ),
         None => None,
     };
     let mut written = Vec::new();

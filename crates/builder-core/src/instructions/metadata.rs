@@ -2,10 +2,10 @@
 //! EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL, MAINTAINER, ONBUILD.
 
 use super::fail;
-use crate::step_context::StepContext;
 use crate::error::BuildError;
 use crate::stage::StageRun;
-use serde_json::{json, Value};
+use crate::step_context::StepContext;
+use serde_json::{Value, json};
 use strata_dockerfile::{Command, Healthcheck, Instruction, InstructionKind};
 
 /// Go's `%q` of a string slice, as BuildKit writes CMD and friends into history.

@@ -8,9 +8,9 @@ pub mod run;
 pub mod url_source;
 pub mod workdir;
 
-use crate::step_context::StepContext;
 use crate::error::BuildError;
 use crate::stage::StageRun;
+use crate::step_context::StepContext;
 use strata_dockerfile::{Instruction, InstructionKind};
 
 /// Carries out one expanded instruction on the stage.
@@ -41,4 +41,3 @@ pub(crate) fn fail(b: &dyn StepContext, inst: &Instruction, message: impl std::f
         message: message.to_string(),
     }
 }
-

@@ -125,11 +125,7 @@ pub fn download(handle: &tokio::runtime::Handle, url: &str, dir: &Path, checksum
         if let Some(len) = resp.content_length().filter(|&l| l > max_bytes) {
             return Err(too_big(len));
         }
-        let last_modified = resp
-            .headers()
-            .get(reqwest::header::LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok());
+        let last_modified = resp.headers().get(reqwest::header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok());
         let mut file = std::fs::File::options().write(true).create_new(true).open(&part).map_err(io(&part))?;
         let mut hasher = sha2::Sha256::new();
         let mut total: u64 = 0;

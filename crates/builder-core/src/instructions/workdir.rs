@@ -2,9 +2,9 @@
 //! owned by the current user as BuildKit's file operations resolve it).
 
 use super::fail;
-use crate::step_context::StepContext;
 use crate::error::BuildError;
-use crate::stage::{layer_from_changes, StageRun};
+use crate::stage::{StageRun, layer_from_changes};
+use crate::step_context::StepContext;
 use crate::user::resolve_workdir_owner;
 use std::io;
 use std::path::{Path, PathBuf};

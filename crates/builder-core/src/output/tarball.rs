@@ -14,8 +14,8 @@ use crate::image::manifest::ImageLayer;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use strata_registry::manifest::media;
 use strata_registry::Reference;
+use strata_registry::manifest::media;
 use strata_snapshot::BlobStore;
 
 /// What goes into the tarball besides the blobs themselves.
@@ -47,10 +47,7 @@ pub(crate) fn write_docker_archive(store: &BlobStore, path: &Path, image: &Tarba
         EntryError::Blob(p, source) => BuildError::Io { path: p, source },
         EntryError::Tar(source) => BuildError::Io { path: temp.path.clone(), source },
     })?;
-    let file = tar
-        .into_inner()
-        .and_then(|w| w.into_inner().map_err(std::io::IntoInnerError::into_error))
-        .map_err(BuildError::io(&temp.path))?;
+    let file = tar.into_inner().and_then(|w| w.into_inner().map_err(std::io::IntoInnerError::into_error)).map_err(BuildError::io(&temp.path))?;
     file.sync_all().map_err(BuildError::io(&temp.path))?;
     drop(file);
     std::fs::rename(&temp.path, path).map_err(BuildError::io(path))?;
@@ -210,7 +207,8 @@ mod tests {
             Err(e) => panic!("store: {e}"),
         };
         let missing = format!("sha256:{}", "b".repeat(64));
-        let layers = [ImageLayer { digest: missing.clone(), size: 1, diff_id: missing.clone(), media_type: "application/vnd.oci.image.layer.v1.tar+gzip".to_string() }];
+        let layers =
+            [ImageLayer { digest: missing.clone(), size: 1, diff_id: missing.clone(), media_type: "application/vnd.oci.image.layer.v1.tar+gzip".to_string() }];
         let image = TarballImage { manifest_digest: &missing, manifest: b"{}", config_digest: &missing, layers: &layers, destinations: &[] };
         let out = tmp.path().join("out/image.tar");
         let err = write_docker_archive(&store, &out, &image);

@@ -1,6 +1,6 @@
 //! `PLUGIN_ENV_FILE`: a dotenv file read before any setting, as the plugin does with godotenv.
 
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use std::path::Path;
 
 /// Parses dotenv text: `KEY=VALUE`, `export KEY=VALUE`, `#` comments, single- or double-quoted
@@ -79,10 +79,8 @@ mod tests {
     fn parses_the_dotenv_forms() {
         let text = "# comment\nA=1\nexport B = two words # note\nC=\"x\\ny \\\"q\\\"\"\nD='a#b'\n\nE=\n";
         let got = parse(text, Path::new(".env")).unwrap_or_default();
-        let want: Vec<(String, String)> = [("A", "1"), ("B", "two words"), ("C", "x\ny \"q\""), ("D", "a#b"), ("E", "")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let want: Vec<(String, String)> =
+            [("A", "1"), ("B", "two words"), ("C", "x\ny \"q\""), ("D", "a#b"), ("E", "")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert_eq!(got, want);
     }
 

@@ -8,8 +8,7 @@ use std::path::Path;
 /// The `docker/v1` artifact drone-kaniko writes: one entry per `PLUGIN_TAGS` tag, image named
 /// `REPO:TAG` (without the registry, which goes to `registryUrl`), every entry with the digest.
 pub fn artifact_json(registry_type: &str, registry: &str, repo: &str, tags: &[String], digest: &str) -> anyhow::Result<Vec<u8>> {
-    let images: Vec<serde_json::Value> =
-        tags.iter().map(|t| serde_json::json!({ "image": format!("{repo}:{t}"), "digest": digest })).collect();
+    let images: Vec<serde_json::Value> = tags.iter().map(|t| serde_json::json!({ "image": format!("{repo}:{t}"), "digest": digest })).collect();
     let doc = serde_json::json!({
         "kind": "docker/v1",
         "data": {

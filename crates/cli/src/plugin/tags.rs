@@ -69,11 +69,7 @@ pub fn expand(tag: &str, expand: bool) -> Vec<String> {
     if !v.prerelease.is_empty() {
         return vec![candidate.trim_start_matches('v').to_string()];
     }
-    vec![
-        format!("{}{}", v.major, v.build),
-        format!("{}.{}{}", v.major, v.minor, v.build),
-        format!("{}.{}.{}{}", v.major, v.minor, v.patch, v.build),
-    ]
+    vec![format!("{}{}", v.major, v.build), format!("{}.{}{}", v.major, v.minor, v.build), format!("{}.{}.{}{}", v.major, v.minor, v.patch, v.build)]
 }
 
 /// `PLUGIN_AUTO_TAG`: tags from the commit ref (`refs/tags/v1.2.3` -> 1, 1.2, 1.2.3; the default
@@ -89,7 +85,9 @@ pub fn auto(tags: &[String], commit_ref: &str, default_branch: &str, suffix: &st
     }
     let mut out = if is_tag {
         let name = commit_ref.trim_start_matches("refs/tags/");
-        let Some(v) = parse_v(&format!("v{}", name.trim_start_matches('v'))).filter(|_| name.split(['-', '+']).next().unwrap_or_default().matches('.').count() == 2) else {
+        let Some(v) =
+            parse_v(&format!("v{}", name.trim_start_matches('v'))).filter(|_| name.split(['-', '+']).next().unwrap_or_default().matches('.').count() == 2)
+        else {
             bail!("tag {name:?} is not a semantic version (major.minor.patch): cannot pick tags automatically");
         };
         if !v.prerelease.is_empty() || !v.build.is_empty() {

@@ -226,11 +226,66 @@ pub fn openssl(args: &[&str]) {
 /// A CA, a server certificate for 127.0.0.1 signed by it, and a self-signed token-signing pair.
 pub fn make_pki(dir: &Path, sans: &str) {
     let p = |n: &str| dir.join(n).display().to_string();
-    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2", "-keyout", &p("ca.key"), "-out", &p("ca.crt"), "-subj", "/CN=token test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-days",
+        "2",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+        "-subj",
+        "/CN=token test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
     openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-keyout", &p("server.key"), "-out", &p("server.csr"), "-subj", "/CN=127.0.0.1"]);
-    std::fs::write(dir.join("server.ext"), format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName={sans}\n")).unwrap();
-    openssl(&["x509", "-req", "-sha256", "-days", "2", "-in", &p("server.csr"), "-CA", &p("ca.crt"), "-CAkey", &p("ca.key"), "-CAcreateserial", "-extfile", &p("server.ext"), "-out", &p("server.crt")]);
-    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2", "-keyout", &p("token.key"), "-out", &p("token.crt"), "-subj", "/CN=token signer"]);
+    std::fs::write(
+        dir.join("server.ext"),
+        format!("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName={sans}\n"),
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-sha256",
+        "-days",
+        "2",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.crt"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-extfile",
+        &p("server.ext"),
+        "-out",
+        &p("server.crt"),
+    ]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-sha256",
+        "-days",
+        "2",
+        "-keyout",
+        &p("token.key"),
+        "-out",
+        &p("token.crt"),
+        "-subj",
+        "/CN=token signer",
+    ]);
     openssl(&["x509", "-in", &p("token.crt"), "-outform", "DER", "-out", &p("token.der")]);
 }
 

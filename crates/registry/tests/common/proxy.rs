@@ -103,7 +103,15 @@ impl Proxy {
             let is_blob_get = method == "GET" && path.contains("/blobs/sha256:");
             let idx = {
                 let mut s = self.seen.lock().unwrap();
-                s.push(Seen { range: header(&head, "content-range").map(str::to_string), get_range: header(&head, "range").map(str::to_string), method: method.clone(), path: path.clone(), query: query.clone(), status: 0, fault: None });
+                s.push(Seen {
+                    range: header(&head, "content-range").map(str::to_string),
+                    get_range: header(&head, "range").map(str::to_string),
+                    method: method.clone(),
+                    path: path.clone(),
+                    query: query.clone(),
+                    status: 0,
+                    fault: None,
+                });
                 s.len() - 1
             };
             let (fault_status, reset_up, stall, reset_down, delay, retry_after) = {
@@ -139,7 +147,9 @@ impl Proxy {
             if let Some(code) = fault_status {
                 copy_body(&mut cr, &mut tokio::io::sink(), body_len, chunked, None).await?;
                 let reason = if code == 503 { "Service Unavailable" } else { "Too Many Requests" };
-                let resp = format!("HTTP/1.1 {code} {reason}\r\nRetry-After: {retry_after}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}");
+                let resp = format!(
+                    "HTTP/1.1 {code} {reason}\r\nRetry-After: {retry_after}\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+                );
                 cw.write_all(resp.as_bytes()).await?;
                 mark(if code == 503 { "503" } else { "429" }, code);
                 return Ok(());

@@ -26,10 +26,7 @@ pub fn skip_unless_root(test: &str) -> bool {
 pub fn fingerprint(root: &Path) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
     let mut inodes: BTreeMap<u64, Vec<PathBuf>> = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
+    for entry in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
         let entry = entry.unwrap();
         let rel = entry.path().strip_prefix(root).unwrap().to_path_buf();
         if rel.as_os_str().is_empty() {
@@ -40,52 +37,25 @@ pub fn fingerprint(root: &Path) -> BTreeMap<PathBuf, String> {
         let kind = if ft.is_dir() {
             "dir".to_string()
         } else if ft.is_symlink() {
-            format!(
-                "symlink->{}",
-                std::fs::read_link(entry.path()).unwrap().display()
-            )
+            format!("symlink->{}", std::fs::read_link(entry.path()).unwrap().display())
         } else if ft.is_file() {
             let data = std::fs::read(entry.path()).unwrap();
             if md.nlink() > 1 {
                 inodes.entry(md.ino()).or_default().push(rel.clone());
             }
-            format!(
-                "file size={} blake3={}",
-                data.len(),
-                blake3::hash(&data).to_hex()
-            )
+            format!("file size={} blake3={}", data.len(), blake3::hash(&data).to_hex())
         } else if ft.is_fifo() {
             "fifo".to_string()
         } else if ft.is_char_device() {
-            format!(
-                "chr {}:{}",
-                rustix::fs::major(md.rdev()),
-                rustix::fs::minor(md.rdev())
-            )
+            format!("chr {}:{}", rustix::fs::major(md.rdev()), rustix::fs::minor(md.rdev()))
         } else if ft.is_block_device() {
-            format!(
-                "blk {}:{}",
-                rustix::fs::major(md.rdev()),
-                rustix::fs::minor(md.rdev())
-            )
+            format!("blk {}:{}", rustix::fs::major(md.rdev()), rustix::fs::minor(md.rdev()))
         } else {
             "other".to_string()
         };
-        let mtime = if ft.is_dir() {
-            String::new()
-        } else {
-            format!(" mtime={}", md.mtime())
-        };
+        let mtime = if ft.is_dir() { String::new() } else { format!(" mtime={}", md.mtime()) };
         let xattrs = xattrs(entry.path());
-        out.insert(
-            rel,
-            format!(
-                "{kind} mode={:o} uid={} gid={}{mtime} xattrs={xattrs:?}",
-                md.permissions().mode() & 0o7777,
-                md.uid(),
-                md.gid()
-            ),
-        );
+        out.insert(rel, format!("{kind} mode={:o} uid={} gid={}{mtime} xattrs={xattrs:?}", md.permissions().mode() & 0o7777, md.uid(), md.gid()));
     }
     for (_, names) in inodes {
         if names.len() > 1 {
@@ -130,17 +100,11 @@ pub fn chmod(root: &Path, rel: &str, mode: u32) {
 }
 
 pub fn set_mtime(root: &Path, rel: &str, secs: i64) {
-    let ts = rustix::fs::Timespec {
-        tv_sec: secs,
-        tv_nsec: 0,
-    };
+    let ts = rustix::fs::Timespec { tv_sec: secs, tv_nsec: 0 };
     rustix::fs::utimensat(
         rustix::fs::CWD,
         root.join(rel),
-        &rustix::fs::Timestamps {
-            last_access: ts,
-            last_modification: ts,
-        },
+        &rustix::fs::Timestamps { last_access: ts, last_modification: ts },
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
     )
     .unwrap();
@@ -161,27 +125,10 @@ pub fn rich_tree(root: &Path) {
     std::os::unix::fs::symlink("/does/not/exist", root.join("bin/dangling")).unwrap();
     std::fs::hard_link(root.join("bin/tool"), root.join("usr/tool-hardlink")).unwrap();
     let long_dir = format!("deep/{}/{}", "d".repeat(120), "e".repeat(90));
-    write(
-        root,
-        &format!("{long_dir}/{}", "f".repeat(200)),
-        b"long name",
-    );
+    write(root, &format!("{long_dir}/{}", "f".repeat(200)), b"long name");
     std::os::unix::fs::symlink("x".repeat(300), root.join("deep/long-target")).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        root.join("run-fifo"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o640),
-        0,
-    )
-    .unwrap();
-    rustix::fs::lsetxattr(
-        root.join("etc/config"),
-        "user.note",
-        b"hello",
-        rustix::fs::XattrFlags::empty(),
-    )
-    .unwrap();
+    rustix::fs::mknodat(rustix::fs::CWD, root.join("run-fifo"), rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o640), 0).unwrap();
+    rustix::fs::lsetxattr(root.join("etc/config"), "user.note", b"hello", rustix::fs::XattrFlags::empty()).unwrap();
     set_mtime(root, "etc/config", 1_600_000_000);
     if is_root() {
         rustix::fs::mknodat(
@@ -206,15 +153,7 @@ pub fn rich_tree(root: &Path) {
         std::os::unix::fs::lchown(root.join("bin/dangling"), Some(33), Some(44)).unwrap();
         write(root, "usr/bin/ping", b"ELF");
         // security.capability v2 for cap_net_raw+ep
-        let cap: [u8; 20] = [
-            0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ];
-        rustix::fs::lsetxattr(
-            root.join("usr/bin/ping"),
-            "security.capability",
-            &cap,
-            rustix::fs::XattrFlags::empty(),
-        )
-        .unwrap();
+        let cap: [u8; 20] = [0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        rustix::fs::lsetxattr(root.join("usr/bin/ping"), "security.capability", &cap, rustix::fs::XattrFlags::empty()).unwrap();
     }
 }

@@ -6,7 +6,7 @@
 //! is copied (an excluded directory entered for a possible exception), it counts it: a
 //! digest may change when the copy would not, never the other way round.
 
-use super::{excludes_top, exclude_patterns, items, resolve_in_root, Ctx, CopyError, CopyFrom, CopyRequest};
+use super::{CopyError, CopyFrom, CopyRequest, Ctx, exclude_patterns, excludes_top, items, resolve_in_root};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -29,7 +29,8 @@ pub fn source_digest(from: &CopyFrom<'_>, req: &CopyRequest) -> Result<String, C
         }
         let source = resolve_in_root(from.root, &item.rel).map_err(|source| CopyError::Io { path: item.rel.clone(), source })?;
         // A source named through a symlink is followed, as the copy follows it.
-        let meta = std::fs::metadata(&source).map_err(|_| CopyError::NotFound { path: if item.rel.is_empty() { ".".into() } else { item.rel.clone() }, place: "source".into() })?;
+        let meta = std::fs::metadata(&source)
+            .map_err(|_| CopyError::NotFound { path: if item.rel.is_empty() { ".".into() } else { item.rel.clone() }, place: "source".into() })?;
         let walked = entry(&mut h, &ctx, &source, &item.rel, &meta, &mut links)
             .and_then(|()| if meta.is_dir() { children(&mut h, &ctx, &source, &item.rel, "", &mut links) } else { Ok(()) });
         walked.map_err(|source| CopyError::Io { path: item.rel.clone(), source })?;

@@ -1,7 +1,7 @@
 //! Unit tests of COPY's rules against real directories (run as root for ownership checks).
 
 use super::*;
-use std::os::unix::fs::{symlink, FileTypeExt};
+use std::os::unix::fs::{FileTypeExt, symlink};
 
 struct Fixture {
     _dir: tempfile::TempDir,

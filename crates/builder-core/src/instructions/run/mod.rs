@@ -3,13 +3,13 @@
 pub mod mounts;
 
 use super::fail;
-use crate::step_context::StepContext;
 use crate::error::BuildError;
-use mounts::{prepare, BindSource, MountInputs};
-use crate::exec::{check_none_isolation, RunSpec, RunStatus};
-use std::path::PathBuf;
+use crate::exec::{RunSpec, RunStatus, check_none_isolation};
 use crate::stage::StageRun;
+use crate::step_context::StepContext;
 use crate::user::resolve_user;
+use mounts::{BindSource, MountInputs, prepare};
+use std::path::PathBuf;
 use strata_dockerfile::{Command, HeredocScript, Instruction, Network, Run};
 
 /// The argv a RUN executes, and the executable heredoc script to provide (name, content).
@@ -56,7 +56,11 @@ pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruc
         check_none_isolation(b.opts().force).map_err(|m| fail(b, inst, m))?;
         // Running in / while the stage lives elsewhere would change the wrong tree.
         if st.rootfs != std::path::Path::new("/") {
-            return Err(fail(b, inst, format!("--isolation none runs RUN in / but this stage's root is {}; use --isolation chroot or rootless", st.rootfs.display())));
+            return Err(fail(
+                b,
+                inst,
+                format!("--isolation none runs RUN in / but this stage's root is {}; use --isolation chroot or rootless", st.rootfs.display()),
+            ));
         }
     }
     if run.mounts.len() != run.mount_flags.len() {
@@ -108,8 +112,7 @@ pub(crate) fn execute(b: &mut dyn StepContext, st: &mut StageRun, inst: &Instruc
     };
     let cached = match (b.caching(), missed) {
         (true, Some(key)) => Ok((None, Some(key))),
-        (true, None) => run_key(b, st, run, &argv, &env, &cwd, &prepared.bind_sources)
-            .map(|k| (b.cached_step(st.index, inst.span.start_line, &k), Some(k))),
+        (true, None) => run_key(b, st, run, &argv, &env, &cwd, &prepared.bind_sources).map(|k| (b.cached_step(st.index, inst.span.start_line, &k), Some(k))),
         (false, _) => Ok((None, None)),
     };
     let result = match cached {
@@ -176,7 +179,10 @@ fn run_isolated(
                 return Err(fail(
                     b,
                     inst,
-                    format!("id {id} does not exist in the rootless user namespace (only {}); give this user ranges in /etc/subuid and /etc/subgid", crate::exec::userns::describe_uid_map()),
+                    format!(
+                        "id {id} does not exist in the rootless user namespace (only {}); give this user ranges in /etc/subuid and /etc/subgid",
+                        crate::exec::userns::describe_uid_map()
+                    ),
                 ));
             }
         }
@@ -310,10 +316,7 @@ fn apply_cached(b: &dyn StepContext, st: &mut StageRun, layer: Option<crate::ima
 /// unpacked for it (once per build).
 fn mount_from_root(b: &mut dyn StepContext, word: &str, platform: &strata_registry::Platform) -> Result<PathBuf, String> {
     if let Some(i) = b.resolve_stage(word) {
-        return b
-            .stage_root(i)
-            .map_err(|e| format!("from={word}: {e}"))?
-            .ok_or_else(|| format!("from={word}: stage {i} has not been built before this step"));
+        return b.stage_root(i).map_err(|e| format!("from={word}: {e}"))?.ok_or_else(|| format!("from={word}: stage {i} has not been built before this step"));
     }
     b.image_root(word, platform).map_err(|e| format!("from={word}: {e}"))
 }

@@ -203,12 +203,7 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
 
 /// The cache directory for `id`, created with the mount's uid/gid/mode the first time, and
 /// the lock its sharing mode asks for.
-fn cache_dir(
-    inputs: &MountInputs<'_>,
-    id: &str,
-    m: &CacheMount,
-    n: usize,
-) -> Result<(PathBuf, Option<nix::fcntl::Flock<std::fs::File>>), String> {
+fn cache_dir(inputs: &MountInputs<'_>, id: &str, m: &CacheMount, n: usize) -> Result<(PathBuf, Option<nix::fcntl::Flock<std::fs::File>>), String> {
     use nix::fcntl::{Flock, FlockArg};
     let key = hex::encode(sha2::Sha256::digest(id.as_bytes()));
     let root = inputs.cache_root;
@@ -224,12 +219,8 @@ fn cache_dir(
         std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| format!("cache dir {}: {e}", dir.display()))
     };
     let lock_path = root.join(format!("{key}.lock"));
-    let lock_file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    let lock_file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
     match m.sharing {
         CacheSharing::Locked => {
             let lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| format!("locking cache {id:?}: {e}"))?;
@@ -311,12 +302,8 @@ fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 fn copy_all(from: &Path, to: &Path) -> Result<(), String> {
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .map_err(|e| format!("copying {} for a rw bind mount: {e}", from.display()))?;
+    let status =
+        std::process::Command::new("cp").arg("-a").arg(from).arg(to).status().map_err(|e| format!("copying {} for a rw bind mount: {e}", from.display()))?;
     if !status.success() {
         return Err(format!("copying {} for a rw bind mount failed", from.display()));
     }
@@ -352,7 +339,17 @@ mod tests {
     }
 
     fn cache(target: &str) -> CacheMount {
-        CacheMount { target: Some(target.into()), id: None, sharing: CacheSharing::Shared, read_only: false, from: None, source: None, mode: None, uid: None, gid: None }
+        CacheMount {
+            target: Some(target.into()),
+            id: None,
+            sharing: CacheSharing::Shared,
+            read_only: false,
+            from: None,
+            source: None,
+            mode: None,
+            uid: None,
+            gid: None,
+        }
     }
 
     #[test]
