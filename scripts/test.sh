@@ -24,4 +24,15 @@ cargo test --workspace --all-features --no-fail-fast -- --test-threads=2 2>&1 | 
 status=${PIPESTATUS[0]}
 set -e
 grep -E '^test result:' "$STRATA_STATE/logs/cargo-test.log" | awk '{p+=$4; f+=$6; i+=$8} END {printf "%d passed, %d failed, %d skipped\n", p, f, i}'
+# The project's conventions, enforced: one format (rustfmt.toml) and no clippy warning.
+n=0
+for check in "cargo fmt --all -- --check" "cargo clippy --workspace --all-targets --all-features -- -D warnings"; do
+  n=$((n + 1)); out="$STRATA_STATE/logs/conventions-$n.log"
+  if $check > "$out" 2>&1; then
+    log "ok: $check"
+  else
+    log "FAILED: $check (see $out)"; tail -30 "$out"
+    [[ "$status" == 0 ]] && status=1
+  fi
+done
 exit "$status"
