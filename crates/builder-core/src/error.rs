@@ -54,6 +54,14 @@ pub enum BuildError {
     /// Rootless mode cannot be set up (newuidmap, /etc/subuid, user namespaces).
     #[error("rootless: {0}")]
     Rootless(String),
+    /// An image tarball (push-only) cannot be read or pushed as it is.
+    #[error("image tarball {}: {message}", path.display())]
+    Archive {
+        /// The tarball.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A fault inside strata rather than in its input.
     #[error("internal error: {0} (a bug in strata: please report it with the command that failed)")]
     Internal(String),

@@ -19,6 +19,9 @@ pub enum Command {
     Build(Box<BuildArgs>),
     /// Print the resolved build plan as JSON without building.
     Plan(PlanArgs),
+    /// Push an image tarball written earlier (`build --tar-path`, `docker save`, an OCI archive)
+    /// to the destinations, with the same registry and auth flags as `build`: `--source-tar FILE`.
+    Push(Box<BuildArgs>),
 }
 
 /// The inputs shared by `build` and `plan`.
@@ -88,6 +91,9 @@ pub struct BuildArgs {
     /// Also write the image as a `docker load` tarball (docker-archive) at this path.
     #[arg(long, value_name = "FILE")]
     pub tar_path: Option<PathBuf>,
+    /// `strata push`: the image tarball to push (its blobs are checked against their digests).
+    #[arg(long, value_name = "FILE")]
+    pub source_tar: Option<PathBuf>,
     /// Write the image manifest digest to this file.
     #[arg(long, value_name = "FILE")]
     pub digest_file: Option<PathBuf>,

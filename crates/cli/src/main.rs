@@ -82,6 +82,9 @@ enum Mode {
 async fn run(cli: Cli, notes: Vec<String>) -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => {
+            if args.source_tar.is_some() {
+                anyhow::bail!("--source-tar is for `strata push` (push a tarball without building); `strata build` builds from the Dockerfile");
+            }
             let progress = events::init_logging(&args.verbosity, &args.log_format)?;
             for n in &notes {
                 tracing::warn!("{n}");
@@ -100,6 +103,14 @@ async fn run(cli: Cli, notes: Vec<String>) -> anyhow::Result<()> {
             }
             print_stdout(&out.digest)
         }
+        Command::Push(args) => {
+            let progress = events::init_logging(&args.verbosity, &args.log_format)?;
+            for n in &notes {
+                tracing::warn!("{n}");
+            }
+            let digest = push_only(&args, options::build_options(&args)?, progress).await?;
+            print_stdout(&digest)
+        }
         Command::Plan(args) => {
             let (dockerfile, _) = options::locate_dockerfile(&args.input)?;
             let source = strata_dockerfile::source::read(&dockerfile).with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
@@ -117,6 +128,34 @@ async fn run(cli: Cli, notes: Vec<String>) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// `strata push` (and the plugin's push-only mode): the tarball of `args.source_tar` pushed to
+/// the destinations of `opts`, the digest files written; returns the manifest digest.
+pub(crate) async fn push_only(args: &args::BuildArgs, opts: strata_builder_core::BuildOptions, progress: events::Progress) -> anyhow::Result<String> {
+    let Some(archive) = args.source_tar.clone() else {
+        anyhow::bail!("strata push needs --source-tar FILE: the image tarball to push (written by strata build --tar-path or docker save)");
+    };
+    if args.no_push {
+        anyhow::bail!("--no-push with push: nothing would happen; push the tarball, or build without pushing");
+    }
+    tracing::info!("pushing {} to {}", archive.display(), opts.destinations.join(", "));
+    signals::stop_build_on_signals(opts.cancel.clone());
+    let push = strata_builder_core::PushArchiveOptions {
+        archive,
+        destinations: opts.destinations.clone(),
+        work_dir: opts.work_dir.clone(),
+        registry: opts.registry.clone(),
+        digest_file: opts.digest_file.clone(),
+        cancel: opts.cancel.clone(),
+    };
+    let out = strata_builder_core::push_archive(push, Some(events::printer(progress))).await?;
+    for (path, with_tag) in [(&args.image_name_with_digest_file, false), (&args.image_name_tag_with_digest_file, true)] {
+        if let Some(path) = path {
+            plugin::outputs::write_file(path, plugin::outputs::names_with_digest(&args.destinations, &out.digest, with_tag).as_bytes())?;
+        }
+    }
+    Ok(out.digest)
 }
 
 /// Prints a result line on stdout; a closed pipe (`strata plan | head`) is not an error.

@@ -206,7 +206,12 @@ fn read_settings() -> anyhow::Result<Plan> {
     let image = if registry.is_empty() { repo.clone() } else { format!("{registry}/{repo}") };
     let destinations: Vec<String> = if no_push { Vec::new() } else { tags.iter().map(|t| format!("{image}:{t}")).collect() };
 
-    let mut argv: Vec<String> = vec!["strata".into(), "build".into()];
+    // Harness's build → scan → push: a second step pushes the tarball the first one wrote.
+    let push_only = flag("PLUGIN_PUSH_ONLY")?;
+    if push_only && no_push {
+        bail!("PLUGIN_PUSH_ONLY=true with PLUGIN_NO_PUSH (or PLUGIN_DRY_RUN): a push-only step that pushes nothing; set only one");
+    }
+    let mut argv: Vec<String> = vec!["strata".into(), if push_only { "push" } else { "build" }.into()];
     let mut push = |flag: &str, value: String| {
         argv.push(flag.to_string());
         argv.push(value);
@@ -262,7 +267,12 @@ fn read_settings() -> anyhow::Result<Plan> {
         push("--oci-layout-path", p);
     }
     // PLUGIN_DESTINATION_TAR_PATH: the same setting's spelling in kaniko-ecr and Harness's docs.
-    let tar_path = first(&["PLUGIN_TAR_PATH", "PLUGIN_DESTINATION_TAR_PATH"]);
+    let tar_path = if push_only { None } else { first(&["PLUGIN_TAR_PATH", "PLUGIN_DESTINATION_TAR_PATH"]) };
+    if push_only {
+        let source = var("PLUGIN_SOURCE_TAR_PATH")
+            .ok_or_else(|| anyhow::anyhow!("PLUGIN_PUSH_ONLY=true needs PLUGIN_SOURCE_TAR_PATH: the tarball an earlier step wrote with PLUGIN_TAR_PATH"))?;
+        push("--source-tar", source);
+    }
     if let Some(p) = &tar_path {
         push("--tar-path", p.clone());
         // Nothing is pushed with PLUGIN_NO_PUSH, but the tarball still loads as REPO:TAG.
@@ -449,7 +459,11 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         let first = msg.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
         anyhow::anyhow!("plugin settings: {first}")
     })?;
-    let Command::Build(args) = cli.command else { bail!("plugin settings did not map onto `strata build`") };
+    let (args, push_only) = match cli.command {
+        Command::Build(args) => (args, false),
+        Command::Push(args) => (args, true),
+        Command::Plan(_) => bail!("plugin settings did not map onto `strata build` or `strata push`"),
+    };
     let mut opts = options::build_options(&args)?;
     let t = plan.tweaks;
     let r = &mut opts.registry;
@@ -468,7 +482,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     if let Some(w) = t.work_dir {
         opts.work_dir = w;
     }
-    if plan.destinations.is_empty() {
+    if push_only {
+        tracing::info!("plugin: push only (PLUGIN_PUSH_ONLY): no build");
+    } else if plan.destinations.is_empty() {
         tracing::info!(isolation = %opts.isolation, "plugin: building {} (no push)", opts.dockerfile.display());
     } else {
         tracing::info!(isolation = %opts.isolation, "plugin: building {} for {}", opts.dockerfile.display(), plan.destinations.join(", "));
@@ -478,16 +494,20 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         let client = strata_registry::Client::new(opts.registry.clone())?;
         client.apply_ecr_policies(&target, t.lifecycle_policy.as_deref(), t.repository_policy.as_deref()).await?;
     }
-    crate::signals::stop_build_on_signals(opts.cancel.clone());
-    let built = strata_builder_core::build(opts, Some(events::printer(progress))).await;
+    let built = if push_only {
+        crate::push_only(&args, opts, progress).await
+    } else {
+        crate::signals::stop_build_on_signals(opts.cancel.clone());
+        strata_builder_core::build(opts, Some(events::printer(progress))).await.map(|o| o.digest).map_err(anyhow::Error::from)
+    };
     if let Some(f) = &plan.oidc_token_file {
         let _ = std::fs::remove_file(f);
     }
-    let out = built?;
+    let digest = built?;
 
     // The plugin reports a failure to write these on stderr and still succeeds.
     if let Some(path) = &plan.artifact_file {
-        let written = outputs::artifact_json("ECR", &plan.registry, &plan.repo, &plan.tags, &out.digest).and_then(|b| outputs::write_file(path, &b));
+        let written = outputs::artifact_json("ECR", &plan.registry, &plan.repo, &plan.tags, &digest).and_then(|b| outputs::write_file(path, &b));
         if let Err(e) = written {
             tracing::warn!("failed to write plugin artifact file at path: {}: {e:#}", path.display());
         }
@@ -495,15 +515,15 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     if let Some(path) = &plan.drone_output
         && let Err(e) = outputs::write_file(
             path,
-            outputs::drone_output(&[("digest", &out.digest), ("IMAGE_TAR_PATH", plan.tar_path.as_deref().unwrap_or_default())]).as_bytes(),
+            outputs::drone_output(&[("digest", &digest), ("IMAGE_TAR_PATH", plan.tar_path.as_deref().unwrap_or_default())]).as_bytes(),
         )
     {
         tracing::warn!("failed to write plugin output file at path: {}: {e:#}", path.display());
     }
     for (path, with_tag) in [(&plan.name_digest_file, false), (&plan.name_tag_digest_file, true)] {
         if let Some(path) = path {
-            outputs::write_file(path, outputs::names_with_digest(&plan.destinations, &out.digest, with_tag).as_bytes())?;
+            outputs::write_file(path, outputs::names_with_digest(&plan.destinations, &digest, with_tag).as_bytes())?;
         }
     }
-    crate::print_stdout(&out.digest)
+    crate::print_stdout(&digest)
 }
