@@ -290,6 +290,12 @@ impl Client {
         crate::ecr::put_policies(self, &ep.name, &r.repository, lifecycle_policy, repository_policy).await
     }
 
+    /// The manifest digest the tag of `r` names, or None when the tag does not exist.
+    pub async fn tag_digest(&self, r: &Reference) -> Result<Option<String>, Error> {
+        let ep = self.endpoint(&r.registry).await?;
+        crate::push::tag_digest(self, &ep, &r.repository, r.tag.as_deref().unwrap_or("latest")).await
+    }
+
     /// Whether `digest` exists in `r`'s repository (a `HEAD` request).
     pub async fn blob_exists(&self, r: &Reference, digest: &str) -> Result<bool, Error> {
         let ep = self.endpoint(&r.registry).await?;

@@ -20,6 +20,11 @@ pub enum Error {
         "{registry}/{repository}: {what}: the descriptor says {expected} bytes, the registry sent {got}; refused (a registry must serve exactly the bytes its manifest describes)"
     )]
     SizeMismatch { registry: String, repository: String, what: String, expected: u64, got: String },
+    /// The tag already names another image, and the repository does not let tags move.
+    #[error(
+        "{registry}/{repository}:{tag} already names {existing}, and the repository's tags are immutable, so it cannot name {pushed}; push a new tag (or make the repository's tags mutable)"
+    )]
+    ImmutableTag { registry: String, repository: String, tag: String, existing: String, pushed: String },
     /// A body without a descriptor (a tag's manifest, a token) or a descriptor over strata's cap.
     #[error("{registry}/{repository}: {what}: larger than strata's limit of {limit} bytes ({got}); refused")]
     TooLarge { registry: String, repository: String, what: String, limit: u64, got: String },

@@ -75,6 +75,13 @@ pub(crate) async fn push_image(client: &Client, r: &Reference, image: &PushImage
 /// `PUT` the manifest under `r`'s digest or tag; the blobs must already be there.
 pub(crate) async fn push_manifest(client: &Client, ep: &Endpoint, r: &Reference, image: &PushImage, manifest_digest: &str) -> Result<(), Error> {
     let reference = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
+    // ECR refuses to PUT an existing tag of an immutable repository even with the same digest:
+    // a rerun of a pipeline checks first and leaves a tag that already names this image alone.
+    if ep.is_ecr && r.digest.is_none() && tag_digest(client, ep, &r.repository, &reference).await?.as_deref() == Some(manifest_digest) {
+        tracing::info!(reference = %r, digest = %manifest_digest, "the tag already names this manifest: not pushed again");
+        client.emit(ProgressEvent::ManifestPushed { reference: r.to_string(), digest: manifest_digest.to_string() });
+        return Ok(());
+    }
     let url = ep.url(&format!("{}/manifests/{}", r.repository, reference));
     let t = client.opts.stall_timeout;
     let body = bytes::Bytes::from(image.manifest.clone());
@@ -84,7 +91,26 @@ pub(crate) async fn push_manifest(client: &Client, ep: &Endpoint, r: &Reference,
         })
         .await?;
     if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
-        return Err(http_error(ep, &r.repository, &format!("PUT manifest {reference}"), resp).await);
+        let err = http_error(ep, &r.repository, &format!("PUT manifest {reference}"), resp).await;
+        let refused_tag = matches!(&err, Error::Http { status: 400, detail, .. } if detail.contains("TAG_INVALID") || detail.contains("ImageTagAlreadyExists") || detail.contains("immutable"));
+        if refused_tag && r.digest.is_none() {
+            return match tag_digest(client, ep, &r.repository, &reference).await? {
+                Some(d) if d == manifest_digest => {
+                    tracing::info!(reference = %r, digest = %manifest_digest, "immutable tag already names this manifest");
+                    client.emit(ProgressEvent::ManifestPushed { reference: r.to_string(), digest: manifest_digest.to_string() });
+                    Ok(())
+                }
+                Some(existing) => Err(Error::ImmutableTag {
+                    registry: ep.name.clone(),
+                    repository: r.repository.clone(),
+                    tag: reference,
+                    existing,
+                    pushed: manifest_digest.to_string(),
+                }),
+                None => Err(err),
+            };
+        }
+        return Err(err);
     }
     if let Some(d) = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok())
         && d != manifest_digest
@@ -99,6 +125,27 @@ pub(crate) async fn push_manifest(client: &Client, ep: &Endpoint, r: &Reference,
     tracing::info!(reference = %r, digest = %manifest_digest, "pushed manifest");
     client.emit(ProgressEvent::ManifestPushed { reference: r.to_string(), digest: manifest_digest.to_string() });
     Ok(())
+}
+
+/// The manifest digest `tag` names in `repository` (None when the tag does not exist).
+pub(crate) async fn tag_digest(client: &Client, ep: &Endpoint, repository: &str, tag: &str) -> Result<Option<String>, Error> {
+    let url = ep.url(&format!("{repository}/manifests/{tag}"));
+    let t = client.opts.stall_timeout;
+    let accept =
+        [crate::manifest::media::OCI_MANIFEST, crate::manifest::media::DOCKER_MANIFEST, crate::manifest::media::OCI_INDEX, crate::manifest::media::DOCKER_LIST]
+            .join(", ");
+    let resp = client
+        .send(ep, &Scope::push(repository), "HEAD manifest", client.opts.retries, |h| {
+            Ok(h.head(&url).header(reqwest::header::ACCEPT, accept.as_str()).timeout(t))
+        })
+        .await?;
+    if resp.status() == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !resp.status().is_success() {
+        return Err(http_error(ep, repository, &format!("HEAD manifest {tag}"), resp).await);
+    }
+    Ok(resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string))
 }
 
 /// One upload session: where to send the next bytes, and how many the registry holds.

@@ -216,3 +216,30 @@ async fn killed_push_resumes_without_reuploading() {
     assert_eq!(first.len() + second.len(), img.push.blobs.len(), "first {first:?} second {second:?}");
     verify_direct(&env, &r.repository, "k", &img).await;
 }
+
+/// A repository with immutable tags, answered as ECR answers (400 TAG_INVALID for any manifest
+/// PUT to an existing tag): pushing the same image again succeeds (the tag already names it), a
+/// different image fails naming the tag, both digests and the immutability, and the tag keeps
+/// its image.
+#[tokio::test]
+async fn an_immutable_tag_takes_the_same_image_again_and_refuses_another() {
+    let env = require_env!("an_immutable_tag_takes_the_same_image_again_and_refuses_another");
+    let dir = scratch(&env, "immutable");
+    let proxy = Proxy::start(&env.http).await;
+    let client = Client::new(opts_via(&proxy, UploadMode::Monolithic)).unwrap();
+    let repo = unique_repo("immutable");
+    let r: Reference = format!("{}/{repo}:release", proxy.addr).parse().unwrap();
+    let first = make_image(dir.path(), 301, &[50_000], "amd64", false);
+    assert_eq!(client.push_image(&r, &first.push).await.unwrap(), first.manifest_digest);
+    proxy.plan.lock().unwrap().immutable_tags = vec!["release".into()];
+    // A rerun of the same pipeline: the same image under the same tag.
+    assert_eq!(client.push_image(&r, &first.push).await.unwrap(), first.manifest_digest);
+    let other = make_image(dir.path(), 302, &[60_000], "amd64", false);
+    let err = client.push_image(&r, &other.push).await.expect_err("another image under an immutable tag");
+    let text = err.to_string();
+    for want in ["release", "immutable", first.manifest_digest.as_str(), other.manifest_digest.as_str()] {
+        assert!(text.contains(want), "the error names {want}: {text}");
+    }
+    assert!(proxy.take().iter().any(|s| s.fault == Some("immutable-tag")), "the proxy refused a PUT");
+    verify_direct(&env, &repo, "release", &first).await;
+}

@@ -231,7 +231,14 @@ impl LayerCache {
             Ok(image) => {
                 let client = client.clone();
                 let tag = format!("{}/{}:{}", r.registry, r.repository, key.hex());
-                let task = handle.spawn(async move { client.push_image(&r, &image).await });
+                // An entry is never pushed over an existing key tag (immutable ECR repositories
+                // refuse it, and the key says the entry there stands for the same step).
+                let task = handle.spawn(async move {
+                    match client.tag_digest(&r).await {
+                        Ok(Some(existing)) => Ok(existing),
+                        _ => client.push_image(&r, &image).await,
+                    }
+                });
                 self.pending.push((tag, task));
             }
             Err(e) => tracing::warn!("layer cache: cannot prepare the entry for {}: {e}", key.hex()),

@@ -28,6 +28,9 @@ pub struct FaultPlan {
     pub pass_uploads: usize,
     /// Wait this long before forwarding each upload.
     pub upload_delay: Duration,
+    /// Tags of an immutable ECR repository: a manifest PUT to one of them is answered as ECR
+    /// answers it (400 TAG_INVALID), whatever its digest.
+    pub immutable_tags: Vec<String>,
 }
 
 /// One request seen by the proxy, with the status the client got (0 when faulted).
@@ -144,6 +147,21 @@ impl Proxy {
                 s[idx].fault = Some(fault);
                 s[idx].status = status;
             };
+            let immutable = method == "PUT"
+                && path.contains("/manifests/")
+                && self.plan.lock().unwrap().immutable_tags.iter().any(|t| path.ends_with(&format!("/manifests/{t}")));
+            if immutable {
+                copy_body(&mut cr, &mut tokio::io::sink(), body_len, chunked, None).await?;
+                let tag = path.rsplit('/').next().unwrap_or("");
+                let body = format!(
+                    "{{\"errors\":[{{\"code\":\"TAG_INVALID\",\"message\":\"The image tag '{tag}' already exists in the repository and cannot be overwritten because the repository is immutable.\"}}]}}"
+                );
+                let resp =
+                    format!("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                cw.write_all(resp.as_bytes()).await?;
+                mark("immutable-tag", 400);
+                return Ok(());
+            }
             if let Some(code) = fault_status {
                 copy_body(&mut cr, &mut tokio::io::sink(), body_len, chunked, None).await?;
                 let reason = if code == 503 { "Service Unavailable" } else { "Too Many Requests" };
