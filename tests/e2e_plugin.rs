@@ -445,3 +445,48 @@ fn plugin_applies_ecr_repository_settings_before_the_build() {
     let images = ecr_call(&moto.addr, "ListImages", &serde_json::json!({ "repositoryName": repo })).expect("ListImages");
     assert_eq!(images["imageIds"], serde_json::json!([]), "PLUGIN_NO_PUSH: nothing pushed");
 }
+
+/// The cache repository strata creates on ECR gets an expiry lifecycle policy matching the cache
+/// TTL, so that it cannot fill ECR's 10,000 images per repository.
+#[test]
+fn plugin_cache_repository_created_on_ecr_expires_its_entries() {
+    let Some(env) = test_env("plugin_cache_repository_created_on_ecr_expires_its_entries") else { return };
+    let Some(moto) = moto(&env) else {
+        strata_test_support::skip("plugin ECR cache test", "no moto_server at STRATA_TEST_MOTO and none installed (scripts/moto-up.sh installs it)");
+        return;
+    };
+    let (dir, ctx) = scratch();
+    let repo = unique("plugin-ecr/cached");
+    let cache_repo = format!("{repo}-cache");
+    let envs = vec![
+        e("PLUGIN_REGISTRY", ECR_HOST),
+        e("PLUGIN_REPO", repo.clone()),
+        e("PLUGIN_TAGS", "1"),
+        e("PLUGIN_REGION", "us-east-1"),
+        e("PLUGIN_ACCESS_KEY", "AKIASTRATAPLUGIN"),
+        e("PLUGIN_SECRET_KEY", SECRET_KEY),
+        e("PLUGIN_CREATE_REPOSITORY", "true"),
+        e("PLUGIN_ENABLE_CACHE", "true"),
+        e("PLUGIN_CACHE_REPO", cache_repo.clone()),
+        e("PLUGIN_CACHE_TTL", "72h"),
+        e("PLUGIN_CONTEXT", ctx.display().to_string()),
+        e("PLUGIN_DOCKERFILE", ctx.join("Dockerfile").display().to_string()),
+        e("PLUGIN_BUILD_ARGS", format!("BASE={}", env.base_busybox)),
+        e("PLUGIN_INSECURE_REGISTRY", env.registry_http.clone()),
+        e("AWS_ENDPOINT_URL", format!("http://{}", moto.addr)),
+        e("STRATA_REGISTRY_MAP", format!("{ECR_HOST}={}", env.registry_tls)),
+        e("STRATA_REGISTRY_CERTIFICATE", env.registry_ca.display().to_string()),
+    ];
+    let run = plugin(dir.path(), &envs);
+    assert!(run.ok, "cached ECR build failed:\n{}", run.stderr);
+    assert!(ecr_repositories(&moto.addr).contains(&cache_repo), "the cache repository was created:\n{}", run.stderr);
+    let got =
+        ecr_call(&moto.addr, "GetLifecyclePolicy", &serde_json::json!({ "repositoryName": cache_repo })).expect("the cache repository has a lifecycle policy");
+    let policy: Value = serde_json::from_str(got["lifecyclePolicyText"].as_str().expect("text")).expect("JSON");
+    let rule = &policy["rules"][0];
+    assert_eq!((rule["selection"]["countType"].as_str(), rule["selection"]["countNumber"].as_u64()), (Some("sinceImagePushed"), Some(3)), "{policy}");
+    assert!(
+        ecr_call(&moto.addr, "GetLifecyclePolicy", &serde_json::json!({ "repositoryName": repo })).is_none(),
+        "the image repository gets no policy of strata's"
+    );
+}

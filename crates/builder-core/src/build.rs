@@ -106,8 +106,13 @@ impl Builder {
         {
             registry.progress = Some(std::sync::Arc::new(move |e| f(BuildEvent::Transfer(e))));
         }
-        let client = std::sync::Arc::new(Client::new(registry)?);
         let cache = layer_cache(&opts)?;
+        // A cache repository strata creates gets an expiry policy, so that it never reaches ECR's
+        // 10,000 images per repository (an existing one keeps its own policy; see the README).
+        if let (Some(c), Some(r)) = (&opts.cache, cache.as_ref().and_then(|c| c.repository())) {
+            registry.ecr.lifecycle_on_create.push((r.repository.clone(), crate::cache::expiry_policy(c.ttl)));
+        }
+        let client = std::sync::Arc::new(Client::new(registry)?);
         let store = BlobStore::open(&opts.work_dir.join("blobs"))?;
         let build_dir = build_dir_lock.path().to_path_buf();
         let in_place = (opts.isolation == crate::Isolation::None).then(|| {

@@ -38,6 +38,9 @@ pub struct EcrOptions {
     pub scan_on_push: bool,
     /// Tags of a repository strata creates can be overwritten (`Some(false)`: IMMUTABLE).
     pub tags_mutable: Option<bool>,
+    /// Lifecycle policies (repository name, policy JSON) put on a repository when strata
+    /// creates it (the layer cache's expiry); an existing repository keeps its own.
+    pub lifecycle_on_create: Vec<(String, String)>,
 }
 
 /// How blobs are uploaded.

@@ -133,7 +133,12 @@ pub(crate) async fn ensure_repository(client: &Client, registry: &str, repositor
                 });
             }
             match create.send().with_subscriber(quiet()).await {
-                Ok(_) => tracing::info!(%registry, %repository, scan_on_push = o.scan_on_push, tags_mutable = ?o.tags_mutable, "created ECR repository"),
+                Ok(_) => {
+                    tracing::info!(%registry, %repository, scan_on_push = o.scan_on_push, tags_mutable = ?o.tags_mutable, "created ECR repository");
+                    if let Some((_, policy)) = o.lifecycle_on_create.iter().find(|(r, _)| r == repository) {
+                        put_policies(client, registry, repository, Some(policy), None).await?;
+                    }
+                }
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_repository_already_exists_exception()) => {}
                 Err(e) => return Err(sdk_error(registry, "CreateRepository", repository, &e)),
             }

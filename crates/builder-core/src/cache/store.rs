@@ -64,6 +64,11 @@ pub struct LayerCache {
 }
 
 impl LayerCache {
+    /// The cache repository, if entries are pushed to one.
+    pub fn repository(&self) -> Option<&Reference> {
+        self.repo.as_ref()
+    }
+
     /// A cache in `dir`, backed by the repository `repo` (`registry/path`, no tag) when given.
     pub fn new(dir: PathBuf, repo: Option<Reference>, ttl: Duration) -> Self {
         Self { dir, repo, ttl, pending: Vec::new() }
