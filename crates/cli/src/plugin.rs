@@ -37,7 +37,17 @@ pub fn may_run_rootless() -> bool {
 
 /// A non-empty environment variable.
 fn var(key: &str) -> Option<String> {
-    std::env::var(key).ok().filter(|v| !v.is_empty())
+    raw_var(key).filter(|v| !v.is_empty())
+}
+
+/// A variable as set, empty or not: the process environment, or in unit tests the settings the
+/// test gives (so that reading the settings is a function of them alone).
+fn raw_var(key: &str) -> Option<String> {
+    #[cfg(test)]
+    if let Some(v) = tests::TEST_ENV.with(|e| e.borrow().as_ref().map(|m| m.get(key).cloned())) {
+        return v;
+    }
+    std::env::var(key).ok()
 }
 
 /// The first of `keys` that is set (urfave/cli's `EnvVar: "A,B"`).
@@ -87,6 +97,11 @@ pub struct Plan {
     name_tag_digest_file: Option<PathBuf>,
     /// The OIDC token written for the AWS SDK; removed after the build.
     oidc_token_file: Option<PathBuf>,
+    /// The names the digest files list: the destinations, or the tarball's tags when nothing
+    /// is pushed (as kaniko writes them).
+    named: Vec<String>,
+    /// drone-ecr's PLUGIN_SKIP_PUSH_IF_TAG_EXISTS: a tag that exists ends the step at once.
+    skip_if_tag_exists: bool,
 }
 
 // Hand-written so that no credential can reach a log through `{:?}`.
@@ -148,7 +163,7 @@ pub fn prepare(argv: &[OsString]) -> anyhow::Result<Plan> {
         plan.tweaks.assume_role = None;
         plan.tweaks.external_id = None;
         plan.oidc_token_file = Some(file);
-    } else if let (Some(a), Some(s)) = (var("PLUGIN_ACCESS_KEY"), var("PLUGIN_SECRET_KEY")) {
+    } else if let (Some(a), Some(s)) = (first(&["PLUGIN_ACCESS_KEY", "ECR_ACCESS_KEY"]), first(&["PLUGIN_SECRET_KEY", "ECR_SECRET_KEY"])) {
         // The plugin exports the keys only without a role; strata also uses them as the base
         // credentials for assuming the role, which the plugin leaves to the environment.
         // SAFETY: as above, still single-threaded. The AWS SDK's default chain reads these.
@@ -165,8 +180,19 @@ pub fn prepare(argv: &[OsString]) -> anyhow::Result<Plan> {
 fn read_settings() -> anyhow::Result<Plan> {
     let mut warnings = Vec::new();
 
-    let registry = var("PLUGIN_REGISTRY").unwrap_or_default().trim_end_matches('/').to_string();
-    let repo = var("PLUGIN_REPO").unwrap_or_default();
+    let mut registry = var("PLUGIN_REGISTRY").unwrap_or_default().trim_end_matches('/').to_string();
+    let mut repo = var("PLUGIN_REPO").unwrap_or_default();
+    // drone-ecr: PLUGIN_REPO may be the full name (`<acct>.dkr.ecr.<region>.amazonaws.com/app`),
+    // with or without PLUGIN_REGISTRY.
+    if !registry.is_empty() {
+        if let Some(rest) = repo.strip_prefix(&format!("{registry}/")) {
+            repo = rest.to_string();
+        }
+    } else if let Some((host, rest)) = repo.split_once('/')
+        && (host.contains('.') || host.contains(':') || host == "localhost")
+    {
+        (registry, repo) = (host.to_string(), rest.to_string());
+    }
     // PLUGIN_DRY_RUN is drone-docker's and buildah-ecr's spelling of "build only".
     let no_push = flag("PLUGIN_NO_PUSH")? || flag("PLUGIN_DRY_RUN")?;
     if !no_push && repo.is_empty() {
@@ -176,10 +202,11 @@ fn read_settings() -> anyhow::Result<Plan> {
         bail!("PLUGIN_REGISTRY is not set: name the registry to push to, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com");
     }
 
-    // Tags: PLUGIN_TAGS, else the .tags file drone's tag plugins write, else latest.
-    let mut given_tags = match std::env::var("PLUGIN_TAGS") {
-        Ok(v) => split_list(&v, &[',']),
-        Err(_) => match std::fs::read_to_string(".tags") {
+    // Tags: PLUGIN_TAGS (drone-ecr: also PLUGIN_TAG), else the .tags file drone's tag plugins
+    // write, else latest.
+    let mut given_tags = match raw_var("PLUGIN_TAGS").or_else(|| raw_var("PLUGIN_TAG")) {
+        Some(v) => split_list(&v, &[',']),
+        None => match std::fs::read_to_string(".tags") {
             Ok(text) => split_list(&text, &[',', '\n']),
             Err(_) => Vec::new(),
         },
@@ -204,6 +231,7 @@ fn read_settings() -> anyhow::Result<Plan> {
         given_tags.iter().flat_map(|t| tags::expand(t, expand_tag)).collect()
     };
     let image = if registry.is_empty() { repo.clone() } else { format!("{registry}/{repo}") };
+    let skip_if_tag_exists = !no_push && flag("PLUGIN_SKIP_PUSH_IF_TAG_EXISTS")?;
     let destinations: Vec<String> = if no_push { Vec::new() } else { tags.iter().map(|t| format!("{image}:{t}")).collect() };
 
     // Harness's build → scan → push: a second step pushes the tarball the first one wrote.
@@ -232,7 +260,7 @@ fn read_settings() -> anyhow::Result<Plan> {
         push("--build-arg", a);
     }
     for name in list("PLUGIN_BUILD_ARGS_FROM_ENV") {
-        if let Ok(v) = std::env::var(&name) {
+        if let Some(v) = raw_var(&name) {
             push("--build-arg", format!("{name}={v}"));
         }
     }
@@ -273,6 +301,13 @@ fn read_settings() -> anyhow::Result<Plan> {
             .ok_or_else(|| anyhow::anyhow!("PLUGIN_PUSH_ONLY=true needs PLUGIN_SOURCE_TAR_PATH: the tarball an earlier step wrote with PLUGIN_TAR_PATH"))?;
         push("--source-tar", source);
     }
+    let named: Vec<String> = if !destinations.is_empty() {
+        destinations.clone()
+    } else if tar_path.is_some() && !repo.is_empty() {
+        tags.iter().map(|t| format!("{image}:{t}")).collect()
+    } else {
+        Vec::new()
+    };
     if let Some(p) = &tar_path {
         push("--tar-path", p.clone());
         // Nothing is pushed with PLUGIN_NO_PUSH, but the tarball still loads as REPO:TAG.
@@ -290,6 +325,24 @@ fn read_settings() -> anyhow::Result<Plan> {
     let retries = number("PLUGIN_PUSH_RETRY")?.into_iter().chain(number("PLUGIN_IMAGE_DOWNLOAD_RETRY")?).max();
     if let Some(n) = retries {
         push("--push-retry", n.clamp(0, i64::from(u32::MAX)).to_string());
+    }
+    if let Some(c) = var("PLUGIN_COMPRESSION") {
+        if !matches!(c.as_str(), "gzip" | "zstd" | "none") {
+            bail!("PLUGIN_COMPRESSION={c:?}: use gzip, zstd or none");
+        }
+        push("--compression", c);
+    }
+    if let Some(n) = number("PLUGIN_COMPRESSION_LEVEL")? {
+        push("--compression-level", n.to_string());
+    }
+    // Harness's build secrets: `ID=ENV_VAR` and `ID=PATH` lists, onto `--secret`.
+    for (key, kind) in [("PLUGIN_SECRETS_FROM_ENV", "env"), ("PLUGIN_SECRETS_FROM_FILE", "src")] {
+        for item in list(key) {
+            let Some((id, source)) = item.split_once('=').filter(|(i, s)| !i.is_empty() && !s.is_empty()) else {
+                bail!("{key}: {item:?} is not ID={}", if kind == "env" { "ENV_VAR" } else { "PATH" });
+            };
+            push("--secret", format!("id={id},{kind}={source}"));
+        }
     }
     if let Some(i) = var("STRATA_ISOLATION") {
         push("--isolation", i);
@@ -350,7 +403,8 @@ fn read_settings() -> anyhow::Result<Plan> {
             tweaks.base_credentials = Some((host, Credentials { username, password }));
         }
     }
-    tweaks.region = var("PLUGIN_REGION");
+    // drone-ecr's fallbacks: ECR_REGION, then AWS_REGION.
+    tweaks.region = first(&["PLUGIN_REGION", "ECR_REGION", "AWS_REGION"]);
     // Harness names the role PLUGIN_USER_ROLE_ARN (the AWS connector's cross-account role).
     tweaks.assume_role = first(&["PLUGIN_ASSUME_ROLE", "PLUGIN_USER_ROLE_ARN"]);
     tweaks.external_id = first(&["PLUGIN_EXTERNAL_ID", "PLUGIN_USER_ROLE_EXTERNAL_ID"]);
@@ -429,6 +483,8 @@ fn read_settings() -> anyhow::Result<Plan> {
         name_digest_file: var("PLUGIN_IMAGE_NAME_WITH_DIGEST_FILE").map(PathBuf::from),
         name_tag_digest_file: var("PLUGIN_IMAGE_NAME_TAG_WITH_DIGEST_FILE").map(PathBuf::from),
         oidc_token_file: None,
+        named,
+        skip_if_tag_exists,
     })
 }
 
@@ -494,6 +550,16 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         let client = strata_registry::Client::new(opts.registry.clone())?;
         client.apply_ecr_policies(&target, t.lifecycle_policy.as_deref(), t.repository_policy.as_deref()).await?;
     }
+    if plan.skip_if_tag_exists {
+        let client = strata_registry::Client::new(opts.registry.clone())?;
+        for d in &plan.destinations {
+            let r: strata_registry::Reference = d.parse().with_context(|| format!("destination {d}"))?;
+            if let Some(existing) = client.tag_digest(&r).await? {
+                tracing::info!("{d}: the tag exists ({existing}); nothing built or pushed (PLUGIN_SKIP_PUSH_IF_TAG_EXISTS)");
+                return Ok(());
+            }
+        }
+    }
     let built = if push_only {
         crate::push_only(&args, opts, progress).await
     } else {
@@ -522,8 +588,119 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     }
     for (path, with_tag) in [(&plan.name_digest_file, false), (&plan.name_tag_digest_file, true)] {
         if let Some(path) = path {
-            outputs::write_file(path, outputs::names_with_digest(&plan.destinations, &digest, with_tag).as_bytes())?;
+            outputs::write_file(path, outputs::names_with_digest(&plan.named, &digest, with_tag).as_bytes())?;
         }
     }
     crate::print_stdout(&digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    thread_local! {
+        /// The settings of the test running on this thread (None: the process environment).
+        pub(super) static TEST_ENV: RefCell<Option<HashMap<String, String>>> = const { RefCell::new(None) };
+    }
+
+    /// `read_settings` with exactly `settings` set (plus a registry and a repository unless given).
+    fn settings(settings: &[(&str, &str)]) -> anyhow::Result<Plan> {
+        let mut map: HashMap<String, String> =
+            [("PLUGIN_REGISTRY", "registry.example.com"), ("PLUGIN_REPO", "team/app")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for (k, v) in settings {
+            map.insert(k.to_string(), v.to_string());
+        }
+        TEST_ENV.with(|e| *e.borrow_mut() = Some(map));
+        let plan = read_settings();
+        TEST_ENV.with(|e| *e.borrow_mut() = None);
+        plan
+    }
+
+    /// The value after `flag` in the plan's argv, each time it appears.
+    fn values(plan: &Plan, flag: &str) -> Vec<String> {
+        plan.argv.windows(2).filter(|w| w[0] == flag).map(|w| w[1].clone()).collect()
+    }
+
+    fn has(plan: &Plan, flag: &str) -> bool {
+        plan.argv.iter().any(|a| a == flag)
+    }
+
+    #[test]
+    fn no_push_and_dry_run_push_nothing() {
+        for key in ["PLUGIN_NO_PUSH", "PLUGIN_DRY_RUN"] {
+            let p = settings(&[(key, "true")]).expect(key);
+            assert!(has(&p, "--no-push") && p.destinations.is_empty(), "{key}: {:?}", p.argv);
+        }
+        let p = settings(&[]).expect("defaults");
+        assert!(!has(&p, "--no-push"));
+        assert_eq!(p.destinations, vec!["registry.example.com/team/app:latest"]);
+    }
+
+    #[test]
+    fn both_tar_path_spellings_write_the_tarball_tagged_and_named() {
+        for key in ["PLUGIN_TAR_PATH", "PLUGIN_DESTINATION_TAR_PATH"] {
+            let p = settings(&[(key, "/out/image.tar"), ("PLUGIN_NO_PUSH", "true"), ("PLUGIN_TAGS", "1.0")]).expect(key);
+            assert_eq!(values(&p, "--tar-path"), vec!["/out/image.tar"], "{key}");
+            assert_eq!(values(&p, "--destination"), vec!["registry.example.com/team/app:1.0"], "{key}: the tarball's tag");
+            assert_eq!(p.named, vec!["registry.example.com/team/app:1.0"], "{key}: the digest files name the tarball's tags");
+        }
+    }
+
+    #[test]
+    fn push_only_pushes_the_source_tarball_and_is_refused_with_no_push() {
+        let p =
+            settings(&[("PLUGIN_PUSH_ONLY", "true"), ("PLUGIN_SOURCE_TAR_PATH", "/out/image.tar"), ("PLUGIN_TAR_PATH", "/ignored.tar")]).expect("push only");
+        assert_eq!(p.argv[1], "push");
+        assert_eq!(values(&p, "--source-tar"), vec!["/out/image.tar"]);
+        assert!(values(&p, "--tar-path").is_empty(), "a push-only step writes no tarball");
+        let e = settings(&[("PLUGIN_PUSH_ONLY", "true"), ("PLUGIN_NO_PUSH", "true"), ("PLUGIN_SOURCE_TAR_PATH", "/x.tar")]).err().expect("refused");
+        assert!(e.to_string().contains("PLUGIN_PUSH_ONLY") && e.to_string().contains("PLUGIN_NO_PUSH"), "{e}");
+        let e = settings(&[("PLUGIN_PUSH_ONLY", "true")]).err().expect("no tarball");
+        assert!(e.to_string().contains("PLUGIN_SOURCE_TAR_PATH"), "{e}");
+    }
+
+    #[test]
+    fn a_full_reference_in_repo_and_the_singular_tag() {
+        let p =
+            settings(&[("PLUGIN_REGISTRY", ""), ("PLUGIN_REPO", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app"), ("PLUGIN_TAG", "v2")]).expect("full repo");
+        assert_eq!(p.destinations, vec!["123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v2"]);
+        assert_eq!((p.registry.as_str(), p.repo.as_str()), ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "app"));
+        let p = settings(&[("PLUGIN_REPO", "registry.example.com/team/app")]).expect("registry twice");
+        assert_eq!(p.destinations, vec!["registry.example.com/team/app:latest"]);
+    }
+
+    #[test]
+    fn compression_settings() {
+        let p = settings(&[("PLUGIN_COMPRESSION", "zstd"), ("PLUGIN_COMPRESSION_LEVEL", "9")]).expect("zstd");
+        assert_eq!((values(&p, "--compression"), values(&p, "--compression-level")), (vec!["zstd".to_string()], vec!["9".to_string()]));
+        assert!(settings(&[("PLUGIN_COMPRESSION", "lz4")]).is_err());
+        assert!(settings(&[("PLUGIN_COMPRESSION_LEVEL", "high")]).is_err());
+    }
+
+    #[test]
+    fn harness_secrets_become_secret_flags() {
+        let p = settings(&[("PLUGIN_SECRETS_FROM_ENV", "npm=NPM_TOKEN,gh=GITHUB_TOKEN"), ("PLUGIN_SECRETS_FROM_FILE", "cert=/run/ca.pem")]).expect("secrets");
+        assert_eq!(values(&p, "--secret"), vec!["id=npm,env=NPM_TOKEN", "id=gh,env=GITHUB_TOKEN", "id=cert,src=/run/ca.pem"]);
+        let e = settings(&[("PLUGIN_SECRETS_FROM_ENV", "NPM_TOKEN")]).err().expect("no id");
+        assert!(e.to_string().contains("PLUGIN_SECRETS_FROM_ENV"), "{e}");
+    }
+
+    #[test]
+    fn region_and_ecr_repository_settings() {
+        let p = settings(&[("ECR_REGION", "eu-west-1"), ("AWS_REGION", "us-west-2")]).expect("region");
+        assert_eq!(p.tweaks.region.as_deref(), Some("eu-west-1"));
+        let p = settings(&[("AWS_REGION", "us-west-2")]).expect("region");
+        assert_eq!(p.tweaks.region.as_deref(), Some("us-west-2"));
+        let p = settings(&[("ECR_CREATE_REPOSITORY", "true"), ("PLUGIN_SCAN_ON_PUSH", "true"), ("PLUGIN_TAG_MUTABILITY", "immutable")])
+            .expect("repository settings");
+        assert!(p.tweaks.create_repository && p.tweaks.scan_on_push);
+        assert_eq!(p.tweaks.tags_mutable, Some(false));
+        assert!(settings(&[("PLUGIN_TAG_MUTABILITY", "sometimes")]).is_err());
+        let e = settings(&[("PLUGIN_LIFECYCLE_POLICY", "/nonexistent/policy.json")]).err().expect("missing policy file");
+        assert!(e.to_string().contains("PLUGIN_LIFECYCLE_POLICY") && e.to_string().contains("/nonexistent/policy.json"), "{e}");
+        assert!(settings(&[("PLUGIN_SKIP_PUSH_IF_TAG_EXISTS", "true")]).expect("skip").skip_if_tag_exists);
+        assert!(!settings(&[("PLUGIN_SKIP_PUSH_IF_TAG_EXISTS", "true"), ("PLUGIN_NO_PUSH", "true")]).expect("skip").skip_if_tag_exists);
+    }
 }
