@@ -655,9 +655,9 @@ mod tests {
         assert_eq!(p.argv[1], "push");
         assert_eq!(values(&p, "--source-tar"), vec!["/out/image.tar"]);
         assert!(values(&p, "--tar-path").is_empty(), "a push-only step writes no tarball");
-        let e = settings(&[("PLUGIN_PUSH_ONLY", "true"), ("PLUGIN_NO_PUSH", "true"), ("PLUGIN_SOURCE_TAR_PATH", "/x.tar")]).err().expect("refused");
+        let e = settings(&[("PLUGIN_PUSH_ONLY", "true"), ("PLUGIN_NO_PUSH", "true"), ("PLUGIN_SOURCE_TAR_PATH", "/x.tar")]).expect_err("refused");
         assert!(e.to_string().contains("PLUGIN_PUSH_ONLY") && e.to_string().contains("PLUGIN_NO_PUSH"), "{e}");
-        let e = settings(&[("PLUGIN_PUSH_ONLY", "true")]).err().expect("no tarball");
+        let e = settings(&[("PLUGIN_PUSH_ONLY", "true")]).expect_err("no tarball");
         assert!(e.to_string().contains("PLUGIN_SOURCE_TAR_PATH"), "{e}");
     }
 
@@ -683,7 +683,7 @@ mod tests {
     fn harness_secrets_become_secret_flags() {
         let p = settings(&[("PLUGIN_SECRETS_FROM_ENV", "npm=NPM_TOKEN,gh=GITHUB_TOKEN"), ("PLUGIN_SECRETS_FROM_FILE", "cert=/run/ca.pem")]).expect("secrets");
         assert_eq!(values(&p, "--secret"), vec!["id=npm,env=NPM_TOKEN", "id=gh,env=GITHUB_TOKEN", "id=cert,src=/run/ca.pem"]);
-        let e = settings(&[("PLUGIN_SECRETS_FROM_ENV", "NPM_TOKEN")]).err().expect("no id");
+        let e = settings(&[("PLUGIN_SECRETS_FROM_ENV", "NPM_TOKEN")]).expect_err("no id");
         assert!(e.to_string().contains("PLUGIN_SECRETS_FROM_ENV"), "{e}");
     }
 
@@ -698,7 +698,7 @@ mod tests {
         assert!(p.tweaks.create_repository && p.tweaks.scan_on_push);
         assert_eq!(p.tweaks.tags_mutable, Some(false));
         assert!(settings(&[("PLUGIN_TAG_MUTABILITY", "sometimes")]).is_err());
-        let e = settings(&[("PLUGIN_LIFECYCLE_POLICY", "/nonexistent/policy.json")]).err().expect("missing policy file");
+        let e = settings(&[("PLUGIN_LIFECYCLE_POLICY", "/nonexistent/policy.json")]).expect_err("missing policy file");
         assert!(e.to_string().contains("PLUGIN_LIFECYCLE_POLICY") && e.to_string().contains("/nonexistent/policy.json"), "{e}");
         assert!(settings(&[("PLUGIN_SKIP_PUSH_IF_TAG_EXISTS", "true")]).expect("skip").skip_if_tag_exists);
         assert!(!settings(&[("PLUGIN_SKIP_PUSH_IF_TAG_EXISTS", "true"), ("PLUGIN_NO_PUSH", "true")]).expect("skip").skip_if_tag_exists);
