@@ -41,7 +41,7 @@ fn cache_mount_persists_across_builds_and_stays_out_of_layers() {
     let cache = case.path().join("cache");
     let cache_arg = cache.to_str().expect("utf8");
     for round in ["1", "2"] {
-        let run = case.build(&env, &["--cache-dir", cache_arg], &[]);
+        let run = case.build(&env, &["--run-cache-dir", cache_arg], &[]);
         assert!(run.ok, "strata failed: {}", run.stderr);
         let image = case.unpack();
         assert_eq!(read(&image.rootfs, "seen"), format!("{round}\n"), "the cache keeps its content between builds");

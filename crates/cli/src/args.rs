@@ -164,9 +164,10 @@ pub struct BuildArgs {
     /// Allow `--isolation none` outside a container (it builds into / of this machine).
     #[arg(long)]
     pub force: bool,
-    /// Where `RUN --mount=type=cache` directories persist (default: <work-dir>/run-cache).
+    /// Where `RUN --mount=type=cache` directories persist (default: <work-dir>/run-cache). Not
+    /// kaniko's `--cache-dir` (its base-image cache), which strata ignores with a warning.
     #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    pub run_cache_dir: Option<PathBuf>,
     /// The platform to build for, `os/arch[/variant]` (default: the host's); base images are
     /// pulled for it. RUN steps for another architecture need binfmt emulation.
     #[arg(long = "custom-platform", visible_alias = "platform", value_name = "OS/ARCH")]

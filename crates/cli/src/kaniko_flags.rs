@@ -27,6 +27,7 @@ const IGNORED: &[(&str, bool, &str)] = &[
     ("image-fs-extract-retry", true, "unpacking reads local blobs, which are verified when pulled"),
     ("image-download-retry", true, "--push-retry covers pulls too"),
     ("kaniko-dir", true, "strata keeps its files in --work-dir"),
+    ("cache-dir", true, "kaniko's base-image cache (its warmer's): strata keeps base blobs in its --work-dir; RUN cache mounts persist in --run-cache-dir"),
 ];
 
 /// The argument list for clap, and notes about what was rewritten or ignored.
@@ -39,7 +40,7 @@ pub fn normalize(argv: Vec<OsString>) -> Result<(Vec<OsString>, Vec<String>), St
     out.push(program.clone());
     let invoked_as_executor = std::path::Path::new(&program).file_name().is_some_and(|n| n == "executor");
     let first = rest.first().and_then(|a| a.to_str()).unwrap_or("");
-    let is_command = matches!(first, "build" | "plan" | "help");
+    let is_command = matches!(first, "build" | "plan" | "push" | "help");
     let asks_for_help = matches!(first, "-h" | "--help" | "-V" | "--version");
     let kaniko_style = (first.starts_with('-') || invoked_as_executor) && !asks_for_help && !is_command;
     if !kaniko_style {
@@ -191,6 +192,15 @@ mod tests {
         assert!(notes[0].contains("--cache-copy-layers") && notes[0].contains("always cached"), "{notes:?}");
         // Called as strata, a leading flag means the same.
         assert_eq!(norm(&["strata", "--context", "dir://ctx", "--ignore-var-run"]).0, ["strata", "build", "--context", "ctx", "--ignore-path", "/var/run"]);
+    }
+
+    #[test]
+    fn kaniko_cache_dir_is_not_the_run_cache() {
+        let (out, notes) = norm(&["/kaniko/executor", "--context=dir:///w", "--cache-dir=/cache", "--destination=r/app:1"]);
+        assert!(!out.iter().any(|a| a.contains("cache-dir") || a == "/cache"), "{out:?}");
+        assert!(notes.iter().any(|n| n.contains("--cache-dir") && n.contains("base-image cache")), "{notes:?}");
+        let (out, _) = norm(&["/kaniko/executor", "--context=dir:///w", "--cache-dir", "/cache", "--destination=r/app:1"]);
+        assert!(!out.iter().any(|a| a == "/cache"), "the value goes too: {out:?}");
     }
 
     #[test]

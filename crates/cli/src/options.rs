@@ -115,7 +115,7 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     if let Some(w) = &a.work_dir {
         o.work_dir = w.clone();
     }
-    o.cache_dir = a.cache_dir.clone();
+    o.cache_dir = a.run_cache_dir.clone();
     o.ignore_paths = a.ignore_paths.clone();
     if let Some(p) = &a.custom_platform {
         let parsed: strata_registry::Platform =
