@@ -22,6 +22,9 @@ pub enum Command {
     /// Push an image tarball written earlier (`build --tar-path`, `docker save`, an OCI archive)
     /// to the destinations, with the same registry and auth flags as `build`: `--source-tar FILE`.
     Push(Box<BuildArgs>),
+    /// Join images already pushed, one per platform (`--image REF`, repeatable), into one OCI
+    /// index pushed to the destinations (each image's platform is read from its config).
+    Manifest(Box<BuildArgs>),
 }
 
 /// The inputs shared by `build` and `plan`.
@@ -94,6 +97,9 @@ pub struct BuildArgs {
     /// `strata push`: the image tarball to push (its blobs are checked against their digests).
     #[arg(long, value_name = "FILE")]
     pub source_tar: Option<PathBuf>,
+    /// `strata manifest`: an image to join into the index (repeatable; an index gives its entries).
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
     /// Write the image manifest digest to this file.
     #[arg(long, value_name = "FILE")]
     pub digest_file: Option<PathBuf>,

@@ -40,7 +40,7 @@ pub fn normalize(argv: Vec<OsString>) -> Result<(Vec<OsString>, Vec<String>), St
     out.push(program.clone());
     let invoked_as_executor = std::path::Path::new(&program).file_name().is_some_and(|n| n == "executor");
     let first = rest.first().and_then(|a| a.to_str()).unwrap_or("");
-    let is_command = matches!(first, "build" | "plan" | "push" | "help");
+    let is_command = matches!(first, "build" | "plan" | "push" | "manifest" | "help");
     let asks_for_help = matches!(first, "-h" | "--help" | "-V" | "--version");
     let kaniko_style = (first.starts_with('-') || invoked_as_executor) && !asks_for_help && !is_command;
     if !kaniko_style {

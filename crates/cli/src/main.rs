@@ -111,6 +111,11 @@ async fn run(cli: Cli, notes: Vec<String>) -> anyhow::Result<()> {
             let digest = push_only(&args, options::build_options(&args)?, progress).await?;
             print_stdout(&digest)
         }
+        Command::Manifest(args) => {
+            let _progress = events::init_logging(&args.verbosity, &args.log_format)?;
+            let digest = join_images(&args, options::build_options(&args)?).await?;
+            print_stdout(&digest)
+        }
         Command::Plan(args) => {
             let (dockerfile, _) = options::locate_dockerfile(&args.input)?;
             let source = strata_dockerfile::source::read(&dockerfile).with_context(|| format!("cannot read Dockerfile {}", dockerfile.display()))?;
@@ -156,6 +161,36 @@ pub(crate) async fn push_only(args: &args::BuildArgs, opts: strata_builder_core:
         }
     }
     Ok(out.digest)
+}
+
+/// `strata manifest`: the images of `args.images` joined into one index, pushed to the
+/// destinations; the digest files written; returns the index digest.
+pub(crate) async fn join_images(args: &args::BuildArgs, opts: strata_builder_core::BuildOptions) -> anyhow::Result<String> {
+    if args.images.len() < 2 {
+        anyhow::bail!("strata manifest needs at least two --image REF (one per platform) to join into an index");
+    }
+    let sources =
+        args.images.iter().map(|i| i.parse::<strata_registry::Reference>().with_context(|| format!("--image {i}"))).collect::<anyhow::Result<Vec<_>>>()?;
+    let destinations = opts
+        .destinations
+        .iter()
+        .map(|d| d.parse::<strata_registry::Reference>().with_context(|| format!("--destination {d}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    tracing::info!("joining {} into {}", args.images.join(", "), opts.destinations.join(", "));
+    let client = strata_registry::Client::new(opts.registry.clone())?;
+    let digest = client.join_index(&sources, &destinations).await?;
+    for d in &opts.destinations {
+        tracing::info!("pushed index {d}@{digest}");
+    }
+    if let Some(path) = &opts.digest_file {
+        std::fs::write(path, &digest).with_context(|| format!("--digest-file {}", path.display()))?;
+    }
+    for (path, with_tag) in [(&args.image_name_with_digest_file, false), (&args.image_name_tag_with_digest_file, true)] {
+        if let Some(path) = path {
+            plugin::outputs::write_file(path, plugin::outputs::names_with_digest(&args.destinations, &digest, with_tag).as_bytes())?;
+        }
+    }
+    Ok(digest)
 }
 
 /// Prints a result line on stdout; a closed pipe (`strata plan | head`) is not an error.

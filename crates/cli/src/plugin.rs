@@ -518,7 +518,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     let (args, push_only) = match cli.command {
         Command::Build(args) => (args, false),
         Command::Push(args) => (args, true),
-        Command::Plan(_) => bail!("plugin settings did not map onto `strata build` or `strata push`"),
+        Command::Plan(_) | Command::Manifest(_) => bail!("plugin settings did not map onto `strata build` or `strata push`"),
     };
     let mut opts = options::build_options(&args)?;
     let t = plan.tweaks;

@@ -293,6 +293,12 @@ impl Client {
         crate::ecr::put_policies(self, &ep.name, &r.repository, lifecycle_policy, repository_policy).await
     }
 
+    /// Pushes one OCI index of the images `sources` name (one per platform, each read from its
+    /// config; an index among them gives its entries) to every destination; returns its digest.
+    pub async fn join_index(&self, sources: &[Reference], destinations: &[Reference]) -> Result<String, Error> {
+        crate::join::join_index(self, sources, destinations).await
+    }
+
     /// The manifest digest the tag of `r` names, or None when the tag does not exist.
     pub async fn tag_digest(&self, r: &Reference) -> Result<Option<String>, Error> {
         let ep = self.endpoint(&r.registry).await?;

@@ -40,6 +40,7 @@ pub mod ecr_host;
 #[cfg(feature = "ecr")]
 mod ecr_http;
 pub mod error;
+mod join;
 pub mod limits;
 pub mod manifest;
 pub mod progress;

@@ -50,7 +50,7 @@ where
 
 /// `GET` a manifest or index: exactly `size` bytes when a descriptor gave it, else at most
 /// [`MAX_MANIFEST_BYTES`]; by digest, the bytes must hash to it.
-async fn fetch_manifest(client: &Client, ep: &Endpoint, r: &Reference, reference: &str, size: Option<u64>) -> Result<(Vec<u8>, String), Error> {
+pub(crate) async fn fetch_manifest(client: &Client, ep: &Endpoint, r: &Reference, reference: &str, size: Option<u64>) -> Result<(Vec<u8>, String), Error> {
     let what = format!("manifest {reference}");
     if let Some(n) = size {
         check_descriptor(n, MAX_MANIFEST_BYTES).map_err(|e| body_error(e, ep, &r.repository, &what))?;

@@ -1,0 +1,105 @@
+//! `strata manifest`: images built and pushed one per platform (as Harness's per-architecture
+//! stages tag them apart) joined into one OCI index, in the same repository and in another one
+//! (copied in), read back with skopeo per architecture; two images of one platform refused.
+
+use serde_json::Value;
+use std::process::Command;
+use strata_tests::*;
+
+/// A FROM scratch image (no RUN, so no emulation) built for `platform` and pushed to `dest`;
+/// returns its manifest digest.
+fn build_for(env: &TestEnv, dir: &std::path::Path, platform: &str, dest: &str) -> String {
+    let ctx = dir.join(platform.replace('/', "-"));
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(ctx.join("arch.txt"), platform).expect("write");
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY arch.txt /\n").expect("write Dockerfile");
+    let (ctx_s, work) = (ctx.display().to_string(), dir.join("work").display().to_string());
+    let run = strata(
+        &["build", "--context", &ctx_s, "--custom-platform", platform, "--destination", dest, "--insecure-registry", &env.registry_http, "--work-dir", &work],
+        &[],
+    );
+    assert!(run.ok, "build for {platform} failed: {}", run.stderr);
+    run.stdout.trim().to_string()
+}
+
+fn inspect(reference: &str, arch: &str) -> Value {
+    let out = must(
+        Command::new("skopeo").args(["inspect", "--tls-verify=false", "--override-arch", arch, "--override-os", "linux"]).arg(format!("docker://{reference}")),
+    );
+    serde_json::from_str(&out).expect("inspect JSON")
+}
+
+#[test]
+fn per_platform_images_join_into_one_index() {
+    let Some(env) = test_env("per_platform_images_join_into_one_index") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = format!("{}/e2e/multi", env.registry_http);
+    let amd = build_for(&env, dir.path(), "linux/amd64", &format!("{repo}:1.0-linux-amd64"));
+    let arm = build_for(&env, dir.path(), "linux/arm64", &format!("{repo}:1.0-linux-arm64"));
+    let work = dir.path().join("work").display().to_string();
+    for (dest, name) in [(format!("{repo}:1.0"), "same repository"), (format!("{}/e2e/multi-joined:1.0", env.registry_http), "another repository")] {
+        let run = strata(
+            &[
+                "manifest",
+                "--image",
+                &format!("{repo}:1.0-linux-amd64"),
+                "--image",
+                &format!("{repo}:1.0-linux-arm64"),
+                "--destination",
+                &dest,
+                "--insecure-registry",
+                &env.registry_http,
+                "--work-dir",
+                &work,
+            ],
+            &[],
+        );
+        assert!(run.ok, "{name}: strata manifest failed: {}", run.stderr);
+        let raw: Value = serde_json::from_str(&must(Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{dest}"))))
+            .expect("index JSON");
+        assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json", "{name}: {raw}");
+        let platforms: Vec<(String, String)> = raw["manifests"]
+            .as_array()
+            .expect("manifests")
+            .iter()
+            .map(|d| (d["platform"]["architecture"].as_str().unwrap_or("").to_string(), d["digest"].as_str().unwrap_or("").to_string()))
+            .collect();
+        assert_eq!(platforms, vec![("amd64".to_string(), amd.clone()), ("arm64".to_string(), arm.clone())], "{name}");
+        // A client on each architecture gets that architecture's image.
+        for arch in ["arm64", "amd64"] {
+            assert_eq!(inspect(&dest, arch)["Architecture"], arch, "{name}: {arch} resolves to the {arch} image");
+        }
+        assert_eq!(run.stdout.trim(), format!("sha256:{}", sha256_hex(&must_bytes(&dest))), "{name}: the printed digest is the index's");
+    }
+    // Two images of one platform: refused, naming both.
+    let again = build_for(&env, dir.path(), "linux/amd64", &format!("{repo}:other-amd64"));
+    assert!(!again.is_empty());
+    let run = strata(
+        &[
+            "manifest",
+            "--image",
+            &format!("{repo}:1.0-linux-amd64"),
+            "--image",
+            &format!("{repo}:other-amd64"),
+            "--destination",
+            &format!("{repo}:dup"),
+            "--insecure-registry",
+            &env.registry_http,
+            "--work-dir",
+            &work,
+        ],
+        &[],
+    );
+    assert!(!run.ok && run.stderr.contains("both linux/amd64 images") && run.stderr.contains("other-amd64"), "{}", run.stderr);
+}
+
+fn must_bytes(reference: &str) -> Vec<u8> {
+    let out = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{reference}")).output().expect("skopeo");
+    assert!(out.status.success());
+    out.stdout
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
