@@ -71,6 +71,27 @@ fn per_platform_images_join_into_one_index() {
         }
         assert_eq!(run.stdout.trim(), format!("sha256:{}", sha256_hex(&must_bytes(&dest))), "{name}: the printed digest is the index's");
     }
+    // Plugin mode, as a last Harness stage: PLUGIN_MANIFEST_SOURCES names the per-architecture tags.
+    let mut cmd = Command::new(strata_bin());
+    for (k, _) in std::env::vars() {
+        if ["PLUGIN_", "AWS_", "DRONE_", "DOCKER_"].iter().any(|p| k.starts_with(p)) {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .current_dir(dir.path())
+        .env("DOCKER_CONFIG", dir.path().join("no-docker-config"))
+        .env("STRATA_WORK_DIR", dir.path().join("work"))
+        .env("PLUGIN_REGISTRY", &env.registry_http)
+        .env("PLUGIN_REPO", "e2e/multi")
+        .env("PLUGIN_TAGS", "plugin-joined")
+        .env("PLUGIN_MANIFEST_SOURCES", "1.0-linux-amd64,1.0-linux-arm64")
+        .env("PLUGIN_INSECURE_REGISTRY", &env.registry_http)
+        .output()
+        .expect("run strata");
+    let run = to_run(out);
+    assert!(run.ok, "plugin join failed: {}", run.stderr);
+    assert_eq!(inspect(&format!("{repo}:plugin-joined"), "arm64")["Architecture"], "arm64");
     // Two images of one platform: refused, naming both.
     let again = build_for(&env, dir.path(), "linux/amd64", &format!("{repo}:other-amd64"));
     assert!(!again.is_empty());

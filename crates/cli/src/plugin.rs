@@ -239,7 +239,20 @@ fn read_settings() -> anyhow::Result<Plan> {
     if push_only && no_push {
         bail!("PLUGIN_PUSH_ONLY=true with PLUGIN_NO_PUSH (or PLUGIN_DRY_RUN): a push-only step that pushes nothing; set only one");
     }
-    let mut argv: Vec<String> = vec!["strata".into(), if push_only { "push" } else { "build" }.into()];
+    // A last stage of a multi-architecture pipeline: join the per-architecture tags (or full
+    // references) into one index under PLUGIN_TAGS.
+    let join: Vec<String> = list("PLUGIN_MANIFEST_SOURCES");
+    if !join.is_empty() && (push_only || no_push) {
+        bail!("PLUGIN_MANIFEST_SOURCES joins pushed images into an index: it cannot go with PLUGIN_PUSH_ONLY or PLUGIN_NO_PUSH");
+    }
+    let command = if !join.is_empty() {
+        "manifest"
+    } else if push_only {
+        "push"
+    } else {
+        "build"
+    };
+    let mut argv: Vec<String> = vec!["strata".into(), command.into()];
     let mut push = |flag: &str, value: String| {
         argv.push(flag.to_string());
         argv.push(value);
@@ -249,6 +262,9 @@ fn read_settings() -> anyhow::Result<Plan> {
         Some(sub) => context.join(sub),
         None => context,
     };
+    for source in &join {
+        push("--image", if source.contains('/') { source.clone() } else { format!("{image}:{source}") });
+    }
     push("--context", context.to_string_lossy().into_owned());
     push("--dockerfile", var("PLUGIN_DOCKERFILE").unwrap_or_else(|| "Dockerfile".into()));
     for d in &destinations {
@@ -515,11 +531,13 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         let first = msg.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
         anyhow::anyhow!("plugin settings: {first}")
     })?;
-    let (args, push_only) = match cli.command {
-        Command::Build(args) => (args, false),
-        Command::Push(args) => (args, true),
-        Command::Plan(_) | Command::Manifest(_) => bail!("plugin settings did not map onto `strata build` or `strata push`"),
+    let (args, command) = match cli.command {
+        Command::Build(args) => (args, "build"),
+        Command::Push(args) => (args, "push"),
+        Command::Manifest(args) => (args, "manifest"),
+        Command::Plan(_) => bail!("plugin settings did not map onto `strata build`, `push` or `manifest`"),
     };
+    let push_only = command == "push";
     let mut opts = options::build_options(&args)?;
     let t = plan.tweaks;
     let r = &mut opts.registry;
@@ -538,7 +556,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     if let Some(w) = t.work_dir {
         opts.work_dir = w;
     }
-    if push_only {
+    if command == "manifest" {
+        tracing::info!("plugin: joining images into an index (PLUGIN_MANIFEST_SOURCES): no build");
+    } else if push_only {
         tracing::info!("plugin: push only (PLUGIN_PUSH_ONLY): no build");
     } else if plan.destinations.is_empty() {
         tracing::info!(isolation = %opts.isolation, "plugin: building {} (no push)", opts.dockerfile.display());
@@ -560,7 +580,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             }
         }
     }
-    let built = if push_only {
+    let built = if command == "manifest" {
+        crate::join_images(&args, opts).await
+    } else if push_only {
         crate::push_only(&args, opts, progress).await
     } else {
         crate::signals::stop_build_on_signals(opts.cancel.clone());
@@ -669,6 +691,15 @@ mod tests {
         assert_eq!((p.registry.as_str(), p.repo.as_str()), ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "app"));
         let p = settings(&[("PLUGIN_REPO", "registry.example.com/team/app")]).expect("registry twice");
         assert_eq!(p.destinations, vec!["registry.example.com/team/app:latest"]);
+    }
+
+    #[test]
+    fn manifest_sources_join_per_architecture_tags() {
+        let p = settings(&[("PLUGIN_MANIFEST_SOURCES", "1.0-linux-amd64,other.example.com/x/app:arm"), ("PLUGIN_TAGS", "1.0")]).expect("join");
+        assert_eq!(p.argv[1], "manifest");
+        assert_eq!(values(&p, "--image"), vec!["registry.example.com/team/app:1.0-linux-amd64", "other.example.com/x/app:arm"]);
+        assert_eq!(p.destinations, vec!["registry.example.com/team/app:1.0"]);
+        assert!(settings(&[("PLUGIN_MANIFEST_SOURCES", "a,b"), ("PLUGIN_NO_PUSH", "true")]).is_err());
     }
 
     #[test]
