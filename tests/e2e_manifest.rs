@@ -124,3 +124,58 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// `--custom-platform linux/amd64,linux/arm64`: both built (each with its own TARGETARCH) and
+/// pushed as one index under the tag; each architecture gets its own files.
+#[test]
+fn one_build_for_two_platforms_pushes_an_index() {
+    let Some(env) = test_env("one_build_for_two_platforms_pushes_an_index") else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    for arch in ["amd64", "arm64"] {
+        std::fs::write(ctx.join(format!("{arch}.txt")), format!("built for {arch}\n")).expect("write");
+    }
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nCOPY ${TARGETARCH}.txt /arch.txt\nLABEL platform=$TARGETPLATFORM\n",
+    )
+    .expect("write Dockerfile");
+    let dest = format!("{}/e2e/multi-build:1", env.registry_http);
+    let (ctx_s, work) = (ctx.display().to_string(), dir.path().join("work").display().to_string());
+    let digest_file = dir.path().join("digest");
+    let run = strata(
+        &[
+            "build",
+            "--context",
+            &ctx_s,
+            "--custom-platform",
+            "linux/amd64,linux/arm64",
+            "--destination",
+            &dest,
+            "--insecure-registry",
+            &env.registry_http,
+            "--work-dir",
+            &work,
+            "--digest-file",
+            digest_file.to_str().expect("utf8"),
+        ],
+        &[],
+    );
+    assert!(run.ok, "multi-platform build failed: {}", run.stderr);
+    let raw = must_bytes(&dest);
+    let index: Value = serde_json::from_slice(&raw).expect("index JSON");
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let archs: Vec<&str> = index["manifests"].as_array().expect("manifests").iter().filter_map(|d| d["platform"]["architecture"].as_str()).collect();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    let index_digest = format!("sha256:{}", sha256_hex(&raw));
+    assert_eq!(run.stdout.trim(), index_digest, "the printed digest is the index's");
+    assert_eq!(std::fs::read_to_string(&digest_file).expect("digest file"), index_digest);
+    for arch in ["amd64", "arm64"] {
+        let got = inspect(&dest, arch);
+        assert_eq!(got["Architecture"], arch);
+        assert_eq!(got["Labels"]["platform"], format!("linux/{arch}"), "TARGETPLATFORM per platform");
+        let pulled = pull_and_unpack(&dest, &["--src-tls-verify=false", "--override-arch", arch]);
+        assert_eq!(std::fs::read_to_string(pulled.rootfs.join("arch.txt")).expect("arch.txt"), format!("built for {arch}\n"), "TARGETARCH per platform");
+    }
+}

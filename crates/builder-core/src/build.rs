@@ -33,8 +33,17 @@ pub struct BuildOutput {
     pub pushed: Vec<String>,
 }
 
-/// Builds the image `opts` describe; `events` receives progress.
+/// Builds the image `opts` describe; `events` receives progress. Several platforms
+/// (`linux/amd64,linux/arm64`) are built one after the other and pushed as one index.
 pub async fn build(opts: BuildOptions, events: Option<EventFn>) -> Result<BuildOutput, BuildError> {
+    if opts.platform.as_deref().is_some_and(|p| p.contains(',')) {
+        return crate::multi_platform::build_all(opts, events).await;
+    }
+    build_one(opts, events).await
+}
+
+/// Builds the image for one platform.
+pub(crate) async fn build_one(opts: BuildOptions, events: Option<EventFn>) -> Result<BuildOutput, BuildError> {
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || Builder::new(opts, events, handle)?.run())
         .await
@@ -561,6 +570,9 @@ impl Builder {
         if !self.opts.no_push {
             let pusher = output::Pusher { client: &self.client, handle: &self.handle, cancel: &self.opts.cancel, store: &self.store };
             for dest in &self.opts.destinations {
+                // One platform of several: pushed under its digest; the index gets the tags.
+                let dest = if self.opts.push_by_digest { by_digest(dest, &digest)? } else { dest.clone() };
+                let dest = &dest;
                 output::push(&pusher, dest, &manifest_bytes, media::OCI_MANIFEST, &config_digest, config_bytes.len() as u64, &stage.layers)?;
                 self.emit(BuildEvent::Pushed { reference: dest.clone(), digest: digest.clone() });
                 pushed.push(dest.clone());
@@ -643,4 +655,10 @@ fn empty_dir(dir: &std::path::Path) -> Result<(), BuildError> {
         removed.map_err(BuildError::io(&path))?;
     }
     Ok(())
+}
+
+/// `dest` with its tag replaced by `digest` (`registry/repo@sha256:...`).
+fn by_digest(dest: &str, digest: &str) -> Result<String, BuildError> {
+    let r: strata_registry::Reference = dest.parse()?;
+    Ok(format!("{}/{}@{digest}", r.registry, r.repository))
 }

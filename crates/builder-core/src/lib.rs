@@ -29,6 +29,7 @@ mod host_name;
 pub mod image;
 pub(crate) mod instructions;
 pub(crate) mod isolation_choice;
+mod multi_platform;
 pub mod options;
 pub(crate) mod output;
 pub mod progress;

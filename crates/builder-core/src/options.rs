@@ -83,6 +83,9 @@ pub struct BuildOptions {
     pub max_download_size: u64,
     /// Stops the build when cancelled (the CLI cancels it on SIGTERM and SIGINT).
     pub cancel: crate::Cancel,
+    /// Push the image under its digest only (one platform of a multi-platform build: the
+    /// index takes the destinations' tags).
+    pub push_by_digest: bool,
 }
 
 /// The default cap on one `ADD <url>` download: 8 GiB.
@@ -134,6 +137,7 @@ impl BuildOptions {
             platform: None,
             max_download_size: DEFAULT_MAX_DOWNLOAD_SIZE,
             cancel: crate::Cancel::default(),
+            push_by_digest: false,
         }
     }
 }

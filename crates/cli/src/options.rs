@@ -118,9 +118,18 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     o.cache_dir = a.run_cache_dir.clone();
     o.ignore_paths = a.ignore_paths.clone();
     if let Some(p) = &a.custom_platform {
-        let parsed: strata_registry::Platform =
-            p.parse().map_err(|_| anyhow::anyhow!("--custom-platform {p:?}: expected os/arch[/variant], like linux/amd64 or linux/arm64/v8"))?;
-        o.platform = Some(parsed.to_string());
+        // One platform, or a comma list built one after the other and pushed as one index.
+        let mut parsed: Vec<String> = Vec::new();
+        for one in p.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let platform: strata_registry::Platform = one.parse().map_err(|_| {
+                anyhow::anyhow!("--custom-platform {p:?}: {one:?} is not os/arch[/variant], like linux/amd64 or linux/arm64/v8 (several: a comma list)")
+            })?;
+            parsed.push(platform.to_string());
+        }
+        if parsed.is_empty() {
+            bail!("--custom-platform {p:?}: name a platform, like linux/amd64");
+        }
+        o.platform = Some(parsed.join(","));
     }
     if a.cache || a.cache_repo.is_some() {
         let mut c = strata_builder_core::CacheOptions { repo: a.cache_repo.clone(), ..Default::default() };
