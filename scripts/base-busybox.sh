@@ -3,6 +3,9 @@
 # both local registries as library/busybox:latest. Needs registry-up.sh to have run.
 #   rootfs: /bin/busybox and one relative symlink per applet, /etc/passwd with root and
 #   uid 1000, /etc/group, /etc/hosts, /tmp and /var/tmp 1777, /home/user owned by 1000.
+# Then library/busybox-multi:latest, an index of that base for linux/amd64 and linux/arm64 (the
+# arm64 busybox from Debian's busybox-static:arm64, fetched with apt after
+# `dpkg --add-architecture arm64`), built by strata in one multi-platform build.
 source "$(dirname "$0")/lib.sh"
 STRATA="${STRATA:-$(strata_bin)}"
 CTX="$STRATA_STATE/base-busybox"
@@ -37,3 +40,32 @@ printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$REG_TLS_ADDR" "$(printf '%s:%s' "$RE
   --destination "$REG_TLS_ADDR/library/busybox:latest" \
   --oci-layout-path "$STRATA_STATE/oci/busybox"
 log "busybox base pushed to $REG_HTTP_ADDR and $REG_TLS_ADDR as library/busybox:latest"
+
+# The multi-platform base: the same tree with the arm64 busybox for linux/arm64.
+DEBS="$STRATA_STATE/debs"; mkdir -p "$DEBS"
+arm_deb() { ls "$DEBS"/busybox-static_*_arm64.deb 2>/dev/null | head -1; }
+if [[ -z "$(arm_deb)" ]]; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+  (cd "$DEBS" && apt-get download -qq busybox-static:arm64 >/dev/null 2>&1) \
+    || { apt-get update -qq >/dev/null 2>&1; (cd "$DEBS" && apt-get download -qq busybox-static:arm64 >/dev/null 2>&1); } || true
+fi
+if [[ -z "$(arm_deb)" ]]; then
+  log "WARNING: no busybox-static:arm64 from apt; library/busybox-multi is not made (the multi-platform base tests will be SKIPPED)"
+  exit 0
+fi
+M="$STRATA_STATE/base-busybox-multi"; rm -rf "$M"; mkdir -p "$M"
+cp -a "$R" "$M/rootfs-amd64"; cp -a "$R" "$M/rootfs-arm64"
+dpkg-deb -x "$(arm_deb)" "$M/arm64-deb"
+install -m 0755 "$M/arm64-deb/bin/busybox" "$M/rootfs-arm64/bin/busybox"; rm -rf "$M/arm64-deb"
+cat > "$M/Dockerfile" <<'EOD'
+FROM scratch
+ARG TARGETARCH
+COPY rootfs-${TARGETARCH}/ /
+ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin
+CMD ["/bin/sh"]
+EOD
+"$STRATA" build --context "$M" --dockerfile "$M/Dockerfile" --reproducible --custom-platform linux/amd64,linux/arm64 \
+  --insecure-registry "$REG_HTTP_ADDR" --registry-certificate "$REG_TLS_ADDR=$CERT_DIR/ca.crt" \
+  --destination "$REG_HTTP_ADDR/library/busybox-multi:latest" \
+  --destination "$REG_TLS_ADDR/library/busybox-multi:latest"
+log "busybox base for linux/amd64 and linux/arm64 pushed as library/busybox-multi:latest (an index)"

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 PKGS=(docker-registry skopeo umoci buildah docker.io busybox-static debootstrap apache2-utils
-      openssl jq curl uidmap time ca-certificates python3-venv passwd bc)
+      openssl jq curl uidmap time ca-certificates python3-venv passwd bc qemu-user-static)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -34,4 +34,23 @@ EOC
 if [[ ! -e /etc/containers/policy.json ]]; then
   echo '{"default":[{"type":"insecureAcceptAnything"}]}' > /etc/containers/policy.json
 fi
+# RUN for a foreign architecture runs under qemu-user-static through binfmt_misc. In a container
+# without systemd nothing registers the handlers: mount binfmt_misc if it can be, and register
+# arm64 and arm with the fix-binary flag (the interpreter is opened now, so it works in a chroot).
+register_binfmt() {
+  local bm=/proc/sys/fs/binfmt_misc name conf line
+  [[ -w "$bm/register" ]] || mount -t binfmt_misc binfmt_misc "$bm" 2>/dev/null || true
+  if [[ ! -w "$bm/register" ]]; then
+    log "binfmt_misc is not available here: RUN for other architectures will fail with a message naming qemu-user-static"
+    return 0
+  fi
+  for name in aarch64 arm; do
+    conf="/usr/lib/binfmt.d/qemu-$name.conf"
+    [[ -e "$bm/qemu-$name" || ! -r "$conf" || ! -x "/usr/bin/qemu-$name-static" ]] && continue
+    # Debian's line names a wrapper that preserves argv[0]; the static binary itself is enough.
+    line="$(sed -E "s#:[^:]*:[A-Z]*\$#:/usr/bin/qemu-$name-static:F#" "$conf")"
+    if printf '%s' "$line" > "$bm/register" 2>/dev/null; then log "registered qemu-$name with binfmt_misc"; else log "cannot register qemu-$name with binfmt_misc"; fi
+  done
+}
+[[ $(id -u) == 0 ]] && register_binfmt
 log "packages ready"

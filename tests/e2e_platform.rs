@@ -109,23 +109,59 @@ fn run_of_a_foreign_binary_names_emulation() {
         strata_test_support::skip(test, "chroot isolation needs root");
         return;
     }
-    if Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
-        eprintln!("SKIPPED {test}: this machine emulates arm64, so the RUN would work");
+    // riscv64: scripts/install.sh registers emulation for arm64 and arm only.
+    if Path::new("/proc/sys/fs/binfmt_misc/qemu-riscv64").exists() {
+        eprintln!("SKIPPED {test}: this machine emulates riscv64, so the RUN would work");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let ctx = dir.path().join("ctx");
     std::fs::create_dir_all(&ctx).expect("mkdir");
-    // busybox with its ELF machine field set to AArch64: the kernel refuses it as arm64 code.
+    // busybox with its ELF machine field set to RISC-V: the kernel refuses it as riscv64 code.
     let mut elf = std::fs::read("/bin/busybox").expect("busybox-static");
     assert_eq!(&elf[..4], b"\x7fELF");
-    elf[18] = 0xb7;
+    elf[18] = 0xf3;
     elf[19] = 0;
     std::fs::write(ctx.join("sh"), &elf).expect("write");
     std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY --chmod=755 sh /bin/sh\nRUN echo hi\n").expect("write");
-    let run = build(&env, &ctx, Some("linux/arm64"), &format!("{}/e2e/platform-run:{}", env.registry_http, unique()), &dir.path().join("work"));
+    let run = build(&env, &ctx, Some("linux/riscv64"), &format!("{}/e2e/platform-run:{}", env.registry_http, unique()), &dir.path().join("work"));
     assert!(!run.ok && run.code == Some(1), "{}", run.stderr);
-    for part in ["Dockerfile:3", "Exec format error", "built for linux/arm64", "binfmt_misc"] {
+    for part in ["Dockerfile:3", "Exec format error", "built for linux/riscv64", "binfmt_misc", "qemu-user-static"] {
         assert!(run.stderr.contains(part), "{part}: {}", run.stderr);
+    }
+}
+
+/// RUN under emulation (qemu-user-static through binfmt_misc, registered by scripts/install.sh):
+/// one build for linux/amd64 and linux/arm64 on the project's multi-platform busybox base runs
+/// each RUN on its own architecture, and each image of the index holds what its RUN saw.
+#[test]
+fn run_under_emulation_for_each_platform() {
+    let test = "run_under_emulation_for_each_platform";
+    let Some(env) = test_env(test) else { return };
+    if must(Command::new("id").arg("-u")).trim() != "0" {
+        strata_test_support::skip(test, "chroot isolation needs root");
+        return;
+    }
+    if !Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
+        strata_test_support::skip(test, "no arm64 emulation registered (scripts/install.sh registers qemu-user-static where binfmt_misc can be mounted)");
+        return;
+    }
+    let Ok(base) = std::env::var("STRATA_TEST_BASE_BUSYBOX_MULTI") else {
+        strata_test_support::skip(test, "no multi-platform base (scripts/base-busybox.sh makes library/busybox-multi)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {base}\nARG TARGETARCH\nRUN uname -m > /machine && echo \"$TARGETARCH\" > /targetarch\n"))
+        .expect("write");
+    let dest = format!("{}/e2e/platform-emulated:{}", env.registry_http, unique());
+    let run = build(&env, &ctx, Some("linux/amd64,linux/arm64"), &dest, &dir.path().join("work"));
+    assert!(run.ok, "emulated build failed: {}", run.stderr);
+    for (arch, machine) in [("amd64", "x86_64"), ("arm64", "aarch64")] {
+        let pulled = pull_and_unpack(&dest, &["--src-tls-verify=false", "--override-arch", arch]);
+        assert_eq!(std::fs::read_to_string(pulled.rootfs.join("machine")).expect("machine"), format!("{machine}\n"), "{arch}: the RUN ran as {machine}");
+        assert_eq!(std::fs::read_to_string(pulled.rootfs.join("targetarch")).expect("targetarch"), format!("{arch}\n"));
+        assert_eq!(pulled.config["architecture"], arch);
     }
 }
