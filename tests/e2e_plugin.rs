@@ -144,7 +144,7 @@ fn plugin_pushes_expanded_tags_with_args_labels_base_credentials_and_outputs() {
             e("PLUGIN_CACHE_REPO", format!("cache-{repo}")),
             e("PLUGIN_CACHE_TTL", "6"),
             // Accepted, not honoured: one warning each, never an error.
-            e("PLUGIN_LIFECYCLE_POLICY", "policy.json"),
+            e("PLUGIN_IMAGE_FS_EXTRACT_RETRY", "3"),
         ],
     );
     assert!(run.ok, "plugin mode failed:\n{}", run.stderr);
@@ -193,7 +193,7 @@ fn plugin_pushes_expanded_tags_with_args_labels_base_credentials_and_outputs() {
     let cache_tags = tags_of(&format!("{}/cache-{repo}", env.registry_http), &plain);
     assert!(!cache_tags.is_empty() && cache_tags.iter().all(|t| t.len() == 64), "cache entries: {cache_tags:?}");
     // One warning per unhonoured setting.
-    assert_eq!(run.stderr.matches("PLUGIN_LIFECYCLE_POLICY is accepted but ignored").count(), 1, "{}", run.stderr);
+    assert_eq!(run.stderr.matches("PLUGIN_IMAGE_FS_EXTRACT_RETRY is accepted but ignored").count(), 1, "{}", run.stderr);
     assert_no_secret(&run, &[&env.pass, SECRET_KEY]);
 }
 
