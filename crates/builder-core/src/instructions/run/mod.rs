@@ -314,9 +314,10 @@ fn apply_cached(b: &dyn StepContext, st: &mut StageRun, layer: Option<crate::ima
 
 /// The root directory `RUN --mount=from=word` names: a built stage, or an image pulled and
 /// unpacked for it (once per build).
-fn mount_from_root(b: &mut dyn StepContext, word: &str, platform: &strata_registry::Platform) -> Result<PathBuf, String> {
+fn mount_from_root(b: &mut dyn StepContext, word: &str, platform: &strata_registry::Platform) -> Result<PathBuf, mounts::MountError> {
+    let from = |message: String| mounts::MountError::From { word: word.to_string(), message };
     if let Some(i) = b.resolve_stage(word) {
-        return b.stage_root(i).map_err(|e| format!("from={word}: {e}"))?.ok_or_else(|| format!("from={word}: stage {i} has not been built before this step"));
+        return b.stage_root(i).map_err(|e| from(e.to_string()))?.ok_or_else(|| from(format!("stage {i} has not been built before this step")));
     }
-    b.image_root(word, platform).map_err(|e| format!("from={word}: {e}"))
+    b.image_root(word, platform).map_err(|e| from(e.to_string()))
 }

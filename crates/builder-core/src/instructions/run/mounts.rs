@@ -18,6 +18,56 @@ use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use strata_dockerfile::{CacheMount, CacheSharing, Mount};
 
+/// Why a `RUN --mount` cannot be prepared; the RUN's line is added by the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// `type=ssh`.
+    #[error("RUN --mount=type=ssh is not supported yet (pass what the RUN needs with --secret instead)")]
+    SshUnsupported,
+    /// `type=cache,from=...`.
+    #[error("RUN --mount=type=cache,from=... is not supported yet")]
+    CacheFromUnsupported,
+    /// A mount type that needs `target=` has none.
+    #[error("RUN --mount=type={kind} needs a target (target=/path)")]
+    NoTarget { kind: &'static str },
+    /// The source cannot be resolved inside its root.
+    #[error("--mount source {path:?}: {message}")]
+    Source { path: String, message: String },
+    /// The source does not exist in its root.
+    #[error("--mount source {path:?} not found in {place}")]
+    SourceMissing { path: String, place: String },
+    /// The source is left out of the context by `.dockerignore`.
+    #[error("--mount source {0:?} is excluded by .dockerignore")]
+    Excluded(String),
+    /// `from=` names no built stage, or an image that cannot be had.
+    #[error("from={word}: {message}")]
+    From { word: String, message: String },
+    /// A `required=true` secret was not given.
+    #[error("secret {0:?} is required but was not given (pass --secret id={0},src=PATH or id={0},env=VAR)")]
+    SecretRequired(String),
+    /// A secret's source cannot be read (the message names the source, never the value).
+    #[error("{0}")]
+    SecretUnreadable(String),
+    /// `env=` for a secret that is not text.
+    #[error("secret {0:?} is not UTF-8 and cannot be an environment variable")]
+    SecretNotUtf8(String),
+    /// A file operation on the host side failed.
+    #[error("{what} {}: {source}", path.display())]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    /// A cache mount's lock cannot be taken.
+    #[error("locking cache {id:?}: {message}")]
+    Lock { id: String, message: String },
+    /// `cp -a` of a read-write bind source failed.
+    #[error("copying {} for a rw bind mount failed", path.display())]
+    Copy { path: PathBuf },
+}
+
+/// Wraps an I/O error with what was being done and where.
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MountError {
+    let path = path.to_path_buf();
+    move |source| MountError::Io { what, path, source }
+}
+
 /// What the preparation needs from the build.
 pub struct MountInputs<'a> {
     /// The build context directory (source of `bind` without `from`).
@@ -33,7 +83,7 @@ pub struct MountInputs<'a> {
     /// The working directory, against which relative targets are resolved.
     pub workdir: &'a str,
     /// Resolves `from=` (a stage name or index, or an image) to a root directory.
-    pub from_root: &'a mut dyn FnMut(&str) -> Result<PathBuf, String>,
+    pub from_root: &'a mut dyn FnMut(&str) -> Result<PathBuf, MountError>,
 }
 
 impl std::fmt::Debug for MountInputs<'_> {
@@ -104,28 +154,28 @@ fn absolute_target(target: &str, workdir: &str) -> String {
 }
 
 /// Prepares every mount of a RUN. Errors are messages for the RUN's line.
-pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<PreparedMounts, String> {
+pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<PreparedMounts, MountError> {
     let mut out = PreparedMounts::default();
     for (n, m) in mounts.iter().enumerate() {
         let kind = format!("{:?}", m.kind()).to_ascii_lowercase();
         let target = m.target().map(|t| absolute_target(t, inputs.workdir));
         match m {
             Mount::Ssh(_) => {
-                return Err("RUN --mount=type=ssh is not supported yet (pass what the RUN needs with --secret instead)".into());
+                return Err(MountError::SshUnsupported);
             }
             Mount::Bind(bind) => {
-                let target = target.ok_or("RUN --mount=type=bind needs a target (target=/path)")?;
+                let target = target.ok_or(MountError::NoTarget { kind: "bind" })?;
                 let source = bind.source.as_deref().unwrap_or("/");
                 let root = match bind.from.as_deref() {
                     Some(from) => (inputs.from_root)(from)?,
                     None => inputs.context_root.to_path_buf(),
                 };
-                let host = resolve_in_root(&root, source).map_err(|e| format!("--mount source {source:?}: {e}"))?;
+                let host = resolve_in_root(&root, source).map_err(|e| MountError::Source { path: source.to_string(), message: e.to_string() })?;
                 if std::fs::symlink_metadata(&host).is_err() {
-                    return Err(format!(
-                        "--mount source {source:?} not found in {}",
-                        bind.from.as_deref().map_or("the build context".to_string(), |f| format!("{f:?}"))
-                    ));
+                    return Err(MountError::SourceMissing {
+                        path: source.to_string(),
+                        place: bind.from.as_deref().map_or("the build context".to_string(), |f| format!("{f:?}")),
+                    });
                 }
                 let rw = !bind.read_only;
                 let from_context = bind.from.is_none();
@@ -146,9 +196,9 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
                 out.mounts.push(RunMount { target, source: RunMountSource::Bind { host, readonly: !rw } });
             }
             Mount::Cache(cache) => {
-                let target = target.ok_or("RUN --mount=type=cache needs a target (target=/path)")?;
+                let target = target.ok_or(MountError::NoTarget { kind: "cache" })?;
                 if cache.from.is_some() {
-                    return Err("RUN --mount=type=cache,from=... is not supported yet".into());
+                    return Err(MountError::CacheFromUnsupported);
                 }
                 let id = cache.id.clone().unwrap_or_else(|| target.clone());
                 let (dir, lock) = cache_dir(inputs, &id, cache, n)?;
@@ -156,7 +206,7 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
                 out.mounts.push(RunMount { target, source: RunMountSource::Bind { host: dir, readonly: cache.read_only } });
             }
             Mount::Tmpfs(tmpfs) => {
-                let target = target.ok_or("RUN --mount=type=tmpfs needs a target (target=/path)")?;
+                let target = target.ok_or(MountError::NoTarget { kind: "tmpfs" })?;
                 out.mounts.push(RunMount { target, source: RunMountSource::Tmpfs { size: tmpfs.size } });
             }
             Mount::Secret(secret) => {
@@ -169,20 +219,20 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
                 let required = secret.required;
                 let Some(spec) = inputs.secrets.iter().rev().find(|s| s.id == id) else {
                     if required {
-                        return Err(format!("secret {id:?} is required but was not given (pass --secret id={id},src=PATH or id={id},env=VAR)"));
+                        return Err(MountError::SecretRequired(id));
                     }
                     tracing::debug!(id = %id, "secret not given; mount skipped");
                     continue;
                 };
-                let value = spec.load()?;
+                let value = spec.load().map_err(MountError::SecretUnreadable)?;
                 if let Some(var) = env {
-                    let text = String::from_utf8(value.clone()).map_err(|_| format!("secret {id:?} is not UTF-8 and cannot be an environment variable"))?;
+                    let text = String::from_utf8(value.clone()).map_err(|_| MountError::SecretNotUtf8(id.clone()))?;
                     out.env.push((var.to_string(), text));
                 }
                 if env.is_none() || secret.target.is_some() {
                     let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
                     let staging = inputs.scratch.join("secrets");
-                    std::fs::create_dir_all(&staging).map_err(|e| format!("{}: {e}", staging.display()))?;
+                    std::fs::create_dir_all(&staging).map_err(io_err("the secrets' staging directory", &staging))?;
                     out.staging = Some(staging);
                     out.mounts.push(RunMount {
                         target,
@@ -203,27 +253,26 @@ pub fn prepare(mounts: &[Mount], inputs: &mut MountInputs<'_>) -> Result<Prepare
 
 /// The cache directory for `id`, created with the mount's uid/gid/mode the first time, and
 /// the lock its sharing mode asks for.
-fn cache_dir(inputs: &MountInputs<'_>, id: &str, m: &CacheMount, n: usize) -> Result<(PathBuf, Option<nix::fcntl::Flock<std::fs::File>>), String> {
+fn cache_dir(inputs: &MountInputs<'_>, id: &str, m: &CacheMount, n: usize) -> Result<(PathBuf, Option<nix::fcntl::Flock<std::fs::File>>), MountError> {
     use nix::fcntl::{Flock, FlockArg};
     let key = hex::encode(sha2::Sha256::digest(id.as_bytes()));
     let root = inputs.cache_root;
-    std::fs::create_dir_all(root).map_err(|e| format!("cache dir {}: {e}", root.display()))?;
+    std::fs::create_dir_all(root).map_err(io_err("cache dir", root))?;
     let dir = root.join(&key);
     let (uid, gid, mode) = (m.uid.unwrap_or(0), m.gid.unwrap_or(0), m.mode.unwrap_or(0o755));
-    let make = |dir: &Path| -> Result<(), String> {
+    let make = |dir: &Path| -> Result<(), MountError> {
         if dir.is_dir() {
             return Ok(());
         }
-        std::fs::create_dir_all(dir).map_err(|e| format!("cache dir {}: {e}", dir.display()))?;
-        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(|e| format!("cache dir {}: chown {uid}:{gid}: {e}", dir.display()))?;
-        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(|e| format!("cache dir {}: {e}", dir.display()))
+        std::fs::create_dir_all(dir).map_err(io_err("cache dir", dir))?;
+        std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(io_err("cache dir (chown to the mount's uid:gid)", dir))?;
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).map_err(io_err("cache dir", dir))
     };
     let lock_path = root.join(format!("{key}.lock"));
-    let lock_file =
-        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    let lock_file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io_err("cache lock", &lock_path))?;
     match m.sharing {
         CacheSharing::Locked => {
-            let lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| format!("locking cache {id:?}: {e}"))?;
+            let lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| MountError::Lock { id: id.to_string(), message: e.to_string() })?;
             make(&dir)?;
             Ok((dir, Some(lock)))
         }
@@ -240,7 +289,7 @@ fn cache_dir(inputs: &MountInputs<'_>, id: &str, m: &CacheMount, n: usize) -> Re
             }
         },
         CacheSharing::Shared => {
-            let lock = Flock::lock(lock_file, FlockArg::LockShared).map_err(|(_, e)| format!("locking cache {id:?}: {e}"))?;
+            let lock = Flock::lock(lock_file, FlockArg::LockShared).map_err(|(_, e)| MountError::Lock { id: id.to_string(), message: e.to_string() })?;
             make(&dir)?;
             Ok((dir, Some(lock)))
         }
@@ -249,12 +298,12 @@ fn cache_dir(inputs: &MountInputs<'_>, id: &str, m: &CacheMount, n: usize) -> Re
 
 /// A view of `source` (inside the context `root`) without the paths `.dockerignore`
 /// excludes: hard links where possible (read-only mounts cannot alter them), else copies.
-fn filtered_context(root: &Path, source: &Path, ignore: &crate::context::DockerIgnore, dest: &Path) -> Result<PathBuf, String> {
+fn filtered_context(root: &Path, source: &Path, ignore: &crate::context::DockerIgnore, dest: &Path) -> Result<PathBuf, MountError> {
     let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned();
-    let err = |p: &Path, e: std::io::Error| format!("preparing the context for a bind mount: {}: {e}", p.display());
+    let err = |p: &Path, e: std::io::Error| MountError::Io { what: "preparing the context for a bind mount:", path: p.to_path_buf(), source: e };
     let top = rel_of(source);
     if !top.is_empty() && ignore.is_excluded(&top) && !source.is_dir() {
-        return Err(format!("--mount source {top:?} is excluded by .dockerignore"));
+        return Err(MountError::Excluded(top));
     }
     if !source.is_dir() {
         std::fs::create_dir_all(dest).map_err(|e| err(dest, e))?;
@@ -265,7 +314,10 @@ fn filtered_context(root: &Path, source: &Path, ignore: &crate::context::DockerI
     std::fs::create_dir_all(dest).map_err(|e| err(dest, e))?;
     let mut it = walkdir::WalkDir::new(source).sort_by_file_name().min_depth(1).into_iter();
     while let Some(entry) = it.next() {
-        let entry = entry.map_err(|e| format!("preparing the context for a bind mount: {e}"))?;
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(source).to_path_buf();
+            err(&path, e.into())
+        })?;
         let rel = rel_of(entry.path());
         if ignore.is_excluded(&rel) {
             if entry.file_type().is_dir() && !ignore.may_reinclude_below(&rel) {
@@ -301,11 +353,10 @@ fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::copy(from, to).map(|_| ())
 }
 
-fn copy_all(from: &Path, to: &Path) -> Result<(), String> {
-    let status =
-        std::process::Command::new("cp").arg("-a").arg(from).arg(to).status().map_err(|e| format!("copying {} for a rw bind mount: {e}", from.display()))?;
+fn copy_all(from: &Path, to: &Path) -> Result<(), MountError> {
+    let status = std::process::Command::new("cp").arg("-a").arg(from).arg(to).status().map_err(io_err("copying for a rw bind mount (cp -a)", from))?;
     if !status.success() {
-        return Err(format!("copying {} for a rw bind mount failed", from.display()));
+        return Err(MountError::Copy { path: from.to_path_buf() });
     }
     Ok(())
 }
@@ -325,7 +376,7 @@ mod tests {
         std::fs::write(dir.join("tok"), "secret-value").map_err(|e| e.to_string())?;
         let secrets = vec![SecretSpec { id: "tok".into(), source: SecretSource::File(dir.join("tok")) }];
         let (cache_root, scratch) = (dir.join("cache"), dir.join("scratch"));
-        let mut from_root = |w: &str| Err(format!("no stage {w}"));
+        let mut from_root = |w: &str| Err(MountError::From { word: w.to_string(), message: "no such stage".into() });
         let mut inputs = MountInputs {
             context_root: &ctx,
             context_ignore: None,
@@ -335,7 +386,7 @@ mod tests {
             workdir: "/w",
             from_root: &mut from_root,
         };
-        prepare(mounts, &mut inputs)
+        prepare(mounts, &mut inputs).map_err(|e| e.to_string())
     }
 
     fn cache(target: &str) -> CacheMount {
