@@ -127,7 +127,7 @@ impl BuildOptions {
             single_snapshot: false,
             compression: Compression::default(),
             reproducible_epoch: None,
-            work_dir: default_work_dir(),
+            work_dir: crate::work_dir::default_work_dir(),
             registry: ClientOptions::default(),
             secrets: Vec::new(),
             force: false,
@@ -146,20 +146,5 @@ impl BuildOptions {
     /// The directory holding `RUN --mount=type=cache` contents.
     pub fn run_cache_dir(&self) -> PathBuf {
         self.cache_dir.clone().unwrap_or_else(|| self.work_dir.join("run-cache"))
-    }
-}
-
-/// `/var/lib/strata` for root, `$XDG_DATA_HOME/strata` (or `~/.local/share/strata`) otherwise.
-pub fn default_work_dir() -> PathBuf {
-    // Root of a rootless build's user namespace is still the user outside: use their dirs.
-    if nix::unistd::geteuid().is_root() && !crate::exec::in_user_namespace() {
-        return PathBuf::from("/var/lib/strata");
-    }
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
-        return PathBuf::from(d).join("strata");
-    }
-    match std::env::var_os("HOME") {
-        Some(h) => PathBuf::from(h).join(".local/share/strata"),
-        None => std::env::temp_dir().join("strata"),
     }
 }

@@ -122,6 +122,21 @@ fn remove_dead(dir: &Path) {
     remove_in_background(dir);
 }
 
+/// `/var/lib/strata` for root, `$XDG_DATA_HOME/strata` (or `~/.local/share/strata`) otherwise.
+pub(crate) fn default_work_dir() -> PathBuf {
+    // Root of a rootless build's user namespace is still the user outside: use their dirs.
+    if nix::unistd::geteuid().is_root() && !crate::exec::in_user_namespace() {
+        return PathBuf::from("/var/lib/strata");
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("strata");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/strata"),
+        None => std::env::temp_dir().join("strata"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

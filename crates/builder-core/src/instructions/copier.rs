@@ -265,8 +265,7 @@ pub fn copy(from: &CopyFrom<'_>, req: &CopyRequest, rootfs: &Path) -> Result<Vec
         if archive {
             let target = resolve_in_root(rootfs, &target_in_image).map_err(io_at(&target_in_image))?;
             ensure_dir(&target, req.owner).map_err(io_at(&target_in_image))?;
-            unpack_archive(&source, &target, rootfs, req.owner, &mut links)
-                .map_err(|message| CopyError::Archive { path: show(&item.rel).to_string(), message })?;
+            unpack_archive(&source, &target, rootfs, req.owner, &mut links)?;
         } else if meta.is_dir() {
             let target = resolve_in_root(rootfs, &target_in_image).map_err(io_at(&target_in_image))?;
             let created = match std::fs::symlink_metadata(&target) {
@@ -352,34 +351,35 @@ fn excludes_top(ctx: &Ctx<'_>, item: &Item) -> bool {
 /// apply, and existing directories in `target` are merged into. The archive is unpacked into a
 /// scratch directory beside the rootfs first (confined by the snapshot crate's unpacker), then
 /// merged like a copy from another stage, so hardlinks and symlinks stay as they are.
-fn unpack_archive(source: &Path, target: &Path, rootfs: &Path, owner: Option<(u32, u32)>, links: &mut HashMap<(u64, u64), PathBuf>) -> Result<(), String> {
+fn unpack_archive(source: &Path, target: &Path, rootfs: &Path, owner: Option<(u32, u32)>, links: &mut HashMap<(u64, u64), PathBuf>) -> Result<(), CopyError> {
     let name = rootfs.file_name().map_or_else(|| "rootfs".into(), |n| n.to_string_lossy().into_owned());
     let scratch = rootfs.with_file_name(format!("{name}.add-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    std::fs::create_dir_all(&scratch).map_err(io_at(scratch.display()))?;
     let result = (|| {
         let rootless = !nix::unistd::geteuid().is_root();
-        let explicit = crate::context::archive::entry_names(source).map_err(|e| format!("reading {}: {e}", source.display()))?;
-        crate::context::archive::extract(source, &scratch, rootless).map_err(|e| e.to_string())?;
+        let archive = |message: String| CopyError::Archive { path: source.display().to_string(), message };
+        let explicit = crate::context::archive::entry_names(source).map_err(|e| archive(format!("cannot read it: {e}")))?;
+        crate::context::archive::extract(source, &scratch, rootless).map_err(|e| archive(e.to_string()))?;
         // Entries get the --chown owner; directories the archive only implies are root's 0755
         // and leave existing directories as they are (BuildKit's applyRootArchive).
         let mut implied = std::collections::HashSet::new();
         for entry in walkdir::WalkDir::new(&scratch).min_depth(1) {
-            let entry = entry.map_err(|e| e.to_string())?;
+            let entry = entry.map_err(|e| CopyError::Io { path: scratch.display().to_string(), source: e.into() })?;
             let rel = entry.path().strip_prefix(&scratch).unwrap_or(entry.path()).to_string_lossy().into_owned();
             if entry.file_type().is_dir() && !explicit.contains(&rel) {
-                chown(entry.path(), (0, 0)).map_err(|e| e.to_string())?;
-                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+                chown(entry.path(), (0, 0)).map_err(io_at(entry.path().display()))?;
+                std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755)).map_err(io_at(entry.path().display()))?;
                 implied.insert(rel);
             } else if let Some(o) = owner {
-                chown(entry.path(), o).map_err(|e| e.to_string())?;
+                chown(entry.path(), o).map_err(io_at(entry.path().display()))?;
             }
         }
         let from = CopyFrom { root: &scratch, ignore: None, is_rootfs: true };
         let req = CopyRequest::default();
         let none = DockerIgnore::default();
         let ctx = Ctx { from: &from, req: &req, excludes: &none, keep_existing: Some(&implied) };
-        copy_children(&ctx, &scratch, target, "", "", &mut Vec::new(), links).map_err(|e| e.to_string())
+        copy_children(&ctx, &scratch, target, "", "", &mut Vec::new(), links).map_err(io_at(target.display()))
     })();
     let _ = std::fs::remove_dir_all(&scratch);
     result
