@@ -371,6 +371,33 @@ fn with_hostile_aws(cwd: &Path, aws: &str, keys: bool, args: &[&str], envs: &[(&
     (run, rss, secs)
 }
 
+/// Plugin-mode settings for a build of `dockerfile` in `ctx` whose registry `registry` is the
+/// hostile endpoint `aws` (mapped by `map`), with access keys, in `region`; `extra` appended.
+fn hostile_plugin_envs<'a>(
+    registry: &'a str,
+    region: &'a str,
+    ctx: &'a str,
+    dockerfile: &'a str,
+    aws: &'a str,
+    map: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut envs = vec![
+        ("PLUGIN_REGISTRY", registry),
+        ("PLUGIN_REPO", "hostile/app"),
+        ("PLUGIN_TAGS", "t"),
+        ("PLUGIN_REGION", region),
+        ("PLUGIN_ACCESS_KEY", "AKIASTRATAHOSTILE"),
+        ("PLUGIN_SECRET_KEY", "strata-hostile-secret-key"),
+        ("PLUGIN_CONTEXT", ctx),
+        ("PLUGIN_DOCKERFILE", dockerfile),
+        ("PLUGIN_INSECURE_REGISTRY", aws),
+        ("STRATA_REGISTRY_MAP", map),
+    ];
+    envs.extend_from_slice(extra);
+    envs
+}
+
 #[test]
 fn an_endless_or_oversized_aws_answer_is_cut_off() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -405,19 +432,15 @@ fn an_endless_or_oversized_aws_answer_is_cut_off() {
         let args = ["build", "--no-push", "--context", &ctx_s, "--registry-map", &map, "--insecure-registry", &aws.addr];
         let (run, rss, secs) = if via == Via::Role {
             // Plugin mode: the only way the CLI takes a role to assume (PLUGIN_ASSUME_ROLE).
-            let envs = [
-                ("PLUGIN_REGISTRY", ECR_HOST),
-                ("PLUGIN_REPO", "hostile/app"),
-                ("PLUGIN_TAGS", "t"),
-                ("PLUGIN_REGION", "us-east-1"),
-                ("PLUGIN_ACCESS_KEY", "AKIASTRATAHOSTILE"),
-                ("PLUGIN_SECRET_KEY", "strata-hostile-secret-key"),
-                ("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/strata-hostile"),
-                ("PLUGIN_CONTEXT", ctx_s.as_str()),
-                ("PLUGIN_DOCKERFILE", dockerfile.as_str()),
-                ("PLUGIN_INSECURE_REGISTRY", aws.addr.as_str()),
-                ("STRATA_REGISTRY_MAP", map.as_str()),
-            ];
+            let envs = hostile_plugin_envs(
+                ECR_HOST,
+                "us-east-1",
+                &ctx_s,
+                &dockerfile,
+                &aws.addr,
+                &map,
+                &[("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/strata-hostile")],
+            );
             with_hostile_aws(dir.path(), &aws.addr, true, &[], &envs)
         } else if via == Via::WebIdentity {
             // The default chain's web-identity provider (no keys): STS AssumeRoleWithWebIdentity.
@@ -463,19 +486,7 @@ fn each_ecr_registry_gets_its_token_from_its_own_region() {
         // An answer that is no token: the build stops after the first AWS call, which is enough.
         let aws = hostile_aws(Body::Bytes(b"{}".to_vec()));
         let map = format!("{WEST}={}", aws.addr);
-        let mut envs = vec![
-            ("PLUGIN_REGISTRY", WEST),
-            ("PLUGIN_REPO", "hostile/app"),
-            ("PLUGIN_TAGS", "t"),
-            ("PLUGIN_NO_PUSH", "true"),
-            ("PLUGIN_REGION", "eu-central-1"),
-            ("PLUGIN_ACCESS_KEY", "AKIASTRATAHOSTILE"),
-            ("PLUGIN_SECRET_KEY", "strata-hostile-secret-key"),
-            ("PLUGIN_CONTEXT", ctx_s.as_str()),
-            ("PLUGIN_DOCKERFILE", dockerfile.as_str()),
-            ("PLUGIN_INSECURE_REGISTRY", aws.addr.as_str()),
-            ("STRATA_REGISTRY_MAP", map.as_str()),
-        ];
+        let mut envs = hostile_plugin_envs(WEST, "eu-central-1", &ctx_s, &dockerfile, &aws.addr, &map, &[("PLUGIN_NO_PUSH", "true")]);
         if role {
             envs.push(("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/strata-region"));
         }
@@ -526,21 +537,15 @@ fn an_unparsable_sts_answer_never_prints_its_credentials() {
         })
         .expect("start the hostile STS endpoint");
         let map = format!("{ECR_HOST}={}", aws.addr);
-        let envs = [
-            ("PLUGIN_REGISTRY", ECR_HOST),
-            ("PLUGIN_REPO", "hostile/app"),
-            ("PLUGIN_TAGS", "t"),
-            ("PLUGIN_NO_PUSH", "true"),
-            ("PLUGIN_REGION", "us-east-1"),
-            ("PLUGIN_ACCESS_KEY", "AKIASTRATAHOSTILE"),
-            ("PLUGIN_SECRET_KEY", "strata-hostile-secret-key"),
-            ("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/strata-leak"),
-            ("PLUGIN_CONTEXT", ctx_s.as_str()),
-            ("PLUGIN_DOCKERFILE", dockerfile.as_str()),
-            ("PLUGIN_INSECURE_REGISTRY", aws.addr.as_str()),
-            ("PLUGIN_VERBOSITY", verbosity),
-            ("STRATA_REGISTRY_MAP", map.as_str()),
-        ];
+        let envs = hostile_plugin_envs(
+            ECR_HOST,
+            "us-east-1",
+            &ctx_s,
+            &dockerfile,
+            &aws.addr,
+            &map,
+            &[("PLUGIN_NO_PUSH", "true"), ("PLUGIN_ASSUME_ROLE", "arn:aws:iam::123456789012:role/strata-leak"), ("PLUGIN_VERBOSITY", verbosity)],
+        );
         let (run, _, _) = with_hostile_aws(dir.path(), &aws.addr, true, &[], &envs);
         assert!(!run.ok, "{verbosity}: the build must fail:\n{}", run.stderr);
         assert!(run.stderr.contains("AssumeRole") || run.stderr.contains("credentials"), "{verbosity}: the error says what failed:\n{}", run.stderr);

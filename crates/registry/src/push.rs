@@ -78,8 +78,7 @@ pub(crate) async fn push_manifest(client: &Client, ep: &Endpoint, r: &Reference,
     // ECR refuses to PUT an existing tag of an immutable repository even with the same digest:
     // a rerun of a pipeline checks first and leaves a tag that already names this image alone.
     if ep.is_ecr && r.digest.is_none() && tag_digest(client, ep, &r.repository, &reference).await?.as_deref() == Some(manifest_digest) {
-        tracing::info!(reference = %r, digest = %manifest_digest, "the tag already names this manifest: not pushed again");
-        client.emit(ProgressEvent::ManifestPushed { reference: r.to_string(), digest: manifest_digest.to_string() });
+        already_there(client, r, manifest_digest);
         return Ok(());
     }
     let url = ep.url(&format!("{}/manifests/{}", r.repository, reference));
@@ -96,8 +95,7 @@ pub(crate) async fn push_manifest(client: &Client, ep: &Endpoint, r: &Reference,
         if refused_tag && r.digest.is_none() {
             return match tag_digest(client, ep, &r.repository, &reference).await? {
                 Some(d) if d == manifest_digest => {
-                    tracing::info!(reference = %r, digest = %manifest_digest, "immutable tag already names this manifest");
-                    client.emit(ProgressEvent::ManifestPushed { reference: r.to_string(), digest: manifest_digest.to_string() });
+                    already_there(client, r, manifest_digest);
                     Ok(())
                 }
                 Some(existing) => Err(Error::ImmutableTag {
@@ -125,6 +123,12 @@ pub(crate) async fn push_manifest(client: &Client, ep: &Endpoint, r: &Reference,
     tracing::info!(reference = %r, digest = %manifest_digest, "pushed manifest");
     client.emit(ProgressEvent::ManifestPushed { reference: r.to_string(), digest: manifest_digest.to_string() });
     Ok(())
+}
+
+/// Reports a tag that already names the manifest as pushed (nothing was PUT).
+fn already_there(client: &Client, r: &Reference, manifest_digest: &str) {
+    tracing::info!(reference = %r, digest = %manifest_digest, "the tag already names this manifest: not pushed again");
+    client.emit(ProgressEvent::ManifestPushed { reference: r.to_string(), digest: manifest_digest.to_string() });
 }
 
 /// The manifest digest `tag` names in `repository` (None when the tag does not exist).

@@ -542,22 +542,37 @@ fn hash_paths(rootfs: &Path, jobs: &[HashJob], threads: usize) -> Vec<io::Result
     results.into_iter().map(|r| r.unwrap_or_else(|| Err(io::Error::other("hash worker failed")))).collect()
 }
 
+/// The content hasher of a regular file with these xattrs, ready for its bytes: full mode's
+/// index and the layer writer (which hashes what it reads anyway) must agree on it.
+pub(crate) fn file_hasher(xattrs: &[(Vec<u8>, Vec<u8>)]) -> blake3::Hasher {
+    let mut hasher = blake3::Hasher::new();
+    // A layer records the xattrs too, and `setcap` changes nothing else.
+    for (k, v) in xattrs {
+        hasher.update(b"xattr:");
+        hasher.update(&(k.len() as u64).to_le_bytes());
+        hasher.update(k);
+        hasher.update(&(v.len() as u64).to_le_bytes());
+        hasher.update(v);
+    }
+    hasher.update(b"content:");
+    hasher
+}
+
+/// The content hash of a symlink with this target.
+pub(crate) fn symlink_hash(target: &[u8]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"symlink:");
+    hasher.update(target);
+    *hasher.finalize().as_bytes()
+}
+
 /// blake3 of the file `rel` under `root`, or of a symlink's target. Opened relative to the
 /// root fd without following a final symlink (and non-blocking, should a FIFO appear).
 fn hash_one(root: BorrowedFd<'_>, rel: &[u8]) -> io::Result<[u8; 32]> {
     let path = OsStr::from_bytes(rel);
-    let mut hasher = blake3::Hasher::new();
     match crate::walk::openat_long(root, rel, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY) {
         Ok(fd) => {
-            // A layer records the xattrs too, and `setcap` changes nothing else.
-            for (k, v) in crate::layer::read_xattrs_fd(fd.as_fd()) {
-                hasher.update(b"xattr:");
-                hasher.update(&(k.len() as u64).to_le_bytes());
-                hasher.update(&k);
-                hasher.update(&(v.len() as u64).to_le_bytes());
-                hasher.update(&v);
-            }
-            hasher.update(b"content:");
+            let mut hasher = file_hasher(&crate::layer::read_xattrs_fd(fd.as_fd()));
             let mut file = std::fs::File::from(fd);
             let mut buf = [0u8; 64 * 1024];
             loop {
@@ -567,12 +582,9 @@ fn hash_one(root: BorrowedFd<'_>, rel: &[u8]) -> io::Result<[u8; 32]> {
                 }
                 hasher.update(&buf[..n]);
             }
+            Ok(*hasher.finalize().as_bytes())
         }
-        Err(rustix::io::Errno::LOOP) => {
-            hasher.update(b"symlink:");
-            hasher.update(&rustix::fs::readlinkat(root, path, Vec::new())?.into_bytes());
-        }
-        Err(e) => return Err(e.into()),
+        Err(rustix::io::Errno::LOOP) => Ok(symlink_hash(&rustix::fs::readlinkat(root, path, Vec::new())?.into_bytes())),
+        Err(e) => Err(e.into()),
     }
-    Ok(*hasher.finalize().as_bytes())
 }

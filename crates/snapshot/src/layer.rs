@@ -419,11 +419,7 @@ impl EntryWriter<'_> {
                 h.linkname = rustix::fs::readlinkat(dir, base, Vec::new()).map_err(|e| Error::io(&host, e.into()))?.into_bytes();
                 h.xattrs = read_xattrs(&short_path(&host, dir, base));
                 if let Some(hashes) = self.hashes.as_mut() {
-                    // As the index hashes a symlink (crate::diff::hash_one).
-                    let mut hasher = blake3::Hasher::new();
-                    hasher.update(b"symlink:");
-                    hasher.update(&h.linkname);
-                    hashes.0.insert(rel.to_path_buf(), *hasher.finalize().as_bytes());
+                    hashes.0.insert(rel.to_path_buf(), crate::diff::symlink_hash(&h.linkname));
                 }
                 return tarwriter::write_header(out, &h).map_err(out_err);
             }
@@ -466,19 +462,8 @@ impl EntryWriter<'_> {
         h.xattrs = read_xattrs_fd(fd.as_fd());
         let mut file = std::fs::File::from(fd);
         tarwriter::write_header(out, &h).map_err(out_err)?;
-        // The same hash as full mode's index (crate::diff::hash_one): xattrs, then content.
-        let mut hasher = self.hashes.is_some().then(|| {
-            let mut hasher = blake3::Hasher::new();
-            for (k, v) in &h.xattrs {
-                hasher.update(b"xattr:");
-                hasher.update(&(k.len() as u64).to_le_bytes());
-                hasher.update(k);
-                hasher.update(&(v.len() as u64).to_le_bytes());
-                hasher.update(v);
-            }
-            hasher.update(b"content:");
-            hasher
-        });
+        // The same hash as full mode's index, from the bytes written here.
+        let mut hasher = self.hashes.is_some().then(|| crate::diff::file_hasher(&h.xattrs));
         let mut left = h.size;
         while left > 0 {
             let want = left.min(self.buf.len() as u64) as usize;
