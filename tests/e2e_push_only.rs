@@ -8,6 +8,12 @@ use std::path::Path;
 use std::process::Command;
 use strata_tests::*;
 
+/// `name` made unique to this run: the registry's storage may outlive a test run.
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{name}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
 /// The manifest digest `skopeo inspect` reports for `reference`, or None when it is not there.
 fn pushed_digest(reference: &str) -> Option<String> {
     let out = Command::new("skopeo").args(["inspect", "--tls-verify=false"]).arg(format!("docker://{reference}")).output().expect("run skopeo");
@@ -38,8 +44,9 @@ fn push(env: &TestEnv, work: &Path, tar: &Path, destinations: &[String]) -> Run 
 fn a_built_tarball_is_pushed_unchanged_to_every_tag() {
     let Some(env) = test_env("a_built_tarball_is_pushed_unchanged_to_every_tag") else { return };
     let work = tempfile::tempdir().expect("tempdir");
-    let (tar, built) = built_tarball(&env, work.path(), "push-only");
-    let tags: Vec<String> = ["v1", "v2"].iter().map(|t| format!("{}/e2e/push-only:{t}", env.registry_http)).collect();
+    let (tar, built) = built_tarball(&env, work.path(), &unique("push-only"));
+    let repo = unique("push-only-tags");
+    let tags: Vec<String> = ["v1", "v2"].iter().map(|t| format!("{}/e2e/{repo}:{t}", env.registry_http)).collect();
     let run = push(&env, work.path(), &tar, &tags);
     assert!(run.ok, "strata push failed: {}", run.stderr);
     assert_eq!(run.stdout.trim(), built, "the pushed manifest is the built one");
@@ -55,7 +62,7 @@ fn a_built_tarball_is_pushed_unchanged_to_every_tag() {
 fn a_docker_save_tarball_without_an_index_is_pushed_with_its_config() {
     let Some(env) = test_env("a_docker_save_tarball_without_an_index_is_pushed_with_its_config") else { return };
     let work = tempfile::tempdir().expect("tempdir");
-    let source = format!("{}/e2e/push-only-src:1", env.registry_http);
+    let source = format!("{}/e2e/{}:1", env.registry_http, unique("push-only-src"));
     let run = build_hello(&env, work.path(), &source, &[], &[]);
     assert!(run.ok, "build failed: {}", run.stderr);
     // skopeo's docker-archive is the layout of `docker save` before Docker 25: manifest.json,
@@ -69,7 +76,7 @@ fn a_docker_save_tarball_without_an_index_is_pushed_with_its_config() {
     );
     let names = must(Command::new("tar").arg("-tf").arg(&tar));
     assert!(!names.lines().any(|n| n == "index.json"), "a legacy tarball: {names}");
-    let dest = format!("{}/e2e/push-only-saved:1", env.registry_http);
+    let dest = format!("{}/e2e/{}:1", env.registry_http, unique("push-only-saved"));
     let run = push(&env, work.path(), &tar, std::slice::from_ref(&dest));
     assert!(run.ok, "strata push failed: {}", run.stderr);
     let config = |r: &str| must(Command::new("skopeo").args(["inspect", "--raw", "--config", "--tls-verify=false"]).arg(format!("docker://{r}")));
@@ -84,7 +91,7 @@ fn a_docker_save_tarball_without_an_index_is_pushed_with_its_config() {
 fn a_damaged_or_missing_tarball_pushes_nothing() {
     let Some(env) = test_env("a_damaged_or_missing_tarball_pushes_nothing") else { return };
     let work = tempfile::tempdir().expect("tempdir");
-    let (tar, _) = built_tarball(&env, work.path(), "push-only-bad");
+    let (tar, _) = built_tarball(&env, work.path(), &unique("push-only-bad"));
     // One byte of the largest blob flipped, in place: its entry no longer hashes to its name.
     let listing = must(Command::new("tar").arg("-tvf").arg(&tar));
     let biggest = listing
@@ -102,7 +109,7 @@ fn a_damaged_or_missing_tarball_pushes_nothing() {
     damaged[data + 100] ^= 0xff;
     let bad = work.path().join("damaged.tar");
     std::fs::write(&bad, damaged).expect("write damaged");
-    let dest = format!("{}/e2e/push-only-bad:1", env.registry_http);
+    let dest = format!("{}/e2e/{}:1", env.registry_http, unique("push-only-bad"));
     let run = push(&env, work.path(), &bad, std::slice::from_ref(&dest));
     assert!(!run.ok, "a damaged tarball was pushed");
     assert!(run.stderr.contains(&biggest.1) && run.stderr.contains("damaged"), "the error names the entry: {}", run.stderr);
@@ -126,6 +133,7 @@ fn plugin_build_then_push_only() {
     std::fs::create_dir_all(work.path().join("docker-config")).expect("mkdir docker-config");
     let tar = work.path().join("image.tar");
     let output = work.path().join("drone-output.env");
+    let repo = unique("push-only-plugin");
     let step = |extra: &[(&str, String)]| {
         let mut cmd = Command::new(strata_bin());
         cmd.current_dir(&ctx);
@@ -137,7 +145,7 @@ fn plugin_build_then_push_only() {
         cmd.env("DOCKER_CONFIG", work.path().join("docker-config"))
             .env("STRATA_WORK_DIR", work.path().join("work"))
             .env("PLUGIN_REGISTRY", &env.registry_http)
-            .env("PLUGIN_REPO", "e2e/push-only-plugin")
+            .env("PLUGIN_REPO", format!("e2e/{repo}"))
             .env("PLUGIN_TAGS", "1.0,latest")
             .env("PLUGIN_INSECURE_REGISTRY", &env.registry_http)
             .env("PLUGIN_BUILD_ARGS", format!("BASE={}", env.base_busybox))
@@ -149,7 +157,7 @@ fn plugin_build_then_push_only() {
     };
     let built = step(&[("PLUGIN_NO_PUSH", "true".into()), ("PLUGIN_TAR_PATH", tar.display().to_string())]);
     assert!(built.ok, "step 1 failed: {}", built.stderr);
-    let image = format!("{}/e2e/push-only-plugin", env.registry_http);
+    let image = format!("{}/e2e/{repo}", env.registry_http);
     assert!(pushed_digest(&format!("{image}:1.0")).is_none(), "step 1 pushed");
     // No Dockerfile is needed in the push step.
     std::fs::remove_file(ctx.join("Dockerfile")).expect("rm Dockerfile");
