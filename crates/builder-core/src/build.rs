@@ -550,11 +550,12 @@ impl Builder {
         let manifest = oci_manifest(&config_digest, config_bytes.len() as u64, &stage.layers);
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| BuildError::Internal(format!("cannot serialise the manifest: {e}")))?;
         let digest = self.store.put_bytes(&manifest_bytes)?;
-        if self.opts.oci_layout_path.is_some() || self.opts.tar_path.is_some() {
+        if self.opts.oci_layout_path.is_some() || self.opts.tar_path.is_some() || self.opts.local_layers {
             self.fetch_missing(&stage.layers)?;
         }
         if let Some(dir) = &self.opts.oci_layout_path {
-            output::write_oci_layout(&self.store, dir, &digest, &manifest_bytes, &config_digest, &stage.layers, self.opts.destinations.first())?;
+            let contents = output::image_layout(&digest, &manifest_bytes, &config_digest, &stage.layers, self.opts.destinations.first());
+            output::write_oci_layout(&self.store, dir, &contents)?;
         }
         if let Some(path) = &self.opts.tar_path {
             let image = output::TarballImage {
@@ -564,7 +565,7 @@ impl Builder {
                 layers: &stage.layers,
                 destinations: &self.opts.destinations,
             };
-            output::write_docker_archive(&self.store, path, &image)?;
+            output::write_docker_archive(&self.store, path, &image.contents())?;
         }
         let mut pushed = Vec::new();
         if !self.opts.no_push {

@@ -62,6 +62,14 @@ pub enum BuildError {
         /// What is wrong with it.
         message: String,
     },
+    /// One platform of a multi-platform build failed (the others were stopped).
+    #[error("building for {platform}: {source}")]
+    Platform {
+        /// The platform, `os/arch[/variant]`.
+        platform: String,
+        /// Why it failed.
+        source: Box<BuildError>,
+    },
     /// A fault inside strata rather than in its input.
     #[error("internal error: {0} (a bug in strata: please report it with the command that failed)")]
     Internal(String),

@@ -86,6 +86,12 @@ pub struct BuildOptions {
     /// Push the image under its digest only (one platform of a multi-platform build: the
     /// index takes the destinations' tags).
     pub push_by_digest: bool,
+    /// How many platforms of a multi-platform build are built at once (None: as many as the
+    /// CPUs this process may use, `std::thread::available_parallelism`; 1: one after another).
+    pub platform_jobs: Option<usize>,
+    /// Keep every layer of the image in the work dir's blob store, even those still only in a
+    /// registry (set for each platform of a multi-platform tarball or OCI layout).
+    pub local_layers: bool,
 }
 
 /// The default cap on one `ADD <url>` download: 8 GiB.
@@ -138,6 +144,8 @@ impl BuildOptions {
             max_download_size: DEFAULT_MAX_DOWNLOAD_SIZE,
             cancel: crate::Cancel::default(),
             push_by_digest: false,
+            platform_jobs: None,
+            local_layers: false,
         }
     }
 }

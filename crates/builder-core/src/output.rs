@@ -1,6 +1,9 @@
 //! Outputs of a build: registry pushes, OCI layout directories and `docker load` tarballs.
 
+mod multi;
 mod tarball;
+
+pub(crate) use multi::{IndexBlob, PlatformImage, index_archive, index_layout};
 
 pub(crate) use tarball::{TarballImage, write_docker_archive};
 
@@ -40,24 +43,65 @@ pub(crate) fn push(
     Ok(pusher.cancel.block_on(pusher.handle, pusher.client.push_image(&r, &image))??)
 }
 
-/// Writes (or adds to) an OCI image layout at `dir`, tagged with the first destination's tag.
-pub(crate) fn write_oci_layout(
-    store: &BlobStore,
-    dir: &Path,
+/// What an OCI layout (or an image tarball) holds: its blobs, by digest, and the entries of
+/// its `index.json`.
+pub(crate) struct LayoutContents {
+    /// Every blob, each once (layers, configs, manifests, an image index).
+    pub blobs: Vec<String>,
+    /// The descriptors `index.json` lists.
+    pub entries: Vec<serde_json::Value>,
+}
+
+impl LayoutContents {
+    /// `index.json`: an image index of the entries.
+    pub(crate) fn index_json(&self) -> serde_json::Value {
+        serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": self.entries})
+    }
+
+    /// Adds `digest` to the blobs unless it is there (an image may repeat a layer; platforms share some).
+    pub(crate) fn add_blob(&mut self, digest: &str) {
+        if !self.blobs.iter().any(|b| b == digest) {
+            self.blobs.push(digest.to_string());
+        }
+    }
+}
+
+/// The tag an OCI layout names the image by: the first destination's, else `latest`.
+pub(crate) fn layout_tag(first_destination: Option<&String>) -> String {
+    first_destination.and_then(|d| d.parse::<Reference>().ok()).and_then(|r| r.tag).unwrap_or_else(|| "latest".to_string())
+}
+
+/// One image's layout: its layers, config and manifest, the manifest tagged with the first destination's tag.
+pub(crate) fn image_layout(
     manifest_digest: &str,
     manifest: &[u8],
     config_digest: &str,
     layers: &[ImageLayer],
     first_destination: Option<&String>,
-) -> Result<(), BuildError> {
+) -> LayoutContents {
+    let mut contents = LayoutContents { blobs: Vec::new(), entries: Vec::new() };
+    for l in layers {
+        contents.add_blob(&l.digest);
+    }
+    contents.add_blob(config_digest);
+    contents.add_blob(manifest_digest);
+    contents.entries.push(serde_json::json!({
+        "mediaType": media::OCI_MANIFEST,
+        "digest": manifest_digest,
+        "size": manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": layout_tag(first_destination)}
+    }));
+    contents
+}
+
+/// Writes (or adds to) an OCI image layout at `dir`: the blobs hard-linked (or copied, streamed)
+/// from the store, then `index.json`.
+pub(crate) fn write_oci_layout(store: &BlobStore, dir: &Path, contents: &LayoutContents) -> Result<(), BuildError> {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).map_err(BuildError::io(&blobs))?;
     let layout = dir.join("oci-layout");
     std::fs::write(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(BuildError::io(&layout))?;
-    let mut digests: Vec<&str> = layers.iter().map(|l| l.digest.as_str()).collect();
-    digests.push(config_digest);
-    digests.push(manifest_digest);
-    for d in digests {
+    for d in &contents.blobs {
         let src = store.path(d);
         let dst = dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
         if dst.exists() {
@@ -67,18 +111,7 @@ pub(crate) fn write_oci_layout(
             std::fs::copy(&src, &dst).map_err(BuildError::io(&dst))?;
         }
     }
-    let tag = first_destination.and_then(|d| d.parse::<Reference>().ok()).and_then(|r| r.tag).unwrap_or_else(|| "latest".to_string());
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_INDEX,
-        "manifests": [{
-            "mediaType": media::OCI_MANIFEST,
-            "digest": manifest_digest,
-            "size": manifest.len(),
-            "annotations": {"org.opencontainers.image.ref.name": tag}
-        }]
-    });
     let index_path = dir.join("index.json");
-    let bytes = serde_json::to_vec(&index).map_err(|e| BuildError::Internal(format!("cannot serialise the OCI index: {e}")))?;
+    let bytes = serde_json::to_vec(&contents.index_json()).map_err(|e| BuildError::Internal(format!("cannot serialise the OCI index: {e}")))?;
     std::fs::write(&index_path, bytes).map_err(BuildError::io(&index_path))
 }

@@ -25,6 +25,8 @@ pub enum BuildEvent {
     CacheHit { stage: usize, line: usize, source: String },
     /// A warning for the user.
     Warning(String),
+    /// An event of one platform's build in a multi-platform build (platforms may build side by side).
+    ForPlatform { platform: String, event: Box<BuildEvent> },
 }
 
 /// A callback receiving build events.

@@ -4,7 +4,9 @@
 //! The tarball is read once, front to back: every file goes into the blob store, hashed on the
 //! way (a `blobs/sha256/<hex>` entry must hash to its name), and `index.json` / `manifest.json`
 //! are kept (capped). An OCI index names the manifest to push, byte for byte, so the pushed
-//! digest is the built one. A `docker save` tarball without an index (Docker before 25) gets an
+//! digest is the built one; an index of several platforms (a multi-platform `--tar-path`) has
+//! each platform's manifest pushed by digest first, then the index under the tags, byte for
+//! byte. A `docker save` tarball without an index (Docker before 25) gets an
 //! OCI manifest made from its `manifest.json`, its layers gzip or plain tar as they are. Every
 //! blob the manifest names must be in the tarball with the size the manifest says; nothing is
 //! pushed otherwise.
@@ -96,16 +98,50 @@ fn read_archive(archive: &Path, store: &BlobStore) -> Result<ArchiveContents, Bu
     Ok(contents)
 }
 
-/// The manifest bytes and media type to push, and its blobs, from what the tarball holds.
-fn image_of(archive: &Path, store: &BlobStore, contents: &ArchiveContents) -> Result<PushImage, BuildError> {
-    let blob = |digest: &str, size: u64, what: &str| -> Result<PushBlob, BuildError> {
-        let path = store.path(digest);
-        match std::fs::metadata(&path) {
-            Ok(m) if m.len() == size => Ok(PushBlob { digest: digest.to_string(), size, path }),
-            Ok(m) => Err(bad(archive, format!("{what} {digest} has {} bytes in the tarball, the manifest says {size}", m.len()))),
-            Err(_) => Err(bad(archive, format!("{what} {digest} is not in the tarball"))),
-        }
-    };
+/// What a tarball holds to push: one image, or an image index and its platforms' images.
+enum Pushable {
+    /// One image manifest and its blobs.
+    Image(PushImage),
+    /// Each platform's image, pushed by digest first, then the index (no blobs of its own).
+    Index { platforms: Vec<PushImage>, index: PushImage },
+}
+
+/// The blob `digest` of the tarball, checked to be in the store with `size` bytes.
+fn blob_of(archive: &Path, store: &BlobStore, digest: &str, size: u64, what: &str) -> Result<PushBlob, BuildError> {
+    let path = store.path(digest);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.len() == size => Ok(PushBlob { digest: digest.to_string(), size, path }),
+        Ok(m) => Err(bad(archive, format!("{what} {digest} has {} bytes in the tarball, the manifest says {size}", m.len()))),
+        Err(_) => Err(bad(archive, format!("{what} {digest} is not in the tarball"))),
+    }
+}
+
+/// The (capped) bytes of the manifest or index `desc` names.
+fn read_manifest_blob(archive: &Path, store: &BlobStore, desc: &Descriptor, what: &str) -> Result<Vec<u8>, BuildError> {
+    if desc.size > MAX_INDEX_BYTES {
+        return Err(bad(archive, format!("{what} {} is larger than {MAX_INDEX_BYTES} bytes", desc.digest)));
+    }
+    let b = blob_of(archive, store, &desc.digest, desc.size, what)?;
+    std::fs::read(&b.path).map_err(BuildError::io(&b.path))
+}
+
+/// The image manifest `desc` names, with its config and layers, all checked to be in the tarball.
+fn manifest_image(archive: &Path, store: &BlobStore, desc: &Descriptor) -> Result<PushImage, BuildError> {
+    if desc.media_type != media::OCI_MANIFEST && desc.media_type != media::DOCKER_MANIFEST {
+        return Err(bad(archive, format!("{} is a {}, not an image manifest", desc.digest, desc.media_type)));
+    }
+    let bytes = read_manifest_blob(archive, store, desc, "manifest")?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| bad(archive, format!("manifest {}: {e}", desc.digest)))?;
+    let mut blobs = vec![blob_of(archive, store, &manifest.config.digest, manifest.config.size, "config")?];
+    for l in &manifest.layers {
+        blobs.push(blob_of(archive, store, &l.digest, l.size, "layer")?);
+    }
+    Ok(PushImage { blobs, manifest: bytes, manifest_media_type: desc.media_type.clone() })
+}
+
+/// What to push, from what the tarball holds.
+fn image_of(archive: &Path, store: &BlobStore, contents: &ArchiveContents) -> Result<Pushable, BuildError> {
+    let blob = |digest: &str, size: u64, what: &str| blob_of(archive, store, digest, size, what);
     if let Some(index) = &contents.index_json {
         #[derive(serde::Deserialize)]
         struct Index {
@@ -113,20 +149,18 @@ fn image_of(archive: &Path, store: &BlobStore, contents: &ArchiveContents) -> Re
         }
         let index: Index = serde_json::from_slice(index).map_err(|e| bad(archive, format!("index.json: {e}")))?;
         let first = index.manifests.first().ok_or_else(|| bad(archive, "index.json lists no manifest"))?;
-        if first.media_type != media::OCI_MANIFEST && first.media_type != media::DOCKER_MANIFEST {
-            return Err(bad(
-                archive,
-                format!("index.json names a {}, not an image manifest (a multi-platform archive is not supported here yet)", first.media_type),
-            ));
+        if first.media_type != media::OCI_INDEX && first.media_type != media::DOCKER_LIST {
+            return manifest_image(archive, store, first).map(Pushable::Image);
         }
-        let manifest_blob = blob(&first.digest, first.size, "manifest")?;
-        let bytes = std::fs::read(&manifest_blob.path).map_err(BuildError::io(&manifest_blob.path))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| bad(archive, format!("manifest {}: {e}", first.digest)))?;
-        let mut blobs = vec![blob(&manifest.config.digest, manifest.config.size, "config")?];
-        for l in &manifest.layers {
-            blobs.push(blob(&l.digest, l.size, "layer")?);
+        // A multi-platform image (strata's --tar-path of several platforms, `skopeo copy --all`
+        // to an oci-archive): every platform's image must be in the tarball.
+        let bytes = read_manifest_blob(archive, store, first, "image index")?;
+        let nested: Index = serde_json::from_slice(&bytes).map_err(|e| bad(archive, format!("image index {}: {e}", first.digest)))?;
+        if nested.manifests.is_empty() {
+            return Err(bad(archive, format!("image index {} lists no manifest", first.digest)));
         }
-        return Ok(PushImage { blobs, manifest: bytes, manifest_media_type: first.media_type.clone() });
+        let platforms = nested.manifests.iter().map(|d| manifest_image(archive, store, d)).collect::<Result<Vec<_>, _>>()?;
+        return Ok(Pushable::Index { platforms, index: PushImage { blobs: Vec::new(), manifest: bytes, manifest_media_type: first.media_type.clone() } });
     }
     let Some(listing) = &contents.manifest_json else {
         return Err(bad(archive, "neither index.json nor manifest.json is in it: not an image tarball (write one with --tar-path or docker save)"));
@@ -162,7 +196,29 @@ fn image_of(archive: &Path, store: &BlobStore, contents: &ArchiveContents) -> Re
         annotations: Default::default(),
     };
     let bytes = serde_json::to_vec(&manifest).map_err(|e| BuildError::Internal(format!("cannot serialise the manifest: {e}")))?;
-    Ok(PushImage { blobs, manifest: bytes, manifest_media_type: media::OCI_MANIFEST.into() })
+    Ok(Pushable::Image(PushImage { blobs, manifest: bytes, manifest_media_type: media::OCI_MANIFEST.into() }))
+}
+
+/// Pushes what the tarball holds under every reference; returns the digest of what the tags name.
+async fn push_pushable(client: &Client, refs: &[Reference], pushable: &Pushable) -> Result<String, strata_registry::Error> {
+    match pushable {
+        Pushable::Image(image) => client.push_image_tags(refs, image).await,
+        Pushable::Index { platforms, index } => {
+            // A registry accepts an index only once the manifests it names are there.
+            let mut repos: Vec<(&str, &str)> = Vec::new();
+            for r in refs {
+                if repos.contains(&(r.registry.as_str(), r.repository.as_str())) {
+                    continue;
+                }
+                repos.push((&r.registry, &r.repository));
+                for image in platforms {
+                    let by_digest = Reference { tag: None, digest: Some(strata_registry::digest::sha256_digest(&image.manifest)), ..r.clone() };
+                    client.push_image(&by_digest, image).await?;
+                }
+            }
+            client.push_image_tags(refs, index).await
+        }
+    }
 }
 
 /// Pushes the image in `opts.archive` to every destination; `events` hears of each push.
@@ -185,7 +241,7 @@ pub async fn push_archive(opts: PushArchiveOptions, events: Option<EventFn>) -> 
     }
     let client = Client::new(registry)?;
     let digest = tokio::select! {
-        pushed = client.push_image_tags(&refs, &image) => pushed?,
+        pushed = push_pushable(&client, &refs, &image) => pushed?,
         () = opts.cancel.cancelled() => return Err(BuildError::Cancelled),
     };
     if let Some(f) = &events {

@@ -27,12 +27,18 @@ impl BuildDir {
 /// Makes `work_dir` private (creating it 0700, or narrowing an existing one to 0700), removes
 /// the directories of dead builds, and creates this build's directory.
 pub(crate) fn prepare(work_dir: &Path) -> Result<BuildDir, BuildError> {
+    // The platforms of one multi-platform build prepare their directories side by side: one at
+    // a time, or one's collection could take another's directory, created but not yet locked.
+    static PREPARING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let _one_at_a_time = PREPARING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     private_dir(work_dir)?;
     let builds = work_dir.join("builds");
     private_dir(&builds)?;
     collect_dead_builds(&builds);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let path = builds.join(format!("{}-{nanos}", std::process::id()));
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = builds.join(format!("{}-{nanos}-{n}", std::process::id()));
     std::fs::DirBuilder::new().mode(0o700).create(&path).map_err(BuildError::io(&path))?;
     let lock_path = path.join(LOCK);
     let file = std::fs::File::options().write(true).create_new(true).open(&lock_path).map_err(BuildError::io(&lock_path))?;

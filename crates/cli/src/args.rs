@@ -178,6 +178,10 @@ pub struct BuildArgs {
     /// pulled for it. RUN steps for another architecture need binfmt emulation.
     #[arg(long = "custom-platform", visible_alias = "platform", value_name = "OS/ARCH")]
     pub custom_platform: Option<String>,
+    /// With several platforms: how many build at once (default: as many as the CPUs this
+    /// process may use; 1 builds them one after another).
+    #[arg(long, value_name = "N", env = "STRATA_PLATFORM_JOBS")]
+    pub platform_jobs: Option<usize>,
     /// Reuse the layers of earlier builds' RUN, COPY, ADD and WORKDIR steps (kept in the work dir
     /// and in the cache repository); a stage is unpacked only from its first miss on.
     #[arg(long)]

@@ -118,7 +118,7 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     o.cache_dir = a.run_cache_dir.clone();
     o.ignore_paths = a.ignore_paths.clone();
     if let Some(p) = &a.custom_platform {
-        // One platform, or a comma list built one after the other and pushed as one index.
+        // One platform, or a comma list built side by side and pushed as one index.
         let mut parsed: Vec<String> = Vec::new();
         for one in p.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             let platform: strata_registry::Platform = one.parse().map_err(|_| {
@@ -131,6 +131,10 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         }
         o.platform = Some(parsed.join(","));
     }
+    if a.platform_jobs == Some(0) {
+        bail!("--platform-jobs 0: give 1 (one platform after another) or more");
+    }
+    o.platform_jobs = a.platform_jobs;
     if a.cache || a.cache_repo.is_some() {
         let mut c = strata_builder_core::CacheOptions { repo: a.cache_repo.clone(), ..Default::default() };
         if let Some(t) = &a.cache_ttl {

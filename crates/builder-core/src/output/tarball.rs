@@ -32,8 +32,51 @@ pub(crate) struct TarballImage<'a> {
     pub destinations: &'a [String],
 }
 
+/// Everything a tarball holds: the blobs, `index.json` and `manifest.json`.
+pub(crate) struct ArchiveContents {
+    /// The blobs (each once) and the `index.json` entries.
+    pub layout: super::LayoutContents,
+    /// `manifest.json`, for `docker load` and `docker-archive:` readers.
+    pub manifest_json: serde_json::Value,
+}
+
+impl TarballImage<'_> {
+    /// What the tarball of this one image holds.
+    pub(crate) fn contents(&self) -> ArchiveContents {
+        let mut layout = super::LayoutContents { blobs: Vec::new(), entries: Vec::new() };
+        for l in self.layers {
+            layout.add_blob(&l.digest);
+        }
+        layout.add_blob(self.config_digest);
+        layout.add_blob(self.manifest_digest);
+        let tags = repo_tags(self.destinations);
+        let manifest_json = serde_json::json!([{
+            "Config": blob_path(self.config_digest),
+            "RepoTags": tags,
+            "Layers": self.layers.iter().map(|l| blob_path(&l.digest)).collect::<Vec<_>>(),
+        }]);
+        layout.entries = if tags.is_empty() {
+            vec![serde_json::json!({"mediaType": media::OCI_MANIFEST, "digest": self.manifest_digest, "size": self.manifest.len()})]
+        } else {
+            tags.iter()
+                .map(|t| {
+                    // As `docker save` annotates: the full name for containerd, the tag for OCI tools.
+                    let tag = t.rsplit_once(':').map_or("latest", |(_, tag)| tag);
+                    serde_json::json!({
+                        "mediaType": media::OCI_MANIFEST,
+                        "digest": self.manifest_digest,
+                        "size": self.manifest.len(),
+                        "annotations": {"io.containerd.image.name": t, "org.opencontainers.image.ref.name": tag},
+                    })
+                })
+                .collect()
+        };
+        ArchiveContents { layout, manifest_json }
+    }
+}
+
 /// Writes `image` as a docker-archive tarball at `path`, atomically.
-pub(crate) fn write_docker_archive(store: &BlobStore, path: &Path, image: &TarballImage<'_>) -> Result<(), BuildError> {
+pub(crate) fn write_docker_archive(store: &BlobStore, path: &Path, image: &ArchiveContents) -> Result<(), BuildError> {
     let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(d) => d.to_path_buf(),
         None => PathBuf::from("."),
@@ -82,17 +125,13 @@ enum EntryError {
     Tar(std::io::Error),
 }
 
-fn write_entries<W: Write>(store: &BlobStore, tar: &mut tar::Builder<W>, image: &TarballImage<'_>) -> Result<(), EntryError> {
+fn write_entries<W: Write>(store: &BlobStore, tar: &mut tar::Builder<W>, image: &ArchiveContents) -> Result<(), EntryError> {
     for d in ["blobs/", "blobs/sha256/"] {
         let mut h = header(tar::EntryType::Directory, 0o755, 0);
         tar.append_data(&mut h, d, std::io::empty()).map_err(EntryError::Tar)?;
     }
-    let mut digests: Vec<&str> = image.layers.iter().map(|l| l.digest.as_str()).collect();
-    digests.push(image.config_digest);
-    digests.push(image.manifest_digest);
     let mut written = std::collections::HashSet::new();
-    for d in digests {
-        // An image may repeat a layer (two identical COPYs); the archive holds it once.
+    for d in &image.layout.blobs {
         if !written.insert(d) {
             continue;
         }
@@ -103,30 +142,7 @@ fn write_entries<W: Write>(store: &BlobStore, tar: &mut tar::Builder<W>, image: 
         // `append_data` copies through a small buffer: the blob is never held in memory.
         tar.append_data(&mut h, blob_path(d), file).map_err(EntryError::Tar)?;
     }
-    let tags = repo_tags(image.destinations);
-    let manifest_json = serde_json::json!([{
-        "Config": blob_path(image.config_digest),
-        "RepoTags": tags,
-        "Layers": image.layers.iter().map(|l| blob_path(&l.digest)).collect::<Vec<_>>(),
-    }]);
-    let index_manifests: Vec<serde_json::Value> = if tags.is_empty() {
-        vec![serde_json::json!({"mediaType": media::OCI_MANIFEST, "digest": image.manifest_digest, "size": image.manifest.len()})]
-    } else {
-        tags.iter()
-            .map(|t| {
-                // As `docker save` annotates: the full name for containerd, the tag for OCI tools.
-                let tag = t.rsplit_once(':').map_or("latest", |(_, tag)| tag);
-                serde_json::json!({
-                    "mediaType": media::OCI_MANIFEST,
-                    "digest": image.manifest_digest,
-                    "size": image.manifest.len(),
-                    "annotations": {"io.containerd.image.name": t, "org.opencontainers.image.ref.name": tag},
-                })
-            })
-            .collect()
-    };
-    let index = serde_json::json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": index_manifests});
-    for (name, value) in [("index.json", index), ("manifest.json", manifest_json)] {
+    for (name, value) in [("index.json", image.layout.index_json()), ("manifest.json", image.manifest_json.clone())] {
         let bytes = serde_json::to_vec(&value).map_err(|e| EntryError::Tar(std::io::Error::other(e)))?;
         let mut h = header(tar::EntryType::Regular, 0o644, bytes.len() as u64);
         tar.append_data(&mut h, name, bytes.as_slice()).map_err(EntryError::Tar)?;
@@ -149,7 +165,8 @@ fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     h
 }
 
-fn blob_path(digest: &str) -> String {
+/// The path of blob `digest` inside a layout or tarball.
+pub(crate) fn blob_path(digest: &str) -> String {
     format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
 }
 
@@ -211,7 +228,7 @@ mod tests {
             [ImageLayer { digest: missing.clone(), size: 1, diff_id: missing.clone(), media_type: "application/vnd.oci.image.layer.v1.tar+gzip".to_string() }];
         let image = TarballImage { manifest_digest: &missing, manifest: b"{}", config_digest: &missing, layers: &layers, destinations: &[] };
         let out = tmp.path().join("out/image.tar");
-        let err = write_docker_archive(&store, &out, &image);
+        let err = write_docker_archive(&store, &out, &image.contents());
         assert!(matches!(err, Err(BuildError::Io { .. })), "{err:?}");
         let left: Vec<_> = std::fs::read_dir(tmp.path().join("out")).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
         assert!(left.is_empty(), "left behind: {left:?}");
