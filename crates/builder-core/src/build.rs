@@ -45,7 +45,9 @@ pub async fn build(opts: BuildOptions, events: Option<EventFn>) -> Result<BuildO
 /// Builds the image for one platform.
 pub(crate) async fn build_one(opts: BuildOptions, events: Option<EventFn>) -> Result<BuildOutput, BuildError> {
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || Builder::new(opts, events, handle)?.run())
+    // The blocking thread keeps the caller's span (a platform of several).
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| Builder::new(opts, events, handle)?.run()))
         .await
         .map_err(|e| BuildError::Internal(format!("the build task failed: {e}")))?
 }

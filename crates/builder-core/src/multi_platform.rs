@@ -139,7 +139,9 @@ async fn build_platforms(opts: &BuildOptions, platforms: &[Platform], jobs: usiz
         tracing::info!(platform = %p, "building for {p} ({} of {})", i + 1, platforms.len());
         let one = platform_options(opts, p, cancels[i].clone());
         let events = tagged_events(events, p);
-        set.spawn(async move { (i, build_one(one, events).await) });
+        // Log lines of the platform's build (not only its events) name it.
+        let span = tracing::info_span!("platform", platform = %p);
+        set.spawn(tracing::Instrument::instrument(async move { (i, build_one(one, events).await) }, span));
     };
     while next < platforms.len() && set.len() < jobs {
         start(&mut set, next);

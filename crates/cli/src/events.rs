@@ -74,27 +74,35 @@ pub fn init_logging(verbosity: &str, format: &str) -> anyhow::Result<Progress> {
 
 /// Prints build events as log lines, and transfers as bars or as one line each.
 pub fn printer(progress: Progress) -> EventFn {
-    Arc::new(move |event| print(&progress, "", event))
+    Arc::new(move |event| print(&progress, event))
 }
 
-/// Prints one event; `tag` (`[linux/arm64] ` or empty) names the platform it belongs to.
-fn print(progress: &Progress, tag: &str, event: BuildEvent) {
+/// Prints one event; one of a platform's build (several platforms build side by side) is
+/// printed in a `platform` span, as that build's own log lines are.
+fn print(progress: &Progress, event: BuildEvent) {
     match event {
         BuildEvent::StageStarted { index, name, base } => match name {
-            Some(n) => tracing::info!("{tag}stage {index} ({n}) from {base}"),
-            None => tracing::info!("{tag}stage {index} from {base}"),
+            Some(n) => tracing::info!("stage {index} ({n}) from {base}"),
+            None => tracing::info!("stage {index} from {base}"),
         },
-        BuildEvent::Step { line, text, .. } => tracing::info!("{tag}line {line}: {text}"),
-        BuildEvent::LayerWritten { digest, size, seconds } => tracing::info!("{tag}layer {digest} ({}, written in {seconds:.2} s)", size_text(size)),
-        BuildEvent::Ran { line, seconds, .. } => tracing::info!("{tag}line {line}: ran in {seconds:.2} s"),
+        BuildEvent::Step { line, text, .. } => tracing::info!("line {line}: {text}"),
+        BuildEvent::LayerWritten { digest, size, seconds } => tracing::info!("layer {digest} ({}, written in {seconds:.2} s)", size_text(size)),
+        BuildEvent::Ran { line, seconds, .. } => tracing::info!("line {line}: ran in {seconds:.2} s"),
         BuildEvent::Snapshotted { line, mode, scanned, changes, seconds, .. } => {
-            tracing::info!("{tag}line {line}: snapshot ({mode}) in {seconds:.2} s: {changes} changes among {scanned} files")
+            tracing::info!("line {line}: snapshot ({mode}) in {seconds:.2} s: {changes} changes among {scanned} files")
         }
         BuildEvent::Transfer(t) => progress.transfer(t),
-        BuildEvent::Pushed { reference, digest } => tracing::info!("{tag}pushed {reference}@{digest}"),
-        BuildEvent::Warning(w) => tracing::warn!("{tag}{w}"),
-        BuildEvent::CacheHit { line, source, .. } => tracing::info!("{tag}line {line}: cache hit ({source}), its layer reused"),
-        BuildEvent::ForPlatform { platform, event } => print(progress, &format!("[{platform}] "), *event),
+        BuildEvent::Pushed { reference, digest } => tracing::info!("pushed {reference}@{digest}"),
+        BuildEvent::Warning(w) => tracing::warn!("{w}"),
+        BuildEvent::CacheHit { line, source, .. } => tracing::info!("line {line}: cache hit ({source}), its layer reused"),
+        BuildEvent::ForPlatform { platform, event } => {
+            // The build's thread is in its platform's span already; a transfer task is not.
+            if tracing::Span::current().metadata().is_some_and(|m| m.name() == "platform") {
+                print(progress, *event);
+            } else {
+                tracing::info_span!("platform", platform = %platform).in_scope(|| print(progress, *event));
+            }
+        }
     }
 }
 
