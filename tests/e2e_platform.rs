@@ -138,18 +138,7 @@ fn run_of_a_foreign_binary_names_emulation() {
 fn run_under_emulation_for_each_platform() {
     let test = "run_under_emulation_for_each_platform";
     let Some(env) = test_env(test) else { return };
-    if must(Command::new("id").arg("-u")).trim() != "0" {
-        strata_test_support::skip(test, "chroot isolation needs root");
-        return;
-    }
-    if !Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
-        strata_test_support::skip(test, "no arm64 emulation registered (scripts/install.sh registers qemu-user-static where binfmt_misc can be mounted)");
-        return;
-    }
-    let Ok(base) = std::env::var("STRATA_TEST_BASE_BUSYBOX_MULTI") else {
-        strata_test_support::skip(test, "no multi-platform base (scripts/base-busybox.sh makes library/busybox-multi)");
-        return;
-    };
+    let Some(base) = emulated_base(test) else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let ctx = dir.path().join("ctx");
     std::fs::create_dir_all(&ctx).expect("mkdir");
@@ -164,4 +153,147 @@ fn run_under_emulation_for_each_platform() {
         assert_eq!(std::fs::read_to_string(pulled.rootfs.join("targetarch")).expect("targetarch"), format!("{arch}\n"));
         assert_eq!(pulled.config["architecture"], arch);
     }
+}
+
+/// Whether this machine can run the two-platform RUN tests (root, arm64 emulation, the
+/// multi-platform base); the base reference when it can.
+fn emulated_base(test: &str) -> Option<String> {
+    if must(Command::new("id").arg("-u")).trim() != "0" {
+        strata_test_support::skip(test, "chroot isolation needs root");
+        return None;
+    }
+    if !Path::new("/proc/sys/fs/binfmt_misc/qemu-aarch64").exists() {
+        strata_test_support::skip(test, "no arm64 emulation registered (scripts/install.sh registers qemu-user-static where binfmt_misc can be mounted)");
+        return None;
+    }
+    match std::env::var("STRATA_TEST_BASE_BUSYBOX_MULTI") {
+        Ok(base) => Some(base),
+        Err(_) => {
+            strata_test_support::skip(test, "no multi-platform base (scripts/base-busybox.sh makes library/busybox-multi)");
+            None
+        }
+    }
+}
+
+/// The `machine` file a platform's RUN wrote, from the OCI layout `layout` read by skopeo for
+/// `arch` (`--override-arch`) into a layout of its own and unpacked by umoci.
+fn machine_via_skopeo(source: &str, arch: &str) -> String {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let copy = tmp.path().join("copy");
+    must(Command::new("skopeo").args(["--override-arch", arch, "--override-os", "linux", "copy", "-q", source]).arg(format!("oci:{}:img", copy.display())));
+    let image = unpack_layout(&copy, "img");
+    assert_eq!(image.config["architecture"], arch, "{source}: skopeo picked the {arch} image");
+    std::fs::read_to_string(image.rootfs.join("machine")).expect("machine")
+}
+
+/// A two-platform build with --no-push into an OCI layout and a tarball: the layout's
+/// index.json names the index by the tag (skopeo reads each architecture from it, and from the
+/// tarball as an oci-archive) and each platform's manifest by TAG-linux-ARCH (umoci unpacks
+/// that); every output names the index digest; `strata push --source-tar` pushes the platforms
+/// and then the index unchanged; a second build with --cache hits the RUN of both platforms.
+#[test]
+fn two_platforms_into_a_layout_and_a_tarball_then_push_only() {
+    let test = "two_platforms_into_a_layout_and_a_tarball_then_push_only";
+    let Some(env) = test_env(test) else { return };
+    let Some(base) = emulated_base(test) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {base}\nARG TARGETARCH\nRUN uname -m > /machine && echo \"$TARGETARCH\" > /targetarch\n"))
+        .expect("write");
+    let id = unique();
+    let dest = format!("{}/e2e/platform-tar-{id}:1.0", env.registry_http);
+    let (layout, tar) = (dir.path().join("layout"), dir.path().join("image.tar"));
+    let (digest_file, names, name_tags) = (dir.path().join("out/digest"), dir.path().join("out/names"), dir.path().join("out/name-tags"));
+    let work = dir.path().join("work");
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            "build",
+            "--context",
+            ctx.to_str().expect("utf8"),
+            "--custom-platform",
+            "linux/amd64,linux/arm64",
+            "--destination",
+            &dest,
+            "--no-push",
+            "--cache",
+            "--insecure-registry",
+            &env.registry_http,
+            "--work-dir",
+            work.to_str().expect("utf8"),
+        ];
+        args.extend_from_slice(extra);
+        strata(&args, &[])
+    };
+    let run = build(&[
+        "--tar-path",
+        tar.to_str().expect("utf8"),
+        "--oci-layout-path",
+        layout.to_str().expect("utf8"),
+        "--digest-file",
+        digest_file.to_str().expect("utf8"),
+        "--image-name-with-digest-file",
+        names.to_str().expect("utf8"),
+        "--image-name-tag-with-digest-file",
+        name_tags.to_str().expect("utf8"),
+    ]);
+    assert!(run.ok, "two-platform build to a layout and a tarball failed: {}", run.stderr);
+    let digest = run.stdout.trim().to_string();
+
+    // index.json: the index under the tag, then each platform under TAG-linux-ARCH.
+    let index = read_json(&layout.join("index.json"));
+    let entries = index["manifests"].as_array().expect("manifests");
+    assert_eq!(entries[0]["mediaType"], "application/vnd.oci.image.index.v1+json", "{index}");
+    assert_eq!(entries[0]["digest"], digest.as_str(), "the printed digest is the index in the layout");
+    assert_eq!(entries[0]["annotations"]["org.opencontainers.image.ref.name"], "1.0");
+    let nested = std::fs::read(blob(&layout, &digest)).expect("index blob");
+    assert_eq!(format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&nested))), digest, "the index blob hashes to its name");
+    // Every output names the index.
+    assert_eq!(std::fs::read_to_string(&digest_file).expect("digest file"), digest);
+    let repo = dest.trim_end_matches(":1.0");
+    assert_eq!(std::fs::read_to_string(&names).expect("names"), format!("{repo}@{digest}\n"));
+    assert_eq!(std::fs::read_to_string(&name_tags).expect("name tags"), format!("{dest}@{digest}\n"));
+
+    for (arch, machine) in [("amd64", "x86_64"), ("arm64", "aarch64")] {
+        let want = format!("{machine}\n");
+        assert_eq!(machine_via_skopeo(&format!("oci:{}:1.0", layout.display()), arch), want, "layout, {arch}");
+        assert_eq!(machine_via_skopeo(&format!("oci-archive:{}:1.0", tar.display()), arch), want, "tarball, {arch}");
+        // umoci 0.4 refuses the index's tag as ambiguous; each platform has a name of its own.
+        let unpacked = unpack_layout(&layout, &format!("1.0-linux-{arch}"));
+        assert_eq!(std::fs::read_to_string(unpacked.rootfs.join("machine")).expect("machine"), want, "umoci, {arch}");
+        assert_eq!(unpacked.config["architecture"], arch);
+    }
+
+    // Push-only: the platforms by digest, then the index under the tags, unchanged.
+    let pushed_repo = format!("{}/e2e/platform-pushed-{id}", env.registry_http);
+    let (tar_s, work2) = (tar.display().to_string(), dir.path().join("work-push").display().to_string());
+    let (t1, t2) = (format!("{pushed_repo}:1.0"), format!("{pushed_repo}:latest"));
+    let pushed = strata(
+        &["push", "--source-tar", &tar_s, "--destination", &t1, "--destination", &t2, "--insecure-registry", &env.registry_http, "--work-dir", &work2],
+        &[],
+    );
+    assert!(pushed.ok, "push of the two-platform tarball failed: {}", pushed.stderr);
+    assert_eq!(pushed.stdout.trim(), digest, "push-only pushes the built index");
+    for t in [&t1, &t2] {
+        let raw = must_bytes(&format!("docker://{t}"));
+        assert_eq!(raw, nested, "{t}: the index byte for byte");
+    }
+    for (arch, machine) in [("amd64", "x86_64"), ("arm64", "aarch64")] {
+        let pulled = pull_and_unpack(&t1, &["--src-tls-verify=false", "--override-arch", arch]);
+        assert_eq!(std::fs::read_to_string(pulled.rootfs.join("machine")).expect("machine"), format!("{machine}\n"), "pushed, {arch}");
+    }
+
+    // Again with --cache: both platforms' RUN hit (keys per platform), one after another too.
+    let again = build(&["--platform-jobs", "1"]);
+    assert!(again.ok, "second build failed: {}", again.stderr);
+    for p in ["linux/amd64", "linux/arm64"] {
+        assert!(again.stderr.lines().any(|l| l.contains(p) && l.contains("line 3: cache hit")), "{p}: the RUN should hit the cache: {}", again.stderr);
+    }
+    assert!(again.stderr.contains("1 at a time"), "{}", again.stderr);
+}
+
+fn must_bytes(reference: &str) -> Vec<u8> {
+    let out = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(reference).output().expect("skopeo");
+    assert!(out.status.success(), "{reference}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
 }
