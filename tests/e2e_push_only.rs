@@ -172,3 +172,60 @@ fn plugin_build_then_push_only() {
     let dotenv = std::fs::read_to_string(&output).expect("DRONE_OUTPUT");
     assert!(dotenv.contains(&format!("digest=\"{}\"", built.stdout.trim())), "{dotenv}");
 }
+
+/// A two-platform tarball (FROM scratch, no emulation needed): push-only pushes each platform's
+/// manifest by digest and then the index, byte for byte, under every tag; skopeo on each
+/// architecture gets that architecture's files.
+#[test]
+fn a_multi_platform_tarball_is_pushed_as_its_index() {
+    let Some(env) = test_env("a_multi_platform_tarball_is_pushed_as_its_index") else { return };
+    let work = tempfile::tempdir().expect("tempdir");
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    for arch in ["amd64", "arm64"] {
+        std::fs::write(ctx.join(format!("{arch}.txt")), format!("built for {arch}\n")).expect("write");
+    }
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n").expect("write Dockerfile");
+    let tar = work.path().join("multi.tar");
+    let built_dest = format!("{}/e2e/{}:built", env.registry_http, unique("push-only-multi-src"));
+    let (ctx_s, tar_s, build_work) = (ctx.display().to_string(), tar.display().to_string(), work.path().join("work").display().to_string());
+    let built = strata(
+        &[
+            "build",
+            "--context",
+            &ctx_s,
+            "--custom-platform",
+            "linux/amd64,linux/arm64",
+            "--destination",
+            &built_dest,
+            "--no-push",
+            "--tar-path",
+            &tar_s,
+            "--insecure-registry",
+            &env.registry_http,
+            "--work-dir",
+            &build_work,
+        ],
+        &[],
+    );
+    assert!(built.ok, "build failed: {}", built.stderr);
+    assert!(pushed_digest(&built_dest).is_none(), "--no-push pushed");
+    let repo = unique("push-only-multi");
+    let tags: Vec<String> = ["v1", "v2"].iter().map(|t| format!("{}/e2e/{repo}:{t}", env.registry_http)).collect();
+    // A work dir of its own: every blob comes from the tarball.
+    let push_dir = tempfile::tempdir().expect("tempdir");
+    let run = push(&env, push_dir.path(), &tar, &tags);
+    assert!(run.ok, "strata push failed: {}", run.stderr);
+    assert_eq!(run.stdout.trim(), built.stdout.trim(), "the pushed index is the built one");
+    for t in &tags {
+        let raw = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false"]).arg(format!("docker://{t}")).output().expect("skopeo");
+        assert!(raw.status.success(), "{t}");
+        use sha2::Digest as _;
+        assert_eq!(format!("sha256:{}", hex::encode(sha2::Sha256::digest(&raw.stdout))), built.stdout.trim(), "{t}: the index byte for byte");
+    }
+    for arch in ["amd64", "arm64"] {
+        let pulled = pull_and_unpack(&tags[0], &["--src-tls-verify=false", "--override-arch", arch]);
+        assert_eq!(std::fs::read_to_string(pulled.rootfs.join("arch.txt")).expect("arch.txt"), format!("built for {arch}\n"), "{arch}");
+        assert_eq!(pulled.config["architecture"], arch);
+    }
+}
