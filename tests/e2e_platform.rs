@@ -297,3 +297,38 @@ fn must_bytes(reference: &str) -> Vec<u8> {
     assert!(out.status.success(), "{reference}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
+
+/// scripts/image.sh with one binary per architecture (STRATA_AMD64, STRATA_ARM64) makes an
+/// index of one strata image per architecture, each with its own binary at /kaniko/strata.
+/// The arm64 binary here is a stand-in (Debian's static arm64 busybox, kept by
+/// scripts/base-busybox.sh): the script's multi-architecture path is what is tested, not an
+/// arm64 strata, which cannot be compiled on this machine.
+#[test]
+fn the_image_script_packages_one_binary_per_architecture() {
+    let test = "the_image_script_packages_one_binary_per_architecture";
+    let Some(env) = test_env(test) else { return };
+    let stand_in = env.state.join("base-busybox-multi/rootfs-arm64/bin/busybox");
+    if !stand_in.is_file() {
+        strata_test_support::skip(test, "no arm64 stand-in binary (scripts/base-busybox.sh keeps Debian's busybox-static:arm64)");
+        return;
+    }
+    let image = format!("{}/e2e/strata-image-multi-{}:1", env.registry_http, unique());
+    must(
+        Command::new("bash")
+            .arg(repo_root().join("scripts/image.sh"))
+            .env("STRATA", strata_bin())
+            .env("STRATA_AMD64", strata_bin())
+            .env("STRATA_ARM64", &stand_in)
+            .env("IMAGE", &image)
+            .env("STRATA_STATE", &env.state)
+            .env("REG_HTTP_ADDR", &env.registry_http),
+    );
+    for (arch, binary) in [("amd64", strata_bin()), ("arm64", stand_in.clone())] {
+        let pulled = pull_and_unpack(&image, &["--src-tls-verify=false", "--override-arch", arch]);
+        assert_eq!(pulled.config["architecture"], arch);
+        assert_eq!(pulled.config["config"]["Entrypoint"], serde_json::json!(["/kaniko/strata"]));
+        let packaged = std::fs::read(pulled.rootfs.join("kaniko/strata")).expect("/kaniko/strata");
+        assert!(packaged == std::fs::read(&binary).expect("binary"), "{arch}: /kaniko/strata is {}", binary.display());
+        assert!(pulled.rootfs.join("kaniko/ssl/certs/ca-certificates.crt").is_file(), "{arch}: CA certificates");
+    }
+}
