@@ -391,6 +391,8 @@ fn read_settings() -> anyhow::Result<Plan> {
         ("PLUGIN_ENABLE_CACHE", "--cache"),
         ("PLUGIN_INSECURE", "--insecure"),
         ("PLUGIN_SKIP_TLS_VERIFY", "--skip-tls-verify"),
+        ("PLUGIN_INSECURE_PULL", "--insecure-pull"),
+        ("PLUGIN_SKIP_TLS_VERIFY_PULL", "--skip-tls-verify-pull"),
         ("PLUGIN_REPRODUCIBLE", "--reproducible"),
         ("PLUGIN_SINGLE_SNAPSHOT", "--single-snapshot"),
         // kaniko's --force (build outside a container) is strata's --force for --isolation none.
@@ -466,8 +468,6 @@ fn read_settings() -> anyhow::Result<Plan> {
     let ignored: &[(&str, &str)] = &[
         ("PLUGIN_CACHE_DIR", "no base-image cache directory; strata keeps its own blob cache in its work dir"),
         ("PLUGIN_COMPRESSED_CACHING", "strata streams layers and never holds one in memory"),
-        ("PLUGIN_INSECURE_PULL", "per-direction settings are not supported; use PLUGIN_INSECURE_REGISTRY for the base image registry"),
-        ("PLUGIN_SKIP_TLS_VERIFY_PULL", "per-direction settings are not supported; use PLUGIN_SKIP_TLS_VERIFY"),
         ("PLUGIN_SKIP_DEFAULT_REGISTRY_FALLBACK", "mirrors always fall back to docker.io"),
         ("PLUGIN_IMAGE_FS_EXTRACT_RETRY", "not supported"),
         ("PLUGIN_LOG_TIMESTAMP", "not supported"),
@@ -700,6 +700,15 @@ mod tests {
         assert_eq!(values(&p, "--image"), vec!["registry.example.com/team/app:1.0-linux-amd64", "other.example.com/x/app:arm"]);
         assert_eq!(p.destinations, vec!["registry.example.com/team/app:1.0"]);
         assert!(settings(&[("PLUGIN_MANIFEST_SOURCES", "a,b"), ("PLUGIN_NO_PUSH", "true")]).is_err());
+    }
+
+    #[test]
+    fn pull_only_tls_settings() {
+        let p = settings(&[("PLUGIN_INSECURE_PULL", "true"), ("PLUGIN_SKIP_TLS_VERIFY_PULL", "true")]).expect("pull settings");
+        assert!(has(&p, "--insecure-pull") && has(&p, "--skip-tls-verify-pull"), "{:?}", p.argv);
+        assert!(!has(&p, "--insecure") && !has(&p, "--skip-tls-verify"), "pushes keep verified HTTPS: {:?}", p.argv);
+        assert!(p.warnings.iter().all(|w| !w.contains("_PULL")), "{:?}", p.warnings);
+        assert!(settings(&[("PLUGIN_INSECURE_PULL", "maybe")]).is_err());
     }
 
     #[test]
