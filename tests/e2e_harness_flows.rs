@@ -213,6 +213,14 @@ fn base_image_connector_credentials_pull_the_base() {
     let pulled = pull_and_unpack(&behind, &["--src-creds", &creds, "--src-cert-dir", &cert_dir]);
     assert_eq!(std::fs::read_to_string(pulled.rootfs.join("greeting")).unwrap_or_default(), "hello\n");
     assert_no_secret(&run, &ECR_SECRETS);
+
+    // drone-docker's PLUGIN_CONFIG: the same credentials as a docker config.json's content.
+    let auth = must(Command::new("sh").arg("-c").arg(format!("printf %s '{creds}' | base64 -w0")));
+    let config = format!(r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#, env.registry_tls, auth.trim());
+    let run = step.clone().set("PLUGIN_CONFIG", config).set("PLUGIN_TAGS", "2").run(dir.path());
+    assert!(run.ok, "build with PLUGIN_CONFIG failed:\n{}", run.stderr);
+    assert_eq!(tls_digest(&env, &format!("{}/{repo}:2", env.registry_tls)), run.stdout.trim());
+    assert_no_secret(&run, &[auth.trim()]);
 }
 
 /// The remote layer cache in ECR: the first run creates the cache repository (with an expiry

@@ -6,6 +6,7 @@
 //! plugin would hand kaniko's executor, so both paths share `options::build_options`; what flags
 //! cannot carry (credentials, ECR role, per-registry CAs) is set on the options afterwards.
 
+mod catalog;
 mod dotenv;
 pub(crate) mod outputs;
 mod tags;
@@ -102,6 +103,8 @@ pub struct Plan {
     named: Vec<String>,
     /// drone-ecr's PLUGIN_SKIP_PUSH_IF_TAG_EXISTS: a tag that exists ends the step at once.
     skip_if_tag_exists: bool,
+    /// The artifact file's `registryType` (drone-docker's PLUGIN_REGISTRY_TYPE; `ECR` by default).
+    registry_type: String,
 }
 
 // Hand-written so that no credential can reach a log through `{:?}`.
@@ -128,6 +131,19 @@ struct RegistryTweaks {
     registry_ca_certs: Vec<(String, PathBuf)>,
     client_certs: Vec<(String, PathBuf, PathBuf)>,
     work_dir: Option<PathBuf>,
+    /// PLUGIN_CONFIG's docker config.json content, written to a private file by `prepare`.
+    docker_config: Option<DockerConfigText>,
+    /// Where `prepare` wrote it: the docker config dir for the build.
+    docker_config_dir: Option<PathBuf>,
+}
+
+/// A docker config.json's text: registry credentials, never printed.
+struct DockerConfigText(String);
+
+impl std::fmt::Debug for DockerConfigText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DockerConfigText(<redacted>)")
+    }
 }
 
 /// Loads `PLUGIN_ENV_FILE`, reads every setting and exports the AWS keys for the SDK.
@@ -145,6 +161,9 @@ pub fn prepare(argv: &[OsString]) -> anyhow::Result<Plan> {
         }
     }
     let mut plan = read_settings()?;
+    if let Some(text) = plan.tweaks.docker_config.take() {
+        plan.tweaks.docker_config_dir = Some(private_docker_config(&text.0)?);
+    }
     let role = plan.tweaks.assume_role.clone();
     if let (Some(token), Some(role)) = (var("PLUGIN_OIDC_TOKEN_ID"), role) {
         // As the plugin does: the role is assumed with the OIDC token (AssumeRoleWithWebIdentity,
@@ -215,7 +234,8 @@ fn read_settings() -> anyhow::Result<Plan> {
         given_tags.push("latest".into());
     }
     let expand_tag = flag("PLUGIN_EXPAND_TAG")?;
-    let auto_tag = flag("PLUGIN_AUTO_TAG")?;
+    // drone-docker reads PLUGIN_DEFAULT_TAGS first, as the same setting.
+    let auto_tag = flag("PLUGIN_DEFAULT_TAGS")? || flag("PLUGIN_AUTO_TAG")?;
     if auto_tag && expand_tag {
         bail!("PLUGIN_AUTO_TAG conflicts with PLUGIN_EXPAND_TAG: set only one");
     }
@@ -280,10 +300,15 @@ fn read_settings() -> anyhow::Result<Plan> {
             push("--build-arg", format!("{name}={v}"));
         }
     }
+    for l in auto_labels()? {
+        push("--label", l);
+    }
     for l in list("PLUGIN_CUSTOM_LABELS") {
         push("--label", l);
     }
-    for m in list("PLUGIN_REGISTRY_MIRRORS").into_iter().chain(list("PLUGIN_REGISTRY_MIRROR")) {
+    // drone-docker's daemon mirror (PLUGIN_MIRROR, DOCKER_PLUGIN_MIRROR) is a registry mirror too.
+    let daemon_mirror = first(&["PLUGIN_MIRROR", "DOCKER_PLUGIN_MIRROR"]).into_iter();
+    for m in list("PLUGIN_REGISTRY_MIRRORS").into_iter().chain(list("PLUGIN_REGISTRY_MIRROR")).chain(daemon_mirror) {
         push("--registry-mirror", m);
     }
     for m in list("STRATA_REGISTRY_MAP") {
@@ -360,6 +385,10 @@ fn read_settings() -> anyhow::Result<Plan> {
             push("--secret", format!("id={id},{kind}={source}"));
         }
     }
+    // drone-docker's single `--secret` spec (`id=ID,src=PATH` or `id=ID,env=VAR`).
+    if let Some(spec) = var("PLUGIN_SECRET") {
+        push("--secret", spec);
+    }
     if let Some(i) = var("STRATA_ISOLATION") {
         push("--isolation", i);
     }
@@ -367,7 +396,11 @@ fn read_settings() -> anyhow::Result<Plan> {
         push("--custom-platform", p);
     }
     // kaniko-ecr: the cache repository lives in PLUGIN_REGISTRY; the TTL is in hours.
-    if flag("PLUGIN_ENABLE_CACHE")? {
+    // drone-docker's PLUGIN_NO_CACHE wins over the cache settings; buildah's PLUGIN_LAYERS is the
+    // local layer cache (in the work dir).
+    let no_cache = flag("PLUGIN_NO_CACHE")?;
+    let cache_on = !no_cache && (flag("PLUGIN_ENABLE_CACHE")? || flag("PLUGIN_LAYERS")?);
+    if !no_cache && flag("PLUGIN_ENABLE_CACHE")? {
         if let Some(repo) = var("PLUGIN_CACHE_REPO") {
             let registry = registry.trim_end_matches('/');
             let full = if registry.is_empty() || repo.starts_with(&format!("{registry}/")) { repo } else { format!("{registry}/{repo}") };
@@ -387,8 +420,14 @@ fn read_settings() -> anyhow::Result<Plan> {
     if no_push {
         argv.push("--no-push".into());
     }
+    if cache_on {
+        argv.push("--cache".into());
+    }
+    // drone-docker's PLUGIN_SQUASH: the build's changes in one layer, as --single-snapshot.
+    if flag("PLUGIN_SQUASH")? && !flag("PLUGIN_SINGLE_SNAPSHOT")? {
+        argv.push("--single-snapshot".into());
+    }
     for (key, flag_name) in [
-        ("PLUGIN_ENABLE_CACHE", "--cache"),
         ("PLUGIN_INSECURE", "--insecure"),
         ("PLUGIN_SKIP_TLS_VERIFY", "--skip-tls-verify"),
         ("PLUGIN_INSECURE_PULL", "--insecure-pull"),
@@ -407,13 +446,21 @@ fn read_settings() -> anyhow::Result<Plan> {
         argv.push(registry.clone());
     }
 
-    let verbosity = var("PLUGIN_VERBOSITY").unwrap_or_else(|| "info".into());
+    // drone-docker's PLUGIN_QUIET and PLUGIN_DEBUG (DOCKER_LAUNCH_DEBUG) when PLUGIN_VERBOSITY is unset.
+    let verbosity = match var("PLUGIN_VERBOSITY") {
+        Some(v) => v,
+        None if flag("PLUGIN_DEBUG")? || flag("DOCKER_LAUNCH_DEBUG")? => "debug".into(),
+        None if flag("PLUGIN_QUIET")? => "warn".into(),
+        None => "info".into(),
+    };
     let log_format = var("PLUGIN_LOG_FORMAT").unwrap_or_else(|| "text".into());
 
     let mut tweaks = RegistryTweaks::default();
-    if let Some(host) = first(&["PLUGIN_DOCKER_REGISTRY", "DOCKER_REGISTRY", "PLUGIN_BASE_IMAGE_REGISTRY"]) {
-        let username = first(&["PLUGIN_USERNAME", "PLUGIN_DOCKER_USERNAME", "PLUGIN_BASE_IMAGE_USERNAME", "DOCKER_USERNAME"]).unwrap_or_default();
-        let password = first(&["PLUGIN_PASSWORD", "PLUGIN_DOCKER_PASSWORD", "PLUGIN_BASE_IMAGE_PASSWORD", "DOCKER_PASSWORD"]).unwrap_or_default();
+    if let Some(host) = first(&["PLUGIN_DOCKER_REGISTRY", "DOCKER_REGISTRY", "PLUGIN_BASE_IMAGE_REGISTRY", "DOCKER_BASE_IMAGE_REGISTRY"]) {
+        let username = first(&["PLUGIN_USERNAME", "PLUGIN_DOCKER_USERNAME", "PLUGIN_BASE_IMAGE_USERNAME", "DOCKER_USERNAME", "DOCKER_BASE_IMAGE_USERNAME"])
+            .unwrap_or_default();
+        let password = first(&["PLUGIN_PASSWORD", "PLUGIN_DOCKER_PASSWORD", "PLUGIN_BASE_IMAGE_PASSWORD", "DOCKER_PASSWORD", "DOCKER_BASE_IMAGE_PASSWORD"])
+            .unwrap_or_default();
         let host = host.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
         // Docker Hub's legacy key `index.docker.io/v1` is the registry `index.docker.io`.
         let host = host.strip_suffix("/v1").map(str::to_string).unwrap_or(host);
@@ -461,27 +508,20 @@ fn read_settings() -> anyhow::Result<Plan> {
         }
     }
     tweaks.work_dir = var("STRATA_WORK_DIR").map(PathBuf::from);
+    // drone-docker's PLUGIN_CONFIG: the content of a docker config.json (registry auths).
+    if let Some(text) = first(&["PLUGIN_CONFIG", "DOCKER_PLUGIN_CONFIG"]) {
+        if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text).is_err() {
+            bail!("PLUGIN_CONFIG: not a JSON object; give the content of a docker config.json ({{\"auths\": {{...}}}})");
+        }
+        tweaks.docker_config = Some(DockerConfigText(text));
+    }
 
     if !flag("PLUGIN_ENABLE_CACHE")? && (var("PLUGIN_CACHE_REPO").is_some() || var("PLUGIN_CACHE_TTL").is_some()) {
         warnings.push("PLUGIN_CACHE_REPO/PLUGIN_CACHE_TTL have no effect without PLUGIN_ENABLE_CACHE=true".into());
     }
-    let ignored: &[(&str, &str)] = &[
-        ("PLUGIN_CACHE_DIR", "no base-image cache directory; strata keeps its own blob cache in its work dir"),
-        ("PLUGIN_COMPRESSED_CACHING", "strata streams layers and never holds one in memory"),
-        ("PLUGIN_SKIP_DEFAULT_REGISTRY_FALLBACK", "mirrors always fall back to docker.io"),
-        ("PLUGIN_IMAGE_FS_EXTRACT_RETRY", "not supported"),
-        ("PLUGIN_LOG_TIMESTAMP", "not supported"),
-    ];
-    for (key, why) in ignored {
-        let on = var(key).is_some_and(|v| strata_dockerfile::go_parse::parse_bool(&v) != Ok(false));
-        if on {
-            warnings.push(format!("{key} is accepted but ignored: {why}"));
-        }
-    }
-    // PLUGIN_SKIP_PUSH_PERMISSION_CHECK, PLUGIN_CLEANUP, PLUGIN_USE_NEW_RUN and
-    // PLUGIN_SKIP_UNUSED_STAGES need no warning: strata has no permission pre-check, keeps no
-    // build root behind, has one RUN implementation and builds only the stages the target
-    // depends on.
+    // Settings of kaniko-ecr, drone-ecr and buildah-ecr that strata does not honour: a warning
+    // each, or the step refused (plugin/catalog.rs).
+    warnings.extend(catalog::check(var).map_err(anyhow::Error::msg)?);
 
     Ok(Plan {
         argv,
@@ -501,7 +541,50 @@ fn read_settings() -> anyhow::Result<Plan> {
         oidc_token_file: None,
         named,
         skip_if_tag_exists,
+        registry_type: var("PLUGIN_REGISTRY_TYPE").unwrap_or_else(|| "ECR".into()),
     })
+}
+
+/// drone-docker's automatic labels, with PLUGIN_AUTO_LABEL=true: `org.opencontainers.image.`
+/// `created`, `revision` (DRONE_COMMIT_SHA), `source` (DRONE_REMOTE_URL), `url` (PLUGIN_REPO_LINK
+/// or DRONE_REPO_LINK), and PLUGIN_LABEL_SCHEMA's `K=V` under the same prefix. drone-docker
+/// labels by default; kaniko-ecr never does, so strata labels only when asked.
+fn auto_labels() -> anyhow::Result<Vec<String>> {
+    if !flag("PLUGIN_AUTO_LABEL")? {
+        return Ok(Vec::new());
+    }
+    let created = if flag("PLUGIN_REPRODUCIBLE")? {
+        var("SOURCE_DATE_EPOCH").and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0)
+    } else {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    };
+    let mut labels = vec![
+        format!("created={}", strata_builder_core::rfc3339(created)),
+        format!("revision={}", var("DRONE_COMMIT_SHA").unwrap_or_else(|| "00000000".into())),
+        format!("source={}", var("DRONE_REMOTE_URL").unwrap_or_default()),
+        format!("url={}", first(&["PLUGIN_REPO_LINK", "DRONE_REPO_LINK"]).unwrap_or_default()),
+    ];
+    labels.extend(list("PLUGIN_LABEL_SCHEMA"));
+    Ok(labels.into_iter().map(|l| format!("org.opencontainers.image.{l}")).collect())
+}
+
+/// Writes PLUGIN_CONFIG's content as `config.json` in a directory only this user can read;
+/// returns the directory (the build's docker config dir, as drone-docker writes ~/.docker).
+fn private_docker_config(text: &str) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let dir = std::env::temp_dir().join(format!("strata-plugin-docker-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).with_context(|| format!("PLUGIN_CONFIG: cannot create {}", dir.display()))?;
+    let path = dir.join("config.json");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("PLUGIN_CONFIG: cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes()).with_context(|| format!("PLUGIN_CONFIG: cannot write {}", path.display()))?;
+    Ok(dir)
 }
 
 /// Writes the OIDC token to a file only this user can read (the SDK reads tokens from files).
@@ -556,6 +639,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     if let Some(w) = t.work_dir {
         opts.work_dir = w;
     }
+    if let Some(d) = &t.docker_config_dir {
+        r.docker_config_dir = Some(d.clone());
+    }
     if command == "manifest" {
         tracing::info!("plugin: joining images into an index (PLUGIN_MANIFEST_SOURCES): no build");
     } else if push_only {
@@ -591,11 +677,14 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     if let Some(f) = &plan.oidc_token_file {
         let _ = std::fs::remove_file(f);
     }
+    if let Some(d) = &t.docker_config_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
     let digest = built?;
 
     // The plugin reports a failure to write these on stderr and still succeeds.
     if let Some(path) = &plan.artifact_file {
-        let written = outputs::artifact_json("ECR", &plan.registry, &plan.repo, &plan.tags, &digest).and_then(|b| outputs::write_file(path, &b));
+        let written = outputs::artifact_json(&plan.registry_type, &plan.registry, &plan.repo, &plan.tags, &digest).and_then(|b| outputs::write_file(path, &b));
         if let Err(e) = written {
             tracing::warn!("failed to write plugin artifact file at path: {}: {e:#}", path.display());
         }
@@ -709,6 +798,79 @@ mod tests {
         assert!(!has(&p, "--insecure") && !has(&p, "--skip-tls-verify"), "pushes keep verified HTTPS: {:?}", p.argv);
         assert!(p.warnings.iter().all(|w| !w.contains("_PULL")), "{:?}", p.warnings);
         assert!(settings(&[("PLUGIN_INSECURE_PULL", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn drone_docker_spellings() {
+        let p = settings(&[
+            ("PLUGIN_SQUASH", "true"),
+            ("PLUGIN_SECRET", "id=npm,env=NPM_TOKEN"),
+            ("PLUGIN_MIRROR", "mirror.example.com"),
+            ("PLUGIN_QUIET", "true"),
+            ("PLUGIN_REGISTRY_TYPE", "Docker"),
+        ])
+        .expect("drone-docker settings");
+        assert!(has(&p, "--single-snapshot"));
+        assert_eq!(values(&p, "--secret"), vec!["id=npm,env=NPM_TOKEN"]);
+        assert_eq!(values(&p, "--registry-mirror"), vec!["mirror.example.com"]);
+        assert_eq!((p.verbosity.as_str(), p.registry_type.as_str()), ("warn", "Docker"));
+        let p = settings(&[("PLUGIN_DEBUG", "true"), ("PLUGIN_QUIET", "true")]).expect("debug");
+        assert_eq!((p.verbosity.as_str(), p.registry_type.as_str()), ("debug", "ECR"));
+        let p = settings(&[("PLUGIN_DEFAULT_TAGS", "true"), ("DRONE_COMMIT_REF", "refs/tags/v1.2.3")]).expect("default tags");
+        assert_eq!(p.destinations, vec!["registry.example.com/team/app:1", "registry.example.com/team/app:1.2", "registry.example.com/team/app:1.2.3"]);
+        let p = settings(&[("DOCKER_BASE_IMAGE_REGISTRY", "base.example.com"), ("DOCKER_BASE_IMAGE_USERNAME", "u"), ("DOCKER_BASE_IMAGE_PASSWORD", "p")])
+            .expect("base image");
+        let (host, creds) = p.tweaks.base_credentials.as_ref().expect("base credentials");
+        assert_eq!((host.as_str(), creds.username.as_str(), creds.password.as_str()), ("base.example.com", "u", "p"));
+    }
+
+    #[test]
+    fn cache_switches_of_the_three_plugins() {
+        let p = settings(&[("PLUGIN_LAYERS", "true")]).expect("buildah layers");
+        assert!(has(&p, "--cache") && values(&p, "--cache-repo").is_empty(), "{:?}", p.argv);
+        let p = settings(&[("PLUGIN_ENABLE_CACHE", "true"), ("PLUGIN_CACHE_REPO", "cache"), ("PLUGIN_NO_CACHE", "true")]).expect("no cache");
+        assert!(!has(&p, "--cache") && values(&p, "--cache-repo").is_empty(), "PLUGIN_NO_CACHE wins: {:?}", p.argv);
+        let p = settings(&[("PLUGIN_ENABLE_CACHE", "true"), ("PLUGIN_CACHE_REPO", "cache")]).expect("cache");
+        assert!(has(&p, "--cache"));
+        assert_eq!(values(&p, "--cache-repo"), vec!["registry.example.com/cache"]);
+    }
+
+    #[test]
+    fn auto_labels_only_when_asked() {
+        let p = settings(&[]).expect("defaults");
+        assert!(values(&p, "--label").is_empty());
+        let p = settings(&[
+            ("PLUGIN_AUTO_LABEL", "true"),
+            ("PLUGIN_REPRODUCIBLE", "true"),
+            ("DRONE_COMMIT_SHA", "abc123"),
+            ("DRONE_REMOTE_URL", "https://git.example.com/team/app.git"),
+            ("DRONE_REPO_LINK", "https://git.example.com/team/app"),
+            ("PLUGIN_LABEL_SCHEMA", "vendor=Example"),
+        ])
+        .expect("auto labels");
+        assert_eq!(
+            values(&p, "--label"),
+            vec![
+                "org.opencontainers.image.created=1970-01-01T00:00:00Z",
+                "org.opencontainers.image.revision=abc123",
+                "org.opencontainers.image.source=https://git.example.com/team/app.git",
+                "org.opencontainers.image.url=https://git.example.com/team/app",
+                "org.opencontainers.image.vendor=Example",
+            ]
+        );
+    }
+
+    #[test]
+    fn docker_config_content_and_refused_signing() {
+        let p = settings(&[("PLUGIN_CONFIG", r#"{"auths":{"r.example.com":{"auth":"dTpw"}}}"#)]).expect("config");
+        assert!(p.tweaks.docker_config.is_some());
+        assert!(!format!("{:?}", p.tweaks).contains("dTpw"), "the config's auths never reach a log");
+        let e = settings(&[("PLUGIN_CONFIG", "auths")]).expect_err("not JSON");
+        assert!(e.to_string().contains("PLUGIN_CONFIG"), "{e}");
+        let e = settings(&[("PLUGIN_COSIGN_PRIVATE_KEY", "-----BEGIN KEY")]).expect_err("signing refused");
+        assert!(e.to_string().contains("does not sign") && !e.to_string().contains("BEGIN"), "{e}");
+        let p = settings(&[("PLUGIN_MTU", "1400"), ("PLUGIN_CACHE_COPY_LAYERS", "true")]).expect("daemon setting");
+        assert_eq!(p.warnings, vec!["PLUGIN_MTU is accepted but ignored: a Docker daemon setting; strata runs no daemon"]);
     }
 
     #[test]
