@@ -14,12 +14,7 @@ const DOCKERFILE: &str = "ARG BASE\nFROM $BASE\nARG GREETING=hello\nRUN echo \"$
 
 /// A scratch directory with `ctx/Dockerfile` and an empty docker config.
 fn scratch() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::write(ctx.join("Dockerfile"), DOCKERFILE).expect("write Dockerfile");
-    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
-    (dir, ctx)
+    scratch_context(DOCKERFILE)
 }
 
 /// Another step's directory (a new pod: its own work dir and docker config, no Dockerfile).

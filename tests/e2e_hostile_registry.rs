@@ -400,11 +400,7 @@ fn hostile_plugin_envs<'a>(
 
 #[test]
 fn an_endless_or_oversized_aws_answer_is_cut_off() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
-    std::fs::write(ctx.join("Dockerfile"), format!("FROM {ECR_HOST}/hostile/base:t\n")).expect("write Dockerfile");
+    let (dir, ctx) = strata_tests::plugin_step::scratch_context(&format!("FROM {ECR_HOST}/hostile/base:t\n"));
     let ctx_s = ctx.display().to_string();
     let dockerfile = ctx.join("Dockerfile").display().to_string();
 
@@ -473,11 +469,7 @@ fn an_endless_or_oversized_aws_answer_is_cut_off() {
 /// error names the call, the endpoint and the timeout.
 #[test]
 fn a_dripping_aws_answer_times_out() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
-    std::fs::write(ctx.join("Dockerfile"), format!("FROM {ECR_HOST}/hostile/base:t\n")).expect("write Dockerfile");
+    let (dir, ctx) = strata_tests::plugin_step::scratch_context(&format!("FROM {ECR_HOST}/hostile/base:t\n"));
     let ctx_s = ctx.display().to_string();
     let aws = hostile_aws(Body::Drip(10_000, std::time::Duration::from_secs(1)));
     let map = format!("{ECR_HOST}={}", aws.addr);
@@ -502,11 +494,7 @@ fn a_dripping_aws_answer_times_out() {
 #[test]
 fn each_ecr_registry_gets_its_token_from_its_own_region() {
     const WEST: &str = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
-    std::fs::write(ctx.join("Dockerfile"), format!("FROM {WEST}/hostile/base:t\n")).expect("write Dockerfile");
+    let (dir, ctx) = strata_tests::plugin_step::scratch_context(&format!("FROM {WEST}/hostile/base:t\n"));
     let ctx_s = ctx.display().to_string();
     let dockerfile = ctx.join("Dockerfile").display().to_string();
     let scope = |seen: &Seen| seen.authorization.as_deref().and_then(|a| a.split("Credential=").nth(1)).and_then(|c| c.split('/').nth(2)).map(str::to_string);
@@ -541,11 +529,7 @@ fn each_ecr_registry_gets_its_token_from_its_own_region() {
 fn an_unparsable_sts_answer_never_prints_its_credentials() {
     const SECRET: &str = "strataLeakedSecretAccessKey0123456789abcd";
     const TOKEN: &str = "strataLeakedSessionTokenFwoGZXIvYXdzEJr";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
-    std::fs::write(ctx.join("Dockerfile"), format!("FROM {ECR_HOST}/hostile/base:t\n")).expect("write Dockerfile");
+    let (dir, ctx) = strata_tests::plugin_step::scratch_context(&format!("FROM {ECR_HOST}/hostile/base:t\n"));
     let ctx_s = ctx.display().to_string();
     let dockerfile = ctx.join("Dockerfile").display().to_string();
     let answer = format!(

@@ -11,14 +11,9 @@ use strata_tests::*;
 
 const DOCKERFILE: &str = "ARG BASE\nFROM $BASE\nARG GREETING=hello\nARG FROM_ENV=unset\nRUN echo \"$GREETING $FROM_ENV\" > /greeting\nRUN env > /run-env\n";
 
-/// A scratch directory with `ctx/Dockerfile`, an empty docker config and a work dir.
+/// A scratch directory with `ctx/Dockerfile` and an empty docker config.
 fn scratch() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::write(ctx.join("Dockerfile"), DOCKERFILE).expect("write Dockerfile");
-    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
-    (dir, ctx)
+    scratch_context(DOCKERFILE)
 }
 
 #[test]

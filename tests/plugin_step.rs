@@ -22,6 +22,17 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
+/// A scratch directory holding `ctx/Dockerfile` (with `dockerfile` in it) and an empty
+/// `docker-config`; returns it and the context's path.
+pub fn scratch_context(dockerfile: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).expect("write Dockerfile");
+    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
+    (dir, ctx)
+}
+
 /// One setting.
 pub fn e(k: &'static str, v: impl Into<String>) -> (&'static str, String) {
     (k, v.into())
