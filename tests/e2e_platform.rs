@@ -332,3 +332,50 @@ fn the_image_script_packages_one_binary_per_architecture() {
         assert!(pulled.rootfs.join("kaniko/ssl/certs/ca-certificates.crt").is_file(), "{arch}: CA certificates");
     }
 }
+
+/// Platforms side by side: arm64's RUN fails at once while amd64's sleeps; the build fails
+/// naming linux/arm64 long before amd64's sleep would end (its RUN is killed), and neither
+/// a process nor a build directory is left behind.
+#[test]
+fn a_failing_platform_stops_the_one_beside_it() {
+    let test = "a_failing_platform_stops_the_one_beside_it";
+    let Some(env) = test_env(test) else { return };
+    let Some(base) = emulated_base(test) else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    let marker = format!("strata-sibling-{}", unique());
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {base}\nARG TARGETARCH\nRUN if [ \"$TARGETARCH\" = arm64 ]; then /bin/busybox sleep 2; exit 3; fi; /bin/busybox sleep 120 # {marker}\n"),
+    )
+    .expect("write");
+    let work = dir.path().join("work");
+    let started = std::time::Instant::now();
+    let args = [
+        "build",
+        "--context",
+        ctx.to_str().expect("utf8"),
+        "--custom-platform",
+        "linux/amd64,linux/arm64",
+        "--platform-jobs",
+        "2",
+        "--destination",
+        &format!("{}/e2e/platform-sibling:{}", env.registry_http, unique()),
+        "--insecure-registry",
+        &env.registry_http,
+        "--work-dir",
+        work.to_str().expect("utf8"),
+    ];
+    let run = strata(&args, &[]);
+    let took = started.elapsed();
+    assert!(!run.ok && run.code == Some(1), "{}", run.stderr);
+    let error = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(error.contains("building for linux/arm64") && error.contains("exit code 3"), "{}", run.stderr);
+    assert!(took.as_secs() < 60, "amd64's RUN was not stopped: the build took {took:?}");
+    assert!(processes_with(&marker).is_empty(), "a RUN outlived the build");
+    let left: Vec<_> = std::fs::read_dir(work.join("builds"))
+        .map(|r| r.flatten().map(|e| e.file_name()).filter(|n| !n.to_string_lossy().starts_with(".trash-")).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
