@@ -79,7 +79,13 @@ impl StageScope {
             }
             InstructionKind::Arg(list) => {
                 let mut out = Vec::with_capacity(list.len());
-                for (key, default) in list {
+                for (raw, default) in list {
+                    // dockerd 20.10's BuildKit (the oracle) and kaniko expand the name too, with
+                    // the stage's environment as it stands (frontend 1.8 on leaves it literal).
+                    let key = &lex.process_word(raw, &self.env).map_err(|e| fail(raw, e))?;
+                    if let Err(why) = arg_name(key) {
+                        return Err(invalid(&loc, line, raw, format!("ARG {raw}: the name expands to {key:?}, {why}")));
+                    }
                     let value = if let Some(v) = build_arg_value(&self.build_args, key) {
                         Some(v)
                     } else if let Some(d) = default {
@@ -231,6 +237,19 @@ fn invalid(loc: &Locator<'_>, line: usize, needle: &str, message: String) -> Err
         *l = line;
     }
     err
+}
+
+/// Why `key`, an ARG name after expansion, cannot name a variable, if it cannot.
+fn arg_name(key: &str) -> Result<(), &'static str> {
+    if key.is_empty() {
+        Err("which is empty (is the variable it uses set?)")
+    } else if key.contains('=') {
+        Err("which holds '=' and cannot name a variable")
+    } else if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err("which holds a blank or control character and cannot name a variable")
+    } else {
+        Ok(())
+    }
 }
 
 /// Keeps the first position of each key with its last value.

@@ -160,3 +160,20 @@ fn run_network_is_typed_at_parse_time() {
     let err = net("--network=NONE").expect_err("case matters, as in BuildKit");
     assert!(err.to_string().contains("Dockerfile:2") && err.to_string().contains("RUN: unsupported network mode \"NONE\""), "{err}");
 }
+
+#[test]
+fn arg_name_expands_with_the_base_image_env() {
+    // The base image's ENV (known only when the stage is built) names the ARG, as dockerd
+    // 20.10's BuildKit and kaniko do; the build arg then sets it and RUN sees it.
+    let df = must(parse("FROM alpine\nARG ${fromimage}=bar other=${fromimage}\nRUN echo $cli\n", "Dockerfile"));
+    let opts = PlanOptions { build_args: vec![("cli".into(), "set".into())], ..Default::default() };
+    let mut scope = StageScope::new(&df, &opts, 0, &[("fromimage".into(), "cli".into())]);
+    let out = must(scope.apply(&df.stages[0].instructions[0]));
+    assert_eq!(out.kind, InstructionKind::Arg(vec![("cli".into(), Some("set".into())), ("other".into(), Some("cli".into()))]));
+    assert_eq!(scope.build_args(), vec![("cli".to_string(), "set".to_string()), ("other".to_string(), "cli".to_string())]);
+
+    // Without that ENV the name is empty: refused with the file and line, not an ARG named "".
+    let mut bare = StageScope::new(&df, &opts, 0, &[]);
+    let err = bare.apply(&df.stages[0].instructions[0]).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.starts_with("Dockerfile:2:5: ARG ${fromimage}: the name expands to \"\", which is empty"), "{err}");
+}
