@@ -351,6 +351,8 @@ impl Builder {
                     ..Default::default()
                 };
                 config.set_env("PATH", crate::exec::DEFAULT_PATH);
+                // BuildKit's empty image (dockerfile2llb emptyImage) says WorkingDir "/".
+                config.config.working_dir = Some("/".into());
                 Ok((config, Vec::new(), CacheKey::base("scratch", &platform.to_string()), true))
             }
             StageBase::Image(reference) => {
