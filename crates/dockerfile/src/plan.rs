@@ -518,14 +518,15 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
 fn declared_args(df: &Dockerfile, opts: &PlanOptions, planned: &[PlannedStage], order: &[usize]) -> (Vec<String>, Vec<(usize, String)>) {
     let mut declared = Vec::new();
     let mut by_image_env = Vec::new();
-    let mut final_env: Vec<Option<Vec<(String, String)>>> = vec![None; df.stages.len()];
+    let mut final_env: Vec<Option<(Vec<(String, String)>, Vec<(String, String)>)>> = vec![None; df.stages.len()];
     for &i in order {
         let (Some(stage), Some(ps)) = (df.stages.get(i), planned.get(i)) else { continue };
-        let base_env = match ps.base {
+        let (base_env, base_args) = match ps.base {
             StageBase::Stage(j) => final_env.get(j).cloned().flatten().unwrap_or_default(),
-            _ => Vec::new(),
+            _ => Default::default(),
         };
         let mut scope = StageScope::new(df, opts, i, &base_env);
+        scope.inherit_args(&base_args);
         for inst in &stage.instructions {
             if let (InstructionKind::Arg(list), StageBase::Image(_)) = (&inst.kind, &ps.base) {
                 by_image_env.extend(list.iter().filter(|(k, _)| k.contains('$')).map(|(k, _)| (inst.span.start_line, k.clone())));
@@ -534,7 +535,7 @@ fn declared_args(df: &Dockerfile, opts: &PlanOptions, planned: &[PlannedStage], 
             let _ = scope.apply(inst);
         }
         declared.extend(scope.declared_args().iter().map(|(k, _)| k.clone()));
-        final_env[i] = Some(scope.config_env());
+        final_env[i] = Some((scope.config_env(), scope.args_in_effect()));
     }
     (declared, by_image_env)
 }

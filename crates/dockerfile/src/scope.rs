@@ -20,6 +20,8 @@ pub struct StageScope {
     /// Meta ARG values (platform ARGs included) for redeclared ARGs without a default.
     meta: Vec<(String, Option<String>)>,
     build_args: Vec<(String, String)>,
+    /// ARG values in effect at the end of the stage this one is built on.
+    inherited: Vec<(String, String)>,
 }
 
 impl StageScope {
@@ -36,7 +38,47 @@ impl StageScope {
             args: Vec::new(),
             meta,
             build_args: opts.build_args.clone(),
+            inherited: Vec::new(),
         }
+    }
+
+    /// Starts from the ARG values `args` of the stage this one is built on (its
+    /// [`StageScope::args_in_effect`]): BuildKit's stage state carries them in its environment,
+    /// so expansion and RUN see them, though the image config and RUN's history do not.
+    pub fn inherit_args(&mut self, args: &[(String, String)]) {
+        for (k, v) in args {
+            self.env.push((k.clone(), v.clone()));
+            self.inherited.push((k.clone(), v.clone()));
+        }
+    }
+
+    /// The ARG values in effect now (inherited or declared here, not hidden by a later ENV),
+    /// which a stage built on this one inherits.
+    pub fn args_in_effect(&self) -> Vec<(String, String)> {
+        let mut out = self.inherited_in_effect();
+        let declared = self.args.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v)));
+        for (k, v) in declared {
+            if self.env.iter().rev().find(|(ek, _)| ek == k).map(|(_, ev)| ev) != Some(v) {
+                continue;
+            }
+            match out.iter_mut().find(|(ok, _)| ok == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => out.push((k.clone(), v.clone())),
+            }
+        }
+        out
+    }
+
+    /// Inherited ARG values no later ENV or ARG of this stage has replaced.
+    fn inherited_in_effect(&self) -> Vec<(String, String)> {
+        let current = |k: &str| self.env.iter().rev().find(|(ek, _)| ek == k).map(|(_, v)| v);
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in &self.inherited {
+            if current(k) == Some(v) && !out.iter().any(|(ok, _)| ok == k) {
+                out.push((k.clone(), v.clone()));
+            }
+        }
+        out
     }
 
     /// Expands the words BuildKit expands in `inst` and records what ARG and ENV change.
@@ -176,10 +218,16 @@ impl StageScope {
 
     /// Build args in scope now, with values, for a RUN's environment.
     ///
-    /// An ARG that a later ENV of the same name overrides is left out (the ENV wins), and
-    /// proxy build args (`HTTP_PROXY`, ...) are included even without an ARG.
+    /// An ARG that a later ENV of the same name overrides is left out (the ENV wins), ARG
+    /// values inherited from the base stage are in, and proxy build args (`HTTP_PROXY`, ...) are included even without an ARG.
     pub fn build_args(&self) -> Vec<(String, String)> {
-        let mut out = self.history_args();
+        let mut out = self.inherited_in_effect();
+        for (k, v) in self.history_args() {
+            match out.iter_mut().find(|(ok, _)| *ok == k) {
+                Some(slot) => slot.1 = v,
+                None => out.push((k, v)),
+            }
+        }
         for p in PROXY_ARGS {
             if out.iter().any(|(k, _)| k == p) {
                 continue;
