@@ -40,6 +40,9 @@
 //!   `ARG ${n}=bar` declares `foo`. BuildKit's frontend 1.8 on leaves them literal. A name that
 //!   expands to nothing, or to a word with `=` or a blank, is refused. Names of ARGs before the
 //!   first FROM are not expanded (by neither oracle nor kaniko); a warning says so.
+//! - `FROM Builder` matches a stage named `builder` in any case, as kaniko and buildah do;
+//!   BuildKit looks the word up as written (stage names are stored lower-cased), reads it as
+//!   an image reference and fails ("repository name must be lowercase").
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
