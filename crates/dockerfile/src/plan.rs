@@ -512,13 +512,16 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
     Ok(BuildPlan { stages, target, warnings, stage_names: names })
 }
 
+/// A stage's config env and its ARG values in effect, as the stages built on it start.
+pub(crate) type Inherited = (Vec<(String, String)>, Vec<(String, String)>);
+
 /// The names the stages in `order` declare with ARG, expanded as the build expands them, and
 /// (line, name as written) of those built on an image whose names use variables: the image's
 /// ENV is not known here, so those may name something else when built.
 fn declared_args(df: &Dockerfile, opts: &PlanOptions, planned: &[PlannedStage], order: &[usize]) -> (Vec<String>, Vec<(usize, String)>) {
     let mut declared = Vec::new();
     let mut by_image_env = Vec::new();
-    let mut final_env: Vec<Option<(Vec<(String, String)>, Vec<(String, String)>)>> = vec![None; df.stages.len()];
+    let mut final_env: Vec<Option<Inherited>> = vec![None; df.stages.len()];
     for &i in order {
         let (Some(stage), Some(ps)) = (df.stages.get(i), planned.get(i)) else { continue };
         let (base_env, base_args) = match ps.base {

@@ -1,6 +1,7 @@
 //! The plan as JSON, for `strata plan`: stages in build order with their bases and each
 //! instruction after expansion, with its source lines.
 
+use crate::plan::Inherited;
 use crate::{BuildPlan, Dockerfile, Error, PlanOptions, StageBase, StageScope, plan};
 use serde_json::{Value, json};
 
@@ -16,9 +17,6 @@ pub fn plan_json(df: &Dockerfile, opts: &PlanOptions) -> Result<Value, Error> {
     })?;
     Ok(serde_json::from_slice(&out).unwrap_or(Value::Null))
 }
-
-/// A stage's config env and its ARG values in effect, as the stages built on it start.
-type Inherited = (Vec<(String, String)>, Vec<(String, String)>);
 
 /// Writing into a Vec cannot fail; this keeps the types honest without a panic.
 fn unreachable_io(e: std::io::Error) -> Error {
