@@ -400,11 +400,7 @@ fn hostile_plugin_envs<'a>(
 
 #[test]
 fn an_endless_or_oversized_aws_answer_is_cut_off() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
-    std::fs::write(ctx.join("Dockerfile"), format!("FROM {ECR_HOST}/hostile/base:t\n")).expect("write Dockerfile");
+    let (dir, ctx) = strata_tests::plugin_step::scratch_context(&format!("FROM {ECR_HOST}/hostile/base:t\n"));
     let ctx_s = ctx.display().to_string();
     let dockerfile = ctx.join("Dockerfile").display().to_string();
 
@@ -468,17 +464,37 @@ fn an_endless_or_oversized_aws_answer_is_cut_off() {
     eprintln!("{}", report.join("\n"));
 }
 
+/// An AWS endpoint that drips its answer (a byte a second of a 10,000-byte body) cannot hold a
+/// build: each attempt ends at `--aws-timeout`, the SDK's three attempts after that, and the
+/// error names the call, the endpoint and the timeout.
+#[test]
+fn a_dripping_aws_answer_times_out() {
+    let (dir, ctx) = strata_tests::plugin_step::scratch_context(&format!("FROM {ECR_HOST}/hostile/base:t\n"));
+    let ctx_s = ctx.display().to_string();
+    let aws = hostile_aws(Body::Drip(10_000, std::time::Duration::from_secs(1)));
+    let map = format!("{ECR_HOST}={}", aws.addr);
+    let args = ["build", "--no-push", "--context", &ctx_s, "--registry-map", &map, "--insecure-registry", &aws.addr, "--aws-timeout", "2s"];
+    let (run, _, secs) = with_hostile_aws(dir.path(), &aws.addr, true, &args, &[]);
+    let posts = aws.requests().iter().filter(|s| s.method == "POST").count();
+    eprintln!("dripping GetAuthorizationToken: exit {:?}, {secs:.1} s, {posts} AWS call(s)\n{}", run.code, run.stderr);
+    assert!(!run.ok, "the build must fail:\n{}", run.stderr);
+    assert!(run.stderr.contains("GetAuthorizationToken") && run.stderr.contains(ECR_HOST), "names the call and the registry:\n{}", run.stderr);
+    assert!(run.stderr.to_ascii_lowercase().contains("timeout") || run.stderr.contains("timed out"), "says it timed out:\n{}", run.stderr);
+    assert!((1..=3).contains(&posts), "at most the SDK's three attempts: {posts}");
+    // Three attempts of 2 s and backoff; without the timeout this takes 10,000 s.
+    assert!(secs < 60.0, "{secs:.1} s");
+    // A timeout that is no duration is refused before anything is asked.
+    let (run, _, _) = with_hostile_aws(dir.path(), &aws.addr, true, &["build", "--no-push", "--context", &ctx_s, "--aws-timeout", "soon"], &[]);
+    assert!(!run.ok && run.stderr.contains("--aws-timeout \"soon\""), "{}", run.stderr);
+}
+
 /// The region each AWS call is signed for (the SigV4 credential scope of its Authorization
 /// header): a registry's token comes from the region in its name, the STS session of an assumed
 /// role from PLUGIN_REGION, as kaniko-ecr has it.
 #[test]
 fn each_ecr_registry_gets_its_token_from_its_own_region() {
     const WEST: &str = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
-    std::fs::write(ctx.join("Dockerfile"), format!("FROM {WEST}/hostile/base:t\n")).expect("write Dockerfile");
+    let (dir, ctx) = strata_tests::plugin_step::scratch_context(&format!("FROM {WEST}/hostile/base:t\n"));
     let ctx_s = ctx.display().to_string();
     let dockerfile = ctx.join("Dockerfile").display().to_string();
     let scope = |seen: &Seen| seen.authorization.as_deref().and_then(|a| a.split("Credential=").nth(1)).and_then(|c| c.split('/').nth(2)).map(str::to_string);
@@ -513,11 +529,7 @@ fn each_ecr_registry_gets_its_token_from_its_own_region() {
 fn an_unparsable_sts_answer_never_prints_its_credentials() {
     const SECRET: &str = "strataLeakedSecretAccessKey0123456789abcd";
     const TOKEN: &str = "strataLeakedSessionTokenFwoGZXIvYXdzEJr";
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir ctx");
-    std::fs::create_dir_all(dir.path().join("docker-config")).expect("mkdir docker-config");
-    std::fs::write(ctx.join("Dockerfile"), format!("FROM {ECR_HOST}/hostile/base:t\n")).expect("write Dockerfile");
+    let (dir, ctx) = strata_tests::plugin_step::scratch_context(&format!("FROM {ECR_HOST}/hostile/base:t\n"));
     let ctx_s = ctx.display().to_string();
     let dockerfile = ctx.join("Dockerfile").display().to_string();
     let answer = format!(

@@ -2,6 +2,8 @@
 //! running the `strata` binary, pulling/unpacking images with skopeo and umoci, and the two
 //! oracles: `buildah bud` and BuildKit (the private dockerd of `scripts/dockerd-up.sh`).
 
+pub mod plugin_step;
+
 use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

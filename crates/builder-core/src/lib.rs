@@ -43,6 +43,8 @@ mod work_dir;
 
 pub use build::{BuildOutput, build};
 pub use cancel::Cancel;
+/// Seconds since the epoch as RFC 3339 UTC text, as image configs record times.
+pub use clock::rfc3339;
 pub use error::BuildError;
 pub use isolation_choice::{HostFacts, IsolationError, IsolationRequest, choose_isolation};
 pub use options::{BuildOptions, CacheOptions, Isolation};

@@ -124,6 +124,15 @@ pub struct BuildArgs {
     /// A registry whose TLS certificate is not verified (repeatable).
     #[arg(long = "skip-tls-verify-registry", value_name = "HOST[:PORT]")]
     pub skip_tls_verify_registries: Vec<String>,
+    /// Pull (base images, cache) over plain HTTP from any registry; pushes keep HTTPS.
+    #[arg(long)]
+    pub insecure_pull: bool,
+    /// Do not verify TLS certificates when pulling; pushes still verify.
+    #[arg(long)]
+    pub skip_tls_verify_pull: bool,
+    /// How long one attempt of an AWS call (credentials, STS, ECR) may take, as a Go duration; three attempts at most.
+    #[arg(long, value_name = "DURATION", env = "STRATA_AWS_TIMEOUT", default_value = "60s")]
+    pub aws_timeout: String,
     /// `REGISTRY=PATH` of a CA certificate (PEM) to trust for that registry (repeatable).
     #[arg(long = "registry-certificate", value_name = "REGISTRY=PATH")]
     pub registry_certificates: Vec<String>,

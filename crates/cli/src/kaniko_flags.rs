@@ -8,7 +8,8 @@
 use std::ffi::OsString;
 
 /// strata's boolean flags that kaniko also has (`--cache=true` works for these).
-const BOOLS: &[&str] = &["no-push", "insecure", "skip-tls-verify", "single-snapshot", "reproducible", "force", "cache"];
+const BOOLS: &[&str] =
+    &["no-push", "insecure", "skip-tls-verify", "insecure-pull", "skip-tls-verify-pull", "single-snapshot", "reproducible", "force", "cache"];
 
 /// kaniko flags strata accepts and ignores: name, whether it takes a value, and why.
 const IGNORED: &[(&str, bool, &str)] = &[
@@ -22,8 +23,6 @@ const IGNORED: &[(&str, bool, &str)] = &[
     ("log-timestamp", false, "log lines always carry a timestamp"),
     ("no-push-cache", false, "cache entries go to the cache repository whenever there is one"),
     ("skip-default-registry-fallback", false, "mirrors always fall back to the image's own registry"),
-    ("insecure-pull", false, "name the base image's registry with --insecure-registry"),
-    ("skip-tls-verify-pull", false, "name the base image's registry with --skip-tls-verify-registry"),
     ("image-fs-extract-retry", true, "unpacking reads local blobs, which are verified when pulled"),
     ("image-download-retry", true, "--push-retry covers pulls too"),
     ("kaniko-dir", true, "strata keeps its files in --work-dir"),
@@ -192,6 +191,13 @@ mod tests {
         assert!(notes[0].contains("--cache-copy-layers") && notes[0].contains("always cached"), "{notes:?}");
         // Called as strata, a leading flag means the same.
         assert_eq!(norm(&["strata", "--context", "dir://ctx", "--ignore-var-run"]).0, ["strata", "build", "--context", "ctx", "--ignore-path", "/var/run"]);
+    }
+
+    #[test]
+    fn kaniko_pull_only_tls_flags_are_kept() {
+        let (out, notes) = norm(&["/kaniko/executor", "--insecure-pull=true", "--skip-tls-verify-pull", "--insecure=false", "--destination=r/app:1"]);
+        assert_eq!(out, ["/kaniko/executor", "build", "--insecure-pull", "--skip-tls-verify-pull", "--destination=r/app:1"]);
+        assert!(notes.is_empty(), "{notes:?}");
     }
 
     #[test]

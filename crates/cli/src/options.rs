@@ -150,6 +150,14 @@ pub fn build_options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     r.insecure_registries = a.insecure_registries.clone();
     r.skip_tls_verify = a.skip_tls_verify;
     r.skip_tls_verify_registries = a.skip_tls_verify_registries.clone();
+    r.insecure_pull = a.insecure_pull;
+    r.skip_tls_verify_pull = a.skip_tls_verify_pull;
+    let timeout = strata_dockerfile::go_parse::parse_duration(a.aws_timeout.trim())
+        .ok()
+        .and_then(|d| d.to_std())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("--aws-timeout {:?}: expected a positive duration such as 60s or 2m", a.aws_timeout))?;
+    r.ecr.api_timeout = Some(timeout);
     for c in &a.registry_certificates {
         // `HOST=PATH` trusts the CA for that registry only; a bare `PATH` for every registry.
         match c.split_once('=') {

@@ -6,6 +6,7 @@
 //! plugin would hand kaniko's executor, so both paths share `options::build_options`; what flags
 //! cannot carry (credentials, ECR role, per-registry CAs) is set on the options afterwards.
 
+mod catalog;
 mod dotenv;
 pub(crate) mod outputs;
 mod tags;
@@ -102,6 +103,8 @@ pub struct Plan {
     named: Vec<String>,
     /// drone-ecr's PLUGIN_SKIP_PUSH_IF_TAG_EXISTS: a tag that exists ends the step at once.
     skip_if_tag_exists: bool,
+    /// The artifact file's `registryType` (drone-docker's PLUGIN_REGISTRY_TYPE; `ECR` by default).
+    registry_type: String,
 }
 
 // Hand-written so that no credential can reach a log through `{:?}`.
@@ -128,6 +131,19 @@ struct RegistryTweaks {
     registry_ca_certs: Vec<(String, PathBuf)>,
     client_certs: Vec<(String, PathBuf, PathBuf)>,
     work_dir: Option<PathBuf>,
+    /// PLUGIN_CONFIG's docker config.json content, written to a private file by `prepare`.
+    docker_config: Option<DockerConfigText>,
+    /// Where `prepare` wrote it: the docker config dir for the build.
+    docker_config_dir: Option<PathBuf>,
+}
+
+/// A docker config.json's text: registry credentials, never printed.
+struct DockerConfigText(String);
+
+impl std::fmt::Debug for DockerConfigText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DockerConfigText(<redacted>)")
+    }
 }
 
 /// Loads `PLUGIN_ENV_FILE`, reads every setting and exports the AWS keys for the SDK.
@@ -145,35 +161,29 @@ pub fn prepare(argv: &[OsString]) -> anyhow::Result<Plan> {
         }
     }
     let mut plan = read_settings()?;
-    let role = plan.tweaks.assume_role.clone();
-    if let (Some(token), Some(role)) = (var("PLUGIN_OIDC_TOKEN_ID"), role) {
-        // As the plugin does: the role is assumed with the OIDC token (AssumeRoleWithWebIdentity,
-        // session kaniko-ecr-oidc), replacing any keys. The SDK's default chain does that when
-        // these variables are set and no keys are.
-        let file = oidc_token_file(&token)?;
-        // SAFETY: as above, still single-threaded.
-        unsafe {
-            std::env::set_var("AWS_WEB_IDENTITY_TOKEN_FILE", &file);
-            std::env::set_var("AWS_ROLE_ARN", role);
-            std::env::set_var("AWS_ROLE_SESSION_NAME", "kaniko-ecr-oidc");
-            for k in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
-                std::env::remove_var(k);
-            }
-        }
+    if let Some(text) = plan.tweaks.docker_config.take() {
+        plan.tweaks.docker_config_dir = Some(private_docker_config(&text.0)?);
+    }
+    let exports = aws_exports(plan.tweaks.assume_role.as_deref());
+    if let Some(token) = &exports.oidc_token {
+        let file = oidc_token_file(token)?;
+        // SAFETY: called from main before the async runtime or any other thread starts, so
+        // nothing reads the environment concurrently (setenv is not thread-safe).
+        unsafe { std::env::set_var("AWS_WEB_IDENTITY_TOKEN_FILE", &file) };
+        plan.oidc_token_file = Some(file);
+        // The role is the web identity's now, not one to assume with other credentials.
         plan.tweaks.assume_role = None;
         plan.tweaks.external_id = None;
-        plan.oidc_token_file = Some(file);
-    } else if let (Some(a), Some(s)) = (first(&["PLUGIN_ACCESS_KEY", "ECR_ACCESS_KEY"]), first(&["PLUGIN_SECRET_KEY", "ECR_SECRET_KEY"])) {
-        // The plugin exports the keys only without a role; strata also uses them as the base
-        // credentials for assuming the role, which the plugin leaves to the environment.
-        // SAFETY: as above, still single-threaded. The AWS SDK's default chain reads these.
-        unsafe {
-            std::env::set_var("AWS_ACCESS_KEY_ID", a);
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", s);
-        }
-    } else if var("PLUGIN_OIDC_TOKEN_ID").is_some() {
-        plan.warnings.push("PLUGIN_OIDC_TOKEN_ID is accepted but ignored: it needs PLUGIN_ASSUME_ROLE (or PLUGIN_USER_ROLE_ARN)".into());
     }
+    for (k, v) in &exports.set {
+        // SAFETY: as above, still single-threaded. The AWS SDK's default chain reads these.
+        unsafe { std::env::set_var(k, v) };
+    }
+    for k in &exports.remove {
+        // SAFETY: as above, still single-threaded.
+        unsafe { std::env::remove_var(k) };
+    }
+    plan.warnings.extend(exports.warning);
     Ok(plan)
 }
 
@@ -215,7 +225,8 @@ fn read_settings() -> anyhow::Result<Plan> {
         given_tags.push("latest".into());
     }
     let expand_tag = flag("PLUGIN_EXPAND_TAG")?;
-    let auto_tag = flag("PLUGIN_AUTO_TAG")?;
+    // drone-docker reads PLUGIN_DEFAULT_TAGS first, as the same setting.
+    let auto_tag = flag("PLUGIN_DEFAULT_TAGS")? || flag("PLUGIN_AUTO_TAG")?;
     if auto_tag && expand_tag {
         bail!("PLUGIN_AUTO_TAG conflicts with PLUGIN_EXPAND_TAG: set only one");
     }
@@ -280,10 +291,15 @@ fn read_settings() -> anyhow::Result<Plan> {
             push("--build-arg", format!("{name}={v}"));
         }
     }
+    for l in auto_labels()? {
+        push("--label", l);
+    }
     for l in list("PLUGIN_CUSTOM_LABELS") {
         push("--label", l);
     }
-    for m in list("PLUGIN_REGISTRY_MIRRORS").into_iter().chain(list("PLUGIN_REGISTRY_MIRROR")) {
+    // drone-docker's daemon mirror (PLUGIN_MIRROR, DOCKER_PLUGIN_MIRROR) is a registry mirror too.
+    let daemon_mirror = first(&["PLUGIN_MIRROR", "DOCKER_PLUGIN_MIRROR"]).into_iter();
+    for m in list("PLUGIN_REGISTRY_MIRRORS").into_iter().chain(list("PLUGIN_REGISTRY_MIRROR")).chain(daemon_mirror) {
         push("--registry-mirror", m);
     }
     for m in list("STRATA_REGISTRY_MAP") {
@@ -360,6 +376,10 @@ fn read_settings() -> anyhow::Result<Plan> {
             push("--secret", format!("id={id},{kind}={source}"));
         }
     }
+    // drone-docker's single `--secret` spec (`id=ID,src=PATH` or `id=ID,env=VAR`).
+    if let Some(spec) = var("PLUGIN_SECRET") {
+        push("--secret", spec);
+    }
     if let Some(i) = var("STRATA_ISOLATION") {
         push("--isolation", i);
     }
@@ -367,7 +387,11 @@ fn read_settings() -> anyhow::Result<Plan> {
         push("--custom-platform", p);
     }
     // kaniko-ecr: the cache repository lives in PLUGIN_REGISTRY; the TTL is in hours.
-    if flag("PLUGIN_ENABLE_CACHE")? {
+    // drone-docker's PLUGIN_NO_CACHE wins over the cache settings; buildah's PLUGIN_LAYERS is the
+    // local layer cache (in the work dir).
+    let no_cache = flag("PLUGIN_NO_CACHE")?;
+    let cache_on = !no_cache && (flag("PLUGIN_ENABLE_CACHE")? || flag("PLUGIN_LAYERS")?);
+    if !no_cache && flag("PLUGIN_ENABLE_CACHE")? {
         if let Some(repo) = var("PLUGIN_CACHE_REPO") {
             let registry = registry.trim_end_matches('/');
             let full = if registry.is_empty() || repo.starts_with(&format!("{registry}/")) { repo } else { format!("{registry}/{repo}") };
@@ -387,10 +411,18 @@ fn read_settings() -> anyhow::Result<Plan> {
     if no_push {
         argv.push("--no-push".into());
     }
+    if cache_on {
+        argv.push("--cache".into());
+    }
+    // drone-docker's PLUGIN_SQUASH: the build's changes in one layer, as --single-snapshot.
+    if flag("PLUGIN_SQUASH")? && !flag("PLUGIN_SINGLE_SNAPSHOT")? {
+        argv.push("--single-snapshot".into());
+    }
     for (key, flag_name) in [
-        ("PLUGIN_ENABLE_CACHE", "--cache"),
         ("PLUGIN_INSECURE", "--insecure"),
         ("PLUGIN_SKIP_TLS_VERIFY", "--skip-tls-verify"),
+        ("PLUGIN_INSECURE_PULL", "--insecure-pull"),
+        ("PLUGIN_SKIP_TLS_VERIFY_PULL", "--skip-tls-verify-pull"),
         ("PLUGIN_REPRODUCIBLE", "--reproducible"),
         ("PLUGIN_SINGLE_SNAPSHOT", "--single-snapshot"),
         // kaniko's --force (build outside a container) is strata's --force for --isolation none.
@@ -405,13 +437,21 @@ fn read_settings() -> anyhow::Result<Plan> {
         argv.push(registry.clone());
     }
 
-    let verbosity = var("PLUGIN_VERBOSITY").unwrap_or_else(|| "info".into());
+    // drone-docker's PLUGIN_QUIET and PLUGIN_DEBUG (DOCKER_LAUNCH_DEBUG) when PLUGIN_VERBOSITY is unset.
+    let verbosity = match var("PLUGIN_VERBOSITY") {
+        Some(v) => v,
+        None if flag("PLUGIN_DEBUG")? || flag("DOCKER_LAUNCH_DEBUG")? => "debug".into(),
+        None if flag("PLUGIN_QUIET")? => "warn".into(),
+        None => "info".into(),
+    };
     let log_format = var("PLUGIN_LOG_FORMAT").unwrap_or_else(|| "text".into());
 
     let mut tweaks = RegistryTweaks::default();
-    if let Some(host) = first(&["PLUGIN_DOCKER_REGISTRY", "DOCKER_REGISTRY", "PLUGIN_BASE_IMAGE_REGISTRY"]) {
-        let username = first(&["PLUGIN_USERNAME", "PLUGIN_DOCKER_USERNAME", "PLUGIN_BASE_IMAGE_USERNAME", "DOCKER_USERNAME"]).unwrap_or_default();
-        let password = first(&["PLUGIN_PASSWORD", "PLUGIN_DOCKER_PASSWORD", "PLUGIN_BASE_IMAGE_PASSWORD", "DOCKER_PASSWORD"]).unwrap_or_default();
+    if let Some(host) = first(&["PLUGIN_DOCKER_REGISTRY", "DOCKER_REGISTRY", "PLUGIN_BASE_IMAGE_REGISTRY", "DOCKER_BASE_IMAGE_REGISTRY"]) {
+        let username = first(&["PLUGIN_USERNAME", "PLUGIN_DOCKER_USERNAME", "PLUGIN_BASE_IMAGE_USERNAME", "DOCKER_USERNAME", "DOCKER_BASE_IMAGE_USERNAME"])
+            .unwrap_or_default();
+        let password = first(&["PLUGIN_PASSWORD", "PLUGIN_DOCKER_PASSWORD", "PLUGIN_BASE_IMAGE_PASSWORD", "DOCKER_PASSWORD", "DOCKER_BASE_IMAGE_PASSWORD"])
+            .unwrap_or_default();
         let host = host.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
         // Docker Hub's legacy key `index.docker.io/v1` is the registry `index.docker.io`.
         let host = host.strip_suffix("/v1").map(str::to_string).unwrap_or(host);
@@ -459,29 +499,20 @@ fn read_settings() -> anyhow::Result<Plan> {
         }
     }
     tweaks.work_dir = var("STRATA_WORK_DIR").map(PathBuf::from);
+    // drone-docker's PLUGIN_CONFIG: the content of a docker config.json (registry auths).
+    if let Some(text) = first(&["PLUGIN_CONFIG", "DOCKER_PLUGIN_CONFIG"]) {
+        if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text).is_err() {
+            bail!("PLUGIN_CONFIG: not a JSON object; give the content of a docker config.json ({{\"auths\": {{...}}}})");
+        }
+        tweaks.docker_config = Some(DockerConfigText(text));
+    }
 
     if !flag("PLUGIN_ENABLE_CACHE")? && (var("PLUGIN_CACHE_REPO").is_some() || var("PLUGIN_CACHE_TTL").is_some()) {
         warnings.push("PLUGIN_CACHE_REPO/PLUGIN_CACHE_TTL have no effect without PLUGIN_ENABLE_CACHE=true".into());
     }
-    let ignored: &[(&str, &str)] = &[
-        ("PLUGIN_CACHE_DIR", "no base-image cache directory; strata keeps its own blob cache in its work dir"),
-        ("PLUGIN_COMPRESSED_CACHING", "strata streams layers and never holds one in memory"),
-        ("PLUGIN_INSECURE_PULL", "per-direction settings are not supported; use PLUGIN_INSECURE_REGISTRY for the base image registry"),
-        ("PLUGIN_SKIP_TLS_VERIFY_PULL", "per-direction settings are not supported; use PLUGIN_SKIP_TLS_VERIFY"),
-        ("PLUGIN_SKIP_DEFAULT_REGISTRY_FALLBACK", "mirrors always fall back to docker.io"),
-        ("PLUGIN_IMAGE_FS_EXTRACT_RETRY", "not supported"),
-        ("PLUGIN_LOG_TIMESTAMP", "not supported"),
-    ];
-    for (key, why) in ignored {
-        let on = var(key).is_some_and(|v| strata_dockerfile::go_parse::parse_bool(&v) != Ok(false));
-        if on {
-            warnings.push(format!("{key} is accepted but ignored: {why}"));
-        }
-    }
-    // PLUGIN_SKIP_PUSH_PERMISSION_CHECK, PLUGIN_CLEANUP, PLUGIN_USE_NEW_RUN and
-    // PLUGIN_SKIP_UNUSED_STAGES need no warning: strata has no permission pre-check, keeps no
-    // build root behind, has one RUN implementation and builds only the stages the target
-    // depends on.
+    // Settings of kaniko-ecr, drone-ecr and buildah-ecr that strata does not honour: a warning
+    // each, or the step refused (plugin/catalog.rs).
+    warnings.extend(catalog::check(var).map_err(anyhow::Error::msg)?);
 
     Ok(Plan {
         argv,
@@ -501,7 +532,90 @@ fn read_settings() -> anyhow::Result<Plan> {
         oidc_token_file: None,
         named,
         skip_if_tag_exists,
+        registry_type: var("PLUGIN_REGISTRY_TYPE").unwrap_or_else(|| "ECR".into()),
     })
+}
+
+/// drone-docker's automatic labels, with PLUGIN_AUTO_LABEL=true: `org.opencontainers.image.`
+/// `created`, `revision` (DRONE_COMMIT_SHA), `source` (DRONE_REMOTE_URL), `url` (PLUGIN_REPO_LINK
+/// or DRONE_REPO_LINK), and PLUGIN_LABEL_SCHEMA's `K=V` under the same prefix. drone-docker
+/// labels by default; kaniko-ecr never does, so strata labels only when asked.
+fn auto_labels() -> anyhow::Result<Vec<String>> {
+    if !flag("PLUGIN_AUTO_LABEL")? {
+        return Ok(Vec::new());
+    }
+    let created = if flag("PLUGIN_REPRODUCIBLE")? {
+        var("SOURCE_DATE_EPOCH").and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0)
+    } else {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    };
+    let mut labels = vec![
+        format!("created={}", strata_builder_core::rfc3339(created)),
+        format!("revision={}", var("DRONE_COMMIT_SHA").unwrap_or_else(|| "00000000".into())),
+        format!("source={}", var("DRONE_REMOTE_URL").unwrap_or_default()),
+        format!("url={}", first(&["PLUGIN_REPO_LINK", "DRONE_REPO_LINK"]).unwrap_or_default()),
+    ];
+    labels.extend(list("PLUGIN_LABEL_SCHEMA"));
+    Ok(labels.into_iter().map(|l| format!("org.opencontainers.image.{l}")).collect())
+}
+
+/// What plugin mode changes in the process environment for the AWS SDK's default chain.
+struct AwsExports {
+    /// Variables to set (values are credentials: never printed).
+    set: Vec<(&'static str, String)>,
+    /// Variables to remove.
+    remove: Vec<&'static str>,
+    /// PLUGIN_OIDC_TOKEN_ID, to be written to a private file named by AWS_WEB_IDENTITY_TOKEN_FILE.
+    oidc_token: Option<String>,
+    /// A setting that has no effect.
+    warning: Option<String>,
+}
+
+/// The AWS exports for the settings, `role` being the role to assume. As the plugin does: with
+/// an OIDC token the role is assumed by web identity (AssumeRoleWithWebIdentity, session
+/// kaniko-ecr-oidc) and any keys are dropped; else PLUGIN_ACCESS_KEY/PLUGIN_SECRET_KEY (drone-ecr:
+/// ECR_ACCESS_KEY/ECR_SECRET_KEY) become the SDK's keys, which strata also uses as the base
+/// credentials for assuming a role (the plugin leaves that to the environment).
+fn aws_exports(role: Option<&str>) -> AwsExports {
+    let mut out = AwsExports { set: Vec::new(), remove: Vec::new(), oidc_token: None, warning: None };
+    let keys = (first(&["PLUGIN_ACCESS_KEY", "ECR_ACCESS_KEY"]), first(&["PLUGIN_SECRET_KEY", "ECR_SECRET_KEY"]));
+    match (var("PLUGIN_OIDC_TOKEN_ID"), role, keys) {
+        (Some(token), Some(role), _) => {
+            out.oidc_token = Some(token);
+            out.set = vec![("AWS_ROLE_ARN", role.to_string()), ("AWS_ROLE_SESSION_NAME", "kaniko-ecr-oidc".into())];
+            out.remove = vec!["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+        }
+        (token, _, (Some(a), Some(s))) => {
+            out.set = vec![("AWS_ACCESS_KEY_ID", a), ("AWS_SECRET_ACCESS_KEY", s)];
+            if token.is_some() {
+                out.warning = Some("PLUGIN_OIDC_TOKEN_ID is accepted but ignored: it needs PLUGIN_ASSUME_ROLE (or PLUGIN_USER_ROLE_ARN)".into());
+            }
+        }
+        (Some(_), None, _) => {
+            out.warning = Some("PLUGIN_OIDC_TOKEN_ID is accepted but ignored: it needs PLUGIN_ASSUME_ROLE (or PLUGIN_USER_ROLE_ARN)".into());
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Writes PLUGIN_CONFIG's content as `config.json` in a directory only this user can read;
+/// returns the directory (the build's docker config dir, as drone-docker writes ~/.docker).
+fn private_docker_config(text: &str) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let dir = std::env::temp_dir().join(format!("strata-plugin-docker-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).with_context(|| format!("PLUGIN_CONFIG: cannot create {}", dir.display()))?;
+    let path = dir.join("config.json");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("PLUGIN_CONFIG: cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes()).with_context(|| format!("PLUGIN_CONFIG: cannot write {}", path.display()))?;
+    Ok(dir)
 }
 
 /// Writes the OIDC token to a file only this user can read (the SDK reads tokens from files).
@@ -556,6 +670,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     if let Some(w) = t.work_dir {
         opts.work_dir = w;
     }
+    if let Some(d) = &t.docker_config_dir {
+        r.docker_config_dir = Some(d.clone());
+    }
     if command == "manifest" {
         tracing::info!("plugin: joining images into an index (PLUGIN_MANIFEST_SOURCES): no build");
     } else if push_only {
@@ -591,11 +708,14 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     if let Some(f) = &plan.oidc_token_file {
         let _ = std::fs::remove_file(f);
     }
+    if let Some(d) = &t.docker_config_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
     let digest = built?;
 
     // The plugin reports a failure to write these on stderr and still succeeds.
     if let Some(path) = &plan.artifact_file {
-        let written = outputs::artifact_json("ECR", &plan.registry, &plan.repo, &plan.tags, &digest).and_then(|b| outputs::write_file(path, &b));
+        let written = outputs::artifact_json(&plan.registry_type, &plan.registry, &plan.repo, &plan.tags, &digest).and_then(|b| outputs::write_file(path, &b));
         if let Err(e) = written {
             tracing::warn!("failed to write plugin artifact file at path: {}: {e:#}", path.display());
         }
@@ -638,6 +758,321 @@ mod tests {
         let plan = read_settings();
         TEST_ENV.with(|e| *e.borrow_mut() = None);
         plan
+    }
+
+    /// What plugin mode makes of some settings: the plan, the AWS exports and whether plugin mode
+    /// starts.
+    struct Seen {
+        plan: Plan,
+        exports: AwsExports,
+        requested: bool,
+    }
+
+    fn seen(settings: &[(&str, &str)]) -> Seen {
+        let mut map: HashMap<String, String> =
+            [("PLUGIN_REGISTRY", "registry.example.com"), ("PLUGIN_REPO", "team/app")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        for (k, v) in settings {
+            map.insert(k.to_string(), v.to_string());
+        }
+        TEST_ENV.with(|e| *e.borrow_mut() = Some(map));
+        let plan = read_settings();
+        let exports = aws_exports(plan.as_ref().ok().and_then(|p| p.tweaks.assume_role.as_deref()));
+        let requested = requested(&[OsString::from("strata")]);
+        TEST_ENV.with(|e| *e.borrow_mut() = None);
+        let plan = plan.unwrap_or_else(|e| panic!("{settings:?}: {e:#}"));
+        Seen { plan, exports, requested }
+    }
+
+    fn set(s: &Seen, key: &str) -> Option<String> {
+        s.exports.set.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+    }
+
+    /// One probe per honoured setting of the catalog: the setting (with what it needs beside it)
+    /// has the effect the README says.
+    #[test]
+    fn every_honoured_setting_has_its_effect() {
+        let dir = tempfile_dir();
+        let policy = dir.join("policy.json");
+        std::fs::write(&policy, "{}").expect("write policy");
+        let policy = policy.display().to_string();
+        let dests = |s: &Seen| s.plan.destinations.join(" ");
+        let labels = |s: &Seen| values(&s.plan, "--label").join(" ");
+        let base = |s: &Seen| s.plan.tweaks.base_credentials.as_ref().map(|(h, c)| format!("{h} {} {}", c.username, c.password)).unwrap_or_default();
+        type Check = Box<dyn Fn(&Seen) -> bool>;
+        type Probe<'a> = (&'a str, Vec<(&'a str, &'a str)>, Check);
+        let probes: Vec<Probe> = vec![
+            ("PLUGIN_REGISTRY", vec![("PLUGIN_REGISTRY", "other.example.com")], Box::new(move |s| dests(s) == "other.example.com/team/app:latest")),
+            ("PLUGIN_REPO", vec![("PLUGIN_REPO", "x/y")], Box::new(move |s| dests(s) == "registry.example.com/x/y:latest")),
+            ("PLUGIN_TAGS", vec![("PLUGIN_TAGS", "a, b")], Box::new(move |s| dests(s) == "registry.example.com/team/app:a registry.example.com/team/app:b")),
+            ("PLUGIN_TAG", vec![("PLUGIN_TAG", "v2")], Box::new(move |s| dests(s) == "registry.example.com/team/app:v2")),
+            ("PLUGIN_EXPAND_TAG", vec![("PLUGIN_EXPAND_TAG", "true"), ("PLUGIN_TAGS", "1.2.3")], Box::new(move |s| s.plan.destinations.len() == 3)),
+            ("PLUGIN_AUTO_TAG", vec![("PLUGIN_AUTO_TAG", "true"), ("DRONE_COMMIT_REF", "refs/tags/v1.2.3")], Box::new(move |s| s.plan.destinations.len() == 3)),
+            (
+                "PLUGIN_DEFAULT_TAGS",
+                vec![("PLUGIN_DEFAULT_TAGS", "true"), ("DRONE_COMMIT_REF", "refs/tags/v1.2.3")],
+                Box::new(move |s| s.plan.destinations.len() == 3),
+            ),
+            (
+                "PLUGIN_AUTO_TAG_SUFFIX",
+                vec![("PLUGIN_AUTO_TAG", "true"), ("DRONE_COMMIT_REF", "refs/tags/v1.2.3"), ("PLUGIN_AUTO_TAG_SUFFIX", "arm")],
+                Box::new(move |s| dests(s).contains(":1.2.3-arm")),
+            ),
+            (
+                "PLUGIN_DEFAULT_SUFFIX",
+                vec![("PLUGIN_AUTO_TAG", "true"), ("DRONE_COMMIT_REF", "refs/tags/v1.2.3"), ("PLUGIN_DEFAULT_SUFFIX", "arm")],
+                Box::new(move |s| dests(s).contains(":1.2.3-arm")),
+            ),
+            ("DRONE_COMMIT_REF", vec![("PLUGIN_AUTO_TAG", "true"), ("DRONE_COMMIT_REF", "refs/tags/v2.0.0")], Box::new(move |s| dests(s).contains(":2.0.0"))),
+            (
+                "DRONE_REPO_BRANCH",
+                vec![("PLUGIN_AUTO_TAG", "true"), ("DRONE_COMMIT_REF", "refs/heads/trunk"), ("DRONE_REPO_BRANCH", "trunk")],
+                Box::new(move |s| dests(s) == "registry.example.com/team/app:latest"),
+            ),
+            ("PLUGIN_DOCKERFILE", vec![("PLUGIN_DOCKERFILE", "ci/Dockerfile")], Box::new(|s| values(&s.plan, "--dockerfile") == ["ci/Dockerfile"])),
+            ("PLUGIN_CONTEXT", vec![("PLUGIN_CONTEXT", "app")], Box::new(|s| values(&s.plan, "--context") == ["app"])),
+            (
+                "PLUGIN_CONTEXT_SUB_PATH",
+                vec![("PLUGIN_CONTEXT", "app"), ("PLUGIN_CONTEXT_SUB_PATH", "svc")],
+                Box::new(|s| values(&s.plan, "--context") == ["app/svc"]),
+            ),
+            ("PLUGIN_TARGET", vec![("PLUGIN_TARGET", "release")], Box::new(|s| values(&s.plan, "--target") == ["release"])),
+            ("PLUGIN_BUILD_ARGS", vec![("PLUGIN_BUILD_ARGS", "A=1,B=2")], Box::new(|s| values(&s.plan, "--build-arg") == ["A=1", "B=2"])),
+            (
+                "PLUGIN_BUILD_ARGS_NEW",
+                vec![("PLUGIN_MULTIPLE_BUILD_ARGS", "true"), ("PLUGIN_BUILD_ARGS_NEW", "A=1,2;B=3")],
+                Box::new(|s| values(&s.plan, "--build-arg") == ["A=1,2", "B=3"]),
+            ),
+            (
+                "PLUGIN_MULTIPLE_BUILD_ARGS",
+                vec![("PLUGIN_MULTIPLE_BUILD_ARGS", "true"), ("PLUGIN_BUILD_ARGS_NEW", "A=x,y")],
+                Box::new(|s| values(&s.plan, "--build-arg") == ["A=x,y"]),
+            ),
+            (
+                "PLUGIN_BUILD_ARGS_FROM_ENV",
+                vec![("PLUGIN_BUILD_ARGS_FROM_ENV", "GIT_SHA"), ("GIT_SHA", "abc")],
+                Box::new(|s| values(&s.plan, "--build-arg") == ["GIT_SHA=abc"]),
+            ),
+            ("PLUGIN_CUSTOM_LABELS", vec![("PLUGIN_CUSTOM_LABELS", "a=1,b=2")], Box::new(move |s| labels(s) == "a=1 b=2")),
+            ("PLUGIN_AUTO_LABEL", vec![("PLUGIN_AUTO_LABEL", "true")], Box::new(move |s| labels(s).contains("org.opencontainers.image.revision=00000000"))),
+            (
+                "PLUGIN_LABEL_SCHEMA",
+                vec![("PLUGIN_AUTO_LABEL", "true"), ("PLUGIN_LABEL_SCHEMA", "vendor=X")],
+                Box::new(move |s| labels(s).contains("org.opencontainers.image.vendor=X")),
+            ),
+            (
+                "DRONE_COMMIT_SHA",
+                vec![("PLUGIN_AUTO_LABEL", "true"), ("DRONE_COMMIT_SHA", "cafe")],
+                Box::new(move |s| labels(s).contains("image.revision=cafe")),
+            ),
+            (
+                "DRONE_REMOTE_URL",
+                vec![("PLUGIN_AUTO_LABEL", "true"), ("DRONE_REMOTE_URL", "https://g/r.git")],
+                Box::new(move |s| labels(s).contains("image.source=https://g/r.git")),
+            ),
+            (
+                "PLUGIN_REPO_LINK",
+                vec![("PLUGIN_AUTO_LABEL", "true"), ("PLUGIN_REPO_LINK", "https://g/r")],
+                Box::new(move |s| labels(s).contains("image.url=https://g/r")),
+            ),
+            (
+                "DRONE_REPO_LINK",
+                vec![("PLUGIN_AUTO_LABEL", "true"), ("DRONE_REPO_LINK", "https://g/r")],
+                Box::new(move |s| labels(s).contains("image.url=https://g/r")),
+            ),
+            ("PLUGIN_PLATFORM", vec![("PLUGIN_PLATFORM", "linux/arm64")], Box::new(|s| values(&s.plan, "--custom-platform") == ["linux/arm64"])),
+            ("PLUGIN_CUSTOM_PLATFORM", vec![("PLUGIN_CUSTOM_PLATFORM", "linux/arm64")], Box::new(|s| values(&s.plan, "--custom-platform") == ["linux/arm64"])),
+            ("PLUGIN_SNAPSHOT_MODE", vec![("PLUGIN_SNAPSHOT_MODE", "redo")], Box::new(|s| values(&s.plan, "--snapshot-mode") == ["redo"])),
+            ("PLUGIN_SINGLE_SNAPSHOT", vec![("PLUGIN_SINGLE_SNAPSHOT", "true")], Box::new(|s| has(&s.plan, "--single-snapshot"))),
+            ("PLUGIN_SQUASH", vec![("PLUGIN_SQUASH", "true")], Box::new(|s| has(&s.plan, "--single-snapshot"))),
+            ("PLUGIN_REPRODUCIBLE", vec![("PLUGIN_REPRODUCIBLE", "true")], Box::new(|s| has(&s.plan, "--reproducible"))),
+            ("PLUGIN_NO_PUSH", vec![("PLUGIN_NO_PUSH", "true")], Box::new(|s| has(&s.plan, "--no-push"))),
+            ("PLUGIN_DRY_RUN", vec![("PLUGIN_DRY_RUN", "true")], Box::new(|s| has(&s.plan, "--no-push"))),
+            ("PLUGIN_PUSH_ONLY", vec![("PLUGIN_PUSH_ONLY", "true"), ("PLUGIN_SOURCE_TAR_PATH", "i.tar")], Box::new(|s| s.plan.argv[1] == "push")),
+            (
+                "PLUGIN_SOURCE_TAR_PATH",
+                vec![("PLUGIN_PUSH_ONLY", "true"), ("PLUGIN_SOURCE_TAR_PATH", "i.tar")],
+                Box::new(|s| values(&s.plan, "--source-tar") == ["i.tar"]),
+            ),
+            ("PLUGIN_TAR_PATH", vec![("PLUGIN_TAR_PATH", "i.tar")], Box::new(|s| values(&s.plan, "--tar-path") == ["i.tar"])),
+            ("PLUGIN_DESTINATION_TAR_PATH", vec![("PLUGIN_DESTINATION_TAR_PATH", "i.tar")], Box::new(|s| values(&s.plan, "--tar-path") == ["i.tar"])),
+            ("PLUGIN_OCI_LAYOUT_PATH", vec![("PLUGIN_OCI_LAYOUT_PATH", "oci")], Box::new(|s| values(&s.plan, "--oci-layout-path") == ["oci"])),
+            ("PLUGIN_SKIP_PUSH_IF_TAG_EXISTS", vec![("PLUGIN_SKIP_PUSH_IF_TAG_EXISTS", "true")], Box::new(|s| s.plan.skip_if_tag_exists)),
+            ("PLUGIN_PUSH_RETRY", vec![("PLUGIN_PUSH_RETRY", "5")], Box::new(|s| values(&s.plan, "--push-retry") == ["5"])),
+            (
+                "PLUGIN_IMAGE_DOWNLOAD_RETRY",
+                vec![("PLUGIN_PUSH_RETRY", "1"), ("PLUGIN_IMAGE_DOWNLOAD_RETRY", "4")],
+                Box::new(|s| values(&s.plan, "--push-retry") == ["4"]),
+            ),
+            ("PLUGIN_VERBOSITY", vec![("PLUGIN_VERBOSITY", "trace")], Box::new(|s| s.plan.verbosity == "trace")),
+            ("PLUGIN_LOG_FORMAT", vec![("PLUGIN_LOG_FORMAT", "json")], Box::new(|s| s.plan.log_format == "json")),
+            ("PLUGIN_QUIET", vec![("PLUGIN_QUIET", "true")], Box::new(|s| s.plan.verbosity == "warn")),
+            ("PLUGIN_DEBUG", vec![("PLUGIN_DEBUG", "true")], Box::new(|s| s.plan.verbosity == "debug")),
+            ("DOCKER_LAUNCH_DEBUG", vec![("DOCKER_LAUNCH_DEBUG", "true")], Box::new(|s| s.plan.verbosity == "debug")),
+            ("PLUGIN_FORCE", vec![("PLUGIN_FORCE", "true")], Box::new(|s| has(&s.plan, "--force"))),
+            ("PLUGIN_IGNORE_PATH", vec![("PLUGIN_IGNORE_PATH", "/a, /b")], Box::new(|s| values(&s.plan, "--ignore-path") == ["/a", "/b"])),
+            ("PLUGIN_IGNORE_VAR_RUN", vec![("PLUGIN_IGNORE_VAR_RUN", "true")], Box::new(|s| values(&s.plan, "--ignore-path") == ["/var/run"])),
+            (
+                "PLUGIN_ENV_FILE",
+                vec![("PLUGIN_REGISTRY", ""), ("PLUGIN_REPO", ""), ("PLUGIN_NO_PUSH", "true"), ("PLUGIN_ENV_FILE", "p.env")],
+                Box::new(|s| s.requested),
+            ),
+            ("PLUGIN_ARTIFACT_FILE", vec![("PLUGIN_ARTIFACT_FILE", "a.json")], Box::new(|s| s.plan.artifact_file.as_deref() == Some(Path::new("a.json")))),
+            ("PLUGIN_REGISTRY_TYPE", vec![("PLUGIN_REGISTRY_TYPE", "GCR")], Box::new(|s| s.plan.registry_type == "GCR")),
+            ("PLUGIN_IMAGE_NAME_WITH_DIGEST_FILE", vec![("PLUGIN_IMAGE_NAME_WITH_DIGEST_FILE", "n")], Box::new(|s| s.plan.name_digest_file.is_some())),
+            (
+                "PLUGIN_IMAGE_NAME_TAG_WITH_DIGEST_FILE",
+                vec![("PLUGIN_IMAGE_NAME_TAG_WITH_DIGEST_FILE", "n")],
+                Box::new(|s| s.plan.name_tag_digest_file.is_some()),
+            ),
+            ("PLUGIN_ENABLE_CACHE", vec![("PLUGIN_ENABLE_CACHE", "true")], Box::new(|s| has(&s.plan, "--cache"))),
+            (
+                "PLUGIN_CACHE_REPO",
+                vec![("PLUGIN_ENABLE_CACHE", "true"), ("PLUGIN_CACHE_REPO", "c")],
+                Box::new(|s| values(&s.plan, "--cache-repo") == ["registry.example.com/c"]),
+            ),
+            ("PLUGIN_CACHE_TTL", vec![("PLUGIN_ENABLE_CACHE", "true"), ("PLUGIN_CACHE_TTL", "6")], Box::new(|s| values(&s.plan, "--cache-ttl") == ["6"])),
+            ("PLUGIN_NO_CACHE", vec![("PLUGIN_ENABLE_CACHE", "true"), ("PLUGIN_NO_CACHE", "true")], Box::new(|s| !has(&s.plan, "--cache"))),
+            ("PLUGIN_LAYERS", vec![("PLUGIN_LAYERS", "true")], Box::new(|s| has(&s.plan, "--cache"))),
+            ("PLUGIN_SECRETS_FROM_ENV", vec![("PLUGIN_SECRETS_FROM_ENV", "a=A")], Box::new(|s| values(&s.plan, "--secret") == ["id=a,env=A"])),
+            ("PLUGIN_SECRETS_FROM_FILE", vec![("PLUGIN_SECRETS_FROM_FILE", "a=/f")], Box::new(|s| values(&s.plan, "--secret") == ["id=a,src=/f"])),
+            ("PLUGIN_SECRET", vec![("PLUGIN_SECRET", "id=a,src=/f")], Box::new(|s| values(&s.plan, "--secret") == ["id=a,src=/f"])),
+            ("PLUGIN_COMPRESSION", vec![("PLUGIN_COMPRESSION", "zstd")], Box::new(|s| values(&s.plan, "--compression") == ["zstd"])),
+            ("PLUGIN_COMPRESSION_LEVEL", vec![("PLUGIN_COMPRESSION_LEVEL", "6")], Box::new(|s| values(&s.plan, "--compression-level") == ["6"])),
+            ("PLUGIN_REGION", vec![("PLUGIN_REGION", "eu-west-1"), ("ECR_REGION", "x")], Box::new(|s| s.plan.tweaks.region.as_deref() == Some("eu-west-1"))),
+            ("ECR_REGION", vec![("ECR_REGION", "eu-west-2"), ("AWS_REGION", "x")], Box::new(|s| s.plan.tweaks.region.as_deref() == Some("eu-west-2"))),
+            ("AWS_REGION", vec![("AWS_REGION", "eu-west-3")], Box::new(|s| s.plan.tweaks.region.as_deref() == Some("eu-west-3"))),
+            (
+                "PLUGIN_ACCESS_KEY",
+                vec![("PLUGIN_ACCESS_KEY", "AK"), ("PLUGIN_SECRET_KEY", "SK")],
+                Box::new(|s| set(s, "AWS_ACCESS_KEY_ID").as_deref() == Some("AK")),
+            ),
+            (
+                "PLUGIN_SECRET_KEY",
+                vec![("PLUGIN_ACCESS_KEY", "AK"), ("PLUGIN_SECRET_KEY", "SK")],
+                Box::new(|s| set(s, "AWS_SECRET_ACCESS_KEY").as_deref() == Some("SK")),
+            ),
+            ("ECR_ACCESS_KEY", vec![("ECR_ACCESS_KEY", "AK2"), ("ECR_SECRET_KEY", "SK2")], Box::new(|s| set(s, "AWS_ACCESS_KEY_ID").as_deref() == Some("AK2"))),
+            (
+                "ECR_SECRET_KEY",
+                vec![("ECR_ACCESS_KEY", "AK2"), ("ECR_SECRET_KEY", "SK2")],
+                Box::new(|s| set(s, "AWS_SECRET_ACCESS_KEY").as_deref() == Some("SK2")),
+            ),
+            (
+                "AWS_ACCESS_KEY_ID",
+                vec![("PLUGIN_OIDC_TOKEN_ID", "t"), ("PLUGIN_ASSUME_ROLE", "arn:r")],
+                Box::new(|s| s.exports.remove.contains(&"AWS_ACCESS_KEY_ID")),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                vec![("PLUGIN_OIDC_TOKEN_ID", "t"), ("PLUGIN_ASSUME_ROLE", "arn:r")],
+                Box::new(|s| s.exports.remove.contains(&"AWS_SECRET_ACCESS_KEY")),
+            ),
+            (
+                "AWS_SESSION_TOKEN",
+                vec![("PLUGIN_OIDC_TOKEN_ID", "t"), ("PLUGIN_ASSUME_ROLE", "arn:r")],
+                Box::new(|s| s.exports.remove.contains(&"AWS_SESSION_TOKEN")),
+            ),
+            ("PLUGIN_ASSUME_ROLE", vec![("PLUGIN_ASSUME_ROLE", "arn:r")], Box::new(|s| s.plan.tweaks.assume_role.as_deref() == Some("arn:r"))),
+            ("PLUGIN_EXTERNAL_ID", vec![("PLUGIN_EXTERNAL_ID", "x1")], Box::new(|s| s.plan.tweaks.external_id.as_deref() == Some("x1"))),
+            (
+                "PLUGIN_OIDC_TOKEN_ID",
+                vec![("PLUGIN_OIDC_TOKEN_ID", "tok"), ("PLUGIN_ASSUME_ROLE", "arn:r")],
+                Box::new(|s| s.exports.oidc_token.as_deref() == Some("tok") && set(s, "AWS_ROLE_ARN").as_deref() == Some("arn:r")),
+            ),
+            ("PLUGIN_CREATE_REPOSITORY", vec![("PLUGIN_CREATE_REPOSITORY", "true")], Box::new(|s| s.plan.tweaks.create_repository)),
+            ("ECR_CREATE_REPOSITORY", vec![("ECR_CREATE_REPOSITORY", "true")], Box::new(|s| s.plan.tweaks.create_repository)),
+            ("PLUGIN_SCAN_ON_PUSH", vec![("PLUGIN_SCAN_ON_PUSH", "true")], Box::new(|s| s.plan.tweaks.scan_on_push)),
+            (
+                "PLUGIN_LIFECYCLE_POLICY",
+                vec![("PLUGIN_LIFECYCLE_POLICY", policy.as_str())],
+                Box::new(|s| s.plan.tweaks.lifecycle_policy.as_deref() == Some("{}")),
+            ),
+            (
+                "PLUGIN_REPOSITORY_POLICY",
+                vec![("PLUGIN_REPOSITORY_POLICY", policy.as_str())],
+                Box::new(|s| s.plan.tweaks.repository_policy.as_deref() == Some("{}")),
+            ),
+            ("PLUGIN_DOCKER_REGISTRY", vec![("PLUGIN_DOCKER_REGISTRY", "b.io"), ("PLUGIN_USERNAME", "u")], Box::new(move |s| base(s) == "b.io u ")),
+            ("PLUGIN_DOCKER_USERNAME", vec![("PLUGIN_DOCKER_REGISTRY", "b.io"), ("PLUGIN_DOCKER_USERNAME", "u")], Box::new(move |s| base(s) == "b.io u ")),
+            ("PLUGIN_DOCKER_PASSWORD", vec![("PLUGIN_DOCKER_REGISTRY", "b.io"), ("PLUGIN_DOCKER_PASSWORD", "p")], Box::new(move |s| base(s) == "b.io  p")),
+            ("DOCKER_REGISTRY", vec![("DOCKER_REGISTRY", "b.io"), ("DOCKER_USERNAME", "u")], Box::new(move |s| base(s) == "b.io u ")),
+            ("DOCKER_USERNAME", vec![("DOCKER_REGISTRY", "b.io"), ("DOCKER_USERNAME", "u")], Box::new(move |s| base(s) == "b.io u ")),
+            ("DOCKER_PASSWORD", vec![("DOCKER_REGISTRY", "b.io"), ("DOCKER_PASSWORD", "p")], Box::new(move |s| base(s) == "b.io  p")),
+            ("PLUGIN_USERNAME", vec![("PLUGIN_DOCKER_REGISTRY", "b.io"), ("PLUGIN_USERNAME", "u")], Box::new(move |s| base(s) == "b.io u ")),
+            ("PLUGIN_PASSWORD", vec![("PLUGIN_DOCKER_REGISTRY", "b.io"), ("PLUGIN_PASSWORD", "p")], Box::new(move |s| base(s) == "b.io  p")),
+            (
+                "PLUGIN_BASE_IMAGE_REGISTRY",
+                vec![("PLUGIN_BASE_IMAGE_REGISTRY", "https://b.io/"), ("PLUGIN_BASE_IMAGE_USERNAME", "u")],
+                Box::new(move |s| base(s) == "b.io u "),
+            ),
+            (
+                "PLUGIN_BASE_IMAGE_USERNAME",
+                vec![("PLUGIN_BASE_IMAGE_REGISTRY", "b.io"), ("PLUGIN_BASE_IMAGE_USERNAME", "u")],
+                Box::new(move |s| base(s) == "b.io u "),
+            ),
+            (
+                "PLUGIN_BASE_IMAGE_PASSWORD",
+                vec![("PLUGIN_BASE_IMAGE_REGISTRY", "b.io"), ("PLUGIN_BASE_IMAGE_PASSWORD", "p")],
+                Box::new(move |s| base(s) == "b.io  p"),
+            ),
+            (
+                "DOCKER_BASE_IMAGE_REGISTRY",
+                vec![("DOCKER_BASE_IMAGE_REGISTRY", "b.io"), ("DOCKER_BASE_IMAGE_USERNAME", "u")],
+                Box::new(move |s| base(s) == "b.io u "),
+            ),
+            (
+                "DOCKER_BASE_IMAGE_USERNAME",
+                vec![("DOCKER_BASE_IMAGE_REGISTRY", "b.io"), ("DOCKER_BASE_IMAGE_USERNAME", "u")],
+                Box::new(move |s| base(s) == "b.io u "),
+            ),
+            (
+                "DOCKER_BASE_IMAGE_PASSWORD",
+                vec![("DOCKER_BASE_IMAGE_REGISTRY", "b.io"), ("DOCKER_BASE_IMAGE_PASSWORD", "p")],
+                Box::new(move |s| base(s) == "b.io  p"),
+            ),
+            ("PLUGIN_CONFIG", vec![("PLUGIN_CONFIG", "{}")], Box::new(|s| s.plan.tweaks.docker_config.is_some())),
+            ("DOCKER_PLUGIN_CONFIG", vec![("DOCKER_PLUGIN_CONFIG", "{}")], Box::new(|s| s.plan.tweaks.docker_config.is_some())),
+            ("PLUGIN_INSECURE", vec![("PLUGIN_INSECURE", "true")], Box::new(|s| has(&s.plan, "--insecure"))),
+            ("PLUGIN_INSECURE_REGISTRY", vec![("PLUGIN_INSECURE_REGISTRY", "r:5000")], Box::new(|s| values(&s.plan, "--insecure-registry") == ["r:5000"])),
+            ("PLUGIN_INSECURE_PULL", vec![("PLUGIN_INSECURE_PULL", "true")], Box::new(|s| has(&s.plan, "--insecure-pull"))),
+            ("PLUGIN_SKIP_TLS_VERIFY_PULL", vec![("PLUGIN_SKIP_TLS_VERIFY_PULL", "true")], Box::new(|s| has(&s.plan, "--skip-tls-verify-pull"))),
+            (
+                "PLUGIN_SKIP_TLS_VERIFY_REGISTRY",
+                vec![("PLUGIN_SKIP_TLS_VERIFY_REGISTRY", "true")],
+                Box::new(|s| values(&s.plan, "--skip-tls-verify-registry") == ["registry.example.com"]),
+            ),
+            (
+                "PLUGIN_REGISTRY_CERTIFICATE",
+                vec![("PLUGIN_REGISTRY_CERTIFICATE", "/ca.pem")],
+                Box::new(|s| s.plan.tweaks.ca_certs == [PathBuf::from("/ca.pem")]),
+            ),
+            ("PLUGIN_REGISTRY_CLIENT_CERT", vec![("PLUGIN_REGISTRY_CLIENT_CERT", "r=/c.pem,/k.pem")], Box::new(|s| s.plan.tweaks.client_certs.len() == 1)),
+            ("PLUGIN_REGISTRY_MIRRORS", vec![("PLUGIN_REGISTRY_MIRRORS", "m1,m2")], Box::new(|s| values(&s.plan, "--registry-mirror") == ["m1", "m2"])),
+            ("PLUGIN_MIRROR", vec![("PLUGIN_MIRROR", "m")], Box::new(|s| values(&s.plan, "--registry-mirror") == ["m"])),
+            ("DOCKER_PLUGIN_MIRROR", vec![("DOCKER_PLUGIN_MIRROR", "m")], Box::new(|s| values(&s.plan, "--registry-mirror") == ["m"])),
+        ];
+        let probed: std::collections::HashSet<&str> = probes.iter().map(|(k, _, _)| *k).collect();
+        for setting in catalog::SETTINGS.iter().filter(|s| s.treatment == catalog::Treatment::Honoured) {
+            assert!(probed.contains(setting.name), "{} is honoured but has no probe here", setting.name);
+        }
+        for (name, settings, check) in &probes {
+            let s = seen(settings);
+            assert!(check(&s), "{name}: no effect seen with {settings:?}: {:?}", s.plan.argv);
+            // Without the setting itself the effect is gone (the probe tests the setting, not its neighbours).
+            let without: Vec<(&str, &str)> = settings.iter().map(|(k, v)| if k == name { (*k, "") } else { (*k, *v) }).collect();
+            if !name.starts_with("AWS_") && *name != "PLUGIN_MULTIPLE_BUILD_ARGS" {
+                let s = std::panic::catch_unwind(|| seen(&without));
+                if let Ok(s) = s {
+                    assert!(!check(&s), "{name}: the effect is there without the setting too ({without:?})");
+                }
+            }
+        }
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("strata-plugin-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        dir
     }
 
     /// The value after `flag` in the plan's argv, each time it appears.
@@ -700,6 +1135,88 @@ mod tests {
         assert_eq!(values(&p, "--image"), vec!["registry.example.com/team/app:1.0-linux-amd64", "other.example.com/x/app:arm"]);
         assert_eq!(p.destinations, vec!["registry.example.com/team/app:1.0"]);
         assert!(settings(&[("PLUGIN_MANIFEST_SOURCES", "a,b"), ("PLUGIN_NO_PUSH", "true")]).is_err());
+    }
+
+    #[test]
+    fn pull_only_tls_settings() {
+        let p = settings(&[("PLUGIN_INSECURE_PULL", "true"), ("PLUGIN_SKIP_TLS_VERIFY_PULL", "true")]).expect("pull settings");
+        assert!(has(&p, "--insecure-pull") && has(&p, "--skip-tls-verify-pull"), "{:?}", p.argv);
+        assert!(!has(&p, "--insecure") && !has(&p, "--skip-tls-verify"), "pushes keep verified HTTPS: {:?}", p.argv);
+        assert!(p.warnings.iter().all(|w| !w.contains("_PULL")), "{:?}", p.warnings);
+        assert!(settings(&[("PLUGIN_INSECURE_PULL", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn drone_docker_spellings() {
+        let p = settings(&[
+            ("PLUGIN_SQUASH", "true"),
+            ("PLUGIN_SECRET", "id=npm,env=NPM_TOKEN"),
+            ("PLUGIN_MIRROR", "mirror.example.com"),
+            ("PLUGIN_QUIET", "true"),
+            ("PLUGIN_REGISTRY_TYPE", "Docker"),
+        ])
+        .expect("drone-docker settings");
+        assert!(has(&p, "--single-snapshot"));
+        assert_eq!(values(&p, "--secret"), vec!["id=npm,env=NPM_TOKEN"]);
+        assert_eq!(values(&p, "--registry-mirror"), vec!["mirror.example.com"]);
+        assert_eq!((p.verbosity.as_str(), p.registry_type.as_str()), ("warn", "Docker"));
+        let p = settings(&[("PLUGIN_DEBUG", "true"), ("PLUGIN_QUIET", "true")]).expect("debug");
+        assert_eq!((p.verbosity.as_str(), p.registry_type.as_str()), ("debug", "ECR"));
+        let p = settings(&[("PLUGIN_DEFAULT_TAGS", "true"), ("DRONE_COMMIT_REF", "refs/tags/v1.2.3")]).expect("default tags");
+        assert_eq!(p.destinations, vec!["registry.example.com/team/app:1", "registry.example.com/team/app:1.2", "registry.example.com/team/app:1.2.3"]);
+        let p = settings(&[("DOCKER_BASE_IMAGE_REGISTRY", "base.example.com"), ("DOCKER_BASE_IMAGE_USERNAME", "u"), ("DOCKER_BASE_IMAGE_PASSWORD", "p")])
+            .expect("base image");
+        let (host, creds) = p.tweaks.base_credentials.as_ref().expect("base credentials");
+        assert_eq!((host.as_str(), creds.username.as_str(), creds.password.as_str()), ("base.example.com", "u", "p"));
+    }
+
+    #[test]
+    fn cache_switches_of_the_three_plugins() {
+        let p = settings(&[("PLUGIN_LAYERS", "true")]).expect("buildah layers");
+        assert!(has(&p, "--cache") && values(&p, "--cache-repo").is_empty(), "{:?}", p.argv);
+        let p = settings(&[("PLUGIN_ENABLE_CACHE", "true"), ("PLUGIN_CACHE_REPO", "cache"), ("PLUGIN_NO_CACHE", "true")]).expect("no cache");
+        assert!(!has(&p, "--cache") && values(&p, "--cache-repo").is_empty(), "PLUGIN_NO_CACHE wins: {:?}", p.argv);
+        let p = settings(&[("PLUGIN_ENABLE_CACHE", "true"), ("PLUGIN_CACHE_REPO", "cache")]).expect("cache");
+        assert!(has(&p, "--cache"));
+        assert_eq!(values(&p, "--cache-repo"), vec!["registry.example.com/cache"]);
+    }
+
+    #[test]
+    fn auto_labels_only_when_asked() {
+        let p = settings(&[]).expect("defaults");
+        assert!(values(&p, "--label").is_empty());
+        let p = settings(&[
+            ("PLUGIN_AUTO_LABEL", "true"),
+            ("PLUGIN_REPRODUCIBLE", "true"),
+            ("DRONE_COMMIT_SHA", "abc123"),
+            ("DRONE_REMOTE_URL", "https://git.example.com/team/app.git"),
+            ("DRONE_REPO_LINK", "https://git.example.com/team/app"),
+            ("PLUGIN_LABEL_SCHEMA", "vendor=Example"),
+        ])
+        .expect("auto labels");
+        assert_eq!(
+            values(&p, "--label"),
+            vec![
+                "org.opencontainers.image.created=1970-01-01T00:00:00Z",
+                "org.opencontainers.image.revision=abc123",
+                "org.opencontainers.image.source=https://git.example.com/team/app.git",
+                "org.opencontainers.image.url=https://git.example.com/team/app",
+                "org.opencontainers.image.vendor=Example",
+            ]
+        );
+    }
+
+    #[test]
+    fn docker_config_content_and_refused_signing() {
+        let p = settings(&[("PLUGIN_CONFIG", r#"{"auths":{"r.example.com":{"auth":"dTpw"}}}"#)]).expect("config");
+        assert!(p.tweaks.docker_config.is_some());
+        assert!(!format!("{:?}", p.tweaks).contains("dTpw"), "the config's auths never reach a log");
+        let e = settings(&[("PLUGIN_CONFIG", "auths")]).expect_err("not JSON");
+        assert!(e.to_string().contains("PLUGIN_CONFIG"), "{e}");
+        let e = settings(&[("PLUGIN_COSIGN_PRIVATE_KEY", "-----BEGIN KEY")]).expect_err("signing refused");
+        assert!(e.to_string().contains("does not sign") && !e.to_string().contains("BEGIN"), "{e}");
+        let p = settings(&[("PLUGIN_MTU", "1400"), ("PLUGIN_CACHE_COPY_LAYERS", "true")]).expect("daemon setting");
+        assert_eq!(p.warnings, vec!["PLUGIN_MTU is accepted but ignored: a Docker daemon setting; strata runs no daemon"]);
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct EcrOptions {
     /// Lifecycle policies (repository name, policy JSON) put on a repository when strata
     /// creates it (the layer cache's expiry); an existing repository keeps its own.
     pub lifecycle_on_create: Vec<(String, String)>,
+    /// How long one attempt of an AWS call may take (three attempts at most); 60 s when absent.
+    pub api_timeout: Option<Duration>,
 }
 
 /// How blobs are uploaded.
@@ -64,6 +66,11 @@ pub struct ClientOptions {
     pub insecure: bool,
     /// Accept any TLS certificate (all registries).
     pub skip_tls_verify: bool,
+    /// Pulls (base images, cache lookups, blobs read from elsewhere) may use plain HTTP from
+    /// every registry; pushes keep HTTPS (kaniko's `--insecure-pull`).
+    pub insecure_pull: bool,
+    /// Pulls accept any TLS certificate; pushes still verify (kaniko's `--skip-tls-verify-pull`).
+    pub skip_tls_verify_pull: bool,
     /// Accept any TLS certificate from these registries.
     pub skip_tls_verify_registries: Vec<String>,
     /// Extra CA certificates (PEM files) trusted for every registry.
@@ -104,6 +111,8 @@ impl Default for ClientOptions {
             insecure_registries: Vec::new(),
             insecure: false,
             skip_tls_verify: false,
+            insecure_pull: false,
+            skip_tls_verify_pull: false,
             skip_tls_verify_registries: Vec::new(),
             ca_certs: Vec::new(),
             registry_mirrors: Vec::new(),
@@ -130,6 +139,8 @@ impl std::fmt::Debug for ClientOptions {
             .field("insecure_registries", &self.insecure_registries)
             .field("insecure", &self.insecure)
             .field("skip_tls_verify", &self.skip_tls_verify)
+            .field("insecure_pull", &self.insecure_pull)
+            .field("skip_tls_verify_pull", &self.skip_tls_verify_pull)
             .field("registry_maps", &self.registry_maps)
             .field("registry_mirrors", &self.registry_mirrors)
             .field("credentials", &self.credentials)

@@ -25,9 +25,25 @@ fn ecr_error(registry: &str, action: &str, message: String) -> Error {
 fn sdk_error(registry: &str, action: &str, what: &str, e: &(dyn std::error::Error + 'static)) -> Error {
     let message = match crate::ecr_http::answer_too_large(e) {
         Some(t) => t.to_string(),
+        None if is_timeout(e) => format!(
+            "{} (each AWS call may take --aws-timeout per attempt, three attempts at most: check that AWS_ENDPOINT_URL and any proxy lead to AWS, or raise --aws-timeout / STRATA_AWS_TIMEOUT)",
+            error_chain(e)
+        ),
         None => error_chain(e),
     };
     ecr_error(registry, action, if what.is_empty() { message } else { format!("{what}: {message}") })
+}
+
+/// Whether the SDK gave up on a call for time (an attempt or the whole operation).
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.to_string().contains("timed out") || err.to_string().contains("timeout") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// The region of the STS session and of repository settings: the configured one (kaniko-ecr's
@@ -52,6 +68,21 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// How long one AWS call may take when [`crate::EcrOptions::api_timeout`] is not set.
+pub const DEFAULT_AWS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Every AWS call (credential providers, STS, ECR) bounded: an attempt ends after `attempt`
+/// (connecting within 10 s of it), and the SDK's three attempts after three times that, so an
+/// endpoint that never answers or drips its answer cannot hold a build.
+fn timeouts(attempt: Option<std::time::Duration>) -> aws_config::timeout::TimeoutConfig {
+    let attempt = attempt.unwrap_or(DEFAULT_AWS_TIMEOUT).max(std::time::Duration::from_millis(100));
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(attempt.min(std::time::Duration::from_secs(10)))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * 3)
+        .build()
+}
+
 /// aws-config's default chain with ECR calls in `region`, every HTTP answer capped at
 /// [`crate::limits::MAX_AWS_ANSWER_BYTES`] (the capped client serves the credential
 /// providers, STS and ECR alike), through an assumed role when one is configured (its STS
@@ -59,8 +90,14 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 async fn sdk_config(client: &Client, registry: &str, host: &EcrHost, region: Region) -> Result<aws_config::SdkConfig, Error> {
     let o = &client.opts.ecr;
     let http = crate::ecr_http::capped_client().ok_or_else(|| ecr_error(registry, "configuration", "the AWS SDK was built without an HTTPS client".into()))?;
-    let base =
-        aws_config::defaults(BehaviorVersion::latest()).region(region.clone()).use_fips(host.fips).http_client(http).load().with_subscriber(quiet()).await;
+    let base = aws_config::defaults(BehaviorVersion::latest())
+        .region(region.clone())
+        .use_fips(host.fips)
+        .http_client(http)
+        .timeout_config(timeouts(o.api_timeout))
+        .load()
+        .with_subscriber(quiet())
+        .await;
     let Some(role) = o.assume_role.as_deref().filter(|r| !r.is_empty()) else { return Ok(base) };
     let mut b = aws_config::sts::AssumeRoleProvider::builder(role).session_name("strata").region(settings_region(client, host)).configure(&base);
     if let Some(x) = o.external_id.as_deref().filter(|x| !x.is_empty()) {

@@ -101,10 +101,20 @@ fn matches_host(list_entry: &str, name: &str) -> bool {
     list_entry.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/') == name
 }
 
+/// Which way a request moves an image: pull-only settings (`--insecure-pull`,
+/// `--skip-tls-verify-pull`) apply to pulls alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Pushes, and what a push needs to read (existing tags, blob checks, mounts).
+    Push,
+    /// Pulls: manifests, configs and layers read to build.
+    Pull,
+}
+
 impl Client {
     /// The endpoint for pushes and direct pulls from `registry` (maps applied, no mirrors).
     pub(crate) async fn endpoint(&self, registry: &str) -> Result<Arc<Endpoint>, Error> {
-        self.endpoint_for(registry, registry).await
+        self.endpoint_for(registry, registry, Direction::Push).await
     }
 
     /// Endpoints to try in order for pulls: mirrors first for docker.io, then the registry.
@@ -114,21 +124,23 @@ impl Client {
             for m in &self.opts.registry_mirrors {
                 let m = m.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/');
                 let host = m.split('/').next().unwrap_or(m);
-                out.push(self.endpoint_for(host, m).await?);
+                out.push(self.endpoint_for(host, m, Direction::Pull).await?);
             }
         }
-        out.push(self.endpoint(registry).await?);
+        out.push(self.endpoint_for(registry, registry, Direction::Pull).await?);
         Ok(out)
     }
 
-    async fn endpoint_for(&self, name: &str, target: &str) -> Result<Arc<Endpoint>, Error> {
-        let key = format!("{name}|{target}");
+    async fn endpoint_for(&self, name: &str, target: &str, direction: Direction) -> Result<Arc<Endpoint>, Error> {
+        // Pulls share the push endpoint unless a pull-only setting makes them differ.
+        let pull_only = direction == Direction::Pull && (self.opts.insecure_pull || self.opts.skip_tls_verify_pull);
+        let key = if pull_only { format!("pull|{name}|{target}") } else { format!("{name}|{target}") };
         if let Ok(m) = self.endpoints.lock()
             && let Some(ep) = m.get(&key)
         {
             return Ok(ep.clone());
         }
-        let mut ep = self.build_endpoint(name, target)?;
+        let mut ep = self.build_endpoint(name, target, if pull_only { Direction::Pull } else { Direction::Push })?;
         if let Some(http_base) = ep.http_fallback.take() {
             if speaks_plain_http(&ep, &http_base).await {
                 ep.base = http_base;
@@ -143,8 +155,9 @@ impl Client {
         Ok(ep)
     }
 
-    fn build_endpoint(&self, name: &str, target: &str) -> Result<Endpoint, Error> {
+    fn build_endpoint(&self, name: &str, target: &str, direction: Direction) -> Result<Endpoint, Error> {
         let o = &self.opts;
+        let pull = direction == Direction::Pull;
         let (mut hostport, prefix) = match target.split_once('/') {
             Some((h, p)) => (h.to_string(), format!("/{}", p.trim_matches('/'))),
             None => (target.to_string(), String::new()),
@@ -154,7 +167,8 @@ impl Client {
         }
         let mapped = o.registry_maps.iter().find(|(from, _)| map_key_matches(from, name, &hostport)).map(|(_, to)| to.clone());
         let insecure_listed = |h: &str| o.insecure_registries.iter().any(|e| matches_host(e, h));
-        let insecure = o.insecure || insecure_listed(name) || insecure_listed(&hostport) || mapped.as_deref().is_some_and(insecure_listed);
+        let insecure =
+            o.insecure || (pull && o.insecure_pull) || insecure_listed(name) || insecure_listed(&hostport) || mapped.as_deref().is_some_and(insecure_listed);
         let scheme = if insecure { "http" } else { "https" };
         let mut resolve = None;
         if let Some(to) = mapped {
@@ -176,7 +190,9 @@ impl Client {
         // `resolve` set: the URL keeps the registry's own (non-loopback) name for TLS.
         let http_fallback = (scheme == "https" && resolve.is_none() && is_loopback(&hostport)).then(|| format!("http://{hostport}{prefix}"));
         let mut unverifiable = None;
-        let skip_verify = o.skip_tls_verify || o.skip_tls_verify_registries.iter().any(|e| matches_host(e, name) || matches_host(e, &hostport));
+        let skip_verify = o.skip_tls_verify
+            || (pull && o.skip_tls_verify_pull)
+            || o.skip_tls_verify_registries.iter().any(|e| matches_host(e, name) || matches_host(e, &hostport));
         let per_registry = o.registry_ca_certs.iter().filter(|(h, _)| matches_host(h, name) || matches_host(h, &hostport));
         let mut roots = Vec::new();
         for path in o.ca_certs.iter().chain(per_registry.map(|(_, p)| p)) {
@@ -489,13 +505,13 @@ mod tests {
 
     fn fallback_of(opts: ClientOptions, registry: &str) -> Option<String> {
         let client = Client::new(opts).unwrap_or_else(|e| panic!("client: {e}"));
-        client.build_endpoint(registry, registry).unwrap_or_else(|e| panic!("{registry}: {e}")).http_fallback
+        client.build_endpoint(registry, registry, Direction::Push).unwrap_or_else(|e| panic!("{registry}: {e}")).http_fallback
     }
 
     #[test]
     fn credentials_go_only_to_the_registrys_own_scheme_host_and_port() {
         let client = Client::new(ClientOptions::default()).unwrap_or_else(|e| panic!("client: {e}"));
-        let ep = client.build_endpoint("registry.example.com:5445", "registry.example.com:5445").unwrap_or_else(|e| panic!("{e}"));
+        let ep = client.build_endpoint("registry.example.com:5445", "registry.example.com:5445", Direction::Push).unwrap_or_else(|e| panic!("{e}"));
         assert!(ep.base.starts_with("https://"), "{}", ep.base);
         let owns = |u: &str| ep.owns(&reqwest::Url::parse(u).unwrap_or_else(|e| panic!("{u}: {e}")));
         assert!(owns("https://registry.example.com:5445/v2/a/blobs/uploads/1?_state=x"));
@@ -504,9 +520,30 @@ mod tests {
         assert!(!owns("https://registry.example.com:5107/upload/1"), "another port is another host");
         assert!(!owns("https://storage.example.net/blob?sig=1"), "another host");
         assert!(!owns("https://registry.example.com.evil.net:5445/v2/"), "a longer name is another host");
-        let hub = client.build_endpoint("docker.io", "docker.io").unwrap_or_else(|e| panic!("{e}"));
+        let hub = client.build_endpoint("docker.io", "docker.io", Direction::Push).unwrap_or_else(|e| panic!("{e}"));
         assert!(hub.owns(&reqwest::Url::parse("https://registry-1.docker.io/v2/library/x/manifests/1").unwrap_or_else(|e| panic!("{e}"))));
         assert!(!hub.owns(&reqwest::Url::parse("https://production.cloudflare.docker.com/registry-v2/x").unwrap_or_else(|e| panic!("{e}"))));
+    }
+
+    #[tokio::test]
+    async fn pull_only_settings_leave_pushes_on_verified_https() {
+        let opts = ClientOptions { insecure_pull: true, ..Default::default() };
+        let client = Client::new(opts).unwrap_or_else(|e| panic!("client: {e}"));
+        let pull = client.pull_endpoints("registry.example.com:5000").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pull.iter().map(|e| e.base.as_str()).collect::<Vec<_>>(), ["http://registry.example.com:5000"]);
+        let push = client.endpoint("registry.example.com:5000").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(push.base, "https://registry.example.com:5000", "--insecure-pull must not make pushes plain");
+        // Without pull-only settings pulls and pushes share one endpoint.
+        let client = Client::new(ClientOptions::default()).unwrap_or_else(|e| panic!("client: {e}"));
+        let pull = client.pull_endpoints("registry.example.com:5000").await.unwrap_or_else(|e| panic!("{e}"));
+        let push = client.endpoint("registry.example.com:5000").await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(Arc::ptr_eq(&pull[0], &push));
+        // --skip-tls-verify-pull keeps HTTPS for both, with a pull endpoint of its own.
+        let client = Client::new(ClientOptions { skip_tls_verify_pull: true, ..Default::default() }).unwrap_or_else(|e| panic!("client: {e}"));
+        let pull = client.pull_endpoints("registry.example.com:5000").await.unwrap_or_else(|e| panic!("{e}"));
+        let push = client.endpoint("registry.example.com:5000").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((pull[0].base.as_str(), push.base.as_str()), ("https://registry.example.com:5000", "https://registry.example.com:5000"));
+        assert!(!Arc::ptr_eq(&pull[0], &push));
     }
 
     #[test]
@@ -535,7 +572,7 @@ mod tests {
         for key in ["docker.io", "index.docker.io", "registry-1.docker.io", "Index.Docker.IO"] {
             let opts = ClientOptions { registry_maps: vec![(key.into(), "mirror.test:5000".into())], ..Default::default() };
             let client = Client::new(opts).unwrap_or_else(|e| panic!("client: {e}"));
-            let ep = client.build_endpoint("docker.io", "docker.io").unwrap_or_else(|e| panic!("{key}: {e}"));
+            let ep = client.build_endpoint("docker.io", "docker.io", Direction::Push).unwrap_or_else(|e| panic!("{key}: {e}"));
             assert_eq!(ep.base, "https://mirror.test:5000", "--registry-map {key}=...");
         }
         // Other registries are not Docker Hub.

@@ -35,6 +35,9 @@ pub enum Body {
     UntilClose(Vec<u8>),
     /// Zeros without end (no `Content-Length`), until the client hangs up.
     Endless,
+    /// A `Content-Length` of this many bytes, then one space per interval, until the client
+    /// hangs up or all are sent: an answer too slow to ever finish.
+    Drip(u64, Duration),
 }
 
 /// A reply: status, extra headers, body.
@@ -180,7 +183,7 @@ fn connection(conn: TcpStream, port: u16, handler: &Handler, seen: &Mutex<Vec<Se
                 head.push_str(&format!("Content-Length: {}\r\n", b.len()));
                 true
             }
-            Body::Declared(_, n) => {
+            Body::Declared(_, n) | Body::Drip(n, _) => {
                 head.push_str(&format!("Content-Length: {n}\r\n"));
                 false
             }
@@ -194,6 +197,14 @@ fn connection(conn: TcpStream, port: u16, handler: &Handler, seen: &Mutex<Vec<Se
                 Body::Endless => {
                     let zeros = vec![0u8; 64 << 10];
                     while out.write_all(&zeros).is_ok() {}
+                }
+                Body::Drip(n, every) => {
+                    for _ in 0..n {
+                        if out.write_all(b" ").and_then(|()| out.flush()).is_err() {
+                            break;
+                        }
+                        std::thread::sleep(every);
+                    }
                 }
             }
         }
