@@ -257,7 +257,14 @@ impl Builder {
                 true => Some(self.snapshotter_for(&rootfs)?),
                 false => None,
             };
-            let scope = StageScope::new(&self.dockerfile, &self.plan_opts, planned.index, &config.env_pairs());
+            let mut scope = StageScope::new(&self.dockerfile, &self.plan_opts, planned.index, &config.env_pairs());
+            // BuildKit's stage state keeps its ARG values in the environment a stage built on it
+            // starts from: they expand there and RUN sees them (not the image config).
+            if let StageBase::Stage(i) = &planned.base
+                && let Some(parent) = self.built.get(i)
+            {
+                scope.inherit_args(&parent.args);
+            }
             let mut st = StageRun {
                 index: planned.index,
                 rootfs,
@@ -299,7 +306,8 @@ impl Builder {
             // In `/` the next stage replaces this one; its layers can bring it back when needed.
             // A stage never unpacked (every step hit the cache) has only its layers too.
             let rootfs = if self.in_place.is_some() || !st.is_unpacked() { None } else { Some(st.rootfs) };
-            self.built.insert(planned.index, BuiltStage { rootfs, config: st.config, layers: st.layers, cache_key: st.cache_key });
+            let args = st.scope.args_in_effect();
+            self.built.insert(planned.index, BuiltStage { rootfs, config: st.config, layers: st.layers, cache_key: st.cache_key, args });
         }
         let final_stage = self.built.remove(&target).ok_or_else(|| BuildError::Internal(format!("target stage {target} was not built")))?;
         self.finish(final_stage)
@@ -353,6 +361,8 @@ impl Builder {
                     ..Default::default()
                 };
                 config.set_env("PATH", crate::exec::DEFAULT_PATH);
+                // BuildKit's empty image (dockerfile2llb emptyImage) says WorkingDir "/".
+                config.config.working_dir = Some("/".into());
                 Ok((config, Vec::new(), CacheKey::base("scratch", &platform.to_string()), true))
             }
             StageBase::Image(reference) => {

@@ -20,6 +20,8 @@ pub struct BuiltStage {
     pub layers: Vec<ImageLayer>,
     /// The cache key after its last instruction.
     pub cache_key: crate::cache::CacheKey,
+    /// Its ARG values in effect at its end, which a stage built on it sees (as in BuildKit).
+    pub args: Vec<(String, String)>,
 }
 
 /// A stage being built.

@@ -35,8 +35,14 @@
 //! - `COPY << EOF /dest` (a blank after `<<`) is an error saying to write `<<EOF`; BuildKit
 //!   reads the body but then copies context files named `<<` and `EOF`. `RUN << EOF` is a
 //!   heredoc in both.
-//! - ARG names are not expanded, as in BuildKit since frontend 1.10 (`ARG ${n}=v` declares
-//!   an ARG named `${n}`); the unconsumed build-arg warning points it out.
+//! - A stage's ARG names are expanded with the stage's environment as it then stands, as
+//!   dockerd 20.10's BuildKit (the project's oracle) and kaniko do: `ENV n=foo` then
+//!   `ARG ${n}=bar` declares `foo`. BuildKit's frontend 1.8 on leaves them literal. A name that
+//!   expands to nothing, or to a word with `=` or a blank, is refused. Names of ARGs before the
+//!   first FROM are not expanded (by neither oracle nor kaniko); a warning says so.
+//! - `FROM Builder` matches a stage named `builder` in any case, as kaniko and buildah do;
+//!   BuildKit looks the word up as written (stage names are stored lower-cased), reads it as
+//!   an image reference and fails ("repository name must be lowercase").
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -472,35 +472,75 @@ pub fn plan(df: &Dockerfile, opts: &PlanOptions) -> Result<BuildPlan, Error> {
         warnings.push(Warning { line: Some(*line), message: format!("UndefinedArgInFrom: FROM argument '{name}' is not declared{hint}") });
     }
     warnings.sort_by_key(|w| w.line);
-    let mut declared: Vec<&str> = meta.args.iter().map(|(k, _)| k.as_str()).collect();
-    for &i in &order {
-        for inst in &df.stages[i].instructions {
-            if let InstructionKind::Arg(list) = &inst.kind {
-                declared.extend(list.iter().map(|(k, _)| k.as_str()));
+    for inst in &df.meta_args {
+        if let InstructionKind::Arg(list) = &inst.kind {
+            for (k, _) in list.iter().filter(|(k, _)| k.contains('$')) {
+                warnings.push(Warning {
+                    line: Some(inst.span.start_line),
+                    message: format!(
+                        "ARG {k} before the first FROM: names of global ARGs are not expanded (as in BuildKit and kaniko), so it declares an ARG named literally {k:?}"
+                    ),
+                });
             }
         }
     }
-    let mut reported: Vec<&str> = Vec::new();
+    // BUILDKIT_* and SOURCE_DATE_EPOCH configure the builder itself, not the Dockerfile.
+    let mut unused: Vec<&str> = Vec::new();
     for (k, _) in &opts.build_args {
-        // BUILDKIT_* and SOURCE_DATE_EPOCH configure the builder itself, not the Dockerfile.
-        if declared.contains(&k.as_str())
-            || PROXY_ARGS.contains(&k.as_str())
-            || k.starts_with("BUILDKIT_")
-            || k == "SOURCE_DATE_EPOCH"
-            || reported.contains(&k.as_str())
+        let k = k.as_str();
+        if !(meta.args.iter().any(|(m, _)| m == k) || PROXY_ARGS.contains(&k) || k.starts_with("BUILDKIT_") || k == "SOURCE_DATE_EPOCH" || unused.contains(&k))
         {
-            continue;
+            unused.push(k);
         }
-        reported.push(k);
-        // BuildKit (dockerfile frontend 1.10 on) expands only an ARG's default, never its
-        // name: `ENV name=foo` + `ARG ${name}=bar` declares an ARG called `${name}`.
-        let literal = declared.iter().find(|d| d.contains('$'));
-        let hint = literal.map(|d| format!(" (ARG names are not expanded: the Dockerfile declares an ARG named literally {d:?})")).unwrap_or_default();
+    }
+    let (declared, by_image_env) = if unused.is_empty() { Default::default() } else { declared_args(df, opts, &planned, &order) };
+    for k in unused.into_iter().filter(|k| !declared.iter().any(|d| d == k)) {
+        // A stage ARG's name is expanded when the stage is built (as dockerd 20.10's BuildKit
+        // and kaniko do); a variable from the base image's ENV is not known before that.
+        let hint = by_image_env
+            .first()
+            .map(|(line, raw)| {
+                format!(
+                    " (ARG {raw} on line {line} is named by expanding it when the stage is built; it may name {k} if the base image's ENV sets what it uses)"
+                )
+            })
+            .unwrap_or_default();
         warnings.push(Warning { line: None, message: format!("build-arg {k:?} was not consumed: no ARG {k} in the stages built{hint}") });
     }
 
     let stages = order.into_iter().map(|i| planned[i].clone()).collect();
     Ok(BuildPlan { stages, target, warnings, stage_names: names })
+}
+
+/// A stage's config env and its ARG values in effect, as the stages built on it start.
+pub(crate) type Inherited = (Vec<(String, String)>, Vec<(String, String)>);
+
+/// The names the stages in `order` declare with ARG, expanded as the build expands them, and
+/// (line, name as written) of those built on an image whose names use variables: the image's
+/// ENV is not known here, so those may name something else when built.
+fn declared_args(df: &Dockerfile, opts: &PlanOptions, planned: &[PlannedStage], order: &[usize]) -> (Vec<String>, Vec<(usize, String)>) {
+    let mut declared = Vec::new();
+    let mut by_image_env = Vec::new();
+    let mut final_env: Vec<Option<Inherited>> = vec![None; df.stages.len()];
+    for &i in order {
+        let (Some(stage), Some(ps)) = (df.stages.get(i), planned.get(i)) else { continue };
+        let (base_env, base_args) = match ps.base {
+            StageBase::Stage(j) => final_env.get(j).cloned().flatten().unwrap_or_default(),
+            _ => Default::default(),
+        };
+        let mut scope = StageScope::new(df, opts, i, &base_env);
+        scope.inherit_args(&base_args);
+        for inst in &stage.instructions {
+            if let (InstructionKind::Arg(list), StageBase::Image(_)) = (&inst.kind, &ps.base) {
+                by_image_env.extend(list.iter().filter(|(k, _)| k.contains('$')).map(|(k, _)| (inst.span.start_line, k.clone())));
+            }
+            // An instruction that does not expand fails the build later, with its line.
+            let _ = scope.apply(inst);
+        }
+        declared.extend(scope.declared_args().iter().map(|(k, _)| k.clone()));
+        final_env[i] = Some((scope.config_env(), scope.args_in_effect()));
+    }
+    (declared, by_image_env)
 }
 
 fn stage_label(df: &Dockerfile, i: usize) -> String {

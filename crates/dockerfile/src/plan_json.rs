@@ -1,6 +1,7 @@
 //! The plan as JSON, for `strata plan`: stages in build order with their bases and each
 //! instruction after expansion, with its source lines.
 
+use crate::plan::Inherited;
 use crate::{BuildPlan, Dockerfile, Error, PlanOptions, StageBase, StageScope, plan};
 use serde_json::{Value, json};
 
@@ -37,7 +38,8 @@ pub enum WriteError {
 /// follows the Dockerfile's size, not the (much larger) JSON's.
 pub fn write_plan_json(df: &Dockerfile, opts: &PlanOptions, w: &mut dyn std::io::Write) -> Result<(), WriteError> {
     let plan: BuildPlan = plan(df, opts)?;
-    let mut final_env: Vec<Option<Vec<(String, String)>>> = vec![None; df.stages.len()];
+    // Each stage's config env and ARG values in effect at its end, for the stages built on it.
+    let mut final_env: Vec<Option<Inherited>> = vec![None; df.stages.len()];
     let pretty = |v: &Value, indent: usize| -> Result<String, std::io::Error> {
         let text = serde_json::to_string_pretty(v).map_err(std::io::Error::other)?;
         Ok(text.replace('\n', &format!("\n{}", " ".repeat(indent))))
@@ -48,9 +50,9 @@ pub fn write_plan_json(df: &Dockerfile, opts: &PlanOptions, w: &mut dyn std::io:
         let Some(stage) = df.stages.get(ps.index) else {
             continue;
         };
-        let base_env = match ps.base {
+        let (base_env, base_args) = match ps.base {
             StageBase::Stage(j) => final_env.get(j).cloned().flatten().unwrap_or_default(),
-            _ => Vec::new(),
+            _ => Default::default(),
         };
         let base = match &ps.base {
             StageBase::Scratch => json!("scratch"),
@@ -72,6 +74,7 @@ pub fn write_plan_json(df: &Dockerfile, opts: &PlanOptions, w: &mut dyn std::io:
         write!(w, "{}\n    {head},\n      \"instructions\": [", if first_stage { "" } else { "," })?;
         first_stage = false;
         let mut scope = StageScope::new(df, opts, ps.index, &base_env);
+        scope.inherit_args(&base_args);
         for (n, inst) in stage.instructions.iter().enumerate() {
             let e = scope.apply(inst)?;
             let args = match serde_json::to_value(&e.kind) {
@@ -91,7 +94,7 @@ pub fn write_plan_json(df: &Dockerfile, opts: &PlanOptions, w: &mut dyn std::io:
         let args: Vec<Value> = scope.history_args().into_iter().map(|(k, v)| json!([k, v])).collect();
         write!(w, "\n      ],\n      \"build_args\": {}\n    }}", pretty(&json!(args), 6)?)?;
         if let Some(slot) = final_env.get_mut(ps.index) {
-            *slot = Some(scope.config_env());
+            *slot = Some((scope.config_env(), scope.args_in_effect()));
         }
     }
     writeln!(w, "\n  ],\n  \"warnings\": {}\n}}", pretty(&json!(plan.warnings), 2)?)?;

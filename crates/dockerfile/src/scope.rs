@@ -20,6 +20,8 @@ pub struct StageScope {
     /// Meta ARG values (platform ARGs included) for redeclared ARGs without a default.
     meta: Vec<(String, Option<String>)>,
     build_args: Vec<(String, String)>,
+    /// ARG values in effect at the end of the stage this one is built on.
+    inherited: Vec<(String, String)>,
 }
 
 impl StageScope {
@@ -36,7 +38,47 @@ impl StageScope {
             args: Vec::new(),
             meta,
             build_args: opts.build_args.clone(),
+            inherited: Vec::new(),
         }
+    }
+
+    /// Starts from the ARG values `args` of the stage this one is built on (its
+    /// [`StageScope::args_in_effect`]): BuildKit's stage state carries them in its environment,
+    /// so expansion and RUN see them, though the image config and RUN's history do not.
+    pub fn inherit_args(&mut self, args: &[(String, String)]) {
+        for (k, v) in args {
+            self.env.push((k.clone(), v.clone()));
+            self.inherited.push((k.clone(), v.clone()));
+        }
+    }
+
+    /// The ARG values in effect now (inherited or declared here, not hidden by a later ENV),
+    /// which a stage built on this one inherits.
+    pub fn args_in_effect(&self) -> Vec<(String, String)> {
+        let mut out = self.inherited_in_effect();
+        let declared = self.args.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v)));
+        for (k, v) in declared {
+            if self.env.iter().rev().find(|(ek, _)| ek == k).map(|(_, ev)| ev) != Some(v) {
+                continue;
+            }
+            match out.iter_mut().find(|(ok, _)| ok == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => out.push((k.clone(), v.clone())),
+            }
+        }
+        out
+    }
+
+    /// Inherited ARG values no later ENV or ARG of this stage has replaced.
+    fn inherited_in_effect(&self) -> Vec<(String, String)> {
+        let current = |k: &str| self.env.iter().rev().find(|(ek, _)| ek == k).map(|(_, v)| v);
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in &self.inherited {
+            if current(k) == Some(v) && !out.iter().any(|(ok, _)| ok == k) {
+                out.push((k.clone(), v.clone()));
+            }
+        }
+        out
     }
 
     /// Expands the words BuildKit expands in `inst` and records what ARG and ENV change.
@@ -79,7 +121,13 @@ impl StageScope {
             }
             InstructionKind::Arg(list) => {
                 let mut out = Vec::with_capacity(list.len());
-                for (key, default) in list {
+                for (raw, default) in list {
+                    // dockerd 20.10's BuildKit (the oracle) and kaniko expand the name too, with
+                    // the stage's environment as it stands (frontend 1.8 on leaves it literal).
+                    let key = &lex.process_word(raw, &self.env).map_err(|e| fail(raw, e))?;
+                    if let Err(why) = arg_name(key) {
+                        return Err(invalid(&loc, line, raw, format!("ARG {raw}: the name expands to {key:?}, {why}")));
+                    }
                     let value = if let Some(v) = build_arg_value(&self.build_args, key) {
                         Some(v)
                     } else if let Some(d) = default {
@@ -170,10 +218,16 @@ impl StageScope {
 
     /// Build args in scope now, with values, for a RUN's environment.
     ///
-    /// An ARG that a later ENV of the same name overrides is left out (the ENV wins), and
-    /// proxy build args (`HTTP_PROXY`, ...) are included even without an ARG.
+    /// An ARG that a later ENV of the same name overrides is left out (the ENV wins), ARG
+    /// values inherited from the base stage are in, and proxy build args (`HTTP_PROXY`, ...) are included even without an ARG.
     pub fn build_args(&self) -> Vec<(String, String)> {
-        let mut out = self.history_args();
+        let mut out = self.inherited_in_effect();
+        for (k, v) in self.history_args() {
+            match out.iter_mut().find(|(ok, _)| *ok == k) {
+                Some(slot) => slot.1 = v,
+                None => out.push((k, v)),
+            }
+        }
         for p in PROXY_ARGS {
             if out.iter().any(|(k, _)| k == p) {
                 continue;
@@ -231,6 +285,19 @@ fn invalid(loc: &Locator<'_>, line: usize, needle: &str, message: String) -> Err
         *l = line;
     }
     err
+}
+
+/// Why `key`, an ARG name after expansion, cannot name a variable, if it cannot.
+fn arg_name(key: &str) -> Result<(), &'static str> {
+    if key.is_empty() {
+        Err("which is empty (is the variable it uses set?)")
+    } else if key.contains('=') {
+        Err("which holds '=' and cannot name a variable")
+    } else if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err("which holds a blank or control character and cannot name a variable")
+    } else {
+        Ok(())
+    }
 }
 
 /// Keeps the first position of each key with its last value.

@@ -160,3 +160,45 @@ fn run_network_is_typed_at_parse_time() {
     let err = net("--network=NONE").expect_err("case matters, as in BuildKit");
     assert!(err.to_string().contains("Dockerfile:2") && err.to_string().contains("RUN: unsupported network mode \"NONE\""), "{err}");
 }
+
+#[test]
+fn arg_name_expands_with_the_base_image_env() {
+    // The base image's ENV (known only when the stage is built) names the ARG, as dockerd
+    // 20.10's BuildKit and kaniko do; the build arg then sets it and RUN sees it.
+    let df = must(parse("FROM alpine\nARG ${fromimage}=bar other=${fromimage}\nRUN echo $cli\n", "Dockerfile"));
+    let opts = PlanOptions { build_args: vec![("cli".into(), "set".into())], ..Default::default() };
+    let mut scope = StageScope::new(&df, &opts, 0, &[("fromimage".into(), "cli".into())]);
+    let out = must(scope.apply(&df.stages[0].instructions[0]));
+    assert_eq!(out.kind, InstructionKind::Arg(vec![("cli".into(), Some("set".into())), ("other".into(), Some("cli".into()))]));
+    assert_eq!(scope.build_args(), vec![("cli".to_string(), "set".to_string()), ("other".to_string(), "cli".to_string())]);
+
+    // Without that ENV the name is empty: refused with the file and line, not an ARG named "".
+    let mut bare = StageScope::new(&df, &opts, 0, &[]);
+    let err = bare.apply(&df.stages[0].instructions[0]).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.starts_with("Dockerfile:2:5: ARG ${fromimage}: the name expands to \"\", which is empty"), "{err}");
+}
+
+#[test]
+fn a_stage_built_on_a_stage_sees_its_arg_values() {
+    // dockerd 20.10's BuildKit (checked) keeps a stage's ARG values in the environment of the
+    // stages built on it: `ARG NAME="$NAME-dev"` there gives "base-dev", and RUN sees NAME,
+    // though the image config does not hold it and RUN's history lists only the stage's own.
+    let text = "FROM alpine AS base\nARG NAME=base\nARG HIDDEN=1\nENV HIDDEN=env\nFROM base\nARG NAME=\"$NAME-dev\"\nFROM base\nRUN echo $NAME\n";
+    let df = must(parse(text, "Dockerfile"));
+    let opts = PlanOptions::default();
+    let mut base = StageScope::new(&df, &opts, 0, &[]);
+    for i in &df.stages[0].instructions {
+        must(base.apply(i));
+    }
+    assert_eq!(base.args_in_effect(), vec![("NAME".to_string(), "base".to_string())]);
+    let mut dev = StageScope::new(&df, &opts, 1, &base.config_env());
+    dev.inherit_args(&base.args_in_effect());
+    let out = must(dev.apply(&df.stages[1].instructions[0]));
+    assert_eq!(out.kind, InstructionKind::Arg(vec![("NAME".into(), Some("base-dev".into()))]));
+    let mut plain = StageScope::new(&df, &opts, 2, &base.config_env());
+    plain.inherit_args(&base.args_in_effect());
+    must(plain.apply(&df.stages[2].instructions[0]));
+    assert_eq!(plain.build_args(), vec![("NAME".to_string(), "base".to_string())]);
+    assert!(plain.history_args().is_empty());
+    assert_eq!(plain.config_env(), vec![("HIDDEN".to_string(), "env".to_string())]);
+}
