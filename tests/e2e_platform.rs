@@ -264,6 +264,16 @@ fn two_platforms_into_a_layout_and_a_tarball_then_push_only() {
         assert_eq!(unpacked.config["architecture"], arch);
     }
 
+    // `docker load` (dockerd 20.10) loads every platform's image from manifest.json and tags
+    // the one this host runs.
+    if let Some(host) = buildkit_host(test) {
+        let docker = |args: &[&str]| must(Command::new(docker_bin()).args(["-H", &host]).args(args));
+        let loaded = docker(&["load", "-i", tar.to_str().expect("utf8")]);
+        assert!(loaded.contains(&format!("Loaded image: {dest}")), "{loaded}");
+        assert_eq!(docker(&["run", "--rm", &dest, "cat", "/machine"]), must(Command::new("uname").arg("-m")), "docker load tags the host's image");
+        docker(&["rmi", &dest]);
+    }
+
     // Push-only: the platforms by digest, then the index under the tags, unchanged.
     let pushed_repo = format!("{}/e2e/platform-pushed-{id}", env.registry_http);
     let (tar_s, work2) = (tar.display().to_string(), dir.path().join("work-push").display().to_string());
