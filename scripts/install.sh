@@ -2,10 +2,11 @@
 # Install what strata's tests and demo need on Debian 12, as root (idempotent):
 # Debian packages, and a Python venv with moto (the ECR/STS emulator) when WITH_MOTO=1.
 # docker.io is the second oracle: its dockerd (20.10) builds with BuildKit (scripts/dockerd-up.sh).
+# pigz and zstd are the compression peers of scripts/bench-limits.sh.
 source "$(dirname "$0")/lib.sh"
 
 PKGS=(docker-registry skopeo umoci buildah docker.io busybox-static debootstrap apache2-utils
-      openssl jq curl uidmap time ca-certificates python3-venv passwd bc qemu-user-static)
+      openssl jq curl uidmap time ca-certificates python3-venv passwd bc qemu-user-static pigz zstd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
