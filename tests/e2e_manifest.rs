@@ -131,16 +131,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn one_build_for_two_platforms_pushes_an_index() {
     let Some(env) = test_env("one_build_for_two_platforms_pushes_an_index") else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir");
-    for arch in ["amd64", "arm64"] {
-        std::fs::write(ctx.join(format!("{arch}.txt")), format!("built for {arch}\n")).expect("write");
-    }
-    std::fs::write(
-        ctx.join("Dockerfile"),
-        "FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nCOPY ${TARGETARCH}.txt /arch.txt\nLABEL platform=$TARGETPLATFORM\n",
-    )
-    .expect("write Dockerfile");
+    let ctx =
+        arch_files_context(dir.path(), "FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nCOPY ${TARGETARCH}.txt /arch.txt\nLABEL platform=$TARGETPLATFORM\n");
     let dest = format!("{}/e2e/multi-build:1", env.registry_http);
     let (ctx_s, work) = (ctx.display().to_string(), dir.path().join("work").display().to_string());
     let digest_file = dir.path().join("digest");
@@ -201,12 +193,7 @@ fn unique(name: &str) -> String {
 fn plugin_outputs_name_the_index_of_a_multi_platform_build() {
     let Some(env) = test_env("plugin_outputs_name_the_index_of_a_multi_platform_build") else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = dir.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir");
-    for arch in ["amd64", "arm64"] {
-        std::fs::write(ctx.join(format!("{arch}.txt")), format!("built for {arch}\n")).expect("write");
-    }
-    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n").expect("write Dockerfile");
+    let ctx = arch_files_context(dir.path(), "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n");
     let out = dir.path().join("out");
     let repo = unique("plugin-multi");
     let mut cmd = Command::new(strata_bin());

@@ -180,12 +180,7 @@ fn plugin_build_then_push_only() {
 fn a_multi_platform_tarball_is_pushed_as_its_index() {
     let Some(env) = test_env("a_multi_platform_tarball_is_pushed_as_its_index") else { return };
     let work = tempfile::tempdir().expect("tempdir");
-    let ctx = work.path().join("ctx");
-    std::fs::create_dir_all(&ctx).expect("mkdir");
-    for arch in ["amd64", "arm64"] {
-        std::fs::write(ctx.join(format!("{arch}.txt")), format!("built for {arch}\n")).expect("write");
-    }
-    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n").expect("write Dockerfile");
+    let ctx = arch_files_context(work.path(), "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /arch.txt\n");
     let tar = work.path().join("multi.tar");
     let built_dest = format!("{}/e2e/{}:built", env.registry_http, unique("push-only-multi-src"));
     let (ctx_s, tar_s, build_work) = (ctx.display().to_string(), tar.display().to_string(), work.path().join("work").display().to_string());

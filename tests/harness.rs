@@ -615,3 +615,15 @@ impl LayoutCase {
 pub fn peak_rss_kib(stderr: &str) -> u64 {
     stderr.lines().find_map(|l| l.strip_prefix("peak-rss-kib=")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
+
+/// A context in `root/ctx` holding `amd64.txt` and `arm64.txt` ("built for ARCH") and
+/// `dockerfile`: a multi-platform build's per-architecture files. Returns the context's path.
+pub fn arch_files_context(root: &Path, dockerfile: &str) -> PathBuf {
+    let ctx = root.join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    for arch in ["amd64", "arm64"] {
+        std::fs::write(ctx.join(format!("{arch}.txt")), format!("built for {arch}\n")).expect("write");
+    }
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).expect("write Dockerfile");
+    ctx
+}
